@@ -1,0 +1,497 @@
+"""The command line: Typer commands that parse options, call ``compute()`` and render.
+
+This is the only module that imports typer, and nothing imports it. Errors are mapped
+to one stderr line and an exit code in one place (:func:`_guarded`); usage errors
+from option parsing in :class:`_Group`. Heavy modules (pyarrow, rich) load lazily.
+"""
+
+import inspect
+import os
+import signal
+import sys
+import traceback
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .core import DEFAULT_EPS
+from .errors import CecliError, ExitCode, OptionError
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    ndjson = "ndjson"
+    csv = "csv"
+
+
+class InputFormat(StrEnum):
+    csv = "csv"
+    tsv = "tsv"
+    json = "json"
+    ndjson = "ndjson"
+    parquet = "parquet"
+
+
+class Reduction(StrEnum):
+    mean = "mean"
+    sum = "sum"
+    none = "none"
+
+
+class Base(StrEnum):
+    e = "e"
+    two = "2"
+    ten = "10"
+
+
+class Color(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+def _say(kind: str, text: str) -> None:
+    sys.stderr.write(f"cecli: {kind}: {text}\n")
+    sys.stderr.flush()
+
+
+class _Group(TyperGroup):
+    """Runs the app without Click's standalone handling, so usage errors are one line too."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name or "cecli", complete_var, standalone_mode=False, **extra)
+        except Exception as error:
+            if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+                raise
+            context = getattr(error, "ctx", None)
+            where = f" (see '{context.command_path} --help')" if context is not None else ""
+            _say("error", error.format_message() + where)
+            code = ExitCode.USAGE
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=_Group,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Cross-entropy losses of predictions in CSV, JSON or Parquet files. See `cecli COMMAND --help`.",
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"cecli {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Cross-entropy losses of predictions in CSV, JSON or Parquet files."""
+
+
+# --------------------------------------------------------------------------- shared options
+
+_IO = "Input"
+_OUT = "Output"
+_MATH = "Loss"
+
+Input = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[INPUT]", help="File to read, or - for stdin (the default when data is piped in).", show_default=False
+    ),
+]
+LabelCols = Annotated[
+    str | None,
+    typer.Option(
+        "-y", "--y-true", help="Label column(s): name, a,b,c, glob 'y_*', position 2 or range 2-5.", rich_help_panel=_IO
+    ),
+]
+PredCols = Annotated[
+    str | None,
+    typer.Option("-p", "--y-pred", help="Prediction column(s), same syntax as -y.", rich_help_panel=_IO),
+]
+LabelsFile = Annotated[
+    str | None,
+    typer.Option("--labels", help="Read labels from this second file, aligned by row.", rich_help_panel=_IO),
+]
+WeightCol = Annotated[str | None, typer.Option("-w", "--weight-col", help="Sample weight column.", rich_help_panel=_IO)]
+Keep = Annotated[
+    str | None,
+    typer.Option("--keep", help="Columns to pass through to per-sample output (e.g. an id).", rich_help_panel=_IO),
+]
+InputFormatOpt = Annotated[
+    InputFormat | None,
+    typer.Option("--input-format", help="Force the input format instead of extension/sniffing.", rich_help_panel=_IO),
+]
+Delimiter = Annotated[
+    str | None, typer.Option("--delimiter", help="CSV field delimiter (default from extension).", rich_help_panel=_IO)
+]
+Header = Annotated[
+    bool | None,
+    typer.Option(
+        "--header/--no-header",
+        help="CSV has a header row (default: yes, unless the first row is all numbers).",
+        show_default=False,
+        rich_help_panel=_IO,
+    ),
+]
+BatchRows = Annotated[
+    int, typer.Option("--batch-rows", min=1, help="Rows per batch when streaming.", rich_help_panel=_IO)
+]
+ReductionOpt = Annotated[Reduction, typer.Option("--reduction", help="How to reduce.", rich_help_panel=_MATH)]
+BaseOpt = Annotated[
+    Base, typer.Option("--base", help="Log base: e (nats), 2 (bits), 10 (bans).", rich_help_panel=_MATH)
+]
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "-f",
+        "--format",
+        help="Output format (default: table on a terminal, else json).",
+        show_default=False,
+        rich_help_panel=_OUT,
+    ),
+]
+Out = Annotated[
+    str | None,
+    typer.Option("--out", help="Write per-sample losses to .csv/.parquet/.ndjson (atomically).", rich_help_panel=_OUT),
+]
+SummaryOnly = Annotated[bool, typer.Option("--summary-only", help="Leave out per-sample values.", rich_help_panel=_OUT)]
+FailAbove = Annotated[
+    float | None,
+    typer.Option("--fail-above", help="Exit 1 if the reduced loss is above X.", rich_help_panel=_OUT),
+]
+FailBelow = Annotated[
+    float | None,
+    typer.Option("--fail-below", help="Exit 1 if the reduced loss is below X.", rich_help_panel=_OUT),
+]
+ValueOnly = Annotated[bool, typer.Option("--value-only", help="Print only the reduced number.", rich_help_panel=_OUT)]
+Precision = Annotated[
+    int | None,
+    typer.Option("--precision", min=0, max=17, help="Decimals in human formats (table: 6).", rich_help_panel=_OUT),
+]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No warnings on stderr.", rich_help_panel=_OUT)]
+ColorOpt = Annotated[Color, typer.Option("--color", help="Colour in the table.", rich_help_panel=_OUT)]
+
+FromLogits = Annotated[
+    bool, typer.Option("--from-logits", help="Predictions are raw scores (logits).", rich_help_panel=_MATH)
+]
+Eps = Annotated[
+    float, typer.Option("--eps", help="Clip probabilities to [eps, 1-eps]; 0 disables.", rich_help_panel=_MATH)
+]
+Smoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing s.", rich_help_panel=_MATH)]
+PosWeight = Annotated[
+    str | None,
+    typer.Option(
+        "--pos-weight", help="Weight of the positive term: W, or one per label column.", rich_help_panel=_MATH
+    ),
+]
+ClassWeights = Annotated[
+    str | None, typer.Option("--class-weights", help="One weight per class: w0,w1,...", rich_help_panel=_MATH)
+]
+IgnoreIndex = Annotated[
+    int | None, typer.Option("--ignore-index", help="Rows with this label do not count.", rich_help_panel=_MATH)
+]
+Temperature = Annotated[
+    float, typer.Option("--temperature", help="Divide scores by T before the softmax.", rich_help_panel=_MATH)
+]
+
+
+def _parameter(name: str, annotation, default) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+_LABEL_OPTIONS = [_parameter("y", LabelCols, None), _parameter("labels", LabelsFile, None)]
+_COMMON_OPTIONS = [
+    _parameter("p", PredCols, None),
+    _parameter("weight_col", WeightCol, None),
+    _parameter("keep", Keep, None),
+    _parameter("input_format", InputFormatOpt, None),
+    _parameter("delimiter", Delimiter, None),
+    _parameter("header", Header, None),
+    _parameter("batch_rows", BatchRows, 1 << 16),
+    _parameter("reduction", ReductionOpt, Reduction.mean),
+    _parameter("base", BaseOpt, Base.e),
+    _parameter("format", FormatOpt, None),
+    _parameter("out", Out, None),
+    _parameter("summary_only", SummaryOnly, False),
+    _parameter("fail_above", FailAbove, None),
+    _parameter("fail_below", FailBelow, None),
+    _parameter("value_only", ValueOnly, False),
+    _parameter("precision", Precision, None),
+    _parameter("quiet", Quiet, False),
+    _parameter("color", ColorOpt, Color.auto),
+]
+
+
+def _command(loss: str):
+    """Register `func` as ``cecli LOSS`` with its own options plus the shared ones.
+
+    The decorated function only declares the loss-specific options and holds the help
+    text; the shared options are defined once above and appended here.
+    """
+
+    def register(func):
+        own = list(inspect.signature(func).parameters.values())
+        shared = (_LABEL_OPTIONS if loss != "entropy" else []) + _COMMON_OPTIONS
+        parameters = [_parameter("input", Input, None), *own, *shared]
+
+        def command(**values):
+            _guarded(loss, values)
+
+        command.__name__ = func.__name__
+        command.__doc__ = func.__doc__
+        command.__signature__ = inspect.Signature(parameters)
+        command.__annotations__ = {p.name: p.annotation for p in parameters}
+        app.command(name=loss)(command)
+        return func
+
+    return register
+
+
+@_command("bce")
+def bce(
+    *,
+    from_logits: FromLogits = False,
+    eps: Eps = DEFAULT_EPS,
+    pos_weight: PosWeight = None,
+    label_smoothing: Smoothing = 0.0,
+):
+    """Binary and multi-label cross-entropy of probabilities (or logits).
+
+    Example: printf 'y_true,y_pred\\n1,0.9\\n0,0.2\\n' | cecli bce -f json
+    """
+
+
+@_command("cce")
+def cce(
+    *,
+    from_logits: FromLogits = False,
+    eps: Eps = DEFAULT_EPS,
+    label_smoothing: Smoothing = 0.0,
+    class_weights: ClassWeights = None,
+):
+    """Categorical cross-entropy of one-hot or soft labels against class probabilities.
+
+    Example: cecli cce sample_data/seed-cce.csv
+    """
+
+
+@_command("sparse")
+def sparse(
+    *,
+    from_logits: FromLogits = False,
+    eps: Eps = DEFAULT_EPS,
+    label_smoothing: Smoothing = 0.0,
+    class_weights: ClassWeights = None,
+    ignore_index: IgnoreIndex = None,
+):
+    """Cross-entropy of integer (or class-name) labels against class probabilities.
+
+    Example: cecli sparse sample_data/seed-sparse.csv --reduction sum
+    """
+
+
+@_command("softmax")
+def softmax(
+    *,
+    temperature: Temperature = 1.0,
+    label_smoothing: Smoothing = 0.0,
+    class_weights: ClassWeights = None,
+    ignore_index: IgnoreIndex = None,
+):
+    """Softmax cross-entropy of raw scores (logits), with integer or one-hot labels.
+
+    Example: cecli softmax sample_data/softmax-logits.csv
+    """
+
+
+@_command("entropy")
+def entropy():
+    """Shannon entropy of each row's distribution.
+
+    Example: cecli entropy sample_data/seed-entropy-fair-coin.csv --base 2
+    """
+
+
+@app.command("columns")
+def columns(
+    input: Input = None,
+    input_format: InputFormatOpt = None,
+    delimiter: Delimiter = None,
+    header: Header = None,
+):
+    """List the position, name and type of every column of INPUT.
+
+    Example: cecli columns sample_data/seed-sparse.csv
+    """
+    _guarded("columns", {"input": input, "input_format": input_format, "delimiter": delimiter, "header": header})
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _guarded(loss: str, values: dict) -> None:
+    """Run a command; map every outcome to one stderr line and an exit code."""
+    try:
+        _list_columns(values) if loss == "columns" else _score(loss, values)
+    except CecliError as error:
+        if os.environ.get("CECLI_DEBUG") == "1":
+            traceback.print_exc()
+        _say("error", str(error))
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        _say("error", "interrupted")
+        sys.exit(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(ExitCode.BROKEN_PIPE)
+    except Exception:
+        traceback.print_exc()
+        _say("internal error", "this is a bug in cecli; please report it with the traceback above")
+        sys.exit(ExitCode.INTERNAL)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file descriptor (in-process test runners)
+        pass
+
+
+def _source(path: str | None) -> str:
+    if path is not None:
+        return path
+    if sys.stdin is None or sys.stdin.isatty():
+        raise OptionError("no INPUT given and stdin is a terminal", hint="give a file path, or pipe data into cecli")
+    return "-"
+
+
+def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise OptionError(f"{flag} needs numbers separated by commas; received {text!r}") from None
+
+
+def _read_settings(values: dict):
+    from .readers import ReadSettings
+
+    fmt = values.get("input_format")
+    return ReadSettings(
+        input_format=fmt.value if fmt else None,
+        delimiter=values.get("delimiter"),
+        header=values.get("header"),
+        batch_rows=values.get("batch_rows") or 1 << 16,
+    )
+
+
+def _list_columns(values: dict) -> None:
+    from .readers import open_input
+
+    source = open_input(_source(values["input"]), _read_settings(values))
+    try:
+        for column in source.describe_types():
+            sys.stdout.write(f"{column.position}\t{column.name}\t{column.type}\n")
+    finally:
+        source.close()
+
+
+_LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature")
+
+
+def _score(loss: str, values: dict) -> None:
+    from .pipeline import compute
+    from .result import gate_failure
+
+    fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
+    reduction = values["reduction"].value
+    gated = values["fail_above"] is not None or values["fail_below"] is not None
+    if gated and reduction == "none":
+        raise OptionError("--fail-above/--fail-below need --reduction mean or sum")
+    if values["summary_only"] and fmt in ("ndjson", "csv") and not values["value_only"]:
+        raise OptionError(f"-f {fmt} prints per-sample lines; it cannot be combined with --summary-only")
+    options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
+    if "pos_weight" in values:
+        options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
+    if "class_weights" in values:
+        options["class_weights"] = _floats(values["class_weights"], "--class-weights")
+    per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
+    result = compute(
+        loss,
+        _source(values["input"]),
+        y=values.get("y"),
+        p=values["p"],
+        labels=values.get("labels"),
+        weight=values["weight_col"],
+        keep=values["keep"],
+        read=_read_settings(values),
+        per_sample=per_sample,
+        out=values["out"],
+        reduction=reduction,
+        base=values["base"].value,
+        **options,
+    )
+    if not values["quiet"]:
+        for warning in result.warnings:
+            _say("warning", warning)
+    _render(result, fmt, values, per_sample)
+    failure = gate_failure(result.value, fail_above=values["fail_above"], fail_below=values["fail_below"])
+    if failure:
+        _say("gate failed", f"{reduction} {result.options.loss} loss {failure}")
+        sys.exit(ExitCode.GATE_FAILED)
+
+
+def _render(result, fmt: str, values: dict, per_sample: bool) -> None:
+    from . import render
+
+    out = sys.stdout
+    if values["value_only"]:
+        render.render_value(result, out, precision=values["precision"])
+    elif fmt == "json":
+        render.render_json(result, out, per_sample=per_sample)
+    elif fmt in ("ndjson", "csv"):
+        render.render_lines(result, out, fmt=fmt)
+    else:
+        from rich.console import Console
+
+        color = values["color"].value
+        console = Console(
+            file=out,
+            force_terminal=True if color == "always" else None,
+            no_color=color == "never" or bool(os.environ.get("NO_COLOR")),
+            highlight=False,
+            emoji=False,
+        )
+        render.render_table(
+            result, console, precision=6 if values["precision"] is None else values["precision"], per_sample=per_sample
+        )
+    out.flush()
+
+
+def main() -> None:
+    """Console-script entry point: SIGTERM unwinds like an error, a closed pipe ends quietly."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        app()
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # reader went away after our last write (`cecli ... | head -1`)
+            _silence_stdout()
+            os._exit(ExitCode.BROKEN_PIPE)  # noqa: SLF001 - the interpreter would only print the error again

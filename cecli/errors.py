@@ -1,0 +1,80 @@
+"""One exception hierarchy and the exit codes every part of cecli maps to.
+
+Errors carry the fields their one-line message needs (file, row, column, hint); only
+``cli.py`` turns them into text on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes (DESIGN.md, "Exit codes and errors")."""
+
+    OK = 0
+    GATE_FAILED = 1
+    USAGE = 2
+    BAD_INPUT = 3
+    INTERNAL = 4
+    INTERRUPTED = 130
+    BROKEN_PIPE = 141
+
+
+class CecliError(Exception):
+    """Base of every error cecli reports as one line instead of a traceback.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, e.g. ``"probability 1.5 is outside [0, 1]"``.
+    hint : str, optional
+        What to do about it; printed in parentheses after the message.
+    file, row, column : optional
+        Where the problem is. ``row`` is 1-based as a user counts it (a line of a
+        text file, a record of JSON or Parquet).
+    """
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.file = file
+        self.row = row
+        self.column = column
+
+    def locate(self, *, file=None, row=None, column=None) -> CecliError:
+        """Fill in location fields that are still unknown and return ``self``."""
+        self.file = self.file if self.file is not None else file
+        self.row = self.row if self.row is not None else row
+        self.column = self.column if self.column is not None else column
+        return self
+
+    def __str__(self) -> str:
+        where = ":".join(str(part) for part in (self.file, self.row, self.column) if part is not None)
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class InputError(CecliError):
+    """The input cannot be read: missing file, unknown format, malformed content."""
+
+
+class DataError(CecliError, ValueError):
+    """The input was read but a value is outside the math's domain (NaN, p > 1, bad label)."""
+
+
+class OptionError(CecliError, ValueError):
+    """An option value or a combination of options is invalid (a usage error)."""
+
+    exit_code = ExitCode.USAGE

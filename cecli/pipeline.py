@@ -1,0 +1,344 @@
+"""``compute()``: the library entry point below the CLI.
+
+input -> readers (NumPy batches) -> validate -> core (per-sample losses) -> reduce
+(Partial per batch, summed) -> LossResult. Per-sample values are kept only when asked
+for, and written batch by batch to ``out`` when given, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from . import core, validate
+from .columns import Column, Selection, choose_columns
+from .errors import DataError, OptionError
+from .options import LossOptions
+from .readers import Batch, Input, ReadSettings, aligned, open_input
+from .reduce import Partial
+from .result import LossResult
+from .validate import InvalidValue
+
+
+def compute(
+    loss: str,
+    source: str = "-",
+    *,
+    y: str | None = None,
+    p: str | None = None,
+    labels: str | None = None,
+    weight: str | None = None,
+    keep: str | None = None,
+    read: ReadSettings | None = None,
+    per_sample: bool = True,
+    out: str | None = None,
+    **options,
+) -> LossResult:
+    """Compute a cross-entropy loss over a file (or stdin) and reduce it.
+
+    Parameters
+    ----------
+    loss : {"bce", "cce", "sparse", "softmax", "entropy"}
+    source : str
+        A path, or ``"-"`` for stdin.
+    y, p, weight, keep : str, optional
+        Column specs for labels, predictions, the sample weight and pass-through
+        columns (names, comma lists, globs, 1-based positions or ranges).
+    labels : str, optional
+        A second file holding the labels, aligned with `source` by row position.
+    read : ReadSettings, optional
+        Input format, delimiter, header mode and batch size.
+    per_sample : bool
+        Keep per-sample losses in the result (memory grows with the rows).
+    out : str, optional
+        Write per-sample losses to this ``.csv``, ``.parquet`` or ``.ndjson`` file,
+        atomically.
+    **options
+        Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
+
+    Returns
+    -------
+    LossResult
+
+    Examples
+    --------
+    >>> import cecli
+    >>> cecli.compute("bce", "sample_data/seed-bce.csv", reduction="sum").value  # doctest: +SKIP
+    4.460303459760249
+    """
+    opts = LossOptions(loss=loss, **options)
+    read = read or ReadSettings()
+    main = open_input(source, read)
+    label_input = open_input(labels, read) if labels else None
+    try:
+        selection = choose_columns(
+            loss,
+            main.columns,
+            file=main.display,
+            y=y,
+            p=p,
+            weight=weight,
+            keep=keep,
+            label_columns=label_input.columns if label_input else None,
+            label_file=label_input.display if label_input else None,
+            headerless=main.headerless,
+        )
+        scorer = _Scorer(opts, selection, main, label_input or main)
+        batches = _batches(main, label_input, selection, read, opts)
+        writer = None
+        if out is not None:
+            from .writers import PerSampleWriter
+
+            _refuse_overwrite(out, [source, labels])
+            writer = PerSampleWriter(out, [c.name for c in selection.keep])
+        with writer if writer is not None else _nothing():
+            for batch in batches:
+                losses, counted = scorer.add(batch)
+                if per_sample:
+                    scorer.keep_per_sample(losses, counted, batch)
+                if writer is not None:
+                    writer.write(batch.offset, losses, counted, batch.keep)
+        return scorer.result(selection, source, labels, out, per_sample)
+    finally:
+        main.close()
+        if label_input is not None:
+            label_input.close()
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _refuse_overwrite(out: str, inputs: list[str | None]) -> None:
+    for path in inputs:
+        if path and path != "-" and os.path.exists(path) and os.path.exists(out) and os.path.samefile(path, out):
+            raise OptionError(f"--out {out} is an input file", hint="write the per-sample losses somewhere else")
+
+
+def _class_labels(opts: LossOptions, selection: Selection) -> bool:
+    return opts.loss == "sparse" or (
+        opts.loss == "softmax" and len(selection.labels) == 1 and not selection.labels[0].is_list
+    )
+
+
+def _class_names(predictions: tuple[Column, ...]) -> list[str] | None:
+    """Class names from prediction column suffixes: ``p_cat, p_dog`` -> ``cat, dog``."""
+    if len(predictions) < 2 or predictions[0].is_list:
+        return None
+    names = [c.name for c in predictions]
+    prefix = os.path.commonprefix(names)
+    return [n[len(prefix) :] for n in names] if all(n[len(prefix) :] for n in names) else names
+
+
+def _batches(main: Input, label_input: Input | None, selection, read, opts) -> Iterator[Batch]:
+    class_labels = _class_labels(opts, selection)
+    names = _class_names(selection.predictions)
+    if label_input is None:
+        yield from main.batches(selection, read, class_names=names, class_labels=class_labels)
+        return
+    predictions = main.batches(selection, read, roles=("predictions", "weight"))
+    label_batches = label_input.batches(
+        selection, read, roles=("labels",), class_names=names, class_labels=class_labels
+    )
+    yield from aligned(predictions, label_batches, left_name=main.display, right_name=label_input.display)
+
+
+class _Scorer:
+    """Validates each batch, computes its losses and accumulates the partial sums."""
+
+    def __init__(self, opts: LossOptions, selection: Selection, main: Input, label_input: Input) -> None:
+        self.opts = opts
+        self.selection = selection
+        self.inputs = {"labels": label_input, "predictions": main, "weight": main}
+        self.partial = Partial()
+        self.rows = 0
+        self.off_simplex = 0
+        self.n_classes: int | None = None
+        self.per_sample: list[np.ndarray] = []
+        self.counted: list[np.ndarray] = []
+        self.keep: dict[str, list] = {c.name: [] for c in selection.keep}
+
+    def _column_name(self, role: str, index: int) -> str:
+        columns = self.selection.labels if role == "labels" else self.selection.predictions
+        if role == "weight":
+            return self.selection.weight.name
+        if len(columns) == 1 and columns[0].is_list:
+            return f"{columns[0].name}[{index}]"
+        return columns[min(index, len(columns) - 1)].name
+
+    def _checked(self, role: str, batch: Batch, check, *args):
+        try:
+            return check(*args)
+        except InvalidValue as error:
+            source = self.inputs[role]
+            raise error.locate(
+                file=source.display,
+                row=source.user_row(batch.offset + error.index),
+                column=self._column_name(role, error.column_index),
+            ) from None
+
+    def add(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """Score one batch; return its per-sample losses and which rows count."""
+        opts = self.opts
+        preds = batch.arrays["predictions"]
+        n_classes = preds.shape[1]
+        if self.n_classes is None:
+            self.n_classes = n_classes
+            self._check_shapes(batch)
+        weights = batch.arrays.get("weight")
+        if weights is not None:
+            weights = weights[:, 0] if weights.ndim == 2 else weights
+            self._checked("weight", batch, validate.check_weights, weights)
+        losses, class_labels = self._losses(batch, preds)
+        counted = np.ones(batch.size, dtype=bool)
+        if class_labels is not None and opts.ignore_index is not None:
+            counted = class_labels != opts.ignore_index
+        denominators = None
+        if class_labels is not None and opts.class_weights is not None:
+            denominators = core.label_weights(class_labels, opts.class_weights, ignore_index=opts.ignore_index)
+            if weights is not None:
+                denominators = denominators * weights
+        self.partial += Partial.of(
+            losses[counted],
+            None if weights is None else weights[counted],
+            None if denominators is None else denominators[counted],
+        )
+        self.rows += batch.size
+        return losses, counted
+
+    def _check_shapes(self, batch: Batch) -> None:
+        opts, n_classes = self.opts, self.n_classes
+        labels = batch.arrays.get("labels")
+        if opts.loss == "entropy" or labels is None:
+            return
+        width = labels.shape[1]
+        label_names = ", ".join(c.name for c in self.selection.labels)
+        if opts.loss in ("bce", "cce") or (opts.loss == "softmax" and width > 1):
+            if width != n_classes:
+                raise DataError(
+                    f"{width} label columns ({label_names}) but {n_classes} prediction columns",
+                    file=self.inputs["predictions"].display,
+                    hint="select one label column per prediction column with -y and -p",
+                )
+        if opts.loss == "bce" and opts.pos_weight is not None and len(opts.pos_weight) not in (1, n_classes):
+            raise OptionError(f"--pos-weight has {len(opts.pos_weight)} values for {n_classes} label columns")
+        if opts.loss != "bce" and opts.class_weights is not None and len(opts.class_weights) != n_classes:
+            raise OptionError(
+                f"--class-weights has {len(opts.class_weights)} weights but there are {n_classes} classes",
+                hint="give one weight per prediction column",
+            )
+        if opts.loss == "sparse" and width != 1:
+            raise DataError(
+                f"sparse labels are one column of class indices; got {width} ({label_names})",
+                hint="use `cecli cce` for one-hot labels",
+            )
+
+    def _losses(self, batch: Batch, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        opts = self.opts
+        base = opts.log_base
+        labels = batch.arrays.get("labels")
+        if opts.loss == "entropy":
+            self._checked("predictions", batch, validate.check_nonnegative, preds, "probability", "use p >= 0")
+            self._checked("predictions", batch, validate.check_positive_rows, preds, "probability")
+            return core.entropy(preds, base=base), None
+        if opts.from_logits:
+            self._checked("predictions", batch, validate.check_logits, preds)
+        else:
+            self._checked("predictions", batch, validate.check_probabilities, preds)
+            if opts.loss != "bce":
+                self._checked("predictions", batch, validate.check_positive_rows, preds, "probability")
+                self.off_simplex += validate.rows_off_simplex(preds)
+        common = {"label_smoothing": opts.label_smoothing, "base": base}
+        if opts.loss == "bce":
+            self._checked("labels", batch, validate.check_unit_interval, labels, "label", "labels must be in [0, 1]")
+            y = labels[:, 0] if labels.shape[1] == 1 else labels
+            x = preds[:, 0] if preds.shape[1] == 1 else preds
+            pos_weight = None if opts.pos_weight is None else np.asarray(opts.pos_weight)
+            if pos_weight is not None and pos_weight.size == 1:
+                pos_weight = pos_weight[0]
+            return core.binary_cross_entropy(
+                y, x, from_logits=opts.from_logits, eps=opts.eps, pos_weight=pos_weight, **common
+            ), None
+        common["class_weights"] = opts.class_weights
+        if opts.loss == "cce" or (opts.loss == "softmax" and labels.shape[1] > 1):
+            self._checked("labels", batch, validate.check_label_rows, labels)
+            return core.categorical_cross_entropy(
+                labels, preds, from_logits=opts.from_logits, eps=opts.eps, temperature=opts.temperature, **common
+            ), None
+        classes = self._checked(
+            "labels", batch, validate.check_class_labels, labels[:, 0], preds.shape[1], opts.ignore_index
+        )
+        losses = core.sparse_cross_entropy(
+            classes,
+            preds,
+            from_logits=opts.from_logits,
+            eps=opts.eps,
+            temperature=opts.temperature,
+            ignore_index=opts.ignore_index,
+            **common,
+        )
+        return losses, classes
+
+    def keep_per_sample(self, losses: np.ndarray, counted: np.ndarray, batch: Batch) -> None:
+        self.per_sample.append(np.where(counted, losses, np.nan))
+        self.counted.append(counted)
+        for name, values in batch.keep.items():
+            self.keep[name].extend(values)
+
+    def result(self, selection: Selection, source, labels, out, per_sample: bool) -> LossResult:
+        opts = self.opts
+        display = self.inputs["predictions"].display
+        if self.rows == 0:
+            raise DataError("no data rows", file=display, hint="the input has a header but no rows to score")
+        if self.partial.count == 0:
+            raise DataError(
+                f"every row has the ignore index {opts.ignore_index}, so no row counts",
+                file=display,
+                hint="check --ignore-index",
+            )
+        if self.partial.scaled_weight_sum == 0:
+            raise DataError(
+                "the weights of all counted rows are 0, so the mean is undefined",
+                file=display,
+                hint="check the weight column (-w) and --class-weights",
+            )
+        warnings = []
+        if self.off_simplex:
+            warnings.append(
+                f"{self.off_simplex} of {self.rows} prediction rows do not sum to 1 "
+                f"(|sum - 1| > {validate.ROW_SUM_TOLERANCE}); they were divided by their sum"
+            )
+        if self.partial.nonfinite:
+            warnings.append(
+                f"{self.partial.nonfinite} losses are not finite"
+                + (" (a true class has probability 0 and --eps is 0)" if opts.eps == 0 else "")
+            )
+        main = self.inputs["predictions"]
+        label_source = self.inputs["labels"]
+        described = {
+            "path": main.display,
+            "format": main.format,
+            "labels_path": label_source.display if labels else None,
+            "label_columns": selection.names("labels"),
+            "prediction_columns": selection.names("predictions"),
+            "weight_column": selection.weight.name if selection.weight else None,
+            "keep_columns": selection.names("keep"),
+            "classes": self.n_classes,
+        }
+        return LossResult(
+            options=opts,
+            partial=self.partial,
+            input=described,
+            per_sample=np.concatenate(self.per_sample) if per_sample and self.per_sample else None,
+            counted=np.concatenate(self.counted) if per_sample and self.counted else None,
+            keep=self.keep if per_sample else {},
+            warnings=warnings,
+            out=out,
+            rows=self.rows,
+        )

@@ -1,0 +1,768 @@
+"""Read CSV, TSV, JSON, NDJSON and Parquet from a path or stdin into NumPy batches.
+
+Each input is opened once, its columns are listed without reading the data, and the
+selected columns are then streamed as :class:`Batch` objects of float64 arrays that
+carry the 0-based index of their first record, so that an error can name the row.
+
+Rows in messages are 1-based as a user counts them: the line of a CSV/TSV/NDJSON file
+(the header is line 1; quoted fields that span lines are not supported), the record of
+a JSON document, the row of a Parquet file.
+
+This module imports pyarrow at module level; import it lazily.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from .columns import Column, Selection
+from .errors import DataError, InputError
+
+FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")
+DEFAULT_BATCH_ROWS = 1 << 16
+STDIN_NAME = "<stdin>"
+
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd"}
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\x28\xb5\x2f\xfd", "zstd"))
+_HEAD_BYTES = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(nan|inf|infinity)\s*$", re.I)
+_SELECT_HINT = "check the file, or choose other columns with -y/-p"
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How to read an input: forced format, delimiter, header mode and batch size."""
+
+    input_format: str | None = None
+    delimiter: str | None = None
+    header: bool | None = None  # None: a first row of numbers only is data, anything else is a header
+    batch_rows: int = DEFAULT_BATCH_ROWS
+
+
+@dataclass
+class Batch:
+    """Float64 arrays of one batch of records; `offset` is the index of its first record."""
+
+    offset: int
+    size: int
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    keep: dict[str, list] = field(default_factory=dict)
+
+
+class CellError(DataError):
+    """A bad value at `index` (0-based within a batch) of a named column."""
+
+    def __init__(self, message: str, *, index: int, column: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, column=column)
+        self.index = index
+
+
+# --------------------------------------------------------------------------- bytes
+
+
+class _Chain(io.RawIOBase):
+    """A byte stream that replays a peeked `head` and then reads on from `rest`."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed and self._rest is not sys.stdin.buffer:
+            self._rest.close()
+        super().close()
+
+    def readinto(self, buffer) -> int:
+        if self._head.nbytes:
+            n = min(len(buffer), self._head.nbytes)
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read1(len(buffer)) if hasattr(self._rest, "read1") else self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _peek(stream, size: int = _HEAD_BYTES) -> tuple[bytes, io.BufferedReader]:
+    """Read up to `size` bytes (more until a newline, for a whole first line) and rewind."""
+    parts, total = [], 0
+    while total < size or (b"\n" not in b"".join(parts) and total < 16 * size):
+        chunk = stream.read1(size) if hasattr(stream, "read1") else stream.read(size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    head = b"".join(parts)
+    return head, io.BufferedReader(_Chain(head, stream), buffer_size=1 << 20)
+
+
+def _decompress(stream, codec: str):
+    if codec == "gzip":
+        return gzip.GzipFile(fileobj=stream)
+    if codec == "bz2":
+        return bz2.BZ2File(stream)
+    return pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), "zstd")
+
+
+def _split_extension(path: str) -> tuple[str | None, str | None]:
+    """(format, compression) from the file name, e.g. ``x.csv.gz`` -> ("csv", "gzip")."""
+    root, ext = os.path.splitext(path.lower())
+    compression = _COMPRESSIONS.get(ext)
+    if compression:
+        root, ext = os.path.splitext(root)
+    return _EXTENSIONS.get(ext), compression
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.removeprefix(_BOM).lstrip()
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        first, _, rest = text.partition(b"\n")
+        try:
+            json.loads(first)
+        except ValueError:
+            return "json"
+        return "ndjson" if rest.strip() else "json"
+    return "csv"
+
+
+def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
+    """Open `path` (``"-"`` for stdin) and list its columns.
+
+    The format comes from `settings.input_format`, else the extension, else the
+    content. ``.gz``, ``.bz2`` and ``.zst`` files are decompressed on the fly.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be opened or its format is unknown or malformed.
+    """
+    display = STDIN_NAME if path == "-" else path
+    fmt, codec = (None, None) if path == "-" else _split_extension(path)
+    if settings.input_format:
+        if settings.input_format not in FORMATS:
+            raise InputError(f"unknown input format {settings.input_format!r}", hint=f"use one of {', '.join(FORMATS)}")
+        fmt = settings.input_format
+    if path == "-":
+        raw = sys.stdin.buffer
+    else:
+        try:
+            if os.path.isdir(path):
+                raise InputError("is a directory, not a file", file=display, hint="give one file")
+            raw = open(path, "rb")  # noqa: SIM115 - closed by Input.close
+        except OSError as error:
+            raise InputError(error.strerror or str(error), file=display, hint="check the path") from None
+    head, stream = _peek(raw)
+    if codec is None:
+        codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+    if codec:
+        try:
+            head, stream = _peek(_decompress(stream, codec))
+        except (OSError, EOFError, pa.ArrowException) as error:
+            raise InputError(f"cannot decompress {codec} data: {error}", file=display) from None
+    fmt = fmt or _sniff(head)
+    if not head.strip():
+        raise InputError("the input is empty", file=display, hint="give a file with a header and rows of data")
+    reopen = None if path == "-" else (lambda: _reopen(path, codec))
+    if fmt == "parquet":
+        return ParquetInput(display, stream, plain_path=None if codec else path)
+    if fmt == "json":
+        return JsonInput(display, stream)
+    if fmt == "ndjson":
+        return NdjsonInput(display, head, stream, reopen)
+    delimiter = settings.delimiter or ("\t" if fmt == "tsv" else ",")
+    return CsvInput(display, head, stream, reopen, delimiter, settings.header)
+
+
+def _reopen(path: str, codec: str | None):
+    raw = open(path, "rb")  # noqa: SIM115 - read to the end by the caller
+    return _decompress(raw, codec) if codec else raw
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _first_true(mask) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _check_nulls(array: pa.Array, column: str, what: str = "missing value") -> None:
+    if array.null_count:
+        index = _first_true(array.is_null().to_numpy(zero_copy_only=False))
+        raise CellError(what, index=index, column=column, hint="fill in every cell, or drop the row")
+
+
+def _bad_number(array: pa.Array) -> int:
+    """Index of the first string in `array` that does not parse as a number (binary search)."""
+    low, high = 0, len(array)
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            pc.cast(array.slice(low, middle - low), pa.float64())
+        except pa.ArrowInvalid:
+            high = middle
+        else:
+            low = middle
+    return low
+
+
+def _floats(array: pa.Array, column: str) -> np.ndarray:
+    """A scalar Arrow column as float64, naming the first missing or non-numeric cell."""
+    _check_nulls(array, column)
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        try:
+            array = pc.cast(array, pa.float64())
+        except pa.ArrowInvalid:
+            index = _bad_number(array)
+            value = array[index].as_py()
+            what = "missing value" if not value.strip() else f"not a number: {value!r}"
+            raise CellError(
+                what, index=index, column=column, hint="every cell of this column must be a number"
+            ) from None
+    elif not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type) or pa.types.is_boolean(array.type)):
+        raise CellError(f"holds {array.type} values, not numbers", index=0, column=column, hint=_SELECT_HINT)
+    return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _list_floats(array: pa.Array, column: str, width: int | None) -> np.ndarray:
+    """A list column as an (n, width) float64 matrix, naming the first ragged or bad row."""
+    _check_nulls(array, column, "missing list")
+    lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False)
+    expected = width if width is not None else (int(lengths[0]) if len(lengths) else 0)
+    if len(lengths) and (lengths != expected).any():
+        index = _first_true(lengths != expected)
+        raise CellError(
+            f"list has {lengths[index]} values where the other rows have {expected}",
+            index=index,
+            column=column,
+            hint="every row needs one value per class",
+        )
+    values = array.flatten()
+    if values.null_count or not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+        flat = _floats(values, column) if values.null_count == 0 else None
+        if flat is None:
+            index = _first_true(values.is_null().to_numpy(zero_copy_only=False)) // max(expected, 1)
+            raise CellError("missing value in list", index=index, column=column, hint="fill in every value")
+        return flat.reshape(len(array), expected)
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(len(array), expected)
+
+
+def class_indices(array: pa.Array, column: str, class_names: list[str] | None) -> np.ndarray:
+    """Integer-valued float64 labels from numbers, or from class names matching `class_names`."""
+    is_text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+    if not is_text:
+        return _floats(array, column)
+    _check_nulls(array, column)
+    try:
+        return _floats(array, column)
+    except CellError as error:
+        if not class_names:
+            raise CellError(
+                error.message,
+                index=error.index,
+                column=column,
+                hint="labels must be class indices 0..C-1, or names matching the prediction column suffixes",
+            ) from None
+    lookup = {name: float(i) for i, name in enumerate(class_names)}
+    texts = array.to_pylist()
+    for index, text in enumerate(texts):
+        if text not in lookup:
+            raise CellError(
+                f"label {text!r} is not a class name",
+                index=index,
+                column=column,
+                hint=f"classes are: {', '.join(class_names)}",
+            )
+    return np.array([lookup[t] for t in texts], dtype=np.float64)
+
+
+def to_matrix(batch: pa.RecordBatch, columns: tuple[Column, ...]) -> np.ndarray:
+    """The selected scalar columns side by side, or the one selected list column, as (n, k)."""
+    if len(columns) == 1 and columns[0].is_list:
+        return _list_floats(batch.column(columns[0].name), columns[0].name, None)
+    lists = [c.name for c in columns if c.is_list]
+    if lists:
+        raise InputError(
+            f"list column {lists[0]!r} cannot be combined with other columns", hint="select one list column alone"
+        )
+    if not columns:
+        return np.empty((batch.num_rows, 0))
+    return np.column_stack([_floats(batch.column(c.name), c.name) for c in columns])
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class Input:
+    """An opened input: its display name, format, columns and a batch iterator."""
+
+    format: str = ""
+    header_lines: int = 0  # lines before the first record, for line numbers in messages
+    headerless: bool = False
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.columns: list[Column] = []
+
+    def user_row(self, index: int) -> int:
+        """The 1-based row a user sees for the record at 0-based `index`."""
+        return index + 1 + self.header_lines
+
+    def record_batches(self, names: list[str], settings: ReadSettings) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+    def describe_types(self) -> list[Column]:
+        """Columns with their types (may read a sample of the data)."""
+        return self.columns
+
+    def _set_columns(self, schema: pa.Schema) -> None:
+        names = schema.names
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise InputError(
+                f"duplicate column name {duplicates[0]!r}", file=self.display, hint="give every column a unique name"
+            )
+        self.columns = [
+            Column(
+                i + 1,
+                f.name,
+                str(f.type),
+                pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_fixed_size_list(f.type),
+            )
+            for i, f in enumerate(schema)
+        ]
+
+    def batches(
+        self,
+        selection: Selection,
+        settings: ReadSettings,
+        *,
+        roles: tuple[str, ...] = ("labels", "predictions", "weight"),
+        class_names: list[str] | None = None,
+        class_labels: bool = False,
+    ) -> Iterator[Batch]:
+        """Stream the selected roles as float64 arrays (labels as (n, k), predictions (n, C)).
+
+        Raises
+        ------
+        DataError
+            For a missing, non-numeric or ragged cell; the error names file, row and column.
+        """
+        wanted = [getattr(selection, r) for r in roles]
+        names: list[str] = []
+        for part in wanted + [selection.keep]:
+            for column in (part,) if isinstance(part, Column) else part or ():
+                if column.name not in names:
+                    names.append(column.name)
+        offset = 0
+        width = None
+        for record_batch in self.record_batches(names, settings):
+            try:
+                batch = Batch(offset, record_batch.num_rows)
+                for role in roles:
+                    columns = getattr(selection, role)
+                    if columns is None or columns == ():
+                        continue
+                    if role == "weight":
+                        batch.arrays[role] = _floats(record_batch.column(columns.name), columns.name)
+                    elif role == "labels" and class_labels and len(columns) == 1 and not columns[0].is_list:
+                        array = record_batch.column(columns[0].name)
+                        batch.arrays[role] = class_indices(array, columns[0].name, class_names)[:, None]
+                    else:
+                        matrix = to_matrix(record_batch, columns)
+                        if role == "predictions":
+                            if width is not None and matrix.shape[1] != width and record_batch.num_rows:
+                                raise CellError(
+                                    f"list has {matrix.shape[1]} values where earlier rows have {width}",
+                                    index=0,
+                                    column=columns[0].name,
+                                    hint="every row needs one value per class",
+                                )
+                            width = matrix.shape[1] if record_batch.num_rows else width
+                        batch.arrays[role] = matrix
+                for column in selection.keep:
+                    batch.keep[column.name] = record_batch.column(column.name).to_pylist()
+            except CellError as error:
+                raise error.locate(file=self.display, row=self.user_row(offset + error.index)) from None
+            except InputError as error:
+                raise error.locate(file=self.display) from None
+            yield batch
+            offset += record_batch.num_rows
+
+    def close(self) -> None:
+        """Release the underlying file."""
+
+
+class CsvInput(Input):
+    """CSV or TSV, streamed with pyarrow; every selected column is read as text and cast."""
+
+    def __init__(self, display, head: bytes, stream, reopen, delimiter: str, header: bool | None) -> None:
+        super().__init__(display)
+        self.format = "tsv" if delimiter == "\t" else "csv"
+        self.delimiter = delimiter
+        self._stream = stream
+        self._reopen = reopen
+        try:
+            text = head.removeprefix(_BOM).decode("utf-8")
+        except UnicodeDecodeError as error:
+            text = head.removeprefix(_BOM)[: error.start].decode("utf-8")
+            if "\n" not in text:
+                raise InputError(
+                    "the first line is not valid UTF-8 text", file=display, hint="save the file as UTF-8"
+                ) from None
+        first = next(csv.reader(io.StringIO(text.partition("\n")[0]), delimiter=delimiter), [])
+        if not first:
+            raise InputError("the first line is empty", file=display, hint="start the file with a header or data row")
+        looks_numeric = all(_NUMBER.match(cell) for cell in first)
+        self.has_header = header if header is not None else not looks_numeric
+        self.headerless = not self.has_header
+        self.header_lines = 1 if self.has_header else 0
+        names = [c.strip() for c in first] if self.has_header else [str(i + 1) for i in range(len(first))]
+        self._set_columns(pa.schema([(n, pa.string()) for n in names]))
+        self._head_text = text
+
+    def describe_types(self) -> list[Column]:
+        try:
+            sample = pa_csv.read_csv(
+                io.BytesIO(self._head_text.rsplit("\n", 1)[0].encode()),
+                read_options=self._read_options(1 << 20),
+                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter),
+            )
+        except pa.ArrowInvalid:
+            return self.columns
+        return [Column(c.position, c.name, str(sample.schema.field(c.position - 1).type), False) for c in self.columns]
+
+    def _read_options(self, block_size: int) -> pa_csv.ReadOptions:
+        return pa_csv.ReadOptions(
+            column_names=[c.name for c in self.columns], skip_rows=self.header_lines, block_size=block_size
+        )
+
+    def record_batches(self, names, settings):
+        bad_rows: list[str] = []
+
+        def on_invalid_row(row) -> str:
+            bad_rows.append(row.text)
+            return "error"
+
+        block_size = max(1 << 16, min(1 << 24, settings.batch_rows * 16 * max(len(self.columns), 1)))
+        try:
+            reader = pa_csv.open_csv(
+                self._stream,
+                read_options=self._read_options(block_size),
+                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row),
+                convert_options=pa_csv.ConvertOptions(
+                    include_columns=names, column_types={n: pa.string() for n in names}
+                ),
+            )
+            for record_batch in reader:
+                yield from _rechunk(record_batch, settings.batch_rows)
+        except pa.ArrowInvalid as error:
+            raise self._parse_error(error, bad_rows) from None
+
+    def _parse_error(self, error: Exception, bad_rows: list[str]) -> InputError:
+        text = str(error)
+        if "UTF8" in text or "UTF-8" in text:
+            return InputError("invalid UTF-8 text", file=self.display, hint="save the file as UTF-8")
+        if bad_rows or "Expected" in text:
+            line = self._find_ragged_line()
+            got = text.split("got ", 1)[-1].split(":", 1)[0] if "got " in text else "?"
+            return InputError(
+                f"row has {got} fields, the header has {len(self.columns)}",
+                file=self.display,
+                row=line,
+                hint="quote fields that contain the delimiter, or fix the row",
+            )
+        return InputError(f"cannot parse: {text}", file=self.display, hint="check that the file is CSV")
+
+    def _find_ragged_line(self) -> int | None:
+        if self._reopen is None:
+            return None
+        with self._reopen() as stream:
+            lines = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+            for number, row in enumerate(csv.reader(lines, delimiter=self.delimiter), start=1):
+                if row and len(row) != len(self.columns):
+                    return number
+        return None
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _rechunk(record_batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, max(record_batch.num_rows, 1), rows):
+        piece = record_batch.slice(start, rows)
+        if piece.num_rows:
+            yield piece
+
+
+class NdjsonInput(Input):
+    """Newline-delimited JSON records, streamed with pyarrow's JSON reader."""
+
+    format = "ndjson"
+
+    def __init__(self, display, head: bytes, stream, reopen) -> None:
+        super().__init__(display)
+        self._stream = stream
+        self._reopen = reopen
+        first_line = head.removeprefix(_BOM).lstrip().split(b"\n", 1)[0]
+        try:
+            record = json.loads(first_line)
+        except ValueError as error:
+            raise InputError(
+                f"invalid JSON: {error}", file=display, row=1, hint="each line must be one JSON object"
+            ) from None
+        if not isinstance(record, dict):
+            raise InputError("a line is not a JSON object", file=display, row=1, hint="each line must be {...}")
+        self._kinds = {name: _json_kind(value) for name, value in record.items()}
+        self._set_columns(pa.schema([(n, k) for n, k in self._kinds.items()]))
+
+    def record_batches(self, names, settings):
+        schema = pa.schema([(n, self._kinds[n]) for n in names])
+        try:
+            reader = pa_json.open_json(
+                self._stream,
+                read_options=pa_json.ReadOptions(block_size=max(1 << 16, settings.batch_rows * 64)),
+                parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+            )
+            for record_batch in reader:
+                yield from _rechunk(record_batch, settings.batch_rows)
+        except pa.ArrowInvalid as error:
+            raise self._locate(error) from None
+
+    def _locate(self, error: Exception) -> InputError:
+        message = str(error).removeprefix("JSON parse error: ")
+        if self._reopen is not None:
+            with self._reopen() as stream:
+                for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace"), 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError as bad:
+                        return InputError(f"invalid JSON: {bad}", file=self.display, row=number)
+                    if not isinstance(record, dict):
+                        return InputError("line is not a JSON object", file=self.display, row=number)
+                    for name, kind in self._kinds.items():
+                        if name in record and record[name] is not None and _json_kind(record[name]) != kind:
+                            return InputError(
+                                f"{_describe(record[name])} where the first row has {_describe_kind(kind)}",
+                                file=self.display,
+                                row=number,
+                                column=name,
+                                hint="use one type per column",
+                            )
+        return InputError(message, file=self.display, hint="check that every line is one JSON object")
+
+
+def _json_kind(value) -> pa.DataType:
+    if isinstance(value, list):
+        return pa.list_(pa.float64())
+    if isinstance(value, str):
+        return pa.string()
+    return pa.float64()
+
+
+def _describe(value) -> str:
+    return "a list" if isinstance(value, list) else "text" if isinstance(value, str) else "a number"
+
+
+def _describe_kind(kind: pa.DataType) -> str:
+    return "a list" if pa.types.is_list(kind) else "text" if pa.types.is_string(kind) else "a number"
+
+
+class JsonInput(Input):
+    """A JSON document: an array of records, or an object of equally long columns."""
+
+    format = "json"
+
+    def __init__(self, display, stream) -> None:
+        super().__init__(display)
+        try:
+            document = json.loads(stream.read().decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise InputError("invalid UTF-8 text", file=display, hint="save the file as UTF-8") from None
+        except ValueError as error:
+            raise InputError(
+                f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+                file=display,
+                hint="for one record per line use --input-format ndjson",
+            ) from None
+        finally:
+            stream.close()
+        columns = self._columns_of(document)
+        arrays = {}
+        for name, values in columns.items():
+            try:
+                arrays[name] = pa.array(values)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                row, value = _first_odd_value(values)
+                raise InputError(
+                    f"{_describe(value)} among values of another type",
+                    file=display,
+                    row=row,
+                    column=name,
+                    hint="use one type per column",
+                ) from None
+        self.table = pa.table(arrays) if arrays else pa.table({})
+        self._set_columns(self.table.schema)
+
+    def _columns_of(self, document) -> dict[str, list]:
+        if isinstance(document, dict):
+            lengths = {name: len(v) if isinstance(v, list) else None for name, v in document.items()}
+            for name, length in lengths.items():
+                if length is None:
+                    raise InputError(
+                        "column is not a list", file=self.display, column=name, hint='use {"column": [v1, v2, ...]}'
+                    )
+            if len(set(lengths.values())) > 1:
+                first = next(iter(lengths))
+                odd = next(n for n, k in lengths.items() if k != lengths[first])
+                raise InputError(
+                    f"column has {lengths[odd]} values but {first!r} has {lengths[first]}",
+                    file=self.display,
+                    column=odd,
+                    hint="every column needs one value per row",
+                )
+            return document
+        if isinstance(document, list):
+            names: dict[str, None] = {}
+            for number, record in enumerate(document, 1):
+                if not isinstance(record, dict):
+                    raise InputError(
+                        "record is not a JSON object", file=self.display, row=number, hint="use [{...}, {...}]"
+                    )
+                names.update(dict.fromkeys(record))
+            return {name: [record.get(name) for record in document] for name in names}
+        raise InputError(
+            "JSON must be an array of records or an object of columns",
+            file=self.display,
+            hint='use [{"y_true": 1, "y_pred": 0.9}] or {"y_true": [...], "y_pred": [...]}',
+        )
+
+    def record_batches(self, names, settings):
+        yield from self.table.select(names).to_batches(max_chunksize=settings.batch_rows)
+
+
+def _first_odd_value(values: list) -> tuple[int, object]:
+    kinds = [_describe(v) for v in values if v is not None]
+    common = max(set(kinds), key=kinds.count) if kinds else None
+    for number, value in enumerate(values, 1):
+        if value is not None and _describe(value) != common:
+            return number, value
+    return 1, values[0] if values else None
+
+
+class ParquetInput(Input):
+    """Parquet, read by row group / record batch; a pipe is buffered in memory first."""
+
+    format = "parquet"
+
+    def __init__(self, display, stream, plain_path: str | None) -> None:
+        super().__init__(display)
+        try:
+            source = plain_path if plain_path is not None else pa.BufferReader(stream.read())
+            if plain_path is not None:
+                stream.close()
+            self.file = pq.ParquetFile(source)
+            schema = self.file.schema_arrow
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(
+                f"not a readable Parquet file: {error}", file=display, hint="the file may be truncated or corrupt"
+            ) from None
+        self._set_columns(schema)
+
+    def record_batches(self, names, settings):
+        try:
+            yield from self.file.iter_batches(batch_size=settings.batch_rows, columns=names)
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(
+                f"cannot read Parquet data: {error}", file=self.display, hint="the file may be truncated or corrupt"
+            ) from None
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def aligned(left: Iterator[Batch], right: Iterator[Batch], *, left_name: str, right_name: str) -> Iterator[Batch]:
+    """Merge two batch streams record by record (for ``--labels``), re-slicing as needed.
+
+    Raises
+    ------
+    InputError
+        If one stream ends before the other.
+    """
+    pending: list[Batch] = []
+    right_iter = iter(right)
+    buffer: Batch | None = None
+    seen_left = 0
+    for batch in left:
+        seen_left += batch.size
+        pending_rows = batch.size
+        parts = []
+        while pending_rows:
+            if buffer is None or buffer.size == 0:
+                buffer = next(right_iter, None)
+                if buffer is None:
+                    raise InputError(
+                        f"{right_name} has fewer rows than {left_name}",
+                        file=right_name,
+                        hint="--labels needs exactly one row per input row",
+                    )
+            take = min(pending_rows, buffer.size)
+            parts.append(_slice(buffer, 0, take))
+            buffer = _slice(buffer, take, buffer.size)
+            pending_rows -= take
+        merged = Batch(batch.offset, batch.size, dict(batch.arrays), dict(batch.keep))
+        for role in parts[0].arrays if parts else ():
+            merged.arrays[role] = np.concatenate([p.arrays[role] for p in parts])
+        yield merged
+    del pending
+    leftover = (buffer.size if buffer is not None else 0) + sum(b.size for b in right_iter)
+    if leftover:
+        raise InputError(
+            f"{right_name} has {leftover} more rows than {left_name} ({seen_left})",
+            file=right_name,
+            hint="--labels needs exactly one row per input row",
+        )
+
+
+def _slice(batch: Batch, start: int, stop: int) -> Batch:
+    return Batch(
+        batch.offset + start,
+        stop - start,
+        {k: v[start:stop] for k, v in batch.arrays.items()},
+        {k: v[start:stop] for k, v in batch.keep.items()},
+    )

@@ -1,0 +1,172 @@
+"""Mergeable partial sums and the reductions built from them.
+
+A :class:`Partial` summarises any number of per-sample losses. Partials of batches,
+files or cluster tasks combine with ``+`` (or ``sum()``), and the sums inside are
+*exact*: every finite float64 is an integer multiple of ``2**-1074``, so each batch's
+sum is kept as a Python integer of that unit and only rounded once, when a value is
+read. The mean is therefore the same, to the last bit, however the input was split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+_UNIT_EXPONENT = 1127  # 1074 (smallest subnormal) + 53 (mantissa bits): all scaled exponents >= 0
+_HALF_BITS = 26
+_MAX_CHUNK = 1 << 25  # keeps each bincount bin below 2**53, so the float64 bins stay exact
+
+
+def check_reduction(reduction: str) -> str:
+    """Return `reduction` if it is one of :data:`REDUCTIONS`, else raise ``ValueError``."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of {', '.join(REDUCTIONS)}; received {reduction!r}")
+    return reduction
+
+
+def exact_sum(values: np.ndarray) -> int:
+    """The exact sum of finite float64 `values`, as an integer count of ``2**-1127``."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    total = 0
+    for start in range(0, values.size, _MAX_CHUNK):
+        chunk = values[start : start + _MAX_CHUNK]
+        mantissa, exponent = np.frexp(chunk)
+        integers = (mantissa * 2.0**53).astype(np.int64)  # exact: at most 53 significant bits
+        scale = exponent.astype(np.int64) + (_UNIT_EXPONENT - 53)
+        high = np.bincount(scale, weights=integers >> _HALF_BITS)
+        low = np.bincount(scale, weights=integers & ((1 << _HALF_BITS) - 1))
+        for shift in np.flatnonzero(high).tolist():
+            total += int(high[shift]) << (shift + _HALF_BITS)
+        for shift in np.flatnonzero(low).tolist():
+            total += int(low[shift]) << shift
+    return total
+
+
+def _to_float(scaled: int) -> float:
+    try:
+        return scaled / (1 << _UNIT_EXPONENT)  # int / int is correctly rounded in Python
+    except OverflowError:  # beyond the largest float: IEEE rounding gives infinity
+        return math.inf if scaled > 0 else -math.inf
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Sufficient statistics of a set of per-sample losses.
+
+    ``sum`` is ``sum(a * l)`` and ``weight_sum`` is ``sum(d)``, where ``a`` is the sample
+    weight and ``d`` the denominator weight (the sample weight, times the class weight
+    of the label for class-weighted sparse losses, as in PyTorch). Without weights both
+    are 1 per sample. Rows with a non-finite loss are counted in `nonfinite` and make
+    the sums non-finite, honestly.
+    """
+
+    count: int = 0
+    scaled_sum: int = 0
+    scaled_weight_sum: int = 0
+    min: float = math.inf
+    max: float = -math.inf
+    nan: int = 0
+    pos_inf: int = 0
+    neg_inf: int = 0
+
+    @classmethod
+    def of(cls, losses, weights=None, denominators=None) -> Partial:
+        """Summarise `losses` with optional sample `weights` and mean `denominators`.
+
+        Parameters
+        ----------
+        losses : array_like, shape (n,)
+        weights : array_like, shape (n,), optional
+            Sample weights ``a`` (numerator).
+        denominators : array_like, shape (n,), optional
+            Denominator weights ``d``; defaults to `weights` (or 1 per sample).
+        """
+        losses = np.asarray(losses, dtype=np.float64)
+        if losses.size == 0:
+            return cls()
+        weighted = losses if weights is None else losses * np.asarray(weights, dtype=np.float64)
+        if denominators is None:
+            denominators = weights
+        finite = np.isfinite(weighted)
+        all_finite = bool(finite.all())
+        nan = 0 if all_finite else int(np.isnan(weighted).sum())
+        pos_inf = 0 if all_finite else int(np.isposinf(weighted).sum())
+        neg_inf = 0 if all_finite else int(np.isneginf(weighted).sum())
+        scaled_sum = exact_sum(weighted if all_finite else weighted[finite])
+        if denominators is None:
+            scaled_weight_sum = losses.size << _UNIT_EXPONENT
+        else:
+            scaled_weight_sum = exact_sum(denominators)
+        with np.errstate(invalid="ignore"):
+            low, high = (float(np.nanmin(losses)), float(np.nanmax(losses))) if nan < losses.size else (math.nan,) * 2
+        return cls(losses.size, scaled_sum, scaled_weight_sum, low, high, nan, pos_inf, neg_inf)
+
+    def __add__(self, other: Partial) -> Partial:
+        if not isinstance(other, Partial):
+            return NotImplemented
+        if not other.count:
+            return self
+        if not self.count:
+            return other
+        return Partial(
+            self.count + other.count,
+            self.scaled_sum + other.scaled_sum,
+            self.scaled_weight_sum + other.scaled_weight_sum,
+            _nan_min(self.min, other.min),
+            _nan_max(self.max, other.max),
+            self.nan + other.nan,
+            self.pos_inf + other.pos_inf,
+            self.neg_inf + other.neg_inf,
+        )
+
+    def __radd__(self, other) -> Partial:
+        return self if other == 0 else self.__add__(other)  # lets sum() start from 0
+
+    @property
+    def nonfinite(self) -> int:
+        """Number of samples whose (weighted) loss is NaN or infinite."""
+        return self.nan + self.pos_inf + self.neg_inf
+
+    @property
+    def sum(self) -> float:
+        """``sum(a * l)``, correctly rounded."""
+        if self.nan or (self.pos_inf and self.neg_inf):
+            return math.nan
+        if self.pos_inf or self.neg_inf:
+            return math.inf if self.pos_inf else -math.inf
+        return _to_float(self.scaled_sum)
+
+    @property
+    def weight_sum(self) -> float:
+        """``sum(d)``, the denominator of the mean, correctly rounded."""
+        return _to_float(self.scaled_weight_sum)
+
+    @property
+    def mean(self) -> float:
+        """``sum(a * l) / sum(d)``, correctly rounded; NaN when nothing counts."""
+        if self.count == 0 or self.scaled_weight_sum == 0:
+            return math.nan
+        if self.nonfinite:
+            return self.sum / self.weight_sum if self.weight_sum > 0 else math.nan
+        try:
+            return float(Fraction(self.scaled_sum, self.scaled_weight_sum))
+        except OverflowError:
+            return math.inf if self.scaled_sum > 0 else -math.inf
+
+    def reduced(self, reduction: str) -> float | None:
+        """The value of `reduction` (``None`` for ``"none"``)."""
+        check_reduction(reduction)
+        return {"mean": self.mean, "sum": self.sum, "none": None}[reduction]
+
+
+def _nan_min(a: float, b: float) -> float:
+    return b if math.isnan(a) else a if math.isnan(b) else min(a, b)
+
+
+def _nan_max(a: float, b: float) -> float:
+    return b if math.isnan(a) else a if math.isnan(b) else max(a, b)

@@ -1,0 +1,93 @@
+"""Renderers: a finished LossResult in, text out. They compute nothing.
+
+JSON is written with ``json.dumps`` straight to the stream (never through rich), so it
+is strict and lossless. The table uses rich ``Text`` objects for every data cell and
+heading, so column names and values print literally, never as markup.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+from .result import LossResult
+
+TABLE_ROWS = 20
+
+
+def _number(value, precision: int | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float) and precision is not None and math.isfinite(value):
+        return f"{value:.{precision}f}"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def render_json(result: LossResult, stream, *, per_sample: bool = True) -> None:
+    """The flat JSON document (DESIGN.md, "JSON output")."""
+    stream.write(json.dumps(result.to_dict(per_sample=per_sample), allow_nan=False, default=str) + "\n")
+
+
+def render_value(result: LossResult, stream, *, precision: int | None = None) -> None:
+    """Just the reduced value, or one per-sample value a line for ``--reduction none``."""
+    if result.value is not None or result.options.reduction != "none":
+        stream.write(_number(result.value, precision) + "\n")
+        return
+    stream.write("".join(_number(v, precision) + "\n" for v in result.per_sample_list()))
+
+
+def render_lines(result: LossResult, stream, *, fmt: str) -> None:
+    """One line per sample: ``row`` (1-based record), ``loss`` and kept columns."""
+    names = list(result.keep)
+    values = result.per_sample_list()
+    if fmt == "ndjson":
+        for i, loss in enumerate(values):
+            record = {"row": i + 1, "loss": loss, **{n: result.keep[n][i] for n in names}}
+            stream.write(json.dumps(record, allow_nan=False, default=str) + "\n")
+        return
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(["row", "loss", *names])
+    for i, loss in enumerate(values):
+        writer.writerow([i + 1, "" if loss is None else repr(loss), *(result.keep[n][i] for n in names)])
+
+
+def render_table(result: LossResult, console, *, precision: int = 6, per_sample: bool = True) -> None:
+    """Per-sample rows (the first :data:`TABLE_ROWS`) and a summary block."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if per_sample and result.per_sample is not None:
+        table = Table(box=box.SIMPLE_HEAD, title=Text(f"cecli {result.options.loss}: per-sample loss"))
+        table.add_column(Text("row"), justify="right")
+        table.add_column(Text(f"loss ({result.options.unit})"), justify="right")
+        for name in result.keep:
+            table.add_column(Text(name))
+        values = result.per_sample_list()
+        for i, loss in enumerate(values[:TABLE_ROWS]):
+            kept = [Text(str(result.keep[n][i])) for n in result.keep]
+            table.add_row(Text(str(i + 1)), Text(_number(loss, precision) if loss is not None else "—"), *kept)
+        if len(values) > TABLE_ROWS:
+            table.caption = Text(f"… {len(values) - TABLE_ROWS} more rows (use -f json or --out for all)")
+        console.print(table)
+    document = result.to_dict(per_sample=False)
+    summary = Table(box=box.SIMPLE_HEAD, show_header=False, title=Text("summary"))
+    summary.add_column(justify="left")
+    summary.add_column(justify="right")
+    rows = [
+        ("loss", result.options.loss),
+        ("value", _number(document["value"], precision)),
+        ("reduction", result.options.reduction),
+        ("unit", result.options.unit),
+        ("count", str(document["count"])),
+        ("mean", _number(document["mean"], precision)),
+        ("sum", _number(document["sum"], precision)),
+        ("weight sum", _number(document["weight_sum"], precision)),
+        ("min", _number(document["min"], precision)),
+        ("max", _number(document["max"], precision)),
+        ("input", f"{result.input['path']} ({result.input['format']})"),
+    ]
+    for label, value in rows:
+        summary.add_row(Text(label), Text(value))
+    console.print(summary)

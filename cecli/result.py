@@ -1,0 +1,99 @@
+"""The finished result of a computation and the CI gate predicate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .options import LossOptions
+from .reduce import Partial
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class LossResult:
+    """Per-sample losses (unless summary-only), their reductions and what produced them.
+
+    `per_sample` holds one float per input row in input order, NaN for a row that does
+    not count (``--ignore-index``); `counted` marks the rows that count.
+    """
+
+    options: LossOptions
+    partial: Partial
+    input: dict
+    per_sample: np.ndarray | None = None
+    counted: np.ndarray | None = None
+    keep: dict[str, list] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    out: str | None = None
+    rows: int = 0
+
+    @property
+    def value(self) -> float | None:
+        """The loss reduced as the options ask (``None`` for ``reduction="none"``)."""
+        return self.partial.reduced(self.options.reduction)
+
+    def to_dict(self, *, per_sample: bool = True) -> dict:
+        """The flat JSON document of DESIGN.md; non-finite numbers become ``None`` and a warning."""
+        warnings = list(self.warnings)
+        p = self.partial
+
+        def finite(name: str, value: float | None) -> float | None:
+            if value is None or math.isfinite(value):
+                return value
+            warnings.append(f"{name} is {value} (written as null)")
+            return None
+
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "cecli_version": __version__,
+            "loss": self.options.loss,
+            "unit": self.options.unit,
+            "reduction": self.options.reduction,
+            "value": finite("value", self.value),
+            "count": p.count,
+            "rows": self.rows,
+            "mean": finite("mean", p.mean),
+            "sum": finite("sum", p.sum),
+            "weight_sum": p.weight_sum,
+            "min": finite("min", p.min) if p.count else None,
+            "max": finite("max", p.max) if p.count else None,
+            "options": self.options.to_dict(),
+            "input": self.input,
+        }
+        if self.out is not None:
+            document["out"] = self.out
+        if per_sample and self.per_sample is not None:
+            values = self.per_sample_list()
+            bad = sum(1 for v, c in zip(values, self.counted, strict=True) if v is None and c)
+            if bad:
+                warnings.append(f"{bad} per-sample losses are not finite (written as null)")
+            document["per_sample"] = values
+        document["warnings"] = warnings
+        return document
+
+    def per_sample_list(self) -> list[float | None]:
+        """Per-sample losses as Python floats, ``None`` where not counted or not finite."""
+        values = self.per_sample.tolist()
+        ok = np.isfinite(self.per_sample) & self.counted
+        return [v if good else None for v, good in zip(values, ok.tolist(), strict=True)]
+
+
+def gate_failure(value: float | None, *, fail_above: float | None, fail_below: float | None) -> str | None:
+    """Why a ``--fail-above``/``--fail-below`` gate fails, or ``None`` when it passes.
+
+    A NaN or missing value fails any gate that is set.
+    """
+    if fail_above is None and fail_below is None:
+        return None
+    if value is None or math.isnan(value):
+        return "the loss is not a number, so the gate cannot pass"
+    if fail_above is not None and value > fail_above:
+        return f"{value!r} > {fail_above!r} (--fail-above)"
+    if fail_below is not None and value < fail_below:
+        return f"{value!r} < {fail_below!r} (--fail-below)"
+    return None

@@ -1,0 +1,143 @@
+"""Array checks shared by the library API and the CLI.
+
+Each check raises :class:`InvalidValue` naming the 0-based row index and the column
+index of the first offending element; the caller turns that into file:row:column.
+
+Policy (DESIGN.md): values outside the math's domain are errors (NaN, inf, a
+probability outside [0, 1], a label that is not a class, a negative weight, a label row
+of a categorical loss that does not sum to 1). Prediction rows that do not sum to 1 are
+renormalised and *counted*, so the caller can warn (:func:`rows_off_simplex`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+
+ROW_SUM_TOLERANCE = 1e-3  # |sum - 1| beyond this is "far from summing to 1"
+
+
+class InvalidValue(DataError):
+    """A bad element at (`index`, `column_index`) of the array being checked."""
+
+    def __init__(self, message: str, *, index: int, column_index: int = 0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.index = index
+        self.column_index = column_index
+
+
+def _first(mask: np.ndarray) -> tuple[int, int]:
+    flat = int(np.flatnonzero(mask.ravel())[0])
+    if mask.ndim == 1:
+        return flat, 0
+    return divmod(flat, mask.shape[1])
+
+
+def _value(array: np.ndarray, index: int, column: int) -> float:
+    return float(array[index] if array.ndim == 1 else array[index, column])
+
+
+def check_finite(array: np.ndarray, what: str) -> None:
+    """No NaN or infinity in `array`."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index, column = _first(bad)
+        value = _value(array, index, column)
+        raise InvalidValue(
+            f"{what} is {'NaN' if np.isnan(value) else value}",
+            index=index,
+            column_index=column,
+            hint="remove or fix rows with missing or infinite values",
+        )
+
+
+def check_unit_interval(array: np.ndarray, what: str, hint: str) -> None:
+    """All values finite and in [0, 1]."""
+    check_finite(array, what)
+    bad = (array < 0) | (array > 1)
+    if bad.any():
+        index, column = _first(bad)
+        raise InvalidValue(
+            f"{what} {_value(array, index, column)!r} is outside [0, 1]", index=index, column_index=column, hint=hint
+        )
+
+
+def check_probabilities(array: np.ndarray) -> None:
+    """Predictions that are probabilities."""
+    check_unit_interval(array, "probability", "pass --from-logits if these are raw scores")
+
+
+def check_nonnegative(array: np.ndarray, what: str, hint: str) -> None:
+    """Finite and >= 0."""
+    check_finite(array, what)
+    bad = array < 0
+    if bad.any():
+        index, column = _first(bad)
+        raise InvalidValue(
+            f"{what} {_value(array, index, column)!r} is negative", index=index, column_index=column, hint=hint
+        )
+
+
+def check_positive_rows(array: np.ndarray, what: str) -> None:
+    """Every row has a positive sum (so it can be normalised)."""
+    bad = ~(array.sum(axis=1) > 0)
+    if bad.any():
+        raise InvalidValue(
+            f"{what} row sums to 0", index=_first(bad)[0], hint="a distribution needs at least one positive value"
+        )
+
+
+def check_label_rows(labels: np.ndarray) -> None:
+    """One-hot or soft label rows: values in [0, 1] that sum to 1."""
+    check_unit_interval(labels, "label", "one-hot or soft labels must be in [0, 1]")
+    sums = labels.sum(axis=1)
+    bad = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+    if bad.any():
+        index = _first(bad)[0]
+        total = float(sums[index])
+        kind = "all zeros" if total == 0 else f"sums to {total:.6g}"
+        raise InvalidValue(
+            f"label row is {kind}, expected one-hot or soft labels summing to 1",
+            index=index,
+            hint="for several true labels per row use `cecli bce` (multi-label)",
+        )
+
+
+def check_class_labels(labels: np.ndarray, n_classes: int, ignore_index: int | None = None) -> np.ndarray:
+    """Integer class labels in [0, n_classes) (or `ignore_index`); returns them as int64."""
+    check_finite(labels, "label")
+    bad = labels != np.floor(labels)
+    if bad.any():
+        index = _first(bad)[0]
+        raise InvalidValue(
+            f"label {float(labels[index])!r} is not an integer class index",
+            index=index,
+            hint=f"labels must be integers in [0, {n_classes}); for one-hot labels use `cecli cce`",
+        )
+    allowed = (labels >= 0) & (labels < n_classes)
+    if ignore_index is not None:
+        allowed |= labels == ignore_index
+    if not allowed.all():
+        index = _first(~allowed)[0]
+        raise InvalidValue(
+            f"label {int(labels[index])} is out of range for {n_classes} classes",
+            index=index,
+            hint=f"labels must be in [0, {n_classes - 1}]" + ("" if ignore_index is None else f" or {ignore_index}"),
+        )
+    return labels.astype(np.int64)
+
+
+def check_weights(weights: np.ndarray) -> None:
+    """Sample weights: finite and >= 0."""
+    check_nonnegative(weights, "weight", "sample weights must be finite and >= 0")
+
+
+def check_logits(scores: np.ndarray) -> None:
+    """Finite scores (the log-softmax is exact for any finite magnitude and temperature)."""
+    check_finite(scores, "score")
+
+
+def rows_off_simplex(probabilities: np.ndarray, tolerance: float = ROW_SUM_TOLERANCE) -> int:
+    """Number of rows whose sum differs from 1 by more than `tolerance`."""
+    return int((np.abs(probabilities.sum(axis=1) - 1.0) > tolerance).sum())

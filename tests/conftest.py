@@ -1,0 +1,64 @@
+"""Shared fixtures: project paths, the seed examples, a CliRunner and a deterministic terminal environment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = PROJECT_ROOT / "sample_data"
+# CI clones the project with `shared/` as a sibling of the clone.
+SEED_EXAMPLES = PROJECT_ROOT.parent / "shared" / "reference" / "seed_examples.json"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fixed width, no colour, no debug tracebacks: rich output is the same on every machine (STYLE.md #27)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.delenv("CECLI_DEBUG", raising=False)
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture
+def sample_data() -> Path:
+    """The project's sample_data/ directory (files written by sample_data/make_sample_data.py)."""
+    return SAMPLE_DATA
+
+
+@pytest.fixture(scope="session")
+def seed_cases() -> list[dict]:
+    """The worked examples from ../shared/reference/seed_examples.json."""
+    if not SEED_EXAMPLES.is_file():
+        pytest.skip(f"seed examples not found at {SEED_EXAMPLES}")
+    return json.loads(SEED_EXAMPLES.read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def write_file(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
+    """Return ``write(name, text_or_bytes) -> Path`` that writes a file (text as UTF-8) in tmp_path."""
+
+    def write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8", newline="")
+        return path
+
+    return write

@@ -1,0 +1,268 @@
+"""Tests for ``cecli.reduce``: the mergeable ``Partial`` and its exact sums.
+
+Expected sums and means are computed with ``fractions.Fraction`` (exact rational arithmetic) and rounded
+once with ``float()``, which is correctly rounded; that is the contract the module promises.
+"""
+
+import json
+import math
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cecli.reduce import REDUCTIONS, Partial, check_reduction, exact_sum
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+SEED_FILE = Path(__file__).parents[2] / "shared" / "reference" / "seed_examples.json"
+UNIT = 2**1127  # exact_sum counts multiples of 2**-1127
+MAX = np.finfo(np.float64).max
+TINY = 5e-324  # smallest subnormal
+
+
+def exact(values) -> Fraction:
+    return sum(map(Fraction, values), Fraction(0))
+
+
+def same(a: float, b: float) -> bool:
+    """Equal, treating NaN as equal to NaN."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def fields(partial: Partial) -> tuple:
+    """The observable state of a partial, comparable with ``same``."""
+    return (partial.count, partial.sum, partial.weight_sum, partial.mean, partial.min, partial.max, partial.nonfinite)
+
+
+# --- Partial.of --------------------------------------------------------------------------------------------------
+
+
+def test_of_without_weights():
+    partial = Partial.of([0.5, 1.5, 4.0])
+    assert fields(partial) == (3, 6.0, 3.0, 2.0, 0.5, 4.0, 0)
+
+
+MEAN_CASES = [
+    pytest.param([1.0, 2.0, 4.0], None, None, id="plain"),  # 7/3
+    pytest.param([1.0, 2.0, 4.0], [1.0, 0.5, 0.25], None, id="weights"),  # (1 + 1 + 1) / 1.75 = 12/7
+    pytest.param([1.0, 2.0, 4.0], None, [2.0, 2.0, 4.0], id="denominators-only"),  # 7/8
+    pytest.param([1.0, 2.0, 4.0], [1.0, 0.5, 0.25], [0.5, 1.0, 0.0], id="weights-and-denominators"),  # 3 / 1.5
+    # PyTorch class-weighted mean with an ignored row: sum(l) / sum(w_y), the ignored row has d = 0
+    pytest.param([0.3, 0.0, 0.6], None, [0.2, 0.0, 3.0], id="ignored-row"),
+    pytest.param([0.1] * 10, None, None, id="tenths"),  # naive left-to-right sum / 10 gives 0.09999999999999999
+    pytest.param([1e16, 1.0, -1e16, 3.0], None, None, id="cancellation"),  # naive sum gives 3.0, exact 4.0
+    pytest.param([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0], None, id="rounded-products"),  # w*l rounded, then summed exactly
+]
+
+
+@pytest.mark.parametrize(("losses", "weights", "denominators"), MEAN_CASES)
+def test_of_mean_sum_weight_sum(losses, weights, denominators):
+    products = losses if weights is None else [loss * weight for loss, weight in zip(losses, weights, strict=True)]
+    denominator_values = denominators or weights or [1.0] * len(losses)
+    partial = Partial.of(losses, weights, denominators)
+    assert partial.sum == float(exact(products))
+    assert partial.weight_sum == float(exact(denominator_values))
+    assert partial.mean == float(exact(products) / exact(denominator_values))
+    assert (partial.count, partial.min, partial.max) == (len(losses), min(losses), max(losses))
+
+
+def test_of_is_exact_where_naive_sums_are_not():
+    # sanity check of the rows above: the naive answers really differ
+    assert sum([0.1] * 10) / 10 != 0.1 and Partial.of([0.1] * 10).mean == 0.1
+    assert Partial.of([1e16, 1.0, -1e16]).sum == 1.0  # the naive sum is 0.0
+
+
+def test_of_accepts_numpy_arrays_and_subnormals():
+    partial = Partial.of(np.array([TINY, TINY, 3 * TINY]))
+    assert (partial.sum, partial.mean, partial.min, partial.max) == (
+        5 * TINY,
+        float(Fraction(5 * TINY) / 3),
+        TINY,
+        3 * TINY,
+    )
+
+
+def test_mean_of_huge_values_does_not_overflow():
+    assert Partial.of([MAX, MAX]).mean == MAX  # (2 MAX) / 2, exact
+
+
+def test_sum_beyond_float_range_is_inf():
+    # the exact sum 2 * MAX is >= 2**1024 - 2**970, which rounds to inf under IEEE round-to-nearest
+    assert Partial.of([MAX, MAX]).sum == math.inf
+
+
+# --- empty and non-finite ----------------------------------------------------------------------------------------
+
+
+def test_empty():
+    assert Partial.of([]) == Partial()
+    partial = Partial()
+    assert (partial.count, partial.sum, partial.weight_sum, partial.nonfinite) == (0, 0.0, 0.0, 0)
+    assert math.isnan(partial.mean)
+
+
+def test_zero_weight_sum_mean_is_nan():
+    assert math.isnan(Partial.of([1.0, 2.0], weights=[0.0, 0.0]).mean)  # 0 / 0, as torch
+
+
+NONFINITE_CASES = [
+    # losses, nonfinite, sum, mean, min, max
+    pytest.param([1.0, math.inf], 1, math.inf, math.inf, 1.0, math.inf, id="pos-inf"),
+    pytest.param([1.0, -math.inf], 1, -math.inf, -math.inf, -math.inf, 1.0, id="neg-inf"),
+    pytest.param([math.inf, -math.inf], 2, math.nan, math.nan, -math.inf, math.inf, id="inf-minus-inf"),
+    pytest.param([1.0, math.nan, 3.0], 1, math.nan, math.nan, 1.0, 3.0, id="nan-skipped-by-min-max"),
+    pytest.param([math.nan, math.nan], 2, math.nan, math.nan, math.nan, math.nan, id="all-nan"),
+    pytest.param([math.nan, math.inf], 2, math.nan, math.nan, math.inf, math.inf, id="nan-and-inf"),
+]
+
+
+@pytest.mark.parametrize(("losses", "nonfinite", "total", "mean", "low", "high"), NONFINITE_CASES)
+def test_nonfinite(losses, nonfinite, total, mean, low, high):
+    partial = Partial.of(losses)
+    assert (partial.count, partial.nonfinite) == (len(losses), nonfinite)
+    assert all(same(a, b) for a, b in [(partial.sum, total), (partial.mean, mean), (partial.min, low)])
+    assert same(partial.max, high)
+
+
+# --- merging -----------------------------------------------------------------------------------------------------
+
+LOSSES = [0.1, 0.2, 0.3, 1e-300, TINY, 7.5, 1e16, 2.0, 1e-3]
+WEIGHTS = [1.0, 0.3, 2.0, 5.0, 1.0, 0.1, 1e-16, 3.0, 0.7]
+DENOMINATORS = [0.5, 0.0, 1.0, 2.0, 1.0, 0.25, 1.0, 3.0, 0.125]
+
+
+@pytest.mark.parametrize(
+    ("weights", "denominators"),
+    [
+        pytest.param(None, None, id="unweighted"),
+        pytest.param(WEIGHTS, None, id="weights"),
+        pytest.param(WEIGHTS, DENOMINATORS, id="weights-and-denominators"),
+    ],
+)
+@pytest.mark.parametrize("cut", range(len(LOSSES) + 1))
+def test_split_at_every_position_equals_the_whole(weights, denominators, cut):
+    def part(start, stop):
+        sliced = [None if xs is None else xs[start:stop] for xs in (weights, denominators)]
+        return Partial.of(LOSSES[start:stop], *sliced)
+
+    whole = Partial.of(LOSSES, weights, denominators)
+    merged = part(0, cut) + part(cut, None)
+    assert merged == whole
+    assert merged.mean == whole.mean  # to the last bit
+
+
+def test_sum_of_many_partials_equals_the_whole():
+    shards = [Partial.of(LOSSES[i : i + 2], WEIGHTS[i : i + 2]) for i in range(0, len(LOSSES), 2)]
+    assert sum(shards) == Partial.of(LOSSES, WEIGHTS)
+    assert sum(reversed(shards)) == Partial.of(LOSSES, WEIGHTS)
+
+
+def test_add_identity_and_type():
+    partial = Partial.of([1.0, 2.0])
+    assert 0 + partial is partial  # sum() starts from 0
+    assert partial + Partial() == partial
+    with pytest.raises(TypeError):
+        partial + 1.0  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "losses",
+    [
+        pytest.param([1.0, math.nan, math.inf, 2.0], id="nan-and-inf"),
+        pytest.param([math.inf, -math.inf, 0.5], id="both-infinities"),
+        pytest.param([3.0, math.nan], id="trailing-nan"),
+    ],
+)
+def test_split_with_nonfinite_values(losses):
+    whole = Partial.of(losses)
+    for cut in range(1, len(losses)):
+        merged = Partial.of(losses[:cut]) + Partial.of(losses[cut:])
+        assert all(same(a, b) for a, b in zip(fields(merged), fields(whole), strict=True))
+        assert (merged.nan, merged.pos_inf, merged.neg_inf) == (whole.nan, whole.pos_inf, whole.neg_inf)
+
+
+def test_empty_partial_is_identity_for_all_nan():
+    alone = Partial.of([math.nan])
+    merged = Partial() + alone
+    assert same(merged.min, alone.min) and same(merged.max, alone.max)  # got inf / -inf instead of nan
+
+
+# --- reductions --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reduction", "expected"),
+    [
+        pytest.param("mean", 12 / 7, id="mean"),  # (1 + 1 + 1) / (1 + 0.5 + 0.25)
+        pytest.param("sum", 3.0, id="sum"),
+        pytest.param("none", None, id="none"),  # per-sample values live elsewhere
+    ],
+)
+def test_reduced(reduction, expected):
+    assert Partial.of([1.0, 2.0, 4.0], [1.0, 0.5, 0.25]).reduced(reduction) == expected
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_check_reduction_accepts(reduction):
+    assert check_reduction(reduction) == reduction
+
+
+@pytest.mark.parametrize("bad", ["avg", "Mean", "", "sum "])
+def test_check_reduction_lists_the_allowed_set(bad):
+    with pytest.raises(ValueError, match=re.escape("one of mean, sum, none; received " + repr(bad))):
+        check_reduction(bad)
+    with pytest.raises(ValueError, match="mean, sum, none"):
+        Partial.of([1.0]).reduced(bad)
+
+
+def test_seed_sums_and_means():
+    if not SEED_FILE.exists():
+        pytest.skip(f"{SEED_FILE} not found")
+    for case in json.loads(SEED_FILE.read_text())["cases"]:
+        partial = Partial.of(case["expected"]["per_sample"])
+        assert partial.mean == pytest.approx(case["expected"]["mean"], rel=1e-12), case["name"]
+        if "sum" in case["expected"]:
+            assert partial.sum == pytest.approx(case["expected"]["sum"], rel=1e-12), case["name"]
+
+
+# --- exact_sum ---------------------------------------------------------------------------------------------------
+
+
+def random_floats(seed: int, size: int = 400) -> np.ndarray:
+    """Floats across the whole exponent range: normals, subnormals, negatives, zeros and huge values."""
+    rng = np.random.default_rng(seed)
+    normals = rng.standard_normal(size) * 10.0 ** rng.uniform(-300, 300, size)
+    subnormals = rng.integers(1, 2**52, size // 4) * TINY * rng.choice([-1.0, 1.0], size // 4)
+    huge = rng.choice([MAX, -MAX, 1e308, -1e308, 8.98846567431158e307], size // 8)
+    special = np.array([0.0, -0.0, TINY, -TINY, 2.2250738585072014e-308])  # incl. the smallest normal
+    values = np.concatenate([normals, subnormals, huge, special])
+    rng.shuffle(values)
+    return values
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_sum_matches_fractions(seed):
+    values = random_floats(seed)
+    assert exact_sum(values) == exact(values.tolist()) * UNIT
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([], id="empty"),
+        pytest.param([0.0, -0.0], id="zeros"),
+        pytest.param([TINY], id="smallest-subnormal"),  # exactly 2**53 units
+        pytest.param([-TINY, TINY, -TINY], id="negative-subnormal"),
+        pytest.param([MAX, MAX, MAX], id="beyond-float-range"),  # the integer holds what a float cannot
+        pytest.param([1e308, -1e308, 1e-308], id="cancel-to-tiny"),
+        pytest.param([0.1] * 10, id="tenths"),
+        pytest.param([[1.5, -2.25], [3.0, TINY]], id="2-d-is-flattened"),
+    ],
+)
+def test_exact_sum_edge_cases(values):
+    expected = exact(np.ravel(values).tolist()) * UNIT
+    assert expected.denominator == 1
+    assert exact_sum(np.array(values, dtype=np.float64)) == expected
