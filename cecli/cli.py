@@ -107,9 +107,11 @@ _OUT = "Output"
 _MATH = "Loss"
 
 Input = Annotated[
-    str | None,
+    list[str] | None,
     typer.Argument(
-        metavar="[INPUT]", help="File to read, or - for stdin (the default when data is piped in).", show_default=False
+        metavar="[INPUT]...",
+        help="Files, folders, globs or URLs read as one dataset, or - for stdin (the default when piped).",
+        show_default=False,
     ),
 ]
 LabelCols = Annotated[
@@ -372,12 +374,12 @@ def _silence_stdout() -> None:
         pass
 
 
-def _source(path: str | None) -> str:
-    if path is not None:
-        return path
+def _sources(paths: list[str] | None) -> list[str]:
+    if paths:
+        return paths
     if sys.stdin is None or sys.stdin.isatty():
         raise OptionError("no INPUT given and stdin is a terminal", hint="give a file path, or pipe data into cecli")
-    return "-"
+    return ["-"]
 
 
 def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
@@ -402,9 +404,9 @@ def _read_settings(values: dict):
 
 
 def _list_columns(values: dict) -> None:
-    from .readers import open_input
+    from .readers import expand_sources, open_input
 
-    source = open_input(_source(values["input"]), _read_settings(values))
+    source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))
     try:
         for column in source.describe_types():
             sys.stdout.write(f"{column.position}\t{column.name}\t{column.type}\n")
@@ -432,9 +434,22 @@ def _score(loss: str, values: dict) -> None:
     if "class_weights" in values:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
-    result = compute(
+    with _progress_bar(enabled=not values["quiet"]) as progress:
+        result = _compute(compute, loss, values, options, per_sample, reduction, progress)
+    if not values["quiet"]:
+        for warning in result.warnings:
+            _say("warning", warning)
+    _render(result, fmt, values, per_sample)
+    failure = gate_failure(result.value, fail_above=values["fail_above"], fail_below=values["fail_below"])
+    if failure:
+        _say("gate failed", f"{reduction} {result.options.loss} loss {failure}")
+        sys.exit(ExitCode.GATE_FAILED)
+
+
+def _compute(compute, loss, values, options, per_sample, reduction, progress):
+    return compute(
         loss,
-        _source(values["input"]),
+        _sources(values["input"]),
         y=values.get("y"),
         p=values["p"],
         labels=values.get("labels"),
@@ -445,16 +460,62 @@ def _score(loss: str, values: dict) -> None:
         out=values["out"],
         reduction=reduction,
         base=values["base"].value,
+        progress=progress,
         **options,
     )
-    if not values["quiet"]:
-        for warning in result.warnings:
-            _say("warning", warning)
-    _render(result, fmt, values, per_sample)
-    failure = gate_failure(result.value, fail_above=values["fail_above"], fail_below=values["fail_below"])
-    if failure:
-        _say("gate failed", f"{reduction} {result.options.loss} loss {failure}")
-        sys.exit(ExitCode.GATE_FAILED)
+
+
+class _progress_bar:
+    """A rich progress bar on stderr for long runs, only when stderr is a terminal.
+
+    Yields a callback for ``compute(progress=...)``, or ``None`` when disabled. The bar
+    appears after half a second, so one-liners never flash it.
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        import time
+
+        started = time.monotonic()
+
+        def update(done: int, total: int | None) -> None:
+            if self.bar is None:
+                if time.monotonic() - started < 0.5:
+                    return
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    DownloadColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                    TransferSpeedColumn,
+                )
+
+                self.bar = Progress(
+                    TextColumn("cecli"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TransferSpeedColumn(),
+                    TimeRemainingColumn(),
+                    console=Console(stderr=True),
+                    transient=True,
+                )
+                self.bar.start()
+                self.task = self.bar.add_task("reading", total=total)
+            self.bar.update(self.task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc) -> bool:
+        if self.bar is not None:
+            self.bar.stop()
+        return False
 
 
 def _render(result, fmt: str, values: dict, per_sample: bool) -> None:

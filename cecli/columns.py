@@ -11,7 +11,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from .errors import InputError, OptionError
+from .errors import InputError, OptionError, printable
 
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -68,15 +68,18 @@ class Selection:
     weight: Column | None = None
     keep: tuple[Column, ...] = ()
 
-    def names(self, role: str) -> list[str]:
+    def columns(self, role: str) -> tuple[Column, ...]:
         part = getattr(self, role)
         if part is None:
-            return []
-        return [part.name] if isinstance(part, Column) else [c.name for c in part]
+            return ()
+        return (part,) if isinstance(part, Column) else part
+
+    def names(self, role: str) -> list[str]:
+        return [c.name for c in self.columns(role)]
 
 
 def _listing(columns) -> str:
-    return ", ".join(c.name for c in columns) or "none"
+    return ", ".join(printable(c.name) for c in columns) or "none"
 
 
 def resolve(spec: str, columns: list[Column], *, option: str, file: str) -> list[Column]:

@@ -9,6 +9,12 @@ from __future__ import annotations
 from enum import IntEnum
 
 
+def printable(text: object) -> str:
+    """`text` as is when printable, else its ``repr`` (no terminal control codes from data)."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
 class ExitCode(IntEnum):
     """Process exit codes (DESIGN.md, "Exit codes and errors")."""
 
@@ -61,9 +67,9 @@ class CecliError(Exception):
         return self
 
     def __str__(self) -> str:
-        where = ":".join(str(part) for part in (self.file, self.row, self.column) if part is not None)
-        text = f"{where}: {self.message}" if where else self.message
-        return f"{text} ({self.hint})" if self.hint else text
+        where = ":".join(printable(part) for part in (self.file, self.row, self.column) if part is not None)
+        text = f"{where}: {printable(self.message)}" if where else printable(self.message)
+        return f"{text} ({printable(self.hint)})" if self.hint else text
 
 
 class InputError(CecliError):

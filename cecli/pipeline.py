@@ -8,15 +8,17 @@ for, and written batch by batch to ``out`` when given, so memory stays bounded.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from . import core, validate
 from .columns import Column, Selection, choose_columns
-from .errors import DataError, OptionError
+from .errors import DataError, InputError, OptionError
 from .options import LossOptions
-from .readers import Batch, Input, ReadSettings, aligned, open_input
+from .readers import STDIN_NAME, Batch, Input, ReadSettings, aligned, expand_sources, open_input
 from .reduce import Partial
 from .result import LossResult
 from .validate import InvalidValue
@@ -24,7 +26,7 @@ from .validate import InvalidValue
 
 def compute(
     loss: str,
-    source: str = "-",
+    source: str | list[str] = "-",
     *,
     y: str | None = None,
     p: str | None = None,
@@ -34,20 +36,22 @@ def compute(
     read: ReadSettings | None = None,
     per_sample: bool = True,
     out: str | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
     **options,
 ) -> LossResult:
-    """Compute a cross-entropy loss over a file (or stdin) and reduce it.
+    """Compute a cross-entropy loss over files (or stdin) and reduce it.
 
     Parameters
     ----------
     loss : {"bce", "cce", "sparse", "softmax", "entropy"}
-    source : str
-        A path, or ``"-"`` for stdin.
+    source : str or list of str
+        Paths, folders, globs or URLs read as one dataset in order, or ``"-"`` for stdin.
+        Columns are chosen on the first file; every other file must have them.
     y, p, weight, keep : str, optional
         Column specs for labels, predictions, the sample weight and pass-through
         columns (names, comma lists, globs, 1-based positions or ranges).
     labels : str, optional
-        A second file holding the labels, aligned with `source` by row position.
+        A second file holding the labels, aligned with a single `source` by row position.
     read : ReadSettings, optional
         Input format, delimiter, header mode and batch size.
     per_sample : bool
@@ -55,6 +59,8 @@ def compute(
     out : str, optional
         Write per-sample losses to this ``.csv``, ``.parquet`` or ``.ndjson`` file,
         atomically.
+    progress : callable, optional
+        Called after each batch with (bytes done, total bytes or ``None``).
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -66,45 +72,118 @@ def compute(
     --------
     >>> import cecli
     >>> cecli.compute("bce", "sample_data/seed-bce.csv", reduction="sum").value  # doctest: +SKIP
-    4.460303459760249
+    4.46030345976025
     """
     opts = LossOptions(loss=loss, **options)
     read = read or ReadSettings()
-    main = open_input(source, read)
+    paths = expand_sources([source] if isinstance(source, str) else list(source))
+    if labels and len(paths) > 1:
+        raise OptionError("--labels needs exactly one INPUT", hint="combine the inputs first, or drop --labels")
+    if out is not None:
+        _refuse_overwrite(out, [*paths, labels])
+    first = open_input(paths[0], read)
     label_input = open_input(labels, read) if labels else None
     try:
         selection = choose_columns(
             loss,
-            main.columns,
-            file=main.display,
+            first.columns,
+            file=first.display,
             y=y,
             p=p,
             weight=weight,
             keep=keep,
             label_columns=label_input.columns if label_input else None,
             label_file=label_input.display if label_input else None,
-            headerless=main.headerless,
+            headerless=first.headerless,
         )
-        scorer = _Scorer(opts, selection, main, label_input or main)
-        batches = _batches(main, label_input, selection, read, opts)
+        scorer = _Scorer(opts, selection, first, label_input or first)
         writer = None
         if out is not None:
             from .writers import PerSampleWriter
 
-            _refuse_overwrite(out, [source, labels])
             writer = PerSampleWriter(out, [c.name for c in selection.keep])
+        sizes = [first.size] + [None if "://" in p or p == "-" else os.path.getsize(p) for p in paths[1:]]
+        total = None if None in sizes else sum(sizes)
+        done = 0
         with writer if writer is not None else _nothing():
-            for batch in batches:
-                losses, counted = scorer.add(batch)
-                if per_sample:
-                    scorer.keep_per_sample(losses, counted, batch)
-                if writer is not None:
-                    writer.write(batch.offset, losses, counted, batch.keep)
-        return scorer.result(selection, source, labels, out, per_sample)
+            for source_input in _inputs(first, paths, read, selection):
+                if label_input is None:
+                    scorer.inputs = dict.fromkeys(("labels", "predictions", "weight"), source_input)
+                batches = _batches(source_input, label_input, selection, read, opts)
+                for batch in _prefetched(batches):
+                    losses, counted = scorer.add(batch)
+                    if per_sample:
+                        scorer.keep_per_sample(losses, counted, batch)
+                    if writer is not None:
+                        writer.write(scorer.rows - batch.size, losses, counted, batch.keep)
+                    if progress is not None:
+                        progress(done + (source_input.position() or 0), total)
+                done += source_input.size or 0
+        return scorer.result(selection, paths, labels, out, per_sample)
     finally:
-        main.close()
+        first.close()
         if label_input is not None:
             label_input.close()
+
+
+def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selection) -> Iterator[Input]:
+    """Yield `first`, then each further file opened in turn, checked against `selection`."""
+    yield first
+    for path in paths[1:]:
+        opened = open_input(path, read)
+        try:
+            have = {c.name: c for c in opened.columns}
+            for role in ("labels", "predictions", "weight", "keep"):
+                for column in selection.columns(role):
+                    if column.name not in have or have[column.name].is_list != column.is_list:
+                        raise InputError(
+                            f"has no column {column.name!r} like {paths[0]}",
+                            file=opened.display,
+                            hint="every file of a dataset needs the same columns",
+                        )
+            yield opened
+        finally:
+            opened.close()
+
+
+def _prefetched(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Read the next batches in a background thread while the caller computes.
+
+    pyarrow and NumPy release the GIL, so decoding and the math overlap on two cores.
+    Errors from the reader are re-raised in the caller's thread, in order.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    finished = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(finished)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            slots.put(error)
+
+    thread = threading.Thread(target=produce, name="cecli-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is finished:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class _nothing:
@@ -117,7 +196,14 @@ class _nothing:
 
 def _refuse_overwrite(out: str, inputs: list[str | None]) -> None:
     for path in inputs:
-        if path and path != "-" and os.path.exists(path) and os.path.exists(out) and os.path.samefile(path, out):
+        if (
+            path
+            and path != "-"
+            and "://" not in path
+            and os.path.exists(path)
+            and os.path.exists(out)
+            and os.path.samefile(path, out)
+        ):
             raise OptionError(f"--out {out} is an input file", hint="write the per-sample losses somewhere else")
 
 
@@ -291,7 +377,7 @@ class _Scorer:
         for name, values in batch.keep.items():
             self.keep[name].extend(values)
 
-    def result(self, selection: Selection, source, labels, out, per_sample: bool) -> LossResult:
+    def result(self, selection: Selection, paths: list[str], labels, out, per_sample: bool) -> LossResult:
         opts = self.opts
         display = self.inputs["predictions"].display
         if self.rows == 0:
@@ -316,13 +402,18 @@ class _Scorer:
             )
         if self.partial.nonfinite:
             warnings.append(
-                f"{self.partial.nonfinite} losses are not finite"
-                + (" (a true class has probability 0 and --eps is 0)" if opts.eps == 0 else "")
+                f"{self.partial.nonfinite} of {self.partial.count} losses are infinite"
+                + (
+                    " (a probability of exactly 0 or 1 on the wrong side of a label; --eps 0 turns off clipping)"
+                    if opts.eps == 0 and not opts.from_logits
+                    else ""
+                )
             )
         main = self.inputs["predictions"]
         label_source = self.inputs["labels"]
         described = {
-            "path": main.display,
+            "path": main.display if len(paths) == 1 else None,
+            "paths": [STDIN_NAME if p == "-" else p for p in paths],
             "format": main.format,
             "labels_path": label_source.display if labels else None,
             "label_columns": selection.names("labels"),

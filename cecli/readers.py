@@ -176,15 +176,7 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
         if settings.input_format not in FORMATS:
             raise InputError(f"unknown input format {settings.input_format!r}", hint=f"use one of {', '.join(FORMATS)}")
         fmt = settings.input_format
-    if path == "-":
-        raw = sys.stdin.buffer
-    else:
-        try:
-            if os.path.isdir(path):
-                raise InputError("is a directory, not a file", file=display, hint="give one file")
-            raw = open(path, "rb")  # noqa: SIM115 - closed by Input.close
-        except OSError as error:
-            raise InputError(error.strerror or str(error), file=display, hint="check the path") from None
+    raw = _open_raw(path, display)
     head, stream = _peek(raw)
     if codec is None:
         codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
@@ -196,20 +188,86 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
     fmt = fmt or _sniff(head)
     if not head.strip():
         raise InputError("the input is empty", file=display, hint="give a file with a header and rows of data")
-    reopen = None if path == "-" else (lambda: _reopen(path, codec))
+    regular = path != "-" and "://" not in path and os.path.isfile(path)  # not a FIFO, pipe or URL
+    reopen = (lambda: _reopen(path, codec)) if regular else None
     if fmt == "parquet":
-        return ParquetInput(display, stream, plain_path=None if codec else path)
-    if fmt == "json":
-        return JsonInput(display, stream)
-    if fmt == "ndjson":
-        return NdjsonInput(display, head, stream, reopen)
-    delimiter = settings.delimiter or ("\t" if fmt == "tsv" else ",")
-    return CsvInput(display, head, stream, reopen, delimiter, settings.header)
+        opened: Input = ParquetInput(display, stream, plain_path=path if regular and not codec else None)
+    elif fmt == "json":
+        opened = JsonInput(display, stream)
+    elif fmt == "ndjson":
+        opened = NdjsonInput(display, head, stream, reopen)
+    else:
+        delimiter = settings.delimiter or ("\t" if fmt == "tsv" else ",")
+        opened = CsvInput(display, head, stream, reopen, delimiter, settings.header)
+    opened.raw = raw
+    opened.size = os.path.getsize(path) if regular else None
+    return opened
+
+
+def _open_raw(path: str, display: str):
+    """A binary stream for a path, ``-`` (stdin) or a URL pyarrow's filesystems understand."""
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        if "://" in path:
+            from pyarrow import fs
+
+            filesystem, inner = fs.FileSystem.from_uri(path)
+            return filesystem.open_input_stream(inner)
+        if os.path.isdir(path):
+            raise InputError("is a directory, not a file", file=display, hint="give one file")
+        return open(path, "rb")  # noqa: SIM115 - closed by Input.close
+    except OSError as error:
+        raise InputError(error.strerror or str(error), file=display, hint="check the path") from None
+    except pa.ArrowException as error:
+        raise InputError(f"cannot open: {error}", file=display, hint="check the URL and your credentials") from None
 
 
 def _reopen(path: str, codec: str | None):
     raw = open(path, "rb")  # noqa: SIM115 - read to the end by the caller
     return _decompress(raw, codec) if codec else raw
+
+
+_DATA_SUFFIXES = tuple(_EXTENSIONS) + tuple(e + c for e in _EXTENSIONS for c in _COMPRESSIONS)
+
+
+def expand_sources(paths: list[str]) -> list[str]:
+    """Expand folders (recursively, e.g. hive partitions) and globs into a sorted list of files.
+
+    Files in a folder are those with a data extension (``.csv``, ``.parquet``, ...,
+    optionally compressed); names starting with ``.`` or ``_`` (``_SUCCESS``) are
+    skipped. A pattern that matches nothing is an error.
+    """
+    import glob
+
+    expanded: list[str] = []
+    for path in paths:
+        if path == "-" or "://" in path:
+            expanded.append(path)
+        elif os.path.isdir(path):
+            found = sorted(
+                os.path.join(folder, name)
+                for folder, subfolders, names in os.walk(path)
+                for name in names
+                if not name.startswith((".", "_"))
+                and name.lower().endswith(_DATA_SUFFIXES)
+                and not any(
+                    part.startswith((".", "_")) for part in os.path.relpath(folder, path).split(os.sep) if part != "."
+                )
+            )
+            if not found:
+                raise InputError("the folder holds no data files", file=path, hint="expected .csv, .parquet, ... files")
+            expanded.extend(found)
+        elif not os.path.exists(path) and any(ch in path for ch in "*?["):
+            found = sorted(glob.glob(path, recursive=True))
+            if not found:
+                raise InputError("the pattern matches no file", file=path, hint="check the pattern")
+            expanded.extend(found)
+        else:
+            expanded.append(path)
+    if expanded.count("-") > 1:
+        raise InputError("stdin (-) can be read only once", file="-")
+    return expanded
 
 
 # --------------------------------------------------------------------------- conversion
@@ -332,6 +390,15 @@ class Input:
     format: str = ""
     header_lines: int = 0  # lines before the first record, for line numbers in messages
     headerless: bool = False
+    size: int | None = None  # bytes, for progress
+    raw = None  # the underlying byte stream, for progress
+
+    def position(self) -> int | None:
+        """Bytes consumed so far (an estimate), or ``None`` when unknown."""
+        try:
+            return self.raw.tell() if self.size is not None else None
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def __init__(self, display: str) -> None:
         self.display = display
@@ -495,7 +562,9 @@ class CsvInput(Input):
     def _parse_error(self, error: Exception, bad_rows: list[str]) -> InputError:
         text = str(error)
         if "UTF8" in text or "UTF-8" in text:
-            return InputError("invalid UTF-8 text", file=self.display, hint="save the file as UTF-8")
+            return InputError(
+                "invalid UTF-8 text", file=self.display, row=self._find_bad_utf8_line(), hint="save the file as UTF-8"
+            )
         if bad_rows or "Expected" in text:
             line = self._find_ragged_line()
             got = text.split("got ", 1)[-1].split(":", 1)[0] if "got " in text else "?"
@@ -506,6 +575,17 @@ class CsvInput(Input):
                 hint="quote fields that contain the delimiter, or fix the row",
             )
         return InputError(f"cannot parse: {text}", file=self.display, hint="check that the file is CSV")
+
+    def _find_bad_utf8_line(self) -> int | None:
+        if self._reopen is None:
+            return None
+        with self._reopen() as stream:
+            for number, line in enumerate(stream, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number
+        return None
 
     def _find_ragged_line(self) -> int | None:
         if self._reopen is None:
@@ -611,9 +691,13 @@ class JsonInput(Input):
     def __init__(self, display, stream) -> None:
         super().__init__(display)
         try:
-            document = json.loads(stream.read().decode("utf-8-sig"))
+            document = json.loads(stream.read().decode("utf-8-sig"), object_pairs_hook=_unique_keys)
         except UnicodeDecodeError:
             raise InputError("invalid UTF-8 text", file=display, hint="save the file as UTF-8") from None
+        except _DuplicateKey as error:
+            raise InputError(
+                f"duplicate key {error.key!r} in a JSON object", file=display, hint="give every column a unique name"
+            ) from None
         except ValueError as error:
             raise InputError(
                 f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
@@ -676,6 +760,18 @@ class JsonInput(Input):
         yield from self.table.select(names).to_batches(max_chunksize=settings.batch_rows)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _DuplicateKey(next(k for k in keys if keys.count(k) > 1))
+    return dict(pairs)
+
+
 def _first_odd_value(values: list) -> tuple[int, object]:
     kinds = [_describe(v) for v in values if v is not None]
     common = max(set(kinds), key=kinds.count) if kinds else None
@@ -704,9 +800,16 @@ class ParquetInput(Input):
             ) from None
         self._set_columns(schema)
 
+    def position(self) -> int | None:
+        total = self.file.metadata.num_rows
+        return None if self.size is None or not total else int(self.size * self._rows_read / total)
+
     def record_batches(self, names, settings):
+        self._rows_read = 0
         try:
-            yield from self.file.iter_batches(batch_size=settings.batch_rows, columns=names)
+            for record_batch in self.file.iter_batches(batch_size=settings.batch_rows, columns=names):
+                self._rows_read += record_batch.num_rows
+                yield record_batch
         except (pa.ArrowException, OSError) as error:
             raise InputError(
                 f"cannot read Parquet data: {error}", file=self.display, hint="the file may be truncated or corrupt"
