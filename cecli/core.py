@@ -286,8 +286,16 @@ def sparse_cross_entropy(
     >>> sparse_cross_entropy([0, 2], [[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]]).round(6).tolist()
     [0.693147, 0.510826]
     """
-    log_p = _log_probabilities(y_pred, from_logits=from_logits, eps=eps, temperature=temperature)
-    n, n_classes = log_p.shape
+    s = _check_smoothing(label_smoothing)
+    if not from_logits and not s:
+        # Only the label's probability matters: normalise, clip and log n values, not n * C.
+        p = np.asarray(y_pred)
+        p = p if p.dtype in (np.float32, np.float64) and p.ndim == 2 else _floats(p, "y_pred", (2,))
+        n, n_classes = p.shape
+        log_p = None
+    else:
+        log_p = _log_probabilities(y_pred, from_logits=from_logits, eps=eps, temperature=temperature)
+        n, n_classes = log_p.shape
     targets = np.asarray(labels)
     if targets.shape != (n,):
         raise ValueError(f"`labels` must have shape ({n},); received {targets.shape}")
@@ -301,10 +309,14 @@ def sparse_cross_entropy(
             f"`labels` must be in [0, {n_classes}); received {targets[(safe < 0) | (safe >= n_classes)][0]}"
         )
     weights = _class_weights(class_weights, n_classes)
-    losses = 0.0 - log_p[np.arange(n), safe]
+    rows = np.arange(n)
+    if log_p is None:
+        picked = p[rows, safe].astype(np.float64) / p.sum(axis=1, dtype=np.float64)
+        losses = 0.0 - _log(_clip(picked, eps))
+    else:
+        losses = 0.0 - log_p[rows, safe]
     if weights is not None:
         losses = weights[safe] * losses
-    s = _check_smoothing(label_smoothing)
     if s:
         spread = 0.0 - (log_p.sum(axis=1) if weights is None else log_p @ weights)
         losses = (1.0 - s) * losses + (s / n_classes) * spread

@@ -331,15 +331,17 @@ class _Scorer:
         labels = batch.arrays.get("labels")
         if opts.loss == "entropy":
             self._checked("predictions", batch, validate.check_nonnegative, preds, "probability", "use p >= 0")
-            self._checked("predictions", batch, validate.check_positive_rows, preds, "probability")
+            row_sums = preds.sum(axis=1, dtype=np.float64)
+            self._checked("predictions", batch, validate.check_positive_rows, row_sums, "probability")
             return core.entropy(preds, base=base), None
         if opts.from_logits:
             self._checked("predictions", batch, validate.check_logits, preds)
         else:
             self._checked("predictions", batch, validate.check_probabilities, preds)
             if opts.loss != "bce":
-                self._checked("predictions", batch, validate.check_positive_rows, preds, "probability")
-                self.off_simplex += validate.rows_off_simplex(preds)
+                row_sums = preds.sum(axis=1, dtype=np.float64)
+                self._checked("predictions", batch, validate.check_positive_rows, row_sums, "probability")
+                self.off_simplex += validate.rows_off_simplex(row_sums)
         common = {"label_smoothing": opts.label_smoothing, "base": base}
         if opts.loss == "bce":
             self._checked("labels", batch, validate.check_unit_interval, labels, "label", "labels must be in [0, 1]")

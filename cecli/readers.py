@@ -312,6 +312,9 @@ def _floats(array: pa.Array, column: str) -> np.ndarray:
             ) from None
     elif not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type) or pa.types.is_boolean(array.type)):
         raise CellError(f"holds {array.type} values, not numbers", index=0, column=column, hint=_SELECT_HINT)
+    if pa.types.is_float32(array.type) or pa.types.is_float16(array.type):
+        # float32 stays float32 (exact either way); the math widens what it uses to float64.
+        return np.asarray(pc.cast(array, pa.float32()).to_numpy(zero_copy_only=False))
     return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
@@ -334,8 +337,10 @@ def _list_floats(array: pa.Array, column: str, width: int | None) -> np.ndarray:
         if flat is None:
             index = _first_true(values.is_null().to_numpy(zero_copy_only=False)) // max(expected, 1)
             raise CellError("missing value in list", index=index, column=column, hint="fill in every value")
-        return flat.reshape(len(array), expected)
-    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(len(array), expected)
+        return np.asfortranarray(flat.reshape(len(array), expected))
+    flat = values.to_numpy(zero_copy_only=False)
+    flat = flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float64)
+    return np.asfortranarray(flat.reshape(len(array), expected))
 
 
 def class_indices(array: pa.Array, column: str, class_names: list[str] | None) -> np.ndarray:
@@ -378,7 +383,12 @@ def to_matrix(batch: pa.RecordBatch, columns: tuple[Column, ...]) -> np.ndarray:
         )
     if not columns:
         return np.empty((batch.num_rows, 0))
-    return np.column_stack([_floats(batch.column(c.name), c.name) for c in columns])
+    arrays = [_floats(batch.column(c.name), c.name) for c in columns]
+    # Column-major, like the Arrow columns: row sums and gathers then run over contiguous memory.
+    matrix = np.empty((batch.num_rows, len(arrays)), dtype=np.result_type(*arrays), order="F")
+    for j, array in enumerate(arrays):
+        matrix[:, j] = array
+    return matrix
 
 
 # --------------------------------------------------------------------------- inputs

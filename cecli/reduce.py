@@ -30,8 +30,41 @@ def check_reduction(reduction: str) -> str:
 
 
 def exact_sum(values: np.ndarray) -> int:
-    """The exact sum of finite float64 `values`, as an integer count of ``2**-1127``."""
+    """The exact sum of finite float64 `values`, as an integer count of ``2**-1127``.
+
+    Uses error-free extraction (Rump, Ogita and Oishi, "Accurate floating-point
+    summation", 2008): with ``sigma = 2**k >= n * max|v|``, ``q = (sigma + v) - sigma``
+    is exact, a multiple of ``ulp(sigma) / 2``, and the float sum of all ``q`` is exact;
+    ``v - q`` is exact too and is summed the same way until nothing is left. Values
+    near the top of the float range take the slower exponent-binning path.
+    """
     values = np.asarray(values, dtype=np.float64).ravel()
+    n_bits = values.size.bit_length()
+    total = 0
+    rest = values.copy()
+    extracted = np.empty_like(rest)
+    while rest.size:
+        top = max(float(rest.max()), -float(rest.min()))
+        if top == 0.0:
+            return total
+        exponent = math.frexp(top)[1] + n_bits
+        if exponent > 1000:  # sigma + v could overflow
+            return total + _binned_sum(rest)
+        sigma = math.ldexp(1.0, exponent)
+        np.add(rest, sigma, out=extracted)
+        np.subtract(extracted, sigma, out=extracted)
+        np.subtract(rest, extracted, out=rest)
+        total += _scaled(float(extracted.sum()))
+    return total
+
+
+def _scaled(exact: float) -> int:
+    numerator, denominator = exact.as_integer_ratio()  # denominator is a power of two <= 2**1074
+    return numerator * ((1 << _UNIT_EXPONENT) // denominator)
+
+
+def _binned_sum(values: np.ndarray) -> int:
+    """Exact sum by binning integer mantissas per exponent (any finite values)."""
     total = 0
     for start in range(0, values.size, _MAX_CHUNK):
         chunk = values[start : start + _MAX_CHUNK]
@@ -102,8 +135,12 @@ class Partial:
             scaled_weight_sum = losses.size << _UNIT_EXPONENT
         else:
             scaled_weight_sum = exact_sum(denominators)
-        with np.errstate(invalid="ignore"):
-            low, high = (float(np.nanmin(losses)), float(np.nanmax(losses))) if nan < losses.size else (math.nan,) * 2
+        if not nan:
+            low, high = float(losses.min()), float(losses.max())
+        elif nan < losses.size:
+            low, high = float(np.nanmin(losses)), float(np.nanmax(losses))
+        else:
+            low = high = math.nan
         return cls(losses.size, scaled_sum, scaled_weight_sum, low, high, nan, pos_inf, neg_inf)
 
     def __add__(self, other: Partial) -> Partial:
