@@ -9,6 +9,7 @@ from .core import (  # noqa: E402 - __version__ first: result.py reads it
     binary_cross_entropy,
     categorical_cross_entropy,
     entropy,
+    kl_divergence,
     softmax_cross_entropy,
     sparse_cross_entropy,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "categorical_cross_entropy",
     "compute",
     "entropy",
+    "kl_divergence",
     "softmax_cross_entropy",
     "sparse_cross_entropy",
 ]

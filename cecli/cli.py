@@ -70,7 +70,8 @@ class _Group(TyperGroup):
                 raise
             context = getattr(error, "ctx", None)
             where = f" (see '{context.command_path} --help')" if context is not None else ""
-            _say("error", error.format_message() + where)
+            if error.format_message():  # empty after no_args_is_help has printed the help
+                _say("error", error.format_message() + where)
             code = ExitCode.USAGE
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -187,11 +188,19 @@ Precision = Annotated[
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No warnings on stderr.", rich_help_panel=_OUT)]
 ColorOpt = Annotated[Color, typer.Option("--color", help="Colour in the table.", rich_help_panel=_OUT)]
 
+By = Annotated[
+    str | None,
+    typer.Option("--by", help="Summarise per group of these columns (e.g. a split).", rich_help_panel=_OUT),
+]
+Top = Annotated[int, typer.Option("--top", min=0, help="List the K largest per-sample losses.", rich_help_panel=_OUT)]
+PerClass = Annotated[
+    bool, typer.Option("--per-class", help="Count and mean loss per true class.", rich_help_panel=_OUT)
+]
 FromLogits = Annotated[
     bool, typer.Option("--from-logits", help="Predictions are raw scores (logits).", rich_help_panel=_MATH)
 ]
 Eps = Annotated[
-    float, typer.Option("--eps", help="Clip probabilities to [eps, 1-eps]; 0 disables.", rich_help_panel=_MATH)
+    float, typer.Option("--eps", help="Clip probabilities to \\[eps, 1-eps]; 0 disables.", rich_help_panel=_MATH)
 ]
 Smoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing s.", rich_help_panel=_MATH)]
 PosWeight = Annotated[
@@ -220,6 +229,8 @@ _COMMON_OPTIONS = [
     _parameter("p", PredCols, None),
     _parameter("weight_col", WeightCol, None),
     _parameter("keep", Keep, None),
+    _parameter("by", By, None),
+    _parameter("top", Top, 0),
     _parameter("input_format", InputFormatOpt, None),
     _parameter("delimiter", Delimiter, None),
     _parameter("header", Header, None),
@@ -284,6 +295,7 @@ def cce(
     eps: Eps = DEFAULT_EPS,
     label_smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
+    per_class: PerClass = False,
 ):
     """Categorical cross-entropy of one-hot or soft labels against class probabilities.
 
@@ -299,6 +311,7 @@ def sparse(
     label_smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     ignore_index: IgnoreIndex = None,
+    per_class: PerClass = False,
 ):
     """Cross-entropy of integer (or class-name) labels against class probabilities.
 
@@ -313,6 +326,7 @@ def softmax(
     label_smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     ignore_index: IgnoreIndex = None,
+    per_class: PerClass = False,
 ):
     """Softmax cross-entropy of raw scores (logits), with integer or one-hot labels.
 
@@ -325,6 +339,14 @@ def entropy():
     """Shannon entropy of each row's distribution.
 
     Example: cecli entropy sample_data/seed-entropy-fair-coin.csv --base 2
+    """
+
+
+@_command("kl")
+def kl():
+    """Kullback-Leibler divergence KL(labels || predictions) of each row's distributions.
+
+    Example: cecli kl sample_data/seed-cce.csv --base 2
     """
 
 
@@ -455,6 +477,9 @@ def _compute(compute, loss, values, options, per_sample, reduction, progress):
         labels=values.get("labels"),
         weight=values["weight_col"],
         keep=values["keep"],
+        by=values["by"],
+        top=values["top"],
+        per_class=values.get("per_class", False),
         read=_read_settings(values),
         per_sample=per_sample,
         out=values["out"],

@@ -67,6 +67,7 @@ class Selection:
     predictions: tuple[Column, ...]
     weight: Column | None = None
     keep: tuple[Column, ...] = ()
+    by: tuple[Column, ...] = ()
 
     def columns(self, role: str) -> tuple[Column, ...]:
         part = getattr(self, role)
@@ -103,14 +104,14 @@ def resolve(spec: str, columns: list[Column], *, option: str, file: str) -> list
                     hint=f"positions are 1-based; columns are: {_listing(columns)}",
                 )
             found = columns[first - 1 : last]
+        elif item in by_name:  # an exact name wins, even one that looks like a glob ("[bold]x")
+            found = [by_name[item]]
         elif any(ch in item for ch in "*?["):
             found = [c for c in columns if fnmatch.fnmatchcase(c.name, item)]
             if not found:
                 raise OptionError(
                     f"`{option} {item}` matches no column of {file}", hint=f"columns are: {_listing(columns)}"
                 )
-        elif item in by_name:
-            found = [by_name[item]]
         else:
             raise OptionError(f"no column named {item!r} in {file}", hint=f"columns are: {_listing(columns)}")
         chosen.extend(c for c in found if c not in chosen)
@@ -146,6 +147,7 @@ def choose_columns(
     p: str | None = None,
     weight: str | None = None,
     keep: str | None = None,
+    by: str | None = None,
     label_columns: list[Column] | None = None,
     label_file: str | None = None,
     headerless: bool = False,
@@ -157,7 +159,7 @@ def choose_columns(
     :data:`LABEL_NAMES` / :data:`LABEL_FAMILIES` among the remaining columns. When the
     rules find nothing (always for headerless input): two columns are label then
     prediction; for ``sparse``/``softmax`` the first column is the label and the rest
-    are predictions; for ``cce`` an even number ``2C`` of columns is ``C`` labels then
+    are predictions; for ``cce``/``kl`` an even number ``2C`` of columns is ``C`` labels then
     ``C`` predictions; for ``entropy`` every column is a prediction. With
     `label_columns` (a ``--labels`` file), labels are chosen among those instead.
     """
@@ -165,7 +167,8 @@ def choose_columns(
     if len(weight_cols) > 1:
         raise OptionError(f"-w names {len(weight_cols)} columns; a sample weight is one column")
     keep_cols = resolve(keep, columns, option="--keep", file=file) if keep else []
-    reserved = set(weight_cols)
+    by_cols = resolve(by, columns, option="--by", file=file) if by else []
+    reserved = set(weight_cols) | set(by_cols)
     label_pool = label_columns if label_columns is not None else columns
     label_file = label_file or file
     labels: list[Column] = []
@@ -177,6 +180,7 @@ def choose_columns(
         preds = _by_rules(free, PREDICTION_NAMES, PREDICTION_FAMILIES)
     if loss != "entropy" and not labels:
         pool = label_pool if label_columns is not None else [c for c in columns if c not in preds + weight_cols]
+        pool = [c for c in pool if c not in by_cols]
         labels = [] if headerless else _by_rules(pool, LABEL_NAMES, LABEL_FAMILIES)
         if not labels:
             labels = _fallback_labels(loss, pool, preds, label_columns is not None)
@@ -188,18 +192,20 @@ def choose_columns(
             raise _ambiguous("predictions", columns, file)
     if loss != "entropy" and not labels:
         raise _ambiguous("labels", label_pool, label_file)
-    return Selection(tuple(labels), tuple(preds), weight_cols[0] if weight_cols else None, tuple(keep_cols))
+    return Selection(
+        tuple(labels), tuple(preds), weight_cols[0] if weight_cols else None, tuple(keep_cols), tuple(by_cols)
+    )
 
 
 def _fallback_labels(loss: str, pool: list[Column], preds: list[Column], separate_file: bool) -> list[Column]:
     """Positional fallback when no label rule matched (see :func:`choose_columns`)."""
     if separate_file:
-        return pool if len(pool) == 1 or loss in ("bce", "cce") else []
+        return pool if len(pool) == 1 or loss in ("bce", "cce", "kl") else []
     if preds:
         rest = [c for c in pool if c not in preds]
-        return rest if len(rest) == 1 or (loss == "cce" and len(rest) == len(preds)) else []
+        return rest if len(rest) == 1 or (loss in ("cce", "kl") and len(rest) == len(preds)) else []
     if len(pool) == 2 or (loss in ("sparse", "softmax") and len(pool) > 2):
         return pool[:1]
-    if loss == "cce" and len(pool) % 2 == 0 and pool:
+    if loss in ("cce", "kl") and len(pool) % 2 == 0 and pool:
         return pool[: len(pool) // 2]
     return []

@@ -9,7 +9,7 @@ from .core import DEFAULT_EPS
 from .errors import OptionError
 from .reduce import REDUCTIONS
 
-LOSSES = ("bce", "cce", "sparse", "softmax", "entropy")
+LOSSES = ("bce", "cce", "sparse", "softmax", "entropy", "kl")
 BASES = {"e": ("nats", None), "2": ("bits", 2.0), "10": ("bans", 10.0)}
 
 # Which options each loss understands; anything else set for it is a usage error.
@@ -79,7 +79,7 @@ class LossOptions:
     def to_dict(self) -> dict:
         """Every effective option, so that a number can be reproduced."""
         data = asdict(self)
-        data["eps"] = self.eps if not self.from_logits and self.loss != "entropy" else None
+        data["eps"] = self.eps if not self.from_logits and self.loss not in ("entropy", "kl") else None
         data["unit"] = self.unit
         for name in ("pos_weight", "class_weights"):
             data[name] = list(data[name]) if data[name] is not None else None

@@ -19,7 +19,7 @@ from .columns import Column, Selection, choose_columns
 from .errors import DataError, InputError, OptionError
 from .options import LossOptions
 from .readers import STDIN_NAME, Batch, Input, ReadSettings, aligned, expand_sources, open_input
-from .reduce import Partial
+from .reduce import Histogram, Partial, TopK, grouped, merge_groups
 from .result import LossResult
 from .validate import InvalidValue
 
@@ -33,6 +33,9 @@ def compute(
     labels: str | None = None,
     weight: str | None = None,
     keep: str | None = None,
+    by: str | None = None,
+    per_class: bool = False,
+    top: int = 0,
     read: ReadSettings | None = None,
     per_sample: bool = True,
     out: str | None = None,
@@ -47,9 +50,13 @@ def compute(
     source : str or list of str
         Paths, folders, globs or URLs read as one dataset in order, or ``"-"`` for stdin.
         Columns are chosen on the first file; every other file must have them.
-    y, p, weight, keep : str, optional
-        Column specs for labels, predictions, the sample weight and pass-through
-        columns (names, comma lists, globs, 1-based positions or ranges).
+    y, p, weight, keep, by : str, optional
+        Column specs for labels, predictions, the sample weight, pass-through columns
+        and grouping columns (names, comma lists, globs, 1-based positions or ranges).
+    per_class : bool
+        Also summarise the loss per true class (cce, sparse, softmax).
+    top : int
+        Keep the `top` largest per-sample losses with their row and kept columns.
     labels : str, optional
         A second file holding the labels, aligned with a single `source` by row position.
     read : ReadSettings, optional
@@ -92,11 +99,16 @@ def compute(
             p=p,
             weight=weight,
             keep=keep,
+            by=by,
             label_columns=label_input.columns if label_input else None,
             label_file=label_input.display if label_input else None,
             headerless=first.headerless,
         )
-        scorer = _Scorer(opts, selection, first, label_input or first)
+        if per_class and loss not in ("cce", "sparse", "softmax"):
+            raise OptionError(
+                f"--per-class does not apply to `cecli {loss}`", hint="use it with cce, sparse or softmax"
+            )
+        scorer = _Scorer(opts, selection, first, label_input or first, per_class=per_class, top=top)
         writer = None
         if out is not None:
             from .writers import PerSampleWriter
@@ -133,7 +145,7 @@ def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selec
         opened = open_input(path, read)
         try:
             have = {c.name: c for c in opened.columns}
-            for role in ("labels", "predictions", "weight", "keep"):
+            for role in ("labels", "predictions", "weight", "keep", "by"):
                 for column in selection.columns(role):
                     if column.name not in have or have[column.name].is_list != column.is_list:
                         raise InputError(
@@ -238,11 +250,19 @@ def _batches(main: Input, label_input: Input | None, selection, read, opts) -> I
 class _Scorer:
     """Validates each batch, computes its losses and accumulates the partial sums."""
 
-    def __init__(self, opts: LossOptions, selection: Selection, main: Input, label_input: Input) -> None:
+    def __init__(
+        self, opts: LossOptions, selection: Selection, main: Input, label_input: Input, *, per_class: bool, top: int
+    ) -> None:
         self.opts = opts
         self.selection = selection
         self.inputs = {"labels": label_input, "predictions": main, "weight": main}
         self.partial = Partial()
+        self.hits = Partial()  # accuracy: the weighted mean of 1 (right) / 0 (wrong) per sample
+        self.histogram = Histogram()
+        self.top = TopK(top)
+        self.per_class: dict[int, Partial] | None = {} if per_class else None
+        self.groups: dict[int, Partial] = {}
+        self.group_ids: dict[tuple, int] = {}
         self.rows = 0
         self.off_simplex = 0
         self.n_classes: int | None = None
@@ -270,33 +290,54 @@ class _Scorer:
             ) from None
 
     def add(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """Score one batch; return its per-sample losses and which rows count."""
+        """Score one batch into every accumulator; return its per-sample losses and which rows count."""
         opts = self.opts
         preds = batch.arrays["predictions"]
-        n_classes = preds.shape[1]
         if self.n_classes is None:
-            self.n_classes = n_classes
+            self.n_classes = preds.shape[1]
             self._check_shapes(batch)
         weights = batch.arrays.get("weight")
         if weights is not None:
             weights = weights[:, 0] if weights.ndim == 2 else weights
             self._checked("weight", batch, validate.check_weights, weights)
-        losses, class_labels = self._losses(batch, preds)
+        losses, labels, true_class, hits = self._losses(batch, preds)
         counted = np.ones(batch.size, dtype=bool)
-        if class_labels is not None and opts.ignore_index is not None:
-            counted = class_labels != opts.ignore_index
+        if labels is not None and opts.ignore_index is not None:
+            counted = labels != opts.ignore_index
         denominators = None
-        if class_labels is not None and opts.class_weights is not None:
-            denominators = core.label_weights(class_labels, opts.class_weights, ignore_index=opts.ignore_index)
+        if labels is not None and opts.class_weights is not None:
+            denominators = core.label_weights(labels, opts.class_weights, ignore_index=opts.ignore_index)
             if weights is not None:
                 denominators = denominators * weights
-        self.partial += Partial.of(
-            losses[counted],
-            None if weights is None else weights[counted],
-            None if denominators is None else denominators[counted],
-        )
+
+        def only_counted(values):
+            return None if values is None else values[counted]
+
+        losses_c, weights_c, denominators_c = losses[counted], only_counted(weights), only_counted(denominators)
+        self.partial += Partial.of(losses_c, weights_c, denominators_c)
+        if hits is not None:
+            self.hits += Partial.of(hits[counted], weights_c)
+        self.histogram += Histogram.of(losses_c)
+        self.top = self.top.add(losses, self.rows + 1, batch.keep, counted)
+        if self.per_class is not None:
+            parts = grouped(true_class[counted], losses_c, weights_c, denominators_c)
+            self.per_class = merge_groups(self.per_class, parts)
+        if batch.groups:
+            codes = self._group_codes(batch)[counted]
+            self.groups = merge_groups(self.groups, grouped(codes, losses_c, weights_c, denominators_c))
         self.rows += batch.size
         return losses, counted
+
+    def _group_codes(self, batch: Batch) -> np.ndarray:
+        """Global group ids of each row, from the batch's dictionary-encoded ``--by`` columns."""
+        columns = [batch.groups[c.name] for c in self.selection.by]
+        stacked = np.column_stack([codes for codes, _ in columns])
+        distinct, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        ids = np.empty(len(distinct), dtype=np.int64)
+        for i, row in enumerate(distinct.tolist()):
+            key = tuple(values[code] for code, (_, values) in zip(row, columns, strict=True))
+            ids[i] = self.group_ids.setdefault(key, len(self.group_ids))
+        return ids[inverse.ravel()]
 
     def _check_shapes(self, batch: Batch) -> None:
         opts, n_classes = self.opts, self.n_classes
@@ -325,15 +366,20 @@ class _Scorer:
                 hint="use `cecli cce` for one-hot labels",
             )
 
-    def _losses(self, batch: Batch, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _losses(self, batch: Batch, preds: np.ndarray):
+        """Validate and score a batch: (losses, class labels or None, true class or None, hits or None)."""
         opts = self.opts
         base = opts.log_base
         labels = batch.arrays.get("labels")
-        if opts.loss == "entropy":
-            self._checked("predictions", batch, validate.check_nonnegative, preds, "probability", "use p >= 0")
-            row_sums = preds.sum(axis=1, dtype=np.float64)
-            self._checked("predictions", batch, validate.check_positive_rows, row_sums, "probability")
-            return core.entropy(preds, base=base), None
+        if opts.loss in ("entropy", "kl"):
+            distributions = [("predictions", preds)] + ([("labels", labels)] if opts.loss == "kl" else [])
+            for role, values in distributions:
+                self._checked(role, batch, validate.check_nonnegative, values, "probability", "use values >= 0")
+                row_sums = values.sum(axis=1, dtype=np.float64)
+                self._checked(role, batch, validate.check_positive_rows, row_sums, "probability")
+            if opts.loss == "kl":
+                return core.kl_divergence(labels, preds, base=base), None, None, None
+            return core.entropy(preds, base=base), None, None, None
         if opts.from_logits:
             self._checked("predictions", batch, validate.check_logits, preds)
         else:
@@ -350,15 +396,21 @@ class _Scorer:
             pos_weight = None if opts.pos_weight is None else np.asarray(opts.pos_weight)
             if pos_weight is not None and pos_weight.size == 1:
                 pos_weight = pos_weight[0]
-            return core.binary_cross_entropy(
+            losses = core.binary_cross_entropy(
                 y, x, from_logits=opts.from_logits, eps=opts.eps, pos_weight=pos_weight, **common
-            ), None
+            )
+            threshold = 0.0 if opts.from_logits else 0.5
+            hits = ((preds >= threshold) == (labels >= 0.5)).mean(axis=1)
+            return losses, None, None, hits
         common["class_weights"] = opts.class_weights
+        predicted = preds.argmax(axis=1)
         if opts.loss == "cce" or (opts.loss == "softmax" and labels.shape[1] > 1):
             self._checked("labels", batch, validate.check_label_rows, labels)
-            return core.categorical_cross_entropy(
+            losses = core.categorical_cross_entropy(
                 labels, preds, from_logits=opts.from_logits, eps=opts.eps, temperature=opts.temperature, **common
-            ), None
+            )
+            true_class = labels.argmax(axis=1)
+            return losses, None, true_class, (predicted == true_class).astype(np.float64)
         classes = self._checked(
             "labels", batch, validate.check_class_labels, labels[:, 0], preds.shape[1], opts.ignore_index
         )
@@ -371,7 +423,7 @@ class _Scorer:
             ignore_index=opts.ignore_index,
             **common,
         )
-        return losses, classes
+        return losses, classes, classes, (predicted == classes).astype(np.float64)
 
     def keep_per_sample(self, losses: np.ndarray, counted: np.ndarray, batch: Batch) -> None:
         self.per_sample.append(np.where(counted, losses, np.nan))
@@ -422,11 +474,31 @@ class _Scorer:
             "prediction_columns": selection.names("predictions"),
             "weight_column": selection.weight.name if selection.weight else None,
             "keep_columns": selection.names("keep"),
+            "by_columns": selection.names("by"),
             "classes": self.n_classes,
         }
+        class_names = _class_names(selection.predictions) or [str(i) for i in range(self.n_classes or 0)]
+        groups = None
+        if selection.by:
+            keys = {gid: key for key, gid in self.group_ids.items()}
+            groups = [
+                (dict(zip(selection.names("by"), keys[gid], strict=True)), part)
+                for gid, part in sorted(self.groups.items(), key=lambda item: _sort_key(keys[item[0]]))
+            ]
+        per_class = None
+        if self.per_class is not None:
+            per_class = [
+                (class_names[i] if i < len(class_names) else str(i), i, part)
+                for i, part in sorted(self.per_class.items())
+            ]
         return LossResult(
             options=opts,
             partial=self.partial,
+            hits=self.hits if self.hits.count else None,
+            histogram=self.histogram,
+            top=self.top if self.top.k else None,
+            groups=groups,
+            per_class=per_class,
             input=described,
             per_sample=np.concatenate(self.per_sample) if per_sample and self.per_sample else None,
             counted=np.concatenate(self.counted) if per_sample and self.counted else None,
@@ -435,3 +507,11 @@ class _Scorer:
             out=out,
             rows=self.rows,
         )
+
+
+def _sort_key(key: tuple) -> tuple:
+    """Order group keys deterministically: nulls last, numbers before text."""
+    return tuple(
+        (value is None, not isinstance(value, int | float), str(value) if not isinstance(value, int | float) else value)
+        for value in key
+    )

@@ -74,6 +74,7 @@ class Batch:
     size: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     keep: dict[str, list] = field(default_factory=dict)
+    groups: dict[str, tuple[np.ndarray, list]] = field(default_factory=dict)  # codes, distinct values
 
 
 class CellError(DataError):
@@ -177,6 +178,15 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
             raise InputError(f"unknown input format {settings.input_format!r}", hint=f"use one of {', '.join(FORMATS)}")
         fmt = settings.input_format
     raw = _open_raw(path, display)
+    try:
+        return _open_stream(path, display, raw, fmt, codec, settings)
+    except BaseException:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+        raise
+
+
+def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | None, settings: ReadSettings) -> Input:
     head, stream = _peek(raw)
     if codec is None:
         codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
@@ -372,6 +382,13 @@ def class_indices(array: pa.Array, column: str, class_names: list[str] | None) -
     return np.array([lookup[t] for t in texts], dtype=np.float64)
 
 
+def _codes(array: pa.Array) -> tuple[np.ndarray, list]:
+    """Dictionary-encode a group column: per-row codes into a list of distinct values (None = null)."""
+    encoded = pc.dictionary_encode(array, null_encoding="encode")
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
 def to_matrix(batch: pa.RecordBatch, columns: tuple[Column, ...]) -> np.ndarray:
     """The selected scalar columns side by side, or the one selected list column, as (n, k)."""
     if len(columns) == 1 and columns[0].is_list:
@@ -460,7 +477,7 @@ class Input:
         """
         wanted = [getattr(selection, r) for r in roles]
         names: list[str] = []
-        for part in wanted + [selection.keep]:
+        for part in wanted + [selection.keep, selection.by if "predictions" in roles else ()]:
             for column in (part,) if isinstance(part, Column) else part or ():
                 if column.name not in names:
                     names.append(column.name)
@@ -492,6 +509,8 @@ class Input:
                         batch.arrays[role] = matrix
                 for column in selection.keep:
                     batch.keep[column.name] = record_batch.column(column.name).to_pylist()
+                for column in selection.by if "predictions" in roles else ():
+                    batch.groups[column.name] = _codes(record_batch.column(column.name))
             except CellError as error:
                 raise error.locate(file=self.display, row=self.user_row(offset + error.index)) from None
             except InputError as error:
@@ -652,6 +671,9 @@ class NdjsonInput(Input):
         except pa.ArrowInvalid as error:
             raise self._locate(error) from None
 
+    def close(self) -> None:
+        self._stream.close()
+
     def _locate(self, error: Exception) -> InputError:
         message = str(error).removeprefix("JSON parse error: ")
         if self._reopen is not None:
@@ -662,9 +684,16 @@ class NdjsonInput(Input):
                     try:
                         record = json.loads(line)
                     except ValueError as bad:
-                        return InputError(f"invalid JSON: {bad}", file=self.display, row=number)
+                        return InputError(
+                            f"invalid JSON: {bad}",
+                            file=self.display,
+                            row=number,
+                            hint="each line must be one JSON object",
+                        )
                     if not isinstance(record, dict):
-                        return InputError("line is not a JSON object", file=self.display, row=number)
+                        return InputError(
+                            "line is not a JSON object", file=self.display, row=number, hint="each line must be {...}"
+                        )
                     for name, kind in self._kinds.items():
                         if name in record and record[name] is not None and _json_kind(record[name]) != kind:
                             return InputError(
@@ -724,7 +753,7 @@ class JsonInput(Input):
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 row, value = _first_odd_value(values)
                 raise InputError(
-                    f"{_describe(value)} among values of another type",
+                    f"{_describe(value)} where earlier rows have {_describe(next(v for v in values if v is not None))}",
                     file=display,
                     row=row,
                     column=name,
@@ -783,8 +812,8 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
 
 
 def _first_odd_value(values: list) -> tuple[int, object]:
-    kinds = [_describe(v) for v in values if v is not None]
-    common = max(set(kinds), key=kinds.count) if kinds else None
+    """The first value whose kind differs from the first non-null value's (1-based row, value)."""
+    common = next((_describe(v) for v in values if v is not None), None)
     for number, value in enumerate(values, 1):
         if value is not None and _describe(value) != common:
             return number, value
@@ -858,7 +887,7 @@ def aligned(left: Iterator[Batch], right: Iterator[Batch], *, left_name: str, ri
             parts.append(_slice(buffer, 0, take))
             buffer = _slice(buffer, take, buffer.size)
             pending_rows -= take
-        merged = Batch(batch.offset, batch.size, dict(batch.arrays), dict(batch.keep))
+        merged = Batch(batch.offset, batch.size, dict(batch.arrays), dict(batch.keep), dict(batch.groups))
         for role in parts[0].arrays if parts else ():
             merged.arrays[role] = np.concatenate([p.arrays[role] for p in parts])
         yield merged
@@ -878,4 +907,5 @@ def _slice(batch: Batch, start: int, stop: int) -> Batch:
         stop - start,
         {k: v[start:stop] for k, v in batch.arrays.items()},
         {k: v[start:stop] for k, v in batch.keep.items()},
+        {k: (codes[start:stop], values) for k, (codes, values) in batch.groups.items()},
     )

@@ -10,7 +10,7 @@ read. The mean is therefore the same, to the last bit, however the input was spl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -99,8 +99,8 @@ class Partial:
     """
 
     count: int = 0
-    scaled_sum: int = 0
-    scaled_weight_sum: int = 0
+    scaled_sum: int = field(default=0, repr=False)
+    scaled_weight_sum: int = field(default=0, repr=False)
     min: float = math.inf
     max: float = -math.inf
     nan: int = 0
@@ -207,3 +207,83 @@ def _nan_min(a: float, b: float) -> float:
 
 def _nan_max(a: float, b: float) -> float:
     return b if math.isnan(a) else a if math.isnan(b) else max(a, b)
+
+
+# Fixed histogram edges (in the result's unit): 0, then half-decades from 1e-6 to 1e3, then
+# infinity. Fixed edges make histograms of batches, files and tasks add up exactly.
+HISTOGRAM_EDGES = (0.0, *(10.0 ** (k / 2) for k in range(-12, 7)), math.inf)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of per-sample losses in :data:`HISTOGRAM_EDGES` bins (last bin includes inf)."""
+
+    counts: tuple[int, ...] = (0,) * (len(HISTOGRAM_EDGES) - 1)
+
+    @classmethod
+    def of(cls, losses) -> Histogram:
+        losses = np.asarray(losses, dtype=np.float64)
+        losses = losses[~np.isnan(losses)]
+        bins = np.searchsorted(np.asarray(HISTOGRAM_EDGES[1:-1]), losses, side="right")
+        return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()))
+
+    def __add__(self, other: Histogram) -> Histogram:
+        return Histogram(tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)))
+
+
+@dataclass(frozen=True)
+class TopK:
+    """The `k` largest per-sample losses with their 1-based row and kept values.
+
+    Ties keep the earlier row, so the selection does not depend on how input was split.
+    """
+
+    k: int
+    rows: tuple[tuple[float, int, tuple], ...] = ()
+
+    def add(self, losses: np.ndarray, first_row: int, kept: dict[str, list], counted: np.ndarray) -> TopK:
+        """Merge a batch whose first record is row `first_row` (1-based)."""
+        if self.k == 0 or losses.size == 0:
+            return self
+        candidates = np.flatnonzero(counted & ~np.isnan(losses))
+        if candidates.size > self.k:
+            # argpartition picks k by value; keep every tie of the k-th value so earlier rows can win below.
+            kth = np.partition(losses[candidates], candidates.size - self.k)[candidates.size - self.k]
+            candidates = candidates[losses[candidates] >= kth]
+        names = list(kept)
+        batch = [(float(losses[i]), first_row + int(i), tuple(kept[n][int(i)] for n in names)) for i in candidates]
+        return TopK(self.k, self._best(self.rows + tuple(batch)))
+
+    def _best(self, rows) -> tuple:
+        return tuple(sorted(rows, key=lambda r: (-r[0], r[1]))[: self.k])
+
+    def __add__(self, other: TopK) -> TopK:
+        return TopK(self.k, self._best(self.rows + other.rows))
+
+
+def grouped(codes: np.ndarray, losses, weights=None, denominators=None) -> dict[int, Partial]:
+    """One :class:`Partial` per distinct integer code (e.g. a group or class id)."""
+    codes = np.asarray(codes)
+    if codes.size == 0:
+        return {}
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    ends = np.r_[starts[1:], sorted_codes.size]
+    parts = {}
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        index = order[start:end]
+        parts[int(sorted_codes[start])] = Partial.of(
+            np.asarray(losses)[index],
+            None if weights is None else np.asarray(weights)[index],
+            None if denominators is None else np.asarray(denominators)[index],
+        )
+    return parts
+
+
+def merge_groups(total: dict, part: dict) -> dict:
+    """Add the partials of `part` into `total` (a new dict), key by key."""
+    merged = dict(total)
+    for key, value in part.items():
+        merged[key] = merged[key] + value if key in merged else value
+    return merged

@@ -24,6 +24,10 @@ def _number(value, precision: int | None) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def _group_value(value) -> str:
+    return "null" if value is None else '""' if value == "" else str(value)
+
+
 def render_json(result: LossResult, stream, *, per_sample: bool = True) -> None:
     """The flat JSON document (DESIGN.md, "JSON output")."""
     stream.write(json.dumps(result.to_dict(per_sample=per_sample), allow_nan=False, default=str) + "\n")
@@ -72,6 +76,22 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
             table.caption = Text(f"… {len(values) - TABLE_ROWS} more rows (use -f json or --out for all)")
         console.print(table)
     document = result.to_dict(per_sample=False)
+    if result.groups is not None:
+        console.print(
+            _breakdown_table(
+                "by " + ", ".join(result.input.get("by_columns", [])),
+                [(", ".join(map(_group_value, key.values())), part) for key, part in result.groups],
+                precision,
+            )
+        )
+    if result.per_class is not None:
+        console.print(
+            _breakdown_table("per true class", [(name, part) for name, _, part in result.per_class], precision)
+        )
+    if result.top is not None and result.top.rows:
+        console.print(_top_table(result, precision))
+    if result.histogram is not None and result.partial.count:
+        console.print(_histogram_table(result))
     summary = Table(box=box.SIMPLE_HEAD, show_header=False, title=Text("summary"))
     summary.add_column(justify="left")
     summary.add_column(justify="right")
@@ -86,8 +106,62 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         ("weight sum", _number(document["weight_sum"], precision)),
         ("min", _number(document["min"], precision)),
         ("max", _number(document["max"], precision)),
+        *([("accuracy", _number(document["accuracy"], precision))] if document["accuracy"] is not None else []),
+        *([("perplexity", _number(document["perplexity"], precision))] if document["perplexity"] is not None else []),
         ("input", f"{result.input['path']} ({result.input['format']})"),
     ]
     for label, value in rows:
         summary.add_row(Text(label), Text(value))
     console.print(summary)
+
+
+def _breakdown_table(title: str, rows: list, precision: int):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, title=Text(title))
+    for heading in ("group", "count", "mean", "sum", "min", "max"):
+        table.add_column(Text(heading), justify="left" if heading == "group" else "right")
+    for label, part in rows:
+        numbers = [part.mean, part.sum, part.min, part.max]
+        table.add_row(Text(str(label)), Text(str(part.count)), *(Text(_number(v, precision)) for v in numbers))
+    return table
+
+
+def _top_table(result: LossResult, precision: int):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    names = list(result.input.get("keep_columns", []))
+    table = Table(box=box.SIMPLE_HEAD, title=Text(f"{len(result.top.rows)} largest losses"))
+    table.add_column(Text("row"), justify="right")
+    table.add_column(Text(f"loss ({result.options.unit})"), justify="right")
+    for name in names:
+        table.add_column(Text(name))
+    for loss, row, kept in result.top.rows:
+        table.add_row(Text(str(row)), Text(_number(loss, precision)), *(Text(str(v)) for v in kept))
+    return table
+
+
+def _histogram_table(result: LossResult, width: int = 30):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .reduce import HISTOGRAM_EDGES
+
+    counts = result.histogram.counts
+    used = [i for i, c in enumerate(counts) if c]
+    table = Table(box=box.SIMPLE_HEAD, title=Text(f"distribution of per-sample loss ({result.options.unit})"))
+    table.add_column(Text("from"), justify="right")
+    table.add_column(Text("to"), justify="right")
+    table.add_column(Text("count"), justify="right")
+    table.add_column(Text(""), justify="left")
+    peak = max(counts)
+    for i in range(used[0], used[-1] + 1):
+        low, high = HISTOGRAM_EDGES[i], HISTOGRAM_EDGES[i + 1]
+        bar = "█" * max(1 if counts[i] else 0, round(width * counts[i] / peak))
+        table.add_row(Text(f"{low:.3g}"), Text(f"{high:.3g}"), Text(str(counts[i])), Text(bar))
+    return table

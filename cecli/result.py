@@ -9,7 +9,7 @@ import numpy as np
 
 from . import __version__
 from .options import LossOptions
-from .reduce import Partial
+from .reduce import HISTOGRAM_EDGES, Histogram, Partial, TopK
 
 SCHEMA_VERSION = 1
 
@@ -25,12 +25,31 @@ class LossResult:
     options: LossOptions
     partial: Partial
     input: dict
+    hits: Partial | None = None
+    histogram: Histogram | None = None
+    top: TopK | None = None
+    groups: list[tuple[dict, Partial]] | None = None
+    per_class: list[tuple[str, int, Partial]] | None = None
     per_sample: np.ndarray | None = None
     counted: np.ndarray | None = None
     keep: dict[str, list] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     out: str | None = None
     rows: int = 0
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of samples whose arg-max (bce: 0.5 threshold) matches the label, weighted."""
+        return None if self.hits is None else self.hits.mean
+
+    @property
+    def perplexity(self) -> float | None:
+        """``exp`` of the mean loss in nats (multi-class losses and entropy)."""
+        if self.options.loss not in ("cce", "sparse", "softmax", "entropy"):
+            return None
+        base = self.options.log_base
+        mean = self.partial.mean * (math.log(base) if base else 1.0)
+        return math.exp(mean) if mean < 709.0 else math.inf
 
     @property
     def value(self) -> float | None:
@@ -65,6 +84,25 @@ class LossResult:
             "options": self.options.to_dict(),
             "input": self.input,
         }
+        document["accuracy"] = finite("accuracy", self.accuracy)
+        document["perplexity"] = finite("perplexity", self.perplexity)
+        if self.histogram is not None:
+            document["histogram"] = {
+                "edges": [edge if math.isfinite(edge) else None for edge in HISTOGRAM_EDGES],
+                "counts": list(self.histogram.counts),
+            }
+        if self.top is not None:
+            keep = list(self.keep) or list(self.input.get("keep_columns", []))
+            document["top"] = [
+                {"row": row, "loss": finite("top loss", loss), **dict(zip(keep, kept, strict=False))}
+                for loss, row, kept in self.top.rows
+            ]
+        if self.groups is not None:
+            document["by"] = [{"key": key, **_summary(part, finite)} for key, part in self.groups]
+        if self.per_class is not None:
+            document["per_class"] = [
+                {"class": name, "index": index, **_summary(part, finite)} for name, index, part in self.per_class
+            ]
         if self.out is not None:
             document["out"] = self.out
         if per_sample and self.per_sample is not None:
@@ -97,3 +135,15 @@ def gate_failure(value: float | None, *, fail_above: float | None, fail_below: f
     if fail_below is not None and value < fail_below:
         return f"{value!r} < {fail_below!r} (--fail-below)"
     return None
+
+
+def _summary(part: Partial, finite) -> dict:
+    """The reduction keys of one group or class."""
+    return {
+        "count": part.count,
+        "mean": finite("group mean", part.mean),
+        "sum": finite("group sum", part.sum),
+        "weight_sum": part.weight_sum,
+        "min": finite("group min", part.min),
+        "max": finite("group max", part.max),
+    }

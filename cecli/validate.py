@@ -109,9 +109,9 @@ def check_label_rows(labels: np.ndarray) -> None:
     if bad.any():
         index = _first(bad)[0]
         total = float(sums[index])
-        kind = "all zeros" if total == 0 else f"sums to {total:.6g}"
+        kind = "is all zeros" if total == 0 else f"sums to {total:.6g}"
         raise InvalidValue(
-            f"label row is {kind}, expected one-hot or soft labels summing to 1",
+            f"label row {kind}, expected one-hot or soft labels summing to 1",
             index=index,
             hint="for several true labels per row use `cecli bce` (multi-label)",
         )
