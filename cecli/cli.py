@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .core import DEFAULT_EPS
-from .errors import CecliError, ExitCode, OptionError
+from .errors import CecliError, ExitCode, OptionError, printable
 
 
 class OutputFormat(StrEnum):
@@ -110,7 +110,7 @@ _MATH = "Loss"
 Input = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="[INPUT]...",
+        metavar="INPUT",
         help="Files, folders, globs or URLs read as one dataset, or - for stdin (the default when piped).",
         show_default=False,
     ),
@@ -431,7 +431,7 @@ def _list_columns(values: dict) -> None:
     source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))
     try:
         for column in source.describe_types():
-            sys.stdout.write(f"{column.position}\t{column.name}\t{column.type}\n")
+            sys.stdout.write(f"{column.position}\t{printable(column.name)}\t{column.type}\n")
     finally:
         source.close()
 
@@ -575,6 +575,18 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         app()
+    except SystemExit as exit_:
+        if exit_.code in (ExitCode.INTERRUPTED, 128 + signal.SIGTERM):
+            # A reader (ours, or pyarrow's read-ahead) may still block on a pipe holding the
+            # stream's lock, which would hang interpreter teardown. Temporary files are already
+            # removed, so flush and leave.
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(exit_.code)
+        raise
     finally:
         try:
             sys.stdout.flush()

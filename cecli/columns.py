@@ -93,6 +93,7 @@ def resolve(spec: str, columns: list[Column], *, option: str, file: str) -> list
     """
     by_name = {c.name: c for c in columns}
     chosen: list[Column] = []
+    seen: set[Column] = set()
     for item in (part.strip() for part in spec.split(",")):
         if not item:
             raise OptionError(f"empty item in `{option} {spec}`", hint="separate column names with single commas")
@@ -114,7 +115,10 @@ def resolve(spec: str, columns: list[Column], *, option: str, file: str) -> list
                 )
         else:
             raise OptionError(f"no column named {item!r} in {file}", hint=f"columns are: {_listing(columns)}")
-        chosen.extend(c for c in found if c not in chosen)
+        for column in found:
+            if column not in seen:
+                seen.add(column)
+                chosen.append(column)
     return chosen
 
 
@@ -174,18 +178,20 @@ def choose_columns(
     labels: list[Column] = []
     if y and loss != "entropy":
         labels = resolve(y, label_pool, option="-y", file=label_file)
-    free = [c for c in columns if c not in reserved and (label_columns is not None or c not in labels)]
+    taken = set(labels) if label_columns is None else set()
+    free = [c for c in columns if c not in reserved and c not in taken]
     preds = resolve(p, columns, option="-p", file=file) if p else []
     if not preds and not headerless:
         preds = _by_rules(free, PREDICTION_NAMES, PREDICTION_FAMILIES)
     if loss != "entropy" and not labels:
-        pool = label_pool if label_columns is not None else [c for c in columns if c not in preds + weight_cols]
-        pool = [c for c in pool if c not in by_cols]
+        pool = label_pool if label_columns is not None else [c for c in columns if c not in {*preds, *weight_cols}]
+        pool = [c for c in pool if c not in reserved]
         labels = [] if headerless else _by_rules(pool, LABEL_NAMES, LABEL_FAMILIES)
         if not labels:
             labels = _fallback_labels(loss, pool, preds, label_columns is not None)
     if not preds:
-        rest = [c for c in free if c not in labels]
+        label_set = set(labels)
+        rest = [c for c in free if c not in label_set]
         if loss == "entropy" or labels:
             preds = rest
         if not preds:
@@ -202,7 +208,8 @@ def _fallback_labels(loss: str, pool: list[Column], preds: list[Column], separat
     if separate_file:
         return pool if len(pool) == 1 or loss in ("bce", "cce", "kl") else []
     if preds:
-        rest = [c for c in pool if c not in preds]
+        pred_set = set(preds)
+        rest = [c for c in pool if c not in pred_set]
         return rest if len(rest) == 1 or (loss in ("cce", "kl") and len(rest) == len(preds)) else []
     if len(pool) == 2 or (loss in ("sparse", "softmax") and len(pool) > 2):
         return pool[:1]

@@ -93,11 +93,23 @@ def log_softmax(logits, *, temperature: float = 1.0) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def _log_probabilities(y_pred, *, from_logits: bool, eps: float, temperature: float = 1.0) -> np.ndarray:
+RENORMALIZE = ("before_clip", "after_clip", "none")
+
+
+def _log_probabilities(
+    y_pred, *, from_logits: bool, eps: float, temperature: float = 1.0, renormalize: str = "before_clip"
+) -> np.ndarray:
     if from_logits:
         return log_softmax(y_pred, temperature=temperature)
     p = _floats(y_pred, "y_pred", (2,))
-    return _log(_clip(p / p.sum(axis=1, keepdims=True), eps))
+    if renormalize == "before_clip":  # Keras categorical_crossentropy
+        return _log(_clip(p / p.sum(axis=1, keepdims=True), eps))
+    clipped = _clip(p, eps)
+    if renormalize == "after_clip":  # Keras (TensorFlow) sparse: log-softmax of log(clip(p))
+        return _log(clipped) - _log(clipped.sum(axis=1, keepdims=True))
+    if renormalize == "none":  # scikit-learn >= 1.5, PyTorch nll_loss(log p)
+        return _log(clipped)
+    raise ValueError(f"`renormalize` must be one of {', '.join(RENORMALIZE)}; received {renormalize!r}")
 
 
 def binary_cross_entropy(
@@ -108,6 +120,7 @@ def binary_cross_entropy(
     eps: float = DEFAULT_EPS,
     pos_weight=None,
     label_smoothing: float = 0.0,
+    log_floor: float | None = None,
     base: float | None = None,
 ) -> np.ndarray:
     """Binary (and multi-label) cross-entropy per sample.
@@ -128,6 +141,8 @@ def binary_cross_entropy(
         Multiplies the positive term (PyTorch ``BCEWithLogitsLoss``).
     label_smoothing : float
         Targets become ``y * (1 - s) + 0.5 * s``.
+    log_floor : float, optional
+        Clamp each log term from below (PyTorch ``BCELoss`` uses -100); probabilities only.
     base : float, optional
         Logarithm base of the result (2 = bits); natural log by default.
 
@@ -165,7 +180,10 @@ def binary_cross_entropy(
         p = _clip(x, eps)
         with np.errstate(divide="ignore"):
             log_not_p = np.log1p(-p)
-        losses = 0.0 - (w_pos * _xlogy(y, _log(p)) + _xlogy(1.0 - y, log_not_p))
+        log_p = _log(p)
+        if log_floor is not None:
+            log_p, log_not_p = np.maximum(log_p, log_floor), np.maximum(log_not_p, log_floor)
+        losses = 0.0 - (w_pos * _xlogy(y, log_p) + _xlogy(1.0 - y, log_not_p))
     if losses.ndim == 2:
         losses = losses.mean(axis=1)
     return _in_base(losses, base)
@@ -196,6 +214,7 @@ def categorical_cross_entropy(
     label_smoothing: float = 0.0,
     class_weights=None,
     temperature: float = 1.0,
+    renormalize: str = "before_clip",
     base: float | None = None,
 ) -> np.ndarray:
     """Categorical cross-entropy per sample for one-hot or soft labels.
@@ -217,6 +236,9 @@ def categorical_cross_entropy(
         ``l = -sum_c w_c y_c log p_c`` (PyTorch ``cross_entropy`` with probability targets).
     temperature : float
         Divides logits before the softmax; only used with `from_logits`.
+    renormalize : {"before_clip", "after_clip", "none"}
+        Divide probability rows by their sum before clipping (Keras ``categorical``),
+        after clipping (Keras ``sparse`` on TensorFlow), or not at all (scikit-learn).
     base : float, optional
         Logarithm base of the result.
 
@@ -235,7 +257,9 @@ def categorical_cross_entropy(
     [0.051293]
     """
     y = _floats(y_true, "y_true", (2,))
-    log_p = _log_probabilities(y_pred, from_logits=from_logits, eps=eps, temperature=temperature)
+    log_p = _log_probabilities(
+        y_pred, from_logits=from_logits, eps=eps, temperature=temperature, renormalize=renormalize
+    )
     if y.shape != log_p.shape:
         raise ValueError(f"`y_true` and `y_pred` must have the same shape; received {y.shape} and {log_p.shape}")
     s = _check_smoothing(label_smoothing)
@@ -255,6 +279,7 @@ def sparse_cross_entropy(
     class_weights=None,
     ignore_index: int | None = None,
     temperature: float = 1.0,
+    renormalize: str = "before_clip",
     base: float | None = None,
 ) -> np.ndarray:
     """Cross-entropy per sample for integer class labels.
@@ -275,7 +300,7 @@ def sparse_cross_entropy(
     ignore_index : int, optional
         Rows with this label get a loss of 0 (PyTorch ``reduction='none'``); leave
         them out of a mean.
-    from_logits, eps, temperature, base
+    from_logits, eps, temperature, renormalize, base
         As in :func:`categorical_cross_entropy`.
 
     Returns
@@ -288,14 +313,16 @@ def sparse_cross_entropy(
     [0.693147, 0.510826]
     """
     s = _check_smoothing(label_smoothing)
-    if not from_logits and not s:
+    if not from_logits and not s and renormalize == "before_clip":
         # Only the label's probability matters: normalise, clip and log n values, not n * C.
         p = np.asarray(y_pred)
         p = p if p.dtype in (np.float32, np.float64) and p.ndim == 2 else _floats(p, "y_pred", (2,))
         n, n_classes = p.shape
         log_p = None
     else:
-        log_p = _log_probabilities(y_pred, from_logits=from_logits, eps=eps, temperature=temperature)
+        log_p = _log_probabilities(
+            y_pred, from_logits=from_logits, eps=eps, temperature=temperature, renormalize=renormalize
+        )
         n, n_classes = log_p.shape
     targets = np.asarray(labels)
     if targets.shape != (n,):

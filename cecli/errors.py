@@ -67,7 +67,11 @@ class CecliError(Exception):
         return self
 
     def __str__(self) -> str:
-        where = ":".join(printable(part) for part in (self.file, self.row, self.column) if part is not None)
+        where = ":".join(printable(part) for part in (self.file, self.row) if part is not None)
+        if self.column is not None:
+            column = printable(self.column)
+            # FILE:ROW:COLUMN; without a row, say "column" so the name is not read as a row number.
+            where = f"{where}:{column}" if self.row is not None else f"{where}: column {column!r}".lstrip(": ")
         text = f"{where}: {printable(self.message)}" if where else printable(self.message)
         return f"{text} ({printable(self.hint)})" if self.hint else text
 

@@ -90,6 +90,8 @@ def compute(
         _refuse_overwrite(out, [*paths, labels])
     first = open_input(paths[0], read)
     label_input = open_input(labels, read) if labels else None
+    readers: list[threading.Thread] = []
+    interrupted = False
     try:
         selection = choose_columns(
             loss,
@@ -122,7 +124,7 @@ def compute(
                 if label_input is None:
                     scorer.inputs = dict.fromkeys(("labels", "predictions", "weight"), source_input)
                 batches = _batches(source_input, label_input, selection, read, opts)
-                for batch in _prefetched(batches):
+                for batch in _prefetched(batches, readers):
                     losses, counted = scorer.add(batch)
                     if per_sample:
                         scorer.keep_per_sample(losses, counted, batch)
@@ -132,10 +134,16 @@ def compute(
                         progress(done + (source_input.position() or 0), total)
                 done += source_input.size or 0
         return scorer.result(selection, paths, labels, out, per_sample)
+    except (KeyboardInterrupt, SystemExit):
+        interrupted = True
+        raise
     finally:
-        first.close()
-        if label_input is not None:
-            label_input.close()
+        # After an interrupt a reader (ours, or pyarrow's read-ahead) may be blocked on a pipe
+        # while holding the stream's lock; the process is exiting, so leave the stream to it.
+        if not interrupted and not any(thread.is_alive() for thread in readers):
+            first.close()
+            if label_input is not None:
+                label_input.close()
 
 
 def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selection) -> Iterator[Input]:
@@ -158,7 +166,10 @@ def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selec
             opened.close()
 
 
-def _prefetched(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+_ABANDONED: list = []
+
+
+def _prefetched(batches: Iterator[Batch], threads: list[threading.Thread], depth: int = 2) -> Iterator[Batch]:
     """Read the next batches in a background thread while the caller computes.
 
     pyarrow and NumPy release the GIL, so decoding and the math overlap on two cores.
@@ -184,18 +195,27 @@ def _prefetched(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
             slots.put(error)
 
     thread = threading.Thread(target=produce, name="cecli-reader", daemon=True)
+    threads.append(thread)
     thread.start()
+    complete = False
     try:
         while True:
             item = slots.get()
             if item is finished:
+                complete = True
                 return
             if isinstance(item, BaseException):
+                complete = True  # the reader has stopped
                 raise item
             yield item
     finally:
         stop.set()
-        thread.join()
+        # After an interrupt the reader may be blocked on a pipe that never closes: don't wait for
+        # it, and keep its generator alive, because finalizing pyarrow's streaming reader waits
+        # for its read-ahead thread. The process is about to exit.
+        thread.join(timeout=None if complete else 0.2)
+        if thread.is_alive() or not complete:
+            _ABANDONED.append(batches)
 
 
 class _nothing:

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -283,13 +284,38 @@ def expand_sources(paths: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- conversion
 
 
-def _first_true(mask) -> int:
-    return int(np.flatnonzero(np.asarray(mask))[0])
+_NUMPY_TYPES = {
+    pa.float64(): np.float64,
+    pa.float32(): np.float32,
+    pa.int64(): np.int64,
+    pa.int32(): np.int32,
+    pa.int16(): np.int16,
+    pa.int8(): np.int8,
+    pa.uint64(): np.uint64,
+    pa.uint32(): np.uint32,
+    pa.uint16(): np.uint16,
+    pa.uint8(): np.uint8,
+}
+
+
+def _view(array: pa.Array) -> np.ndarray:
+    """Zero-copy NumPy view of a primitive Arrow array without nulls.
+
+    ``Array.to_numpy`` would import pandas when it is installed (about 0.2 s), so the
+    data buffer is wrapped directly.
+    """
+    dtype = np.dtype(_NUMPY_TYPES[array.type])
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+
+
+def _first_index(mask: pa.Array) -> int:
+    """Index of the first true value of a boolean Arrow array."""
+    return pc.indices_nonzero(mask)[0].as_py()
 
 
 def _check_nulls(array: pa.Array, column: str, what: str = "missing value") -> None:
     if array.null_count:
-        index = _first_true(array.is_null().to_numpy(zero_copy_only=False))
+        index = _first_index(array.is_null())
         raise CellError(what, index=index, column=column, hint="fill in every cell, or drop the row")
 
 
@@ -324,17 +350,17 @@ def _floats(array: pa.Array, column: str) -> np.ndarray:
         raise CellError(f"holds {array.type} values, not numbers", index=0, column=column, hint=_SELECT_HINT)
     if pa.types.is_float32(array.type) or pa.types.is_float16(array.type):
         # float32 stays float32 (exact either way); the math widens what it uses to float64.
-        return np.asarray(pc.cast(array, pa.float32()).to_numpy(zero_copy_only=False))
-    return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        return _view(pc.cast(array, pa.float32()))
+    return _view(pc.cast(array, pa.float64()))
 
 
 def _list_floats(array: pa.Array, column: str, width: int | None) -> np.ndarray:
     """A list column as an (n, width) float64 matrix, naming the first ragged or bad row."""
     _check_nulls(array, column, "missing list")
-    lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False)
+    lengths = _view(pc.cast(pc.list_value_length(array), pa.int64()))
     expected = width if width is not None else (int(lengths[0]) if len(lengths) else 0)
     if len(lengths) and (lengths != expected).any():
-        index = _first_true(lengths != expected)
+        index = int(np.flatnonzero(lengths != expected)[0])
         raise CellError(
             f"list has {lengths[index]} values where the other rows have {expected}",
             index=index,
@@ -345,11 +371,10 @@ def _list_floats(array: pa.Array, column: str, width: int | None) -> np.ndarray:
     if values.null_count or not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
         flat = _floats(values, column) if values.null_count == 0 else None
         if flat is None:
-            index = _first_true(values.is_null().to_numpy(zero_copy_only=False)) // max(expected, 1)
+            index = _first_index(values.is_null()) // max(expected, 1)
             raise CellError("missing value in list", index=index, column=column, hint="fill in every value")
         return np.asfortranarray(flat.reshape(len(array), expected))
-    flat = values.to_numpy(zero_copy_only=False)
-    flat = flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float64)
+    flat = _view(values if values.type in (pa.float32(), pa.float64()) else pc.cast(values, pa.float64()))
     return np.asfortranarray(flat.reshape(len(array), expected))
 
 
@@ -385,7 +410,7 @@ def class_indices(array: pa.Array, column: str, class_names: list[str] | None) -
 def _codes(array: pa.Array) -> tuple[np.ndarray, list]:
     """Dictionary-encode a group column: per-row codes into a list of distinct values (None = null)."""
     encoded = pc.dictionary_encode(array, null_encoding="encode")
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = _view(pc.cast(encoded.indices, pa.int64()))
     return codes, encoded.dictionary.to_pylist()
 
 
@@ -444,7 +469,7 @@ class Input:
 
     def _set_columns(self, schema: pa.Schema) -> None:
         names = schema.names
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
         if duplicates:
             raise InputError(
                 f"duplicate column name {duplicates[0]!r}", file=self.display, hint="give every column a unique name"
@@ -619,8 +644,10 @@ class CsvInput(Input):
     def _find_ragged_line(self) -> int | None:
         if self._reopen is None:
             return None
-        with self._reopen() as stream:
-            lines = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+        with (
+            self._reopen() as stream,
+            io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="") as lines,
+        ):
             for number, row in enumerate(csv.reader(lines, delimiter=self.delimiter), start=1):
                 if row and len(row) != len(self.columns):
                     return number
@@ -648,10 +675,10 @@ class NdjsonInput(Input):
         self._reopen = reopen
         first_line = head.removeprefix(_BOM).lstrip().split(b"\n", 1)[0]
         try:
-            record = json.loads(first_line)
+            record = json.loads(first_line.rstrip(b"\r"))
         except ValueError as error:
             raise InputError(
-                f"invalid JSON: {error}", file=display, row=1, hint="each line must be one JSON object"
+                _json_message(error), file=display, row=1, hint="each line must be one JSON object"
             ) from None
         if not isinstance(record, dict):
             raise InputError("a line is not a JSON object", file=display, row=1, hint="each line must be {...}")
@@ -677,15 +704,15 @@ class NdjsonInput(Input):
     def _locate(self, error: Exception) -> InputError:
         message = str(error).removeprefix("JSON parse error: ")
         if self._reopen is not None:
-            with self._reopen() as stream:
-                for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace"), 1):
+            with self._reopen() as stream, io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace") as lines:
+                for number, line in enumerate(lines, 1):
                     if not line.strip():
                         continue
                     try:
-                        record = json.loads(line)
+                        record = json.loads(line.rstrip("\r\n"))
                     except ValueError as bad:
                         return InputError(
-                            f"invalid JSON: {bad}",
+                            _json_message(bad),
                             file=self.display,
                             row=number,
                             hint="each line must be one JSON object",
@@ -704,6 +731,12 @@ class NdjsonInput(Input):
                                 hint="use one type per column",
                             )
         return InputError(message, file=self.display, hint="check that every line is one JSON object")
+
+
+def _json_message(error: ValueError) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"invalid JSON at column {error.colno}: {error.msg}"
+    return f"invalid JSON: {error}"  # e.g. invalid UTF-8
 
 
 def _json_kind(value) -> pa.DataType:
@@ -774,7 +807,7 @@ class JsonInput(Input):
                 first = next(iter(lengths))
                 odd = next(n for n, k in lengths.items() if k != lengths[first])
                 raise InputError(
-                    f"column has {lengths[odd]} values but {first!r} has {lengths[first]}",
+                    f"has {lengths[odd]} values but {first!r} has {lengths[first]}",
                     file=self.display,
                     column=odd,
                     hint="every column needs one value per row",
@@ -831,7 +864,8 @@ class ParquetInput(Input):
             source = plain_path if plain_path is not None else pa.BufferReader(stream.read())
             if plain_path is not None:
                 stream.close()
-            self.file = pq.ParquetFile(source)
+            # pre_buffer=False: read a row group at a time, so memory does not grow with the file.
+            self.file = pq.ParquetFile(source, pre_buffer=False)
             schema = self.file.schema_arrow
         except (pa.ArrowException, OSError) as error:
             raise InputError(
@@ -879,7 +913,7 @@ def aligned(left: Iterator[Batch], right: Iterator[Batch], *, left_name: str, ri
                 buffer = next(right_iter, None)
                 if buffer is None:
                     raise InputError(
-                        f"{right_name} has fewer rows than {left_name}",
+                        f"has fewer rows than {left_name}",
                         file=right_name,
                         hint="--labels needs exactly one row per input row",
                     )
@@ -895,7 +929,7 @@ def aligned(left: Iterator[Batch], right: Iterator[Batch], *, left_name: str, ri
     leftover = (buffer.size if buffer is not None else 0) + sum(b.size for b in right_iter)
     if leftover:
         raise InputError(
-            f"{right_name} has {leftover} more rows than {left_name} ({seen_left})",
+            f"has {leftover} more rows than {left_name} ({seen_left})",
             file=right_name,
             hint="--labels needs exactly one row per input row",
         )

@@ -11,6 +11,7 @@ import csv
 import json
 import math
 
+from .errors import printable
 from .result import LossResult
 
 TABLE_ROWS = 20
@@ -25,7 +26,7 @@ def _number(value, precision: int | None) -> str:
 
 
 def _group_value(value) -> str:
-    return "null" if value is None else '""' if value == "" else str(value)
+    return "null" if value is None else '""' if value == "" else printable(value)
 
 
 def render_json(result: LossResult, stream, *, per_sample: bool = True) -> None:
@@ -67,10 +68,10 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         table.add_column(Text("row"), justify="right")
         table.add_column(Text(f"loss ({result.options.unit})"), justify="right")
         for name in result.keep:
-            table.add_column(Text(name))
+            table.add_column(Text(printable(name)))
         values = result.per_sample_list()
         for i, loss in enumerate(values[:TABLE_ROWS]):
-            kept = [Text(str(result.keep[n][i])) for n in result.keep]
+            kept = [Text(printable(result.keep[n][i])) for n in result.keep]
             table.add_row(Text(str(i + 1)), Text(_number(loss, precision) if loss is not None else "—"), *kept)
         if len(values) > TABLE_ROWS:
             table.caption = Text(f"… {len(values) - TABLE_ROWS} more rows (use -f json or --out for all)")
@@ -108,7 +109,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         ("max", _number(document["max"], precision)),
         *([("accuracy", _number(document["accuracy"], precision))] if document["accuracy"] is not None else []),
         *([("perplexity", _number(document["perplexity"], precision))] if document["perplexity"] is not None else []),
-        ("input", f"{result.input['path']} ({result.input['format']})"),
+        ("input", f"{printable(result.input['path'] or ', '.join(result.input['paths']))} ({result.input['format']})"),
     ]
     for label, value in rows:
         summary.add_row(Text(label), Text(value))
@@ -125,7 +126,7 @@ def _breakdown_table(title: str, rows: list, precision: int):
         table.add_column(Text(heading), justify="left" if heading == "group" else "right")
     for label, part in rows:
         numbers = [part.mean, part.sum, part.min, part.max]
-        table.add_row(Text(str(label)), Text(str(part.count)), *(Text(_number(v, precision)) for v in numbers))
+        table.add_row(Text(printable(label)), Text(str(part.count)), *(Text(_number(v, precision)) for v in numbers))
     return table
 
 
@@ -139,9 +140,9 @@ def _top_table(result: LossResult, precision: int):
     table.add_column(Text("row"), justify="right")
     table.add_column(Text(f"loss ({result.options.unit})"), justify="right")
     for name in names:
-        table.add_column(Text(name))
+        table.add_column(Text(printable(name)))
     for loss, row, kept in result.top.rows:
-        table.add_row(Text(str(row)), Text(_number(loss, precision)), *(Text(str(v)) for v in kept))
+        table.add_row(Text(str(row)), Text(_number(loss, precision)), *(Text(printable(v)) for v in kept))
     return table
 
 

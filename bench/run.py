@@ -1,0 +1,617 @@
+#!/usr/bin/env python3
+"""Benchmark cecli against the tools a user could pick instead.
+
+Generates seeded dumps under bench/data/ (reused when their parameters match), then times
+every contender as a whole process, in the same run: wall time (median of --repeat runs after
+one warm-up that also fills the page cache) and peak RSS (``ru_maxrss`` of the process tree,
+from ``os.wait4``). Every contender prints the mean loss; the script checks they agree with
+cecli to 1e-9 (relative) and writes bench/results/latest.json and latest.md.
+
+Usage: python bench/run.py [--rows N] [--csv-rows N] [--classes C] [--repeat R] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+DATA = BENCH / "data"
+RESULTS = BENCH / "results"
+
+SEED = 0
+ROW_GROUP = 1_000_000  # rows per Parquet row group, and per generated chunk
+EPS = 1e-7  # cecli's default clipping (Keras)
+TOLERANCE = 1e-9  # relative agreement required between contenders
+DATA_FORMAT_VERSION = 1  # bump when the generators change, to regenerate old dumps
+
+# --------------------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    kind: str  # "sparse" (label + p_0..p_{C-1}) or "binary" (y_true + y_pred)
+    fmt: str  # "parquet" or "csv"
+    rows: int
+    classes: int
+    contenders: tuple[str, ...]
+    reference: str = "cecli"  # the contender the ratios are taken against
+
+    @property
+    def path(self) -> Path:
+        shape = f"{self.rows}x{self.classes}" if self.kind == "sparse" else str(self.rows)
+        return DATA / f"{self.kind}-{shape}.{self.fmt}"
+
+    @property
+    def params(self) -> dict:
+        return {
+            "kind": self.kind,
+            "fmt": self.fmt,
+            "rows": self.rows,
+            "classes": self.classes,
+            "seed": SEED,
+            "row_group": ROW_GROUP,
+            "version": DATA_FORMAT_VERSION,
+        }
+
+
+FULL = ("cecli", "cecli --out", "duckdb", "polars", "pyarrow floor", "pandas+sklearn")
+STARTUP = ("python -c 'import numpy'", "cecli --version", "cecli bce")
+
+
+def datasets(rows: int, csv_rows: int, classes: int) -> list[Dataset]:
+    return [
+        Dataset("parquet", "sparse", "parquet", rows, classes, FULL),
+        Dataset("csv", "sparse", "csv", csv_rows, classes, FULL),
+        Dataset("binary", "binary", "parquet", rows, 2, FULL),
+        Dataset("parquet 2x rows", "sparse", "parquet", 2 * rows, classes, ("cecli", "cecli --out")),
+        Dataset("startup (3-row csv)", "binary", "csv", 3, 2, STARTUP, reference="cecli bce"),
+    ]
+
+
+def _sparse_chunk(rng, n: int, classes: int):
+    """Softmax of standard normals (float32) and a label drawn from each row's distribution."""
+    import numpy as np
+    import pyarrow as pa
+
+    scores = rng.standard_normal((n, classes))
+    exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs = exp / exp.sum(axis=1, keepdims=True)
+    labels = (rng.random((n, 1)) < probs.cumsum(axis=1)).argmax(axis=1).astype(np.int64)
+    columns = {"label": labels} | {f"p_{c}": probs[:, c].astype(np.float32) for c in range(classes)}
+    return pa.table(columns)
+
+
+def _binary_chunk(rng, n: int, classes: int):
+    """Calibrated sigmoid predictions in (0, 1), float32, and 0/1 labels drawn from them."""
+    import numpy as np
+    import pyarrow as pa
+
+    probs = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 1.5, n)))
+    labels = (rng.random(n) < probs).astype(np.int64)
+    return pa.table({"y_true": labels, "y_pred": probs.astype(np.float32)})
+
+
+def _params_path(ds: Dataset) -> Path:
+    return ds.path.with_name(ds.path.name + ".json")
+
+
+def is_current(ds: Dataset) -> bool:
+    params = _params_path(ds)
+    return ds.path.exists() and params.exists() and json.loads(params.read_text()) == ds.params
+
+
+def generate_all(plan: list[Dataset]) -> None:
+    """Write the missing dumps, each in a fresh process.
+
+    Generating grows a process to hundreds of MiB, and a child started with vfork/posix_spawn
+    inherits its parent's peak RSS in ``ru_maxrss``, so the measuring process must stay small.
+    """
+    import multiprocessing
+
+    for ds in plan:
+        if is_current(ds):
+            continue
+        worker = multiprocessing.get_context("spawn").Process(target=generate, args=(ds,))
+        worker.start()
+        worker.join()
+        if worker.exitcode != 0:
+            raise SystemExit(f"generating {ds.path} failed (exit {worker.exitcode})")
+
+
+def generate(ds: Dataset) -> None:
+    """Write `ds` atomically, then its parameters (which mark it as complete)."""
+    import numpy as np
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    _log(f"generating {ds.path.relative_to(BENCH.parent)} ({ds.rows:,} rows) ...")
+    if ds.rows <= 3:  # the startup dump: a fixed three-row file
+        ds.path.write_text("y_true,y_pred\n1,0.9\n0,0.2\n1,0.6\n")
+    else:
+        rng = np.random.default_rng(SEED)
+        make_chunk = _sparse_chunk if ds.kind == "sparse" else _binary_chunk
+        tmp = ds.path.with_name(ds.path.name + ".tmp")
+        writer = None
+        for start in range(0, ds.rows, ROW_GROUP):
+            table = make_chunk(rng, min(ROW_GROUP, ds.rows - start), ds.classes)
+            if writer is None:
+                writer = (
+                    pq.ParquetWriter(tmp, table.schema) if ds.fmt == "parquet" else pcsv.CSVWriter(tmp, table.schema)
+                )
+            writer.write_table(table, **({"row_group_size": ROW_GROUP} if ds.fmt == "parquet" else {}))
+        writer.close()
+        tmp.replace(ds.path)
+    _params_path(ds).write_text(json.dumps(ds.params, indent=2) + "\n")
+    _log(f"  {ds.path.stat().st_size / 2**20:,.0f} MiB in {time.perf_counter() - started:.1f} s")
+
+
+# --------------------------------------------------------------------------- contenders
+
+# Each Python contender is a whole `python -c CODE PATH CLASSES EPS` process, written the way a
+# user would write it, computing the mean of -log(clip(p[label] / sum(p), eps, 1 - eps)).
+
+DUCKDB = """
+import sys
+import duckdb
+print(repr(duckdb.sql(sys.argv[1]).fetchall()[0][0]))
+"""
+
+POLARS_SPARSE = """
+import sys
+import polars as pl
+path, classes, eps = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+scan = pl.scan_parquet if path.endswith(".parquet") else pl.scan_csv
+p = [pl.col(f"p_{c}").cast(pl.Float64) for c in range(classes)]
+picked = pl.when(pl.col("label") == 0).then(p[0])
+for c in range(1, classes):
+    picked = picked.when(pl.col("label") == c).then(p[c])
+loss = -(picked / pl.sum_horizontal(p)).clip(eps, 1 - eps).log()
+print(repr(scan(path).select(loss.mean()).collect().item()))
+"""
+
+POLARS_BINARY = """
+import sys
+import polars as pl
+path, eps = sys.argv[1], float(sys.argv[3])
+scan = pl.scan_parquet if path.endswith(".parquet") else pl.scan_csv
+y, p = pl.col("y_true").cast(pl.Float64), pl.col("y_pred").cast(pl.Float64).clip(eps, 1 - eps)
+loss = -(y * p.log() + (1 - y) * (1 - p).log())
+print(repr(scan(path).select(loss.mean()).collect().item()))
+"""
+
+PYARROW_FLOOR = """
+import sys
+import pyarrow.csv
+import pyarrow.parquet
+path = sys.argv[1]
+if path.endswith(".parquet"):
+    batches = pyarrow.parquet.ParquetFile(path).iter_batches()
+else:
+    batches = pyarrow.csv.open_csv(path)
+for batch in batches:
+    pass
+"""
+
+SKLEARN_SPARSE = """
+import sys
+import pandas as pd
+from sklearn.metrics import log_loss
+path, classes = sys.argv[1], int(sys.argv[2])
+df = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+probs = df[[f"p_{c}" for c in range(classes)]].to_numpy(dtype="float64")
+print(repr(log_loss(df["label"], probs, labels=list(range(classes)))))
+"""
+
+SKLEARN_BINARY = """
+import sys
+import pandas as pd
+from sklearn.metrics import log_loss
+path = sys.argv[1]
+df = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+print(repr(log_loss(df["y_true"], df["y_pred"].to_numpy(dtype="float64"))))
+"""
+
+
+def _python(code: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", code.strip() + "\n", *args]
+
+
+def _script_args(ds: Dataset) -> tuple[str, str, str]:
+    return str(ds.path), str(ds.classes), repr(EPS)
+
+
+def _cecli() -> list[str]:
+    """The installed console script (what users run), else ``python -m cecli``."""
+    exe = shutil.which("cecli", path=str(Path(sys.executable).parent)) or shutil.which("cecli")
+    return [exe] if exe else [sys.executable, "-m", "cecli"]
+
+
+def cecli_argv(ds: Dataset) -> list[str]:
+    columns = ["-y", "label", "-p", "p_*"] if ds.kind == "sparse" else ["-y", "y_true", "-p", "y_pred"]
+    return [*_cecli(), ds.kind if ds.kind == "sparse" else "bce", str(ds.path), *columns]
+
+
+OUT_DIR = Path(tempfile.gettempdir()) / f"cecli-bench-{os.getpid()}"
+OUT_PATH = OUT_DIR / "per-sample.parquet"
+
+
+def duckdb_sql(ds: Dataset) -> str:
+    source = f"read_{ds.fmt}('{ds.path}')"
+    clip = f"greatest(least({{}}, 1 - {EPS!r}), {EPS!r})"
+    if ds.kind == "sparse":
+        p = [f"p_{c}::DOUBLE" for c in range(ds.classes)]
+        picked = "CASE label " + " ".join(f"WHEN {c} THEN {p[c]}" for c in range(ds.classes)) + " END"
+        loss = "-ln(" + clip.format(f"{picked} / ({' + '.join(p)})") + ")"
+    else:
+        p = clip.format("y_pred::DOUBLE")
+        loss = f"-(y_true * ln({p}) + (1 - y_true) * ln(1 - {p}))"
+    return f"SELECT avg({loss}) FROM {source}"
+
+
+@dataclass(frozen=True)
+class Contender:
+    argv: Callable[[Dataset], list[str]]
+    prints_value: bool = True
+    caveat: str | None = None  # why its value may legitimately differ (then a difference is a note, not a failure)
+
+
+SKLEARN_CAVEAT = "sklearn does not renormalise rows and clips at machine eps, not 1e-7"
+
+CONTENDERS: dict[str, Contender] = {
+    "cecli": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "--value-only"]),
+    "cecli --out": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "--value-only", "--out", str(OUT_PATH)]),
+    "duckdb": Contender(lambda ds: _python(DUCKDB, duckdb_sql(ds))),
+    "polars": Contender(lambda ds: _python(POLARS_SPARSE if ds.kind == "sparse" else POLARS_BINARY, *_script_args(ds))),
+    "pyarrow floor": Contender(lambda ds: _python(PYARROW_FLOOR, *_script_args(ds)), prints_value=False),
+    "pandas+sklearn": Contender(
+        lambda ds: _python(SKLEARN_SPARSE if ds.kind == "sparse" else SKLEARN_BINARY, *_script_args(ds)),
+        caveat=SKLEARN_CAVEAT,
+    ),
+    "python -c 'import numpy'": Contender(lambda ds: _python("import numpy"), prints_value=False),
+    "cecli --version": Contender(lambda ds: [*_cecli(), "--version"], prints_value=False),
+    "cecli bce": Contender(lambda ds: [*cecli_argv(ds), "--value-only"]),
+}
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Run:
+    wall_s: float
+    rss_mib: float
+    stdout: str
+
+
+def run_once(argv: list[str]) -> Run:
+    """Run `argv` as a whole process; wall time and the peak RSS of its process tree (os.wait4)."""
+    OUT_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    shutil.rmtree(OUT_DIR, ignore_errors=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:3]}... exited {proc.returncode}:\n{stderr[-2000:]}")
+    return Run(wall, usage.ru_maxrss / _RSS_UNIT, stdout)
+
+
+_RSS_UNIT = 2**20 if sys.platform == "darwin" else 2**10  # ru_maxrss: bytes on macOS, KiB on Linux
+
+
+def _own_peak_rss_mib() -> float:
+    """This process's peak RSS: a child's ru_maxrss can never read below it (see generate_all)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _RSS_UNIT
+
+
+@dataclass
+class Result:
+    dataset: str
+    contender: str
+    rows: int
+    argv: list[str]
+    times_s: list[float]
+    wall_s: float  # median
+    rss_mib: float  # max over the timed runs
+    value: float | None
+    check: str = ""
+    ok: bool = True
+    ratio_time: float | None = None  # reference / this
+    ratio_rss: float | None = None
+
+
+def measure(ds: Dataset, name: str, repeat: int) -> Result:
+    contender = CONTENDERS[name]
+    argv = contender.argv(ds)
+    result = Result(ds.name, name, ds.rows, argv, times_s=[], wall_s=float("nan"), rss_mib=float("nan"), value=None)
+    try:
+        runs = [run_once(argv) for _ in range(1 + repeat)][1:]  # the first is a warm-up (imports, page cache)
+    except RuntimeError as error:
+        result.check, result.ok = "FAILED (see stderr)", False
+        _log(f"  {name:<26} {error}")
+        return result
+    text = runs[-1].stdout.strip().splitlines()
+    result.value = float(text[-1]) if contender.prints_value and text else None
+    result.times_s = [r.wall_s for r in runs]
+    result.wall_s = statistics.median(result.times_s)
+    result.rss_mib = max(r.rss_mib for r in runs)
+    _log(f"  {name:<26} {result.wall_s:8.3f} s {result.rss_mib:9.1f} MiB  {_fmt_value(result.value)}")
+    return result
+
+
+def check_and_ratio(results: list[Result], ds: Dataset) -> None:
+    """Compare each contender's value with the reference's; fill in the cecli ÷ contender ratios."""
+    mine = [r for r in results if r.dataset == ds.name]
+    ref = next(r for r in mine if r.contender == ds.reference)
+    for r in mine:
+        if not r.times_s:  # failed to run: already marked
+            continue
+        r.ratio_time, r.ratio_rss = ref.wall_s / r.wall_s, ref.rss_mib / r.rss_mib
+        if not CONTENDERS[r.contender].prints_value:
+            r.check = "-"
+        elif r.value is None or ref.value is None:
+            r.check, r.ok = "no value to compare", False
+        else:
+            diff = abs(r.value - ref.value) / abs(ref.value)
+            caveat = CONTENDERS[r.contender].caveat
+            if diff <= TOLERANCE:
+                r.check = "ok" if r is ref else f"ok ({diff:.0e})"
+            elif caveat:
+                r.check = f"differs by {diff:.1e} ({caveat})"
+            else:
+                r.check, r.ok = f"MISMATCH: differs by {diff:.1e}", False
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    label: str
+    numerator: tuple[str, str]  # (dataset, contender)
+    denominator: tuple[str, str]
+    metric: str  # "wall_s" or "rss_mib"
+    bound: str | None = None  # "<= 1.0", ">= 10", or None (reported only)
+    value: float | None = field(default=None)
+    met: bool | None = field(default=None)
+
+
+def targets() -> list[Target]:
+    pq, csv, big = "parquet", "csv", "parquet 2x rows"
+    up, numpy = "startup (3-row csv)", ("startup (3-row csv)", STARTUP[0])
+    return [
+        Target("Parquet: cecli time / DuckDB", (pq, "cecli"), (pq, "duckdb"), "wall_s", "<= 1.0"),
+        Target("Parquet: pandas+sklearn time / cecli", (pq, "pandas+sklearn"), (pq, "cecli"), "wall_s", ">= 10"),
+        Target("CSV: cecli time / DuckDB", (csv, "cecli"), (csv, "duckdb"), "wall_s", "<= 1.3"),
+        Target("Parquet: cecli RSS / DuckDB (--summary-only)", (pq, "cecli"), (pq, "duckdb"), "rss_mib"),
+        Target("Parquet: cecli RSS / Polars (--summary-only)", (pq, "cecli"), (pq, "polars"), "rss_mib"),
+        Target("Parquet: cecli --out RSS / DuckDB", (pq, "cecli --out"), (pq, "duckdb"), "rss_mib"),
+        Target("Parquet: cecli --out RSS / Polars", (pq, "cecli --out"), (pq, "polars"), "rss_mib"),
+        Target("Bounded memory: cecli RSS 2x / 1x rows", (big, "cecli"), (pq, "cecli"), "rss_mib", "<= 1.1"),
+        Target("Bounded memory: --out RSS 2x/1x rows", (big, "cecli --out"), (pq, "cecli --out"), "rss_mib", "<= 1.1"),
+        Target("Startup: cecli --version / import numpy", (up, "cecli --version"), numpy, "wall_s", "<= 1.5"),
+        Target("Startup: cecli bce 3 rows / import numpy", (up, "cecli bce"), numpy, "wall_s", "<= 1.5"),
+    ]
+
+
+def evaluate(goals: list[Target], results: list[Result]) -> None:
+    found = {(r.dataset, r.contender): r for r in results}
+    for goal in goals:
+        num, den = found.get(goal.numerator), found.get(goal.denominator)
+        if num is None or den is None:
+            continue
+        goal.value = getattr(num, goal.metric) / getattr(den, goal.metric)
+        if goal.bound:
+            op, limit = goal.bound.split()
+            goal.met = goal.value <= float(limit) if op == "<=" else goal.value >= float(limit)
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def machine_info() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("cecli", "numpy", "pyarrow", "duckdb", "polars", "pandas", "scikit-learn"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    try:
+        import psutil
+
+        memory = f"{psutil.virtual_memory().total / 2**30:.1f} GiB"
+    except ImportError:
+        memory = None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "git": _git_revision(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,  # other work skews timings
+        "versions": versions,
+    }
+
+
+def _git_revision() -> str | None:
+    """The commit of the checkout, ``+dirty`` when cecli/ has uncommitted changes (read-only git commands)."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=BENCH, capture_output=True, text=True)
+
+    try:
+        head, diff = git("rev-parse", "--short", "HEAD"), git("diff", "--quiet", "HEAD", "--", "../cecli")
+    except OSError:
+        return None
+    return head.stdout.strip() + ("+dirty" if diff.returncode == 1 else "") if head.returncode == 0 else None
+
+
+def _fmt_load(load: tuple[float, ...] | None) -> str:
+    return "-" if load is None else " ".join(f"{x:.2f}" for x in load)
+
+
+def _fmt_value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.12g}"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+COLUMNS = ("dataset", "rows", "contender", "wall s", "RSS MiB", "value", "cecli÷this time", "cecli÷this RSS", "check")
+
+
+def table_rows(results: list[Result]) -> list[tuple[str, ...]]:
+    return [
+        (
+            r.dataset,
+            f"{r.rows:,}",
+            r.contender,
+            f"{r.wall_s:.3f}",
+            f"{r.rss_mib:.0f}",
+            _fmt_value(r.value),
+            _fmt_ratio(r.ratio_time),
+            _fmt_ratio(r.ratio_rss),
+            r.check,
+        )
+        for r in results
+    ]
+
+
+def target_rows(goals: list[Target]) -> list[tuple[str, ...]]:
+    verdict = {True: "met", False: "MISSED", None: "(reported)"}
+    return [(g.label, _fmt_ratio(g.value), g.bound or "-", verdict[g.met]) for g in goals]
+
+
+def plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line(info: dict) -> str:
+    v = info["versions"]
+    packages = ", ".join(f"{name} {ver}" for name, ver in v.items() if ver)
+    revision = f"; cecli at {info['git']}" if info["git"] else ""
+    return f"{info['cpu']}, {info['nproc']} CPUs, {info['memory']}, Python {info['python']}; {packages}{revision}"
+
+
+def report(results: list[Result], goals: list[Target], info: dict, args: argparse.Namespace) -> None:
+    target_header = ("target", "measured", "goal", "verdict")
+    print()
+    print(machine_line(info))
+    print(f"peak RSS cannot read below the runner's own {info['rss_floor_mib']:.0f} MiB; ", end="")
+    print(f"load average before/after: {_fmt_load(info['load_average'])} / {_fmt_load(os.getloadavg())}")
+    print()
+    print(plain_table(COLUMNS, table_rows(results)))
+    print()
+    print(plain_table(target_header, target_rows(goals)))
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    settings = {"rows": args.rows, "csv_rows": args.csv_rows, "classes": args.classes, "repeat": args.repeat}
+    document = {
+        "machine": info,
+        "settings": settings | {"seed": SEED, "eps": EPS, "tolerance": TOLERANCE},
+        "results": [asdict(r) for r in results],
+        "targets": [asdict(g) for g in goals],
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    markdown = [
+        f"Machine: {machine_line(info)}. Median of {args.repeat} runs after a warm-up; each contender is a "
+        f"whole process; peak RSS is `ru_maxrss` from `wait4` (it cannot read below the runner's own "
+        f"{info['rss_floor_mib']:.0f} MiB). Ratios are cecli ÷ contender (below 1 = cecli is faster/smaller).",
+        "",
+        markdown_table(COLUMNS, table_rows(results)),
+        "",
+        markdown_table(target_header, target_rows(goals)),
+        "",
+    ]
+    (RESULTS / "latest.md").write_text("\n".join(markdown))
+    print(f"\nwrote {RESULTS.relative_to(BENCH.parent)}/latest.json and latest.md")
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=None, help="rows of the Parquet dumps (default 10,000,000)")
+    parser.add_argument("--csv-rows", type=int, default=None, help="rows of the CSV dump (default 2,000,000)")
+    parser.add_argument("--classes", type=int, default=10, help="classes of the sparse dumps (default 10)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per contender (default 3)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1,000,000 / 200,000 rows")
+    args = parser.parse_args(argv)
+    args.rows = args.rows or (1_000_000 if args.quick else 10_000_000)
+    args.csv_rows = args.csv_rows or (200_000 if args.quick else 2_000_000)
+    if args.classes < 2 or args.repeat < 1 or args.rows < 4 or args.csv_rows < 4:
+        parser.error("need --classes >= 2, --repeat >= 1 and at least 4 rows")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    info = machine_info()
+    _log(machine_line(info))
+    plan = datasets(args.rows, args.csv_rows, args.classes)
+    generate_all(plan)
+    info["rss_floor_mib"] = _own_peak_rss_mib()
+    results: list[Result] = []
+    for ds in plan:
+        _log(f"{ds.name}: {ds.path.relative_to(BENCH.parent)}")
+        repeat = args.repeat if ds.rows > 3 else max(10, 3 * args.repeat)  # startup times are short and noisy
+        results += [measure(ds, name, repeat) for name in ds.contenders]
+        check_and_ratio(results, ds)
+    goals = targets()
+    evaluate(goals, results)
+    report(results, goals, info, args)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        _log(f"error: {r.dataset}: {r.contender}: {r.check}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Readers through the library API: every format, compression and batch size gives the same per-sample losses."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import math
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cecli.columns import Column, choose_columns
+from cecli.errors import InputError
+from cecli.pipeline import compute
+from cecli.readers import ReadSettings, open_input
+
+N = 50
+IDS = [f"id,{i}" for i in range(N)]  # a comma inside a quoted --keep field
+LABELS = [i % 3 for i in range(N)]
+PROBS = [[(i % 5 + 1) / 15, (i % 7 + 1) / 20, 1 - (i % 5 + 1) / 15 - (i % 7 + 1) / 20] for i in range(N)]
+EXPECTED = [-math.log(PROBS[i][LABELS[i]]) for i in range(N)]
+
+
+def _csv(delimiter: str = ",", newline: str = "\n") -> str:
+    rows = ["id,label,p_0,p_1,p_2".replace(",", delimiter)]
+    rows += [delimiter.join([f'"{IDS[i]}"', str(LABELS[i]), *map(repr, PROBS[i])]) for i in range(N)]
+    return newline.join(rows) + newline
+
+
+def _records() -> list[dict]:
+    return [{"id": IDS[i], "label": LABELS[i], **{f"p_{c}": PROBS[i][c] for c in range(3)}} for i in range(N)]
+
+
+def _write(tmp_path, name: str, kind: str):
+    path = tmp_path / name
+    if kind == "csv":
+        path.write_text(_csv(), newline="")
+    elif kind == "tsv":
+        path.write_text(_csv("\t"), newline="")
+    elif kind == "json-records":
+        path.write_text(json.dumps(_records()))
+    elif kind == "json-columns":
+        path.write_text(json.dumps({"id": IDS, "label": LABELS, "probs": PROBS}))
+    elif kind == "ndjson":
+        path.write_text("".join(json.dumps(r) + "\n" for r in _records()))
+    elif kind == "parquet":
+        pq.write_table(pa.Table.from_pylist(_records()), path)
+    elif kind == "parquet-list":
+        pq.write_table(pa.table({"id": IDS, "label": LABELS, "probs": PROBS}), path)
+    return path
+
+
+FORMATS = [
+    pytest.param("d.csv", "csv", "p_*", id="csv"),
+    pytest.param("d.tsv", "tsv", "p_*", id="tsv"),
+    pytest.param("d.json", "json-records", "p_*", id="json-records"),
+    pytest.param("d.json", "json-columns", "probs", id="json-columns"),
+    pytest.param("d.ndjson", "ndjson", "p_*", id="ndjson"),
+    pytest.param("d.parquet", "parquet", "p_*", id="parquet"),
+    pytest.param("d.parquet", "parquet-list", "probs", id="parquet-list"),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "p"), FORMATS)
+def test_every_format_gives_the_same_per_sample(tmp_path, name, kind, p):
+    path = _write(tmp_path, name, kind)
+    result = compute("sparse", str(path), y="label", p=p, keep="id")
+    assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
+    assert result.keep["id"] == IDS
+
+
+@pytest.mark.parametrize(("name", "kind", "p"), FORMATS)
+@pytest.mark.parametrize("batch_rows", [1, 2, 3, 7, 1000])
+def test_batch_size_does_not_change_anything(tmp_path, name, kind, p, batch_rows):
+    path = _write(tmp_path, name, kind)
+    whole = compute("sparse", str(path), y="label", p=p)
+    batched = compute("sparse", str(path), y="label", p=p, read=ReadSettings(batch_rows=batch_rows))
+    assert batched.value == whole.value
+    assert batched.per_sample.tolist() == whole.per_sample.tolist()
+    assert batched.partial.count == N
+
+
+@pytest.mark.parametrize("batch_rows", [1, 3, 7, 1000])
+def test_labels_file_alignment_across_batch_sizes(tmp_path, batch_rows):
+    preds = tmp_path / "p.parquet"
+    pq.write_table(pa.table({f"p_{c}": [row[c] for row in PROBS] for c in range(3)}), preds)
+    labels = tmp_path / "y.csv"
+    labels.write_text("label\n" + "".join(f"{y}\n" for y in LABELS))
+    result = compute("sparse", str(preds), labels=str(labels), read=ReadSettings(batch_rows=batch_rows))
+    assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
+
+
+def _zstd(data: bytes) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(data)
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "compress"),
+    [pytest.param(".gz", gzip.compress, id="gzip"), pytest.param(".bz2", bz2.compress, id="bz2"),
+     pytest.param(".zst", _zstd, id="zstd")],
+)  # fmt: skip
+def test_compressed_csv_equals_plain(tmp_path, suffix, compress):
+    plain = _write(tmp_path, "d.csv", "csv")
+    packed = tmp_path / f"d.csv{suffix}"
+    packed.write_bytes(compress(plain.read_bytes()))
+    expected = compute("sparse", str(plain), keep="id")
+    result = compute("sparse", str(packed), keep="id")
+    assert result.per_sample.tolist() == expected.per_sample.tolist()
+    assert result.keep == expected.keep
+
+
+def test_gzip_bytes_on_stdin_equal_plain(tmp_path, monkeypatch):
+    plain = _write(tmp_path, "d.csv", "csv")
+    fake_stdin = io.TextIOWrapper(io.BytesIO(gzip.compress(plain.read_bytes())))
+    monkeypatch.setattr("sys.stdin", fake_stdin)
+    result = compute("sparse", "-")
+    assert result.per_sample.tolist() == compute("sparse", str(plain)).per_sample.tolist()
+    assert result.input["format"] == "csv"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "newline"),
+    [pytest.param(b"\xef\xbb\xbf", "\n", id="bom"), pytest.param(b"", "\r\n", id="crlf"),
+     pytest.param(b"\xef\xbb\xbf", "\r\n", id="bom-crlf")],
+)  # fmt: skip
+def test_bom_and_crlf(tmp_path, prefix, newline):
+    path = tmp_path / "d.csv"
+    path.write_bytes(prefix + _csv(newline=newline).encode())
+    result = compute("sparse", str(path), keep="id")
+    assert result.input["label_columns"] == ["label"]
+    assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
+    assert result.keep["id"] == IDS
+
+
+def test_open_input_lists_columns_and_format(tmp_path):
+    source = open_input(str(_write(tmp_path, "d.parquet", "parquet-list")))
+    try:
+        assert source.format == "parquet"
+        assert [(c.position, c.name, c.is_list) for c in source.columns] == [
+            (1, "id", False), (2, "label", False), (3, "probs", True),
+        ]  # fmt: skip
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt"),
+    [pytest.param(b"y_true,y_pred\n1,0.9\n", "csv", id="csv"),
+     pytest.param(b'[{"a": 1}]', "json", id="json"),
+     pytest.param(b'{"a": 1}\n{"a": 2}\n', "ndjson", id="ndjson"),
+     pytest.param(b'{"a": [1, 2]}', "json", id="columns")],
+)  # fmt: skip
+def test_sniffing_without_extension(tmp_path, content, fmt):
+    path = tmp_path / "data"
+    path.write_bytes(content)
+    source = open_input(str(path))
+    try:
+        assert source.format == fmt
+    finally:
+        source.close()
+
+
+# ------------------------------------------------------------------ automatic columns (README "Choosing columns")
+
+
+def _columns(names):
+    return [Column(i + 1, name, "string") for i, name in enumerate(names)]
+
+
+@pytest.mark.parametrize(
+    ("loss", "names", "headerless", "labels", "predictions"),
+    [
+        pytest.param("bce", ["y_true", "y_pred"], False, ["y_true"], ["y_pred"], id="y_true-y_pred"),
+        pytest.param("bce", ["id", "target", "prob"], False, ["target"], ["prob"], id="target-prob-with-id"),
+        pytest.param("bce", ["Label", "Score"], False, ["Label"], ["Score"], id="case-insensitive"),
+        pytest.param("bce", ["truth", "logits"], False, ["truth"], ["logits"], id="truth-logits"),
+        pytest.param("bce", ["y_true", "y_pred", "prob"], False, ["y_true"], ["y_pred"], id="first-name-wins"),
+        pytest.param("sparse", ["class", "p_0", "p_1", "p_2"], False, ["class"], ["p_0", "p_1", "p_2"], id="p-family"),
+        pytest.param("sparse", ["y", "p0", "p1"], False, ["y"], ["p0", "p1"], id="p-digit-family"),
+        pytest.param("softmax", ["target", "logit_0", "logit_1"], False, ["target"], ["logit_0", "logit_1"],
+                     id="logit-family"),
+        pytest.param("cce", ["y_true_0", "y_true_1", "y_pred_0", "y_pred_1"], False, ["y_true_0", "y_true_1"],
+                     ["y_pred_0", "y_pred_1"], id="y_true-y_pred-families"),
+        pytest.param("cce", ["label_a", "label_b", "prob_a", "prob_b"], False, ["label_a", "label_b"],
+                     ["prob_a", "prob_b"], id="label-prob-families"),
+        # Rule 3: no name matches, so positions decide.
+        pytest.param("bce", ["a", "b"], False, ["a"], ["b"], id="two-unnamed"),
+        pytest.param("sparse", ["a", "b", "c"], False, ["a"], ["b", "c"], id="sparse-first-is-label"),
+        pytest.param("cce", ["a", "b", "c", "d"], False, ["a", "b"], ["c", "d"], id="cce-halves"),
+        pytest.param("entropy", ["a", "b", "c"], False, [], ["a", "b", "c"], id="entropy-all"),
+        pytest.param("bce", ["1", "2"], True, ["1"], ["2"], id="headerless-two"),
+        pytest.param("softmax", ["1", "2", "3"], True, ["1"], ["2", "3"], id="headerless-softmax"),
+        pytest.param("cce", ["1", "2", "3", "4"], True, ["1", "2"], ["3", "4"], id="headerless-cce"),
+        pytest.param("entropy", ["1", "2"], True, [], ["1", "2"], id="headerless-entropy"),
+    ],
+)  # fmt: skip
+def test_automatic_columns(loss, names, headerless, labels, predictions):
+    selection = choose_columns(loss, _columns(names), file="f.csv", headerless=headerless)
+    assert selection.names("labels") == labels
+    assert selection.names("predictions") == predictions
+
+
+def test_given_y_takes_the_rest_as_predictions():
+    selection = choose_columns("sparse", _columns(["a", "b", "c"]), file="f.csv", y="c")
+    assert (selection.names("labels"), selection.names("predictions")) == (["c"], ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("loss", "names", "message"),
+    [
+        pytest.param("bce", ["a", "b", "c"], "f.csv: cannot tell which columns hold the predictions; columns found: "
+                     "a, b, c (name them with -y LABEL_COLS and -p PRED_COLS)", id="three-unnamed"),
+        pytest.param("bce", ["a", "b", "y_pred"], "f.csv: cannot tell which columns hold the labels; columns found: "
+                     "a, b, y_pred (name them with -y LABEL_COLS and -p PRED_COLS)", id="two-label-candidates"),
+    ],
+)  # fmt: skip
+def test_ambiguous_columns_list_what_was_found(loss, names, message):
+    with pytest.raises(InputError) as caught:
+        choose_columns(loss, _columns(names), file="f.csv")
+    assert str(caught.value) == message
