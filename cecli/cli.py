@@ -17,7 +17,6 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .core import DEFAULT_EPS
 from .errors import CecliError, ExitCode, OptionError, printable
 
 
@@ -46,6 +45,12 @@ class Base(StrEnum):
     e = "e"
     two = "2"
     ten = "10"
+
+
+class Framework(StrEnum):
+    keras = "keras"
+    torch = "torch"
+    sklearn = "sklearn"
 
 
 class Color(StrEnum):
@@ -196,11 +201,23 @@ Top = Annotated[int, typer.Option("--top", min=0, help="List the K largest per-s
 PerClass = Annotated[
     bool, typer.Option("--per-class", help="Count and mean loss per true class.", rich_help_panel=_OUT)
 ]
+Like = Annotated[
+    Framework | None,
+    typer.Option(
+        "--like",
+        help="Match a library's conventions: keras, torch or sklearn (see README).",
+        rich_help_panel=_MATH,
+        show_default=False,
+    ),
+]
 FromLogits = Annotated[
     bool, typer.Option("--from-logits", help="Predictions are raw scores (logits).", rich_help_panel=_MATH)
 ]
 Eps = Annotated[
-    float, typer.Option("--eps", help="Clip probabilities to \\[eps, 1-eps]; 0 disables.", rich_help_panel=_MATH)
+    float | None,
+    typer.Option(
+        "--eps", help="Clip probabilities to \\[eps, 1-eps]; 0 disables (default 1e-7).", rich_help_panel=_MATH
+    ),
 ]
 Smoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing s.", rich_help_panel=_MATH)]
 PosWeight = Annotated[
@@ -277,8 +294,9 @@ def _command(loss: str):
 @_command("bce")
 def bce(
     *,
+    like: Like = None,
     from_logits: FromLogits = False,
-    eps: Eps = DEFAULT_EPS,
+    eps: Eps = None,
     pos_weight: PosWeight = None,
     label_smoothing: Smoothing = 0.0,
 ):
@@ -291,8 +309,9 @@ def bce(
 @_command("cce")
 def cce(
     *,
+    like: Like = None,
     from_logits: FromLogits = False,
-    eps: Eps = DEFAULT_EPS,
+    eps: Eps = None,
     label_smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     per_class: PerClass = False,
@@ -306,8 +325,9 @@ def cce(
 @_command("sparse")
 def sparse(
     *,
+    like: Like = None,
     from_logits: FromLogits = False,
-    eps: Eps = DEFAULT_EPS,
+    eps: Eps = None,
     label_smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     ignore_index: IgnoreIndex = None,
@@ -322,6 +342,7 @@ def sparse(
 @_command("softmax")
 def softmax(
     *,
+    like: Like = None,
     temperature: Temperature = 1.0,
     label_smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
@@ -451,6 +472,8 @@ def _score(loss: str, values: dict) -> None:
     if values["summary_only"] and fmt in ("ndjson", "csv") and not values["value_only"]:
         raise OptionError(f"-f {fmt} prints per-sample lines; it cannot be combined with --summary-only")
     options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
+    if values.get("like"):
+        options["like"] = values["like"].value
     if "pos_weight" in values:
         options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
     if "class_weights" in values:

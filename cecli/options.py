@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from .core import DEFAULT_EPS
 from .errors import OptionError
@@ -24,6 +24,61 @@ APPLIES = {
 }
 _FLAGS = {name: "--" + name.replace("_", "-") for name in APPLIES}
 
+LIKES = ("keras", "torch", "sklearn")
+SKLEARN_EPS = 2.220446049250313e-16  # numpy.finfo(float64).eps, what log_loss clips to since 1.3
+TORCH_LOG_FLOOR = -100.0  # torch BCELoss clamps each log term at -100
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What a ``--like`` preset sets; see the README table "Matching a library"."""
+
+    eps: float = DEFAULT_EPS
+    log_floor: float | None = None
+    renormalize: str = "before_clip"
+    sparse_renormalize: str = "before_clip"
+    mean_denominator: str = "weights"
+    class_weights_as: str = "loss"
+
+
+PRESETS = {
+    None: Preset(),
+    # Keras 3 on TensorFlow (float64): clip 1e-7, renormalise (sparse: after clipping),
+    # mean = sum(w * l) / N ("sum_over_batch_size"), class weights become sample weights by label.
+    "keras": Preset(sparse_renormalize="after_clip", mean_denominator="count", class_weights_as="label"),
+    # PyTorch: BCELoss clamps log at -100 and its weighted mean divides by N; cross_entropy takes logits.
+    "torch": Preset(eps=0.0, log_floor=TORCH_LOG_FLOOR),
+    # scikit-learn >= 1.5 log_loss: clip to machine eps, no renormalisation, mean = sum(w * l) / sum(w).
+    "sklearn": Preset(eps=SKLEARN_EPS, renormalize="none", sparse_renormalize="none"),
+}
+
+
+def _unsupported(options: LossOptions) -> str | None:
+    """Why `options.like` has no equivalent of this computation, or None."""
+    like, loss = options.like, options.loss
+    logits = options.from_logits
+    if loss in ("entropy", "kl"):
+        return f"--like applies to bce, cce, sparse and softmax, not `cecli {loss}`"
+    if like == "keras":
+        if options.pos_weight is not None:
+            return "Keras's BinaryCrossentropy has no pos_weight"
+        if loss == "sparse" and options.label_smoothing:
+            return "Keras's SparseCategoricalCrossentropy has no label_smoothing"
+    if like == "torch":
+        if loss in ("cce", "sparse") and not logits:
+            return "PyTorch's cross_entropy takes logits; pass --from-logits (or use `cecli softmax`)"
+        if loss == "bce" and options.label_smoothing:
+            return "PyTorch's binary cross-entropy has no label_smoothing"
+        if loss == "bce" and options.pos_weight is not None and not logits:
+            return "PyTorch's BCELoss has no pos_weight; pass --from-logits (BCEWithLogitsLoss)"
+    if like == "sklearn":
+        if logits or loss == "softmax":
+            return "scikit-learn's log_loss takes probabilities, not logits"
+        for name in ("label_smoothing", "class_weights", "ignore_index", "pos_weight"):
+            if getattr(options, name) not in (None, 0.0):
+                return f"scikit-learn's log_loss has no {_FLAGS[name].lstrip('-').replace('-', '_')}"
+    return None
+
 
 @dataclass(frozen=True)
 class LossOptions:
@@ -31,7 +86,7 @@ class LossOptions:
 
     loss: str
     from_logits: bool = False
-    eps: float = DEFAULT_EPS
+    eps: float | None = None  # None: the preset's (Keras' 1e-7 without --like)
     label_smoothing: float = 0.0
     pos_weight: tuple[float, ...] | None = None
     class_weights: tuple[float, ...] | None = None
@@ -39,14 +94,30 @@ class LossOptions:
     temperature: float = 1.0
     reduction: str = "mean"
     base: str = "e"
+    like: str | None = None
+    # Set by `like` (see PRESETS); listed so the JSON shows exactly what produced a number.
+    log_floor: float | None = field(default=None, init=False)
+    renormalize: str = field(default="before_clip", init=False)
+    mean_denominator: str = field(default="weights", init=False)
+    class_weights_as: str = field(default="loss", init=False)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise OptionError(f"unknown loss {self.loss!r}", hint=f"use one of {', '.join(LOSSES)}")
+        if self.like not in PRESETS:
+            raise OptionError(f"unknown --like {self.like!r}", hint=f"use one of {', '.join(LIKES)}")
         defaults = LossOptions.__dataclass_fields__
         for name, losses in APPLIES.items():
             if self.loss not in losses and getattr(self, name) != defaults[name].default:
                 raise OptionError(f"{_FLAGS[name]} does not apply to `cecli {self.loss}`")
+        preset = PRESETS[self.like]
+        object.__setattr__(self, "eps", preset.eps if self.eps is None else float(self.eps))
+        object.__setattr__(self, "log_floor", preset.log_floor)
+        renormalize = preset.sparse_renormalize if self.loss == "sparse" else preset.renormalize
+        object.__setattr__(self, "renormalize", renormalize)
+        denominator = "count" if self.like == "torch" and self.loss == "bce" else preset.mean_denominator
+        object.__setattr__(self, "mean_denominator", denominator)  # BCELoss(weight=) divides by N
+        object.__setattr__(self, "class_weights_as", preset.class_weights_as)
         if self.reduction not in REDUCTIONS:
             raise OptionError(f"unknown reduction {self.reduction!r}", hint=f"use one of {', '.join(REDUCTIONS)}")
         if str(self.base) not in BASES:
@@ -67,6 +138,8 @@ class LossOptions:
                 object.__setattr__(self, name, values)
         if self.loss == "softmax":
             object.__setattr__(self, "from_logits", True)
+        if self.like is not None and (reason := _unsupported(self)):
+            raise OptionError(f"--like {self.like}: {reason}")
 
     @property
     def unit(self) -> str:

@@ -82,6 +82,8 @@ def compute(
     4.46030345976025
     """
     opts = LossOptions(loss=loss, **options)
+    if opts.like == "torch" and weight and loss != "bce":
+        raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
     read = read or ReadSettings()
     paths = expand_sources([source] if isinstance(source, str) else list(source))
     if labels and len(paths) > 1:
@@ -325,10 +327,16 @@ class _Scorer:
         if labels is not None and opts.ignore_index is not None:
             counted = labels != opts.ignore_index
         denominators = None
-        if labels is not None and opts.class_weights is not None:
+        if opts.class_weights is not None and opts.class_weights_as == "label":
+            # Keras turns class_weight into sample weights: w[label] (arg-max for one-hot/soft rows).
+            classes = np.where(counted, true_class, 0)
+            losses = np.asarray(opts.class_weights)[classes] * losses
+        elif labels is not None and opts.class_weights is not None:
             denominators = core.label_weights(labels, opts.class_weights, ignore_index=opts.ignore_index)
             if weights is not None:
                 denominators = denominators * weights
+        if opts.mean_denominator == "count":
+            denominators = np.ones(batch.size)  # Keras "sum_over_batch_size": sum(w * l) / N
 
         def only_counted(values):
             return None if values is None else values[counted]
@@ -416,13 +424,23 @@ class _Scorer:
             pos_weight = None if opts.pos_weight is None else np.asarray(opts.pos_weight)
             if pos_weight is not None and pos_weight.size == 1:
                 pos_weight = pos_weight[0]
+            if opts.like == "sklearn" and labels.shape[1] > 1:
+                raise OptionError("--like sklearn: scikit-learn's log_loss has no multi-label binary cross-entropy")
             losses = core.binary_cross_entropy(
-                y, x, from_logits=opts.from_logits, eps=opts.eps, pos_weight=pos_weight, **common
+                y,
+                x,
+                from_logits=opts.from_logits,
+                eps=opts.eps,
+                pos_weight=pos_weight,
+                log_floor=opts.log_floor,
+                **common,
             )
             threshold = 0.0 if opts.from_logits else 0.5
             hits = ((preds >= threshold) == (labels >= 0.5)).mean(axis=1)
             return losses, None, None, hits
-        common["class_weights"] = opts.class_weights
+        # Class weights inside the loss (PyTorch), or applied afterwards by label (Keras; see add()).
+        common["class_weights"] = opts.class_weights if opts.class_weights_as == "loss" else None
+        common["renormalize"] = opts.renormalize
         predicted = preds.argmax(axis=1)
         if opts.loss == "cce" or (opts.loss == "softmax" and labels.shape[1] > 1):
             self._checked("labels", batch, validate.check_label_rows, labels)

@@ -69,7 +69,7 @@ def test_long_column_flags_are_in_the_readme():
 
 
 def test_eps_help_shows_the_clipping_interval(plain_help):
-    assert "Clip probabilities to [eps, 1-eps]; 0 disables." in plain_help("bce")
+    assert "Clip probabilities to [eps, 1-eps]; 0 disables (default 1e-7)." in plain_help("bce")
 
 
 def test_readme_test_command_is_the_ci_command():
