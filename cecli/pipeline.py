@@ -441,7 +441,7 @@ class _Scorer:
         # Class weights inside the loss (PyTorch), or applied afterwards by label (Keras; see add()).
         common["class_weights"] = opts.class_weights if opts.class_weights_as == "loss" else None
         common["renormalize"] = opts.renormalize
-        predicted = preds.argmax(axis=1)
+        predicted = _row_argmax(preds)
         if opts.loss == "cce" or (opts.loss == "softmax" and labels.shape[1] > 1):
             self._checked("labels", batch, validate.check_label_rows, labels)
             losses = core.categorical_cross_entropy(
@@ -545,6 +545,17 @@ class _Scorer:
             out=out,
             rows=self.rows,
         )
+
+
+def _row_argmax(matrix: np.ndarray) -> np.ndarray:
+    """``matrix.argmax(axis=1)`` (first maximum wins), faster on column-major batches of few classes."""
+    if matrix.shape[1] > 64 or not matrix.flags.f_contiguous:
+        return matrix.argmax(axis=1)
+    top = matrix.max(axis=1)
+    index = np.full(matrix.shape[0], matrix.shape[1] - 1, dtype=np.int64)
+    for j in range(matrix.shape[1] - 2, -1, -1):  # from the right, so the first maximum is kept
+        index = np.where(matrix[:, j] == top, j, index)
+    return index
 
 
 def _sort_key(key: tuple) -> tuple:

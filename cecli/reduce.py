@@ -212,6 +212,9 @@ def _nan_max(a: float, b: float) -> float:
 # Fixed histogram edges (in the result's unit): 0, then half-decades from 1e-6 to 1e3, then
 # infinity. Fixed edges make histograms of batches, files and tasks add up exactly.
 HISTOGRAM_EDGES = (0.0, *(10.0 ** (k / 2) for k in range(-12, 7)), math.inf)
+_INNER_EDGES = np.asarray(HISTOGRAM_EDGES[1:-1])
+_LOWER = np.concatenate(([-np.inf], _INNER_EDGES))
+_UPPER = np.concatenate((_INNER_EDGES, [np.inf]))
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,13 @@ class Histogram:
     def of(cls, losses) -> Histogram:
         losses = np.asarray(losses, dtype=np.float64)
         losses = losses[~np.isnan(losses)]
-        bins = np.searchsorted(np.asarray(HISTOGRAM_EDGES[1:-1]), losses, side="right")
+        # The edges are half-decades, so 2*log10 guesses the bin; comparing with the exact edges
+        # fixes the guess (the same as searchsorted(edges, side="right"), about twice as fast).
+        with np.errstate(divide="ignore"):
+            guess = np.floor(np.clip(2.0 * np.log10(losses), -13.0, 7.0)).astype(np.int64) + 13
+        np.clip(guess, 0, _INNER_EDGES.size, out=guess)
+        bins = guess - (losses < _LOWER[guess]) + (losses >= _UPPER[guess])
+        np.clip(bins, 0, _INNER_EDGES.size, out=bins)
         return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()))
 
     def __add__(self, other: Histogram) -> Histogram:
