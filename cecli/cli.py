@@ -191,6 +191,25 @@ Precision = Annotated[
     typer.Option("--precision", min=0, max=17, help="Decimals in human formats (table: 6).", rich_help_panel=_OUT),
 ]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No warnings on stderr.", rich_help_panel=_OUT)]
+
+
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+EngineOpt = Annotated[
+    Engine,
+    typer.Option("--engine", help="local streaming, or dask (pip install 'cecli[dask]').", rich_help_panel=_IO),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler address (else DASK_SCHEDULER_ADDRESS, else a local cluster).",
+        rich_help_panel=_IO,
+    ),
+]
 ColorOpt = Annotated[Color, typer.Option("--color", help="Colour in the table.", rich_help_panel=_OUT)]
 
 By = Annotated[
@@ -252,6 +271,8 @@ _COMMON_OPTIONS = [
     _parameter("delimiter", Delimiter, None),
     _parameter("header", Header, None),
     _parameter("batch_rows", BatchRows, 1 << 16),
+    _parameter("engine", EngineOpt, Engine.local),
+    _parameter("scheduler", Scheduler, None),
     _parameter("reduction", ReductionOpt, Reduction.mean),
     _parameter("base", BaseOpt, Base.e),
     _parameter("format", FormatOpt, None),
@@ -509,6 +530,8 @@ def _compute(compute, loss, values, options, per_sample, reduction, progress):
         reduction=reduction,
         base=values["base"].value,
         progress=progress,
+        engine=values["engine"].value,
+        scheduler=values["scheduler"],
         **options,
     )
 

@@ -59,6 +59,10 @@ class CecliError(Exception):
         self.row = row
         self.column = column
 
+    def __reduce__(self):
+        # Keep file, row, column and hint when an error crosses processes (Dask workers).
+        return _rebuild, (type(self), self.message, dict(self.__dict__))
+
     def locate(self, *, file=None, row=None, column=None) -> CecliError:
         """Fill in location fields that are still unknown and return ``self``."""
         self.file = self.file if self.file is not None else file
@@ -88,3 +92,10 @@ class OptionError(CecliError, ValueError):
     """An option value or a combination of options is invalid (a usage error)."""
 
     exit_code = ExitCode.USAGE
+
+
+def _rebuild(cls: type, message: str, state: dict) -> CecliError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error

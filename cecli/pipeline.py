@@ -19,7 +19,7 @@ from .columns import Column, Selection, choose_columns
 from .errors import DataError, InputError, OptionError
 from .options import LossOptions
 from .readers import STDIN_NAME, Batch, Input, ReadSettings, aligned, expand_sources, open_input
-from .reduce import Histogram, Partial, TopK, grouped, merge_groups
+from .reduce import Histogram, Partial, ScoreState, TopK, grouped, merge_groups
 from .result import LossResult
 from .validate import InvalidValue
 
@@ -40,6 +40,8 @@ def compute(
     per_sample: bool = True,
     out: str | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
     **options,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) and reduce it.
@@ -68,6 +70,12 @@ def compute(
         atomically.
     progress : callable, optional
         Called after each batch with (bytes done, total bytes or ``None``).
+    engine : {"local", "dask"}
+        ``"dask"`` scores groups of files as Dask tasks (see :mod:`cecli.dask_engine`);
+        `out` is then a folder of one Parquet file per input file.
+    scheduler : str, optional
+        Address of a Dask scheduler (else ``DASK_SCHEDULER_ADDRESS``, else a private
+        local cluster on 127.0.0.1).
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -84,11 +92,15 @@ def compute(
     opts = LossOptions(loss=loss, **options)
     if opts.like == "torch" and weight and loss != "bce":
         raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
+    if engine not in ("local", "dask"):
+        raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
     read = read or ReadSettings()
     paths = expand_sources([source] if isinstance(source, str) else list(source))
-    if labels and len(paths) > 1:
-        raise OptionError("--labels needs exactly one INPUT", hint="combine the inputs first, or drop --labels")
-    if out is not None:
+    if labels and (len(paths) > 1 or engine == "dask"):
+        raise OptionError("--labels needs exactly one INPUT and the local engine", hint="drop --labels")
+    if engine == "dask" and "-" in paths:
+        raise OptionError("the Dask engine reads files, not stdin", hint="give paths or use --engine local")
+    if out is not None and engine == "local":
         _refuse_overwrite(out, [*paths, labels])
     first = open_input(paths[0], read)
     label_input = open_input(labels, read) if labels else None
@@ -112,6 +124,22 @@ def compute(
             raise OptionError(
                 f"--per-class does not apply to `cecli {loss}`", hint="use it with cce, sparse or softmax"
             )
+        if engine == "dask":
+            from .dask_engine import run
+
+            first.close()
+            state = run(
+                paths,
+                selection=selection,
+                opts=opts,
+                read=read,
+                per_class=per_class,
+                top=top,
+                out_dir=out,
+                scheduler=scheduler,
+            )
+            notes = ["per-sample values stay on the Dask workers (use --out DIR for them)"] if per_sample else []
+            return _result(state, opts, selection, paths, None, out, fmt=first.format, notes=notes)
         scorer = _Scorer(opts, selection, first, label_input or first, per_class=per_class, top=top)
         writer = None
         if out is not None:
@@ -122,20 +150,22 @@ def compute(
         total = None if None in sizes else sum(sizes)
         done = 0
         with writer if writer is not None else _nothing():
-            for source_input in _inputs(first, paths, read, selection):
-                if label_input is None:
-                    scorer.inputs = dict.fromkeys(("labels", "predictions", "weight"), source_input)
+            for index, source_input in enumerate(_inputs(first, paths, read, selection)):
+                scorer.start_file(index, source_input, own_labels=label_input is None)
                 batches = _batches(source_input, label_input, selection, read, opts)
                 for batch in _prefetched(batches, readers):
                     losses, counted = scorer.add(batch)
                     if per_sample:
                         scorer.keep_per_sample(losses, counted, batch)
                     if writer is not None:
-                        writer.write(scorer.rows - batch.size, losses, counted, batch.keep)
+                        writer.write(scorer.total_rows - batch.size, losses, counted, batch.keep)
                     if progress is not None:
                         progress(done + (source_input.position() or 0), total)
                 done += source_input.size or 0
-        return scorer.result(selection, paths, labels, out, per_sample)
+        per_sample_values = scorer.per_sample_values() if per_sample else None
+        return _result(
+            scorer.state(), opts, selection, paths, labels, out, fmt=first.format, per_sample=per_sample_values
+        )
     except (KeyboardInterrupt, SystemExit):
         interrupted = True
         raise
@@ -154,18 +184,23 @@ def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selec
     for path in paths[1:]:
         opened = open_input(path, read)
         try:
-            have = {c.name: c for c in opened.columns}
-            for role in ("labels", "predictions", "weight", "keep", "by"):
-                for column in selection.columns(role):
-                    if column.name not in have or have[column.name].is_list != column.is_list:
-                        raise InputError(
-                            f"has no column {column.name!r} like {paths[0]}",
-                            file=opened.display,
-                            hint="every file of a dataset needs the same columns",
-                        )
+            _check_columns(opened, selection, paths[0])
             yield opened
         finally:
             opened.close()
+
+
+def _check_columns(source: Input, selection: Selection, reference: str) -> None:
+    """Every selected column exists in `source` (columns were chosen on `reference`)."""
+    have = {c.name: c for c in source.columns}
+    for role in ("labels", "predictions", "weight", "keep", "by"):
+        for column in selection.columns(role):
+            if column.name not in have or have[column.name].is_list != column.is_list:
+                raise InputError(
+                    f"has no column {column.name!r} like {reference}",
+                    file=source.display,
+                    hint="every file of a dataset needs the same columns",
+                )
 
 
 _ABANDONED: list = []
@@ -283,14 +318,43 @@ class _Scorer:
         self.histogram = Histogram()
         self.top = TopK(top)
         self.per_class: dict[int, Partial] | None = {} if per_class else None
-        self.groups: dict[int, Partial] = {}
-        self.group_ids: dict[tuple, int] = {}
-        self.rows = 0
+        self.groups: dict[tuple, Partial] = {}
+        self.file_rows: dict[int, int] = {}
+        self.file_index = 0
+        self.total_rows = 0
         self.off_simplex = 0
         self.n_classes: int | None = None
         self.per_sample: list[np.ndarray] = []
         self.counted: list[np.ndarray] = []
         self.keep: dict[str, list] = {c.name: [] for c in selection.keep}
+
+    def start_file(self, index: int, source: Input, *, own_labels: bool = True) -> None:
+        """Score the next batches as file number `index` (0-based, in dataset order)."""
+        self.file_index = index
+        self.file_rows.setdefault(index, 0)
+        self.inputs["predictions"] = self.inputs["weight"] = source
+        if own_labels:
+            self.inputs["labels"] = source
+
+    def state(self) -> ScoreState:
+        """The accumulated, mergeable state."""
+        return ScoreState(
+            self.partial,
+            self.hits,
+            self.histogram,
+            self.top,
+            self.per_class,
+            self.groups,
+            dict(self.file_rows),
+            self.off_simplex,
+            self.n_classes,
+        )
+
+    def per_sample_values(self) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
+        """Per-sample losses (NaN where not counted), the counted mask and kept columns."""
+        if not self.per_sample:
+            return np.empty(0), np.empty(0, dtype=bool), self.keep
+        return np.concatenate(self.per_sample), np.concatenate(self.counted), self.keep
 
     def _column_name(self, role: str, index: int) -> str:
         columns = self.selection.labels if role == "labels" else self.selection.predictions
@@ -346,26 +410,27 @@ class _Scorer:
         if hits is not None:
             self.hits += Partial.of(hits[counted], weights_c)
         self.histogram += Histogram.of(losses_c)
-        self.top = self.top.add(losses, self.rows + 1, batch.keep, counted)
+        self.top = self.top.add(losses, (self.file_index, self.file_rows[self.file_index] + 1), batch.keep, counted)
         if self.per_class is not None:
             parts = grouped(true_class[counted], losses_c, weights_c, denominators_c)
             self.per_class = merge_groups(self.per_class, parts)
         if batch.groups:
-            codes = self._group_codes(batch)[counted]
-            self.groups = merge_groups(self.groups, grouped(codes, losses_c, weights_c, denominators_c))
-        self.rows += batch.size
+            codes, keys = self._group_codes(batch)
+            parts = grouped(codes[counted], losses_c, weights_c, denominators_c)
+            self.groups = merge_groups(self.groups, {keys[code]: part for code, part in parts.items()})
+        self.file_rows[self.file_index] += batch.size
+        self.total_rows += batch.size
         return losses, counted
 
-    def _group_codes(self, batch: Batch) -> np.ndarray:
-        """Global group ids of each row, from the batch's dictionary-encoded ``--by`` columns."""
+    def _group_codes(self, batch: Batch) -> tuple[np.ndarray, list[tuple]]:
+        """Per-row codes into a list of ``--by`` keys (tuples of values) for this batch."""
         columns = [batch.groups[c.name] for c in self.selection.by]
         stacked = np.column_stack([codes for codes, _ in columns])
         distinct, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        ids = np.empty(len(distinct), dtype=np.int64)
-        for i, row in enumerate(distinct.tolist()):
-            key = tuple(values[code] for code, (_, values) in zip(row, columns, strict=True))
-            ids[i] = self.group_ids.setdefault(key, len(self.group_ids))
-        return ids[inverse.ravel()]
+        keys = [
+            tuple(values[code] for code, (_, values) in zip(row, columns, strict=True)) for row in distinct.tolist()
+        ]
+        return inverse.ravel(), keys
 
     def _check_shapes(self, batch: Batch) -> None:
         opts, n_classes = self.opts, self.n_classes
@@ -469,82 +534,137 @@ class _Scorer:
         for name, values in batch.keep.items():
             self.keep[name].extend(values)
 
-    def result(self, selection: Selection, paths: list[str], labels, out, per_sample: bool) -> LossResult:
-        opts = self.opts
-        display = self.inputs["predictions"].display
-        if self.rows == 0:
-            raise DataError("no data rows", file=display, hint="the input has a header but no rows to score")
-        if self.partial.count == 0:
-            raise DataError(
-                f"every row has the ignore index {opts.ignore_index}, so no row counts",
-                file=display,
-                hint="check --ignore-index",
-            )
-        if self.partial.scaled_weight_sum == 0:
-            raise DataError(
-                "the weights of all counted rows are 0, so the mean is undefined",
-                file=display,
-                hint="check the weight column (-w) and --class-weights",
-            )
-        warnings = []
-        if self.off_simplex:
-            warnings.append(
-                f"{self.off_simplex} of {self.rows} prediction rows do not sum to 1 "
-                f"(|sum - 1| > {validate.ROW_SUM_TOLERANCE}); they were divided by their sum"
-            )
-        if self.partial.nonfinite:
-            warnings.append(
-                f"{self.partial.nonfinite} of {self.partial.count} losses are infinite"
-                + (
-                    " (a probability of exactly 0 or 1 on the wrong side of a label; --eps 0 turns off clipping)"
-                    if opts.eps == 0 and not opts.from_logits
-                    else ""
-                )
-            )
-        main = self.inputs["predictions"]
-        label_source = self.inputs["labels"]
-        described = {
-            "path": main.display if len(paths) == 1 else None,
-            "paths": [STDIN_NAME if p == "-" else p for p in paths],
-            "format": main.format,
-            "labels_path": label_source.display if labels else None,
-            "label_columns": selection.names("labels"),
-            "prediction_columns": selection.names("predictions"),
-            "weight_column": selection.weight.name if selection.weight else None,
-            "keep_columns": selection.names("keep"),
-            "by_columns": selection.names("by"),
-            "classes": self.n_classes,
-        }
-        class_names = _class_names(selection.predictions) or [str(i) for i in range(self.n_classes or 0)]
-        groups = None
-        if selection.by:
-            keys = {gid: key for key, gid in self.group_ids.items()}
-            groups = [
-                (dict(zip(selection.names("by"), keys[gid], strict=True)), part)
-                for gid, part in sorted(self.groups.items(), key=lambda item: _sort_key(keys[item[0]]))
-            ]
-        per_class = None
-        if self.per_class is not None:
-            per_class = [
-                (class_names[i] if i < len(class_names) else str(i), i, part)
-                for i, part in sorted(self.per_class.items())
-            ]
-        return LossResult(
-            options=opts,
-            partial=self.partial,
-            hits=self.hits if self.hits.count else None,
-            histogram=self.histogram,
-            top=self.top if self.top.k else None,
-            groups=groups,
-            per_class=per_class,
-            input=described,
-            per_sample=np.concatenate(self.per_sample) if per_sample and self.per_sample else None,
-            counted=np.concatenate(self.counted) if per_sample and self.counted else None,
-            keep=self.keep if per_sample else {},
-            warnings=warnings,
-            out=out,
-            rows=self.rows,
+
+def _result(
+    state: ScoreState,
+    opts: LossOptions,
+    selection: Selection,
+    paths: list[str],
+    labels: str | None,
+    out: str | None,
+    *,
+    fmt: str,
+    per_sample: tuple[np.ndarray, np.ndarray, dict[str, list]] | None = None,
+    notes: list[str] | None = None,
+) -> LossResult:
+    """Check that the state is usable and turn it into a :class:`LossResult`."""
+    display = STDIN_NAME if paths[0] == "-" else paths[0] if len(paths) == 1 else f"{len(paths)} files"
+    partial = state.partial
+    if state.rows == 0:
+        raise DataError("no data rows", file=display, hint="the input has a header but no rows to score")
+    if partial.count == 0:
+        raise DataError(
+            f"every row has the ignore index {opts.ignore_index}, so no row counts",
+            file=display,
+            hint="check --ignore-index",
         )
+    if partial.scaled_weight_sum == 0:
+        raise DataError(
+            "the weights of all counted rows are 0, so the mean is undefined",
+            file=display,
+            hint="check the weight column (-w) and --class-weights",
+        )
+    warnings = list(notes or [])
+    if state.off_simplex:
+        warnings.append(
+            f"{state.off_simplex} of {state.rows} prediction rows do not sum to 1 "
+            f"(|sum - 1| > {validate.ROW_SUM_TOLERANCE}); "
+            + ("they were used as given" if opts.renormalize == "none" else "they were divided by their sum")
+        )
+    if partial.nonfinite:
+        clipping_off = opts.eps == 0 and not opts.from_logits
+        warnings.append(
+            f"{partial.nonfinite} of {partial.count} losses are infinite"
+            + (
+                " (a probability of exactly 0 or 1 on the wrong side of a label; --eps 0 turns off clipping)"
+                if clipping_off
+                else ""
+            )
+        )
+    described = {
+        "path": display if len(paths) == 1 else None,
+        "paths": [STDIN_NAME if p == "-" else p for p in paths],
+        "format": fmt,
+        "labels_path": labels,
+        "label_columns": selection.names("labels"),
+        "prediction_columns": selection.names("predictions"),
+        "weight_column": selection.weight.name if selection.weight else None,
+        "keep_columns": selection.names("keep"),
+        "by_columns": selection.names("by"),
+        "classes": state.n_classes,
+    }
+    class_names = _class_names(selection.predictions) or [str(i) for i in range(state.n_classes or 0)]
+    groups = None
+    if selection.by:
+        groups = [
+            (dict(zip(selection.names("by"), key, strict=True)), part)
+            for key, part in sorted(state.groups.items(), key=lambda item: _sort_key(item[0]))
+        ]
+    per_class = None
+    if state.per_class is not None:
+        per_class = [
+            (class_names[i] if i < len(class_names) else str(i), i, part) for i, part in sorted(state.per_class.items())
+        ]
+    top = None
+    if state.top.k:
+        top = TopK(state.top.k, tuple((loss, state.global_row(at), kept) for loss, at, kept in state.top.rows))
+    values, counted, keep = per_sample if per_sample is not None else (None, None, {})
+    return LossResult(
+        options=opts,
+        partial=partial,
+        hits=state.hits if state.hits.count else None,
+        histogram=state.histogram,
+        top=top,
+        groups=groups,
+        per_class=per_class,
+        input=described,
+        per_sample=values,
+        counted=counted,
+        keep=keep,
+        warnings=warnings,
+        out=out,
+        rows=state.rows,
+    )
+
+
+def score_files(
+    files: list[tuple[int, str]],
+    *,
+    selection: Selection,
+    opts: LossOptions,
+    read: ReadSettings,
+    per_class: bool = False,
+    top: int = 0,
+    out_dir: str | None = None,
+    reference: str = "the first file",
+) -> ScoreState:
+    """Score (index, path) files into one :class:`ScoreState`; the unit of work of a Dask task.
+
+    With `out_dir`, per-sample losses of input file ``i`` go to ``out_dir/part-iiiii.parquet``
+    (``row`` counts records within that file), written atomically.
+    """
+    scorer = None
+    for index, path in files:
+        source = open_input(path, read)
+        try:
+            _check_columns(source, selection, reference)
+            if scorer is None:
+                scorer = _Scorer(opts, selection, source, source, per_class=per_class, top=top)
+            scorer.start_file(index, source)
+            writer = None
+            if out_dir is not None:
+                from .writers import PerSampleWriter
+
+                part = os.path.join(out_dir, f"part-{index:05d}.parquet")
+                writer = PerSampleWriter(part, [c.name for c in selection.keep])
+            with writer if writer is not None else _nothing():
+                for batch in _batches(source, None, selection, read, opts):
+                    losses, counted = scorer.add(batch)
+                    if writer is not None:
+                        writer.write(batch.offset, losses, counted, batch.keep)
+        finally:
+            source.close()
+    return scorer.state() if scorer is not None else ScoreState()
 
 
 def _row_argmax(matrix: np.ndarray) -> np.ndarray:

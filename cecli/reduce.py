@@ -250,8 +250,12 @@ class TopK:
     k: int
     rows: tuple[tuple[float, int, tuple], ...] = ()
 
-    def add(self, losses: np.ndarray, first_row: int, kept: dict[str, list], counted: np.ndarray) -> TopK:
-        """Merge a batch whose first record is row `first_row` (1-based)."""
+    def add(self, losses: np.ndarray, first: tuple[int, int], kept: dict[str, list], counted: np.ndarray) -> TopK:
+        """Merge a batch whose first record is at `first` = (file index, 1-based row in that file).
+
+        Rows are kept as (file index, row) so that tasks on different machines agree;
+        :meth:`ScoreState.global_row` turns them into dataset row numbers.
+        """
         if self.k == 0 or losses.size == 0:
             return self
         candidates = np.flatnonzero(counted & ~np.isnan(losses))
@@ -260,11 +264,15 @@ class TopK:
             kth = np.partition(losses[candidates], candidates.size - self.k)[candidates.size - self.k]
             candidates = candidates[losses[candidates] >= kth]
         names = list(kept)
-        batch = [(float(losses[i]), first_row + int(i), tuple(kept[n][int(i)] for n in names)) for i in candidates]
+        file_index, first_row = first
+        batch = [
+            (float(losses[i]), (file_index, first_row + int(i)), tuple(kept[n][int(i)] for n in names))
+            for i in candidates
+        ]
         return TopK(self.k, self._best(self.rows + tuple(batch)))
 
-    def _best(self, rows) -> tuple:
-        return tuple(sorted(rows, key=lambda r: (-r[0], r[1]))[: self.k])
+    def _best(self, rows, k: int | None = None) -> tuple:
+        return tuple(sorted(rows, key=lambda r: (-r[0], r[1]))[: self.k if k is None else k])
 
     def __add__(self, other: TopK) -> TopK:
         return TopK(self.k, self._best(self.rows + other.rows))
@@ -296,3 +304,48 @@ def merge_groups(total: dict, part: dict) -> dict:
     for key, value in part.items():
         merged[key] = merged[key] + value if key in merged else value
     return merged
+
+
+@dataclass(frozen=True)
+class ScoreState:
+    """Everything a computation accumulates, mergeable with ``+`` across batches, files and tasks.
+
+    `groups` maps a ``--by`` key (a tuple of values) and `per_class` a class index to a
+    :class:`Partial`; `file_rows` maps each input file's index to its number of rows.
+    """
+
+    partial: Partial = Partial()
+    hits: Partial = Partial()  # accuracy: the weighted mean of 1 (right) / 0 (wrong) per sample
+    histogram: Histogram = Histogram()
+    top: TopK = TopK(0)
+    per_class: dict | None = None
+    groups: dict = field(default_factory=dict)
+    file_rows: dict = field(default_factory=dict)
+    off_simplex: int = 0
+    n_classes: int | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(self.file_rows.values())
+
+    def global_row(self, position: tuple[int, int]) -> int:
+        """The 1-based dataset row of (file index, row in file)."""
+        file_index, row = position
+        return sum(n for index, n in self.file_rows.items() if index < file_index) + row
+
+    def __add__(self, other: ScoreState) -> ScoreState:
+        if not isinstance(other, ScoreState):
+            return NotImplemented
+        return ScoreState(
+            self.partial + other.partial,
+            self.hits + other.hits,
+            self.histogram + other.histogram,
+            TopK(k := max(self.top.k, other.top.k), self.top._best(self.top.rows + other.top.rows, k)),
+            None
+            if self.per_class is None and other.per_class is None
+            else merge_groups(self.per_class or {}, other.per_class or {}),
+            merge_groups(self.groups, other.groups),
+            {**self.file_rows, **other.file_rows},
+            self.off_simplex + other.off_simplex,
+            self.n_classes if self.n_classes is not None else other.n_classes,
+        )

@@ -1,0 +1,443 @@
+"""`--like keras|torch|sklearn`: cecli's reduced value equals what each library computes.
+
+The expected numbers were printed by running the libraries themselves (keras 3.15.1 on TensorFlow in
+float64, torch 2.13.0, scikit-learn 1.9.1) on the inputs below; see README "Matching a library" and the
+research notes' section 5 "Test vectors". They are copied here as literals: these tests never import the
+libraries.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import warnings
+
+import pytest
+
+import cecli
+from cecli.cli import app
+from cecli.errors import OptionError
+from cecli.options import SKLEARN_EPS, TORCH_LOG_FLOOR
+
+REL = 1e-6  # the libraries' numbers are compared to 1e-6, relative
+
+S = "s_0,s_1,s_2"  # the score columns of the T10 files
+
+# The inputs of the test vectors, as CSV files.
+FILES = {
+    "t1": "y_true,y_pred\n0,0\n1,0.5\n1,1\n",
+    "t2": "y_true,y_pred\n1,0\n1,0.5\n0,1\n",
+    "t3": "y_true,y_pred,w\n0,0.1,1\n1,0.6,2\n1,0.8,0.5\n",
+    "t4": "y_a,y_b,p_a,p_b,w\n1,0,0.9,0.2,1\n0,1,0.3,0.6,3\n",
+    "t5": "y_true,logit\n1,50\n0,-50\n1,-50\n",
+    "t5p": "y_true,logit\n1,0.5\n0,-1\n1,2\n",
+    "t7": "y_0,y_1,y_2,p_0,p_1,p_2\n1,0,0,.2,.2,.2\n0,0,1,.5,.3,.4\n",
+    "t7s": "y,p_0,p_1,p_2\n0,.2,.2,.2\n2,.5,.3,.4\n",
+    "t8": "y_0,y_1,y_2,p_0,p_1,p_2\n1,0,0,0,.5,.5\n0,1,0,0,1,0\n",
+    "t8s": "y,p_0,p_1,p_2\n0,0,.5,.5\n1,0,1,0\n",
+    "t9": "y_0,y_1,y_2,p_0,p_1,p_2,w\n.7,.2,.1,.6,.3,.1,1\n0,1,0,.2,.5,.3,2\n.25,.25,.5,.1,.1,.8,0.5\n",
+    "t10": "y,s_0,s_1,s_2,w\n0,2,1,0,1\n2,50,-50,0,2\n1,0,0,0,0.5\n",
+    "t10oh": "y_0,y_1,y_2,s_0,s_1,s_2\n1,0,0,2,1,0\n0,0,1,50,-50,0\n0,1,0,0,0,0\n",
+    "t11b": "y_true,y_pred\n1,.8\n1,.3\n1,.6\n",
+    "t12": "y,p_0,p_1\n0,1e-9,0.5\n",
+    "t12c": "y_0,y_1,p_0,p_1\n1,0,1e-9,0.5\n",
+    "ml": "y_a,y_b,p_a,p_b\n1,0,.9,.2\n0,1,.3,.6\n",
+}
+
+CW = (1.0, 2.0, 0.5)
+# case -> (loss, file, keyword arguments of cecli.compute)
+CASES = {
+    "T1": ("bce", "t1", {}),
+    "T2": ("bce", "t2", {}),
+    "T3": ("bce", "t3", {"p": "y_pred", "weight": "w"}),
+    "T3u": ("bce", "t3", {"p": "y_pred"}),
+    "T4": ("bce", "t4", {"y": "y_a,y_b", "p": "p_a,p_b"}),
+    "T4w": ("bce", "t4", {"y": "y_a,y_b", "p": "p_a,p_b", "weight": "w"}),
+    "T5": ("bce", "t5", {"from_logits": True}),
+    "T5p": ("bce", "t5p", {"from_logits": True, "pos_weight": (2.0,)}),
+    "T6": ("bce", "t3", {"p": "y_pred", "label_smoothing": 0.1}),
+    "T7": ("cce", "t7", {}),
+    "T7s": ("sparse", "t7s", {}),
+    "T8": ("cce", "t8", {}),
+    "T8s": ("sparse", "t8s", {}),
+    "T9": ("cce", "t9", {"p": "p_*", "y": "y_*"}),
+    "T9ls": ("cce", "t9", {"p": "p_*", "y": "y_*", "label_smoothing": 0.1}),
+    "T9w": ("cce", "t9", {"p": "p_*", "y": "y_*", "weight": "w"}),
+    "T10": ("softmax", "t10", {"y": "y", "p": S}),
+    "T10/sparse": ("sparse", "t10", {"y": "y", "p": S, "from_logits": True}),
+    "T10w": ("sparse", "t10", {"y": "y", "p": S, "from_logits": True, "weight": "w"}),
+    "T10cw": ("softmax", "t10", {"y": "y", "p": S, "class_weights": CW}),
+    "T10cw/onehot": ("softmax", "t10oh", {"class_weights": CW}),
+    "T10ls/onehot": ("softmax", "t10oh", {"label_smoothing": 0.1}),
+    "T10ls/int": ("softmax", "t10", {"y": "y", "p": S, "label_smoothing": 0.1}),
+    "T10cwls": ("softmax", "t10", {"y": "y", "p": S, "class_weights": CW, "label_smoothing": 0.1}),
+    "T10cwls/onehot": ("softmax", "t10oh", {"class_weights": CW, "label_smoothing": 0.1}),
+    "T10ig": ("sparse", "t10", {"y": "y", "p": S, "from_logits": True, "ignore_index": 2}),
+    "T10igw/sample": ("sparse", "t10", {"y": "y", "p": S, "from_logits": True, "ignore_index": 2, "weight": "w"}),
+    "T10igw/class": ("sparse", "t10", {"y": "y", "p": S, "from_logits": True, "ignore_index": 2, "class_weights": CW}),
+    "T10igls": ("sparse", "t10", {"y": "y", "p": S, "from_logits": True, "ignore_index": 2, "label_smoothing": 0.1}),
+    "T11b": ("bce", "t11b", {}),
+    "T11c": ("bce", "t3", {"p": "y_pred", "weight": "w", "reduction": "sum"}),
+    "T12": ("sparse", "t12", {}),
+    "T12/cce": ("cce", "t12c", {}),
+}
+
+
+def vector(id_: str, case: str, expected: float) -> pytest.param:
+    like = id_.split("-")[1]
+    return pytest.param(case, like, expected, id=id_)
+
+
+VECTORS = [
+    # from running keras 3.15.1, TensorFlow backend, float64 (see README 'Matching a library')
+    vector("T1-keras", "T1", 0.23104912685331838),
+    vector("T2-keras", "T2", 10.976446161000979),
+    vector("T3-keras", "T3", 0.41286117961563756),
+    vector("T3u-keras", "T3u", 0.27977656357934227),
+    vector("T4-keras", "T4", 0.29900115866918980),
+    vector("T4w-keras", "T4w", 0.73275144252155144),
+    vector("T5-keras", "T5", 16.666666666666668),
+    vector("T6-keras", "T6", 0.34625963102208007),
+    vector("T7-keras", "T7", 1.0986122886681096),
+    vector("T7s-keras", "T7s", 1.0986122886681096),
+    vector("T8-keras", "T8", 8.0590478754791626),
+    vector("T8s-keras", "T8s", 8.0590479754791566),
+    vector("T9-keras", "T9", 0.92821416983828586),
+    vector("T9ls-keras", "T9ls", 0.97264003236232688),
+    vector("T9w-keras", "T9w", 0.94878584299924640),
+    vector("T10-keras", "T10", 17.168739417704163),
+    vector("T10-keras-sparse", "T10/sparse", 17.168739417704163),
+    vector("T10w-keras", "T10w", 33.652304036259480),
+    vector("T10cw-keras", "T10cw", 9.2016101805935318),
+    vector("T10cw-keras-onehot", "T10cw/onehot", 9.2016101805935318),
+    vector("T10ls-keras", "T10ls/onehot", 17.202072751037495),
+    vector("T10ig-keras", "T10ig", 0.75310912655624518),
+    vector("T10igw-keras", "T10igw/sample", 0.47845605438921762),
+    vector("T11b-keras", "T11b", 0.64598065980204555),
+    vector("T11c-keras", "T11c", 1.2385835388469126),
+    vector("T12-keras", "T12", 15.424948670398354),
+    vector("T12-keras-cce", "T12/cce", 16.11809565095832),
+    # from running torch 2.13.0 (see README 'Matching a library')
+    vector("T1-torch", "T1", 0.23104906018664842),
+    vector("T2-torch", "T2", 66.897715726853320),
+    vector("T3-torch", "T3", 0.41286117961563756),
+    vector("T3u-torch", "T3u", 0.27977656357934227),
+    vector("T4-torch", "T4", 0.29900115866918975),
+    vector("T4w-torch", "T4w", 0.73275144252155133),
+    vector("T5-torch", "T5", 16.666666666666668),
+    vector("T5p-torch", "T5p", 0.50509055932146041),
+    vector("T10-torch", "T10", 17.168739417704163),
+    vector("T10-torch-sparse", "T10/sparse", 17.168739417704163),
+    vector("T10cw-torch", "T10cw", 7.8870944405087418),
+    vector("T10cw-torch-onehot", "T10cw/onehot", 9.2016101805935318),
+    vector("T10ls-torch", "T10ls/int", 17.202072751037498),
+    vector("T10ls-torch-onehot", "T10ls/onehot", 17.202072751037495),
+    vector("T10cwls-torch", "T10cwls", 9.3200208429901892),
+    vector("T10cwls-torch-onehot", "T10cwls/onehot", 10.873357650155221),
+    vector("T10ig-torch", "T10ig", 0.75310912655624507),
+    vector("T10igw-torch", "T10igw/class", 0.86827684726020005),
+    vector("T10igls-torch", "T10igls", 0.80310912655624511),
+    vector("T11b-torch", "T11b", 0.64598065980204555),
+    vector("T11c-torch", "T11c", 1.2385835388469126),
+    # from running scikit-learn 1.9.1 (see README 'Matching a library')
+    vector("T1-sklearn", "T1", 0.23104906018664859),
+    vector("T2-sklearn", "T2", 24.260151319598084),
+    vector("T3-sklearn", "T3", 0.35388101109911790),
+    vector("T3u-sklearn", "T3u", 0.27977656357934227),
+    vector("T7-sklearn", "T7", 1.2628643221541276),
+    vector("T7s-sklearn", "T7s", 1.2628643221541276),
+    vector("T8-sklearn", "T8", 18.021826694558577),
+    vector("T8s-sklearn", "T8s", 18.021826694558577),
+    vector("T11b-sklearn", "T11b", 0.64598065980204555),
+    vector("T11c-sklearn", "T11c", 1.2385835388469126),
+]
+
+# A handful of the vectors also go through the command line.
+CLI_IDS = {
+    "T2-torch",
+    "T3-sklearn",
+    "T4w-keras",
+    "T5-keras",
+    "T5p-torch",
+    "T8s-keras",
+    "T9ls-keras",
+    "T10cw-torch",
+    "T10ls-keras",
+    "T10igw-keras",
+    "T10igw-torch",
+    "T11c-sklearn",
+    "T12-keras",
+}
+CLI_VECTORS = [v for v in VECTORS if v.id in CLI_IDS]
+
+
+@pytest.fixture
+def vector_file(tmp_path):
+    """``vector_file(key) -> path`` of FILES[key] written as a CSV file in tmp_path."""
+
+    def write(key: str) -> str:
+        path = tmp_path / f"{key}.csv"
+        path.write_text(FILES[key], encoding="utf-8")
+        return str(path)
+
+    return write
+
+
+def cli_args(kwargs: dict) -> list[str]:
+    """The command-line flags equivalent to `compute()` keyword arguments."""
+    flags = {"y": "-y", "p": "-p", "weight": "-w", "ignore_index": "--ignore-index", "reduction": "--reduction"}
+    args: list[str] = []
+    for name, value in kwargs.items():
+        if name == "from_logits":
+            args.append("--from-logits")
+        elif name in ("class_weights", "pos_weight"):
+            args += ["--" + name.replace("_", "-"), ",".join(repr(float(v)) for v in value)]
+        elif name == "label_smoothing":
+            args += ["--label-smoothing", repr(value)]
+        else:
+            args += [flags[name], str(value)]
+    return args
+
+
+def test_every_vector_of_the_research_table_is_covered():
+    names = {v.id.split("-")[0] for v in VECTORS}
+    wanted = "T1 T2 T3 T3u T4 T4w T5 T5p T6 T7 T7s T8 T8s T9 T9ls T9w T10 T10w T10cw T10ls T10cwls T10ig T10igw"
+    assert set((wanted + " T10igls T11b T11c T12").split()) <= names
+    assert len({v.id for v in VECTORS}) == len(VECTORS)
+
+
+@pytest.mark.parametrize(("case", "like", "expected"), VECTORS)
+def test_preset_matches_the_library(vector_file, case, like, expected):
+    loss, file, kwargs = CASES[case]
+    result = cecli.compute(loss, vector_file(file), like=like, per_sample=False, **kwargs)
+    assert result.value == pytest.approx(expected, rel=REL)
+    assert result.options.like == like
+
+
+@pytest.mark.parametrize(("case", "like", "expected"), CLI_VECTORS)
+def test_preset_matches_the_library_on_the_command_line(runner, vector_file, case, like, expected):
+    loss, file, kwargs = CASES[case]
+    args = [loss, vector_file(file), "--like", like, "--value-only", *cli_args(kwargs)]
+    result = runner.invoke(app, args, prog_name="cecli")
+    assert result.exit_code == 0, result.output
+    assert float(result.stdout) == pytest.approx(expected, rel=REL)
+
+
+def test_presets_differ_where_the_libraries_differ(vector_file):
+    """T2: a certain wrong prediction costs -log(1e-7) (keras), 100 (torch's log clamp), -log(2.2e-16) (sklearn)."""
+    path = vector_file("t2")
+    values = {like: cecli.compute("bce", path, like=like, per_sample=False).value for like in ("keras", "torch")}
+    values["sklearn"] = cecli.compute("bce", path, like="sklearn", per_sample=False).value
+    assert values["torch"] == pytest.approx((200 + math.log(2)) / 3, rel=1e-12)
+    assert values["keras"] == pytest.approx((2 * -math.log(1e-7) + math.log(2)) / 3, rel=1e-9)
+    assert values["sklearn"] == pytest.approx((2 * -math.log(SKLEARN_EPS) + math.log(2)) / 3, rel=1e-9)
+
+
+def test_torch_clamps_each_log_at_minus_100(write_file):
+    path = write_file("d.csv", "y_true,y_pred\n1,0\n0,1\n0,0\n1,1\n")
+    result = cecli.compute("bce", str(path), like="torch", reduction="none")
+    assert result.per_sample.tolist() == [-TORCH_LOG_FLOOR, -TORCH_LOG_FLOOR, 0.0, 0.0]
+
+
+# --- unsupported combinations: exit 2, one line on stderr ------------------------------------------------
+
+UNSUPPORTED_FILES = {
+    "b.csv": "y_true,y_pred,w\n0,0.1,1\n1,0.6,2\n",
+    "c.csv": "y_0,y_1,p_0,p_1\n1,0,.4,.6\n0,1,.3,.7\n",
+    "s.csv": "y,p_0,p_1,w\n0,.4,.6,1\n1,.3,.7,2\n",
+    "ml.csv": FILES["ml"],
+}
+
+UNSUPPORTED = [
+    pytest.param(["cce", "c.csv", "--like", "torch"], "takes logits", id="cce-torch-probabilities"),
+    pytest.param(["sparse", "s.csv", "--like", "torch"], "takes logits", id="sparse-torch-probabilities"),
+    pytest.param(
+        ["sparse", "s.csv", "--like", "keras", "--label-smoothing", "0.1"], "label_smoothing", id="sparse-keras-ls"
+    ),
+    pytest.param(["bce", "b.csv", "--like", "keras", "--pos-weight", "2"], "pos_weight", id="bce-keras-pos-weight"),
+    pytest.param(["bce", "b.csv", "--like", "sklearn", "--from-logits"], "logits", id="bce-sklearn-logits"),
+    pytest.param(["cce", "c.csv", "--like", "sklearn", "--from-logits"], "logits", id="cce-sklearn-logits"),
+    pytest.param(["softmax", "s.csv", "-y", "y", "-p", "p_0,p_1", "--like", "sklearn"], "logits", id="softmax-sklearn"),
+    pytest.param(["bce", "b.csv", "--like", "torch", "--label-smoothing", "0.1"], "label_smoothing", id="bce-torch-ls"),
+    pytest.param(["bce", "b.csv", "--like", "torch", "--pos-weight", "2"], "pos_weight", id="bce-torch-pos-weight"),
+    pytest.param(
+        ["sparse", "s.csv", "--like", "torch", "--from-logits", "-w", "w"], "sample weights", id="sparse-torch-weights"
+    ),
+    pytest.param(
+        ["softmax", "s.csv", "-y", "y", "-p", "p_0,p_1", "--like", "torch", "-w", "w"],
+        "sample weights",
+        id="softmax-torch-weights",
+    ),
+    pytest.param(["bce", "ml.csv", "--like", "sklearn"], "multi-label", id="bce-sklearn-multi-label"),
+    pytest.param(
+        ["cce", "c.csv", "--like", "sklearn", "--label-smoothing", "0.1"], "label_smoothing", id="cce-sklearn-ls"
+    ),
+    pytest.param(
+        ["sparse", "s.csv", "--like", "sklearn", "--class-weights", "1,2"], "class_weights", id="sparse-sklearn-cw"
+    ),
+    pytest.param(
+        ["sparse", "s.csv", "--like", "sklearn", "--ignore-index", "1"], "ignore_index", id="sparse-sklearn-ignore"
+    ),
+    pytest.param(["bce", "b.csv", "--like", "sklearn", "--pos-weight", "2"], "pos_weight", id="bce-sklearn-pos-weight"),
+]
+
+
+@pytest.fixture
+def in_unsupported_dir(tmp_path, monkeypatch):
+    for name, text in UNSUPPORTED_FILES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+
+def invoke(runner, args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # error paths may leave a handle to the GC
+        result = runner.invoke(app, args, prog_name="cecli")
+        outcome = result.exit_code, result.stdout, result.stderr
+        del result
+        gc.collect()
+    return outcome
+
+
+@pytest.mark.parametrize(("args", "why"), UNSUPPORTED)
+def test_unsupported_combination_is_a_usage_error(runner, in_unsupported_dir, args, why):
+    exit_code, stdout, stderr = invoke(runner, [*args, "--value-only"])
+    assert exit_code == 2
+    assert stdout == ""
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"cecli: error: --like {args[args.index('--like') + 1]}: ")
+    assert why in lines[0]
+
+
+@pytest.mark.parametrize("loss", ["entropy", "kl"])
+def test_entropy_and_kl_have_no_like_option(runner, in_unsupported_dir, loss):
+    exit_code, stdout, stderr = invoke(runner, [loss, "c.csv", "--like", "keras"])
+    assert exit_code == 2
+    assert stdout == ""
+    assert "--like" in stderr
+    with pytest.raises(OptionError, match="--like"):
+        cecli.compute(loss, "c.csv", like="keras")
+
+
+def test_unknown_preset_is_a_usage_error(runner, in_unsupported_dir):
+    exit_code, _, stderr = invoke(runner, ["bce", "b.csv", "--like", "pytorch"])
+    assert exit_code == 2
+    assert "keras" in stderr
+    with pytest.raises(OptionError, match="unknown --like"):
+        cecli.compute("bce", "b.csv", like="pytorch")
+
+
+# --- the JSON "options" block ----------------------------------------------------------------------------
+
+PRESET_OPTIONS = [
+    pytest.param(
+        ["bce", "b.csv"],
+        {"like": None, "eps": 1e-7, "log_floor": None, "renormalize": "before_clip", "mean_denominator": "weights"},
+        id="bce-default",
+    ),
+    pytest.param(
+        ["bce", "b.csv", "--like", "keras"],
+        {"like": "keras", "eps": 1e-7, "log_floor": None, "mean_denominator": "count", "class_weights_as": "label"},
+        id="bce-keras",
+    ),
+    pytest.param(
+        ["cce", "c.csv", "--like", "keras"],
+        {"like": "keras", "eps": 1e-7, "renormalize": "before_clip", "mean_denominator": "count"},
+        id="cce-keras",
+    ),
+    pytest.param(
+        ["sparse", "s.csv", "--like", "keras"],
+        {"like": "keras", "eps": 1e-7, "renormalize": "after_clip", "class_weights_as": "label"},
+        id="sparse-keras",
+    ),
+    pytest.param(
+        ["bce", "b.csv", "--like", "torch"],
+        {"like": "torch", "eps": 0.0, "log_floor": -100.0, "mean_denominator": "count", "class_weights_as": "loss"},
+        id="bce-torch",
+    ),
+    pytest.param(
+        ["sparse", "s.csv", "--like", "torch", "--from-logits"],
+        {"like": "torch", "eps": None, "log_floor": -100.0, "mean_denominator": "weights", "from_logits": True},
+        id="sparse-torch-logits",
+    ),
+    pytest.param(
+        ["softmax", "s.csv", "-y", "y", "-p", "p_0,p_1", "--like", "torch"],
+        {"like": "torch", "eps": None, "mean_denominator": "weights", "class_weights_as": "loss"},
+        id="softmax-torch",
+    ),
+    pytest.param(
+        ["bce", "b.csv", "--like", "sklearn"],
+        {"like": "sklearn", "eps": 2.220446049250313e-16, "renormalize": "none", "mean_denominator": "weights"},
+        id="bce-sklearn",
+    ),
+    pytest.param(
+        ["cce", "c.csv", "--like", "sklearn"],
+        {"like": "sklearn", "eps": 2.220446049250313e-16, "renormalize": "none", "log_floor": None},
+        id="cce-sklearn",
+    ),
+    pytest.param(
+        ["sparse", "s.csv", "--like", "sklearn"],
+        {"like": "sklearn", "eps": 2.220446049250313e-16, "renormalize": "none", "mean_denominator": "weights"},
+        id="sparse-sklearn",
+    ),
+    pytest.param(
+        ["cce", "c.csv", "--like", "keras", "--eps", "0.01"],
+        {"like": "keras", "eps": 0.01, "renormalize": "before_clip", "mean_denominator": "count"},
+        id="cce-keras-explicit-eps",
+    ),
+    pytest.param(
+        ["bce", "b.csv", "--like", "torch", "--eps", "0.001"],
+        {"like": "torch", "eps": 0.001, "log_floor": -100.0},
+        id="bce-torch-explicit-eps",
+    ),
+    pytest.param(
+        ["sparse", "s.csv", "--like", "sklearn", "--eps", "0"],
+        {"like": "sklearn", "eps": 0.0, "renormalize": "none"},
+        id="sparse-sklearn-explicit-eps",
+    ),
+]
+PRESET_KEYS = {"like", "eps", "log_floor", "renormalize", "mean_denominator", "class_weights_as"}
+
+
+@pytest.mark.parametrize(("args", "expected"), PRESET_OPTIONS)
+def test_json_options_show_the_preset(runner, in_unsupported_dir, args, expected):
+    result = runner.invoke(app, [*args, "-f", "json", "--summary-only", "-q"], prog_name="cecli")
+    assert result.exit_code == 0, result.output
+    options = json.loads(result.stdout)["options"]
+    assert PRESET_KEYS <= set(options)
+    assert {k: options[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("like", "eps", "expected"),
+    [
+        # y = [1, 1, 0], p = [0, 0.5, 1]: two certain mistakes, each clipped to -log(eps).
+        pytest.param("keras", 0.01, (2 * -math.log(0.01) + math.log(2)) / 3, id="keras"),
+        pytest.param("torch", 1e-3, (2 * -math.log(1e-3) + math.log(2)) / 3, id="torch"),
+        pytest.param("sklearn", 1e-4, (2 * -math.log(1e-4) + math.log(2)) / 3, id="sklearn"),
+    ],
+)
+def test_explicit_eps_overrides_the_preset(vector_file, like, eps, expected):
+    result = cecli.compute("bce", vector_file("t2"), like=like, eps=eps, per_sample=False)
+    assert result.options.eps == eps
+    assert result.value == pytest.approx(expected, rel=1e-9)
+
+
+def test_keras_mean_divides_by_the_count_not_the_weights(vector_file):
+    """Σw·l / N (keras "sum_over_batch_size") versus Σw·l / Σw (sklearn) on the same weighted rows."""
+    path = vector_file("t3")
+    keras = cecli.compute("bce", path, p="y_pred", weight="w", like="keras", per_sample=False)
+    sklearn = cecli.compute("bce", path, p="y_pred", weight="w", like="sklearn", per_sample=False)
+    assert keras.value * 3 == pytest.approx(sklearn.value * 3.5, rel=1e-6)
+    assert keras.partial.weight_sum == 3.0
+    assert sklearn.partial.weight_sum == 3.5
+
+
+def test_sklearn_warning_does_not_claim_rows_were_renormalised(vector_file):
+    result = cecli.compute("sparse", vector_file("t7s"), like="sklearn", per_sample=False)
+    assert result.value == pytest.approx(1.2628643221541276, rel=REL)  # computed on the raw rows, as sklearn
+    assert any("do not sum to 1" in w for w in result.warnings)
+    assert not any("divided by their sum" in w for w in result.warnings)
+    assert any("used as given" in w for w in result.warnings)
