@@ -172,7 +172,7 @@ def choose_columns(
         raise OptionError(f"-w names {len(weight_cols)} columns; a sample weight is one column")
     keep_cols = resolve(keep, columns, option="--keep", file=file) if keep else []
     by_cols = resolve(by, columns, option="--by", file=file) if by else []
-    reserved = set(weight_cols) | set(by_cols)
+    reserved = set(weight_cols)  # a --by column may also be the label (grouping by class)
     label_pool = label_columns if label_columns is not None else columns
     label_file = label_file or file
     labels: list[Column] = []
@@ -190,7 +190,7 @@ def choose_columns(
         if not labels:
             labels = _fallback_labels(loss, pool, preds, label_columns is not None)
     if not preds:
-        label_set = set(labels)
+        label_set = set(labels) | set(by_cols)
         rest = [c for c in free if c not in label_set]
         if loss == "entropy" or labels:
             preds = rest

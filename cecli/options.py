@@ -76,7 +76,7 @@ def _unsupported(options: LossOptions) -> str | None:
             return "scikit-learn's log_loss takes probabilities, not logits"
         for name in ("label_smoothing", "class_weights", "ignore_index", "pos_weight"):
             if getattr(options, name) not in (None, 0.0):
-                return f"scikit-learn's log_loss has no {_FLAGS[name].lstrip('-').replace('-', '_')}"
+                return f"scikit-learn's log_loss has no equivalent of {_FLAGS[name]}"
     return None
 
 

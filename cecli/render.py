@@ -87,7 +87,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         )
     if result.per_class is not None:
         console.print(
-            _breakdown_table("per true class", [(name, part) for name, _, part in result.per_class], precision)
+            _breakdown_table("per true class", [(name, part) for name, _, part in result.per_class], precision, "class")
         )
     if result.top is not None and result.top.rows:
         console.print(_top_table(result, precision))
@@ -116,14 +116,14 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
     console.print(summary)
 
 
-def _breakdown_table(title: str, rows: list, precision: int):
+def _breakdown_table(title: str, rows: list, precision: int, heading: str = "group"):
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, title=Text(title))
-    for heading in ("group", "count", "mean", "sum", "min", "max"):
-        table.add_column(Text(heading), justify="left" if heading == "group" else "right")
+    for name in (heading, "count", "mean", "sum", "min", "max"):
+        table.add_column(Text(name), justify="left" if name == heading else "right")
     for label, part in rows:
         numbers = [part.mean, part.sum, part.min, part.max]
         table.add_row(Text(printable(label)), Text(str(part.count)), *(Text(_number(v, precision)) for v in numbers))

@@ -271,15 +271,17 @@ UNSUPPORTED = [
     ),
     pytest.param(["bce", "ml.csv", "--like", "sklearn"], "multi-label", id="bce-sklearn-multi-label"),
     pytest.param(
-        ["cce", "c.csv", "--like", "sklearn", "--label-smoothing", "0.1"], "label_smoothing", id="cce-sklearn-ls"
+        ["cce", "c.csv", "--like", "sklearn", "--label-smoothing", "0.1"], "--label-smoothing", id="cce-sklearn-ls"
     ),
     pytest.param(
-        ["sparse", "s.csv", "--like", "sklearn", "--class-weights", "1,2"], "class_weights", id="sparse-sklearn-cw"
+        ["sparse", "s.csv", "--like", "sklearn", "--class-weights", "1,2"], "--class-weights", id="sparse-sklearn-cw"
     ),
     pytest.param(
-        ["sparse", "s.csv", "--like", "sklearn", "--ignore-index", "1"], "ignore_index", id="sparse-sklearn-ignore"
+        ["sparse", "s.csv", "--like", "sklearn", "--ignore-index", "1"], "--ignore-index", id="sparse-sklearn-ignore"
     ),
-    pytest.param(["bce", "b.csv", "--like", "sklearn", "--pos-weight", "2"], "pos_weight", id="bce-sklearn-pos-weight"),
+    pytest.param(
+        ["bce", "b.csv", "--like", "sklearn", "--pos-weight", "2"], "--pos-weight", id="bce-sklearn-pos-weight"
+    ),
 ]
 
 
