@@ -501,7 +501,27 @@ def _score(loss: str, values: dict) -> None:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
     with _progress_bar(enabled=not values["quiet"]) as progress:
-        result = _compute(compute, loss, values, options, per_sample, reduction, progress)
+        result = compute(
+            loss,
+            _sources(values["input"]),
+            y=values.get("y"),
+            p=values["p"],
+            labels=values.get("labels"),
+            weight=values["weight_col"],
+            keep=values["keep"],
+            by=values["by"],
+            top=values["top"],
+            per_class=values.get("per_class", False),
+            read=_read_settings(values),
+            per_sample=per_sample,
+            out=values["out"],
+            reduction=reduction,
+            base=values["base"].value,
+            progress=progress,
+            engine=values["engine"].value,
+            scheduler=values["scheduler"],
+            **options,
+        )
     if not values["quiet"]:
         for warning in result.warnings:
             _say("warning", warning)
@@ -510,30 +530,6 @@ def _score(loss: str, values: dict) -> None:
     if failure:
         _say("gate failed", f"{reduction} {result.options.loss} loss {failure}")
         sys.exit(ExitCode.GATE_FAILED)
-
-
-def _compute(compute, loss, values, options, per_sample, reduction, progress):
-    return compute(
-        loss,
-        _sources(values["input"]),
-        y=values.get("y"),
-        p=values["p"],
-        labels=values.get("labels"),
-        weight=values["weight_col"],
-        keep=values["keep"],
-        by=values["by"],
-        top=values["top"],
-        per_class=values.get("per_class", False),
-        read=_read_settings(values),
-        per_sample=per_sample,
-        out=values["out"],
-        reduction=reduction,
-        base=values["base"].value,
-        progress=progress,
-        engine=values["engine"].value,
-        scheduler=values["scheduler"],
-        **options,
-    )
 
 
 class _progress_bar:
