@@ -202,7 +202,8 @@ def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | Non
     regular = path != "-" and "://" not in path and os.path.isfile(path)  # not a FIFO, pipe or URL
     reopen = (lambda: _reopen(path, codec)) if regular else None
     if fmt == "parquet":
-        opened: Input = ParquetInput(display, stream, plain_path=path if regular and not codec else None)
+        seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
+        opened: Input = ParquetInput(display, stream, plain_path=seekable)
     elif fmt == "json":
         opened = JsonInput(display, stream)
     elif fmt == "ndjson":
@@ -234,6 +235,38 @@ def _open_raw(path: str, display: str):
         raise InputError(f"cannot open: {error}", file=display, hint="check the URL and your credentials") from None
 
 
+def _url_file(url: str):
+    """A seekable file for a URL, so Parquet reads only the row groups and columns it needs."""
+    from pyarrow import fs
+
+    filesystem, inner = fs.FileSystem.from_uri(url)
+    return filesystem.open_input_file(inner)
+
+
+def _expand_url(url: str) -> list[str]:
+    """A URL naming a folder lists its data files (recursively, sorted); a file stays as is."""
+    from pyarrow import fs
+
+    try:
+        filesystem, inner = fs.FileSystem.from_uri(url)
+        if filesystem.get_file_info(inner).type != fs.FileType.Directory:
+            return [url]
+        infos = filesystem.get_file_info(fs.FileSelector(inner, recursive=True))
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(f"cannot list: {error}", file=url, hint="check the URL and your credentials") from None
+    found = sorted(
+        info.path
+        for info in infos
+        if info.type == fs.FileType.File
+        and not any(part.startswith((".", "_")) for part in info.path[len(inner) :].split("/") if part)
+        and info.path.lower().endswith(_DATA_SUFFIXES)
+    )
+    if not found:
+        raise InputError("the folder holds no data files", file=url, hint="expected .csv, .parquet, ... files")
+    scheme = url.split("://", 1)[0]
+    return [f"{scheme}://{path}" for path in found]  # e.g. s3://bucket/key, file:///tmp/x
+
+
 def _reopen(path: str, codec: str | None):
     raw = open(path, "rb")  # noqa: SIM115 - read to the end by the caller
     return _decompress(raw, codec) if codec else raw
@@ -253,8 +286,10 @@ def expand_sources(paths: list[str]) -> list[str]:
 
     expanded: list[str] = []
     for path in paths:
-        if path == "-" or "://" in path:
+        if path == "-":
             expanded.append(path)
+        elif "://" in path:
+            expanded.extend(_expand_url(path))
         elif os.path.isdir(path):
             found = sorted(
                 os.path.join(folder, name)

@@ -224,3 +224,27 @@ def test_ambiguous_columns_list_what_was_found(loss, names, message):
     with pytest.raises(InputError) as caught:
         choose_columns(loss, _columns(names), file="f.csv")
     assert str(caught.value) == message
+
+
+# --- URLs: pyarrow filesystems (file:// stands in for s3:// and gs://, which need network access) ---
+
+
+def test_file_urls_read_like_paths(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cecli.pipeline import compute
+
+    folder = tmp_path / "dump"
+    (folder / "split=a").mkdir(parents=True)
+    (folder / "split=b").mkdir()
+    pq.write_table(pa.table({"y_true": [1.0, 0.0], "y_pred": [0.9, 0.2]}), folder / "split=a" / "part-0.parquet")
+    (folder / "split=b" / "part-0.csv").write_text("y_true,y_pred\n1,0.6\n")
+    (folder / "_SUCCESS").write_text("")
+    by_path = compute("bce", str(folder))
+    by_url = compute("bce", folder.as_uri())
+    assert by_url.value == by_path.value == pytest.approx((-math.log(0.9) - math.log(0.8) - math.log(0.6)) / 3)
+    parts = [folder / "split=a" / "part-0.parquet", folder / "split=b" / "part-0.csv"]
+    assert by_url.input["paths"] == [f"file://{part}" for part in parts]  # _SUCCESS is skipped
+    single = compute("bce", (folder / "split=a" / "part-0.parquet").as_uri())
+    assert single.per_sample.tolist() == pytest.approx([-math.log(0.9), -math.log(0.8)])
