@@ -129,7 +129,7 @@ CASES = [
         {"e.csv": "y_true,y_pred\n1,0.9\n0,\n"},
         ["bce", "e.csv"],
         BAD_INPUT,
-        "cecli: error: e.csv:3:y_pred: missing value (every cell of this column must be a number)\n",
+        "cecli: error: e.csv:3:y_pred: missing value (fill in every cell, or drop the row)\n",
     ),
     case(
         "non-numeric-cell",

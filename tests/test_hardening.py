@@ -302,7 +302,7 @@ def test_quoted_fields_with_commas(runner, write_file, here):
     assert records[1]["loss"] == pytest.approx(-math.log1p(-0.2), rel=1e-12)
 
 
-MISSING_HINT = "(every cell of this column must be a number)"
+MISSING_HINT = "(fill in every cell, or drop the row)"
 NONFINITE_HINT = "(remove or fix rows with missing or infinite values)"
 
 

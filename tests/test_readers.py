@@ -248,3 +248,22 @@ def test_file_urls_read_like_paths(tmp_path):
     assert by_url.input["paths"] == [f"file://{part}" for part in parts]  # _SUCCESS is skipped
     single = compute("bce", (folder / "split=a" / "part-0.parquet").as_uri())
     assert single.per_sample.tolist() == pytest.approx([-math.log(0.9), -math.log(0.8)])
+
+
+@pytest.mark.parametrize("via_stdin", [False, True], ids=["file-float-path", "stdin-text-path"])
+def test_bad_cell_deep_in_a_csv_is_located_on_both_read_paths(runner, tmp_path, via_stdin):
+    # Files parse numbers directly and re-scan as text only to locate an error; stdin is read as text.
+    from cecli.cli import app
+
+    rows = ["y_true,y_pred"] + ["1,0.5"] * 5000 + ["0,oops"] + ["0,0.25"] * 100
+    path = tmp_path / "deep.csv"
+    path.write_text("\n".join(rows) + "\n")
+    args = ["bce", "-" if via_stdin else str(path), "--batch-rows", "64"]
+    if via_stdin:
+        args += ["--input-format", "csv"]
+    result = runner.invoke(app, args, input=path.read_bytes() if via_stdin else None)
+    assert result.exit_code == 3
+    name = "<stdin>" if via_stdin else str(path)
+    assert result.stderr == (
+        f"cecli: error: {name}:5002:y_pred: not a number: 'oops' (every cell of this column must be a number)\n"
+    )
