@@ -66,6 +66,7 @@ def run(
         _prepare_out_dir(out_dir)
     tasks = plan_tasks(paths)
     with _cluster(scheduler) as address, Client(address, timeout=CONNECT_TIMEOUT) as client:
+        _check_workers(client)
         futures = [
             client.submit(
                 score_files,
@@ -85,7 +86,7 @@ def run(
         states = []
         for files, future in zip(tasks, futures, strict=True):
             try:
-                states.append(future.result())
+                states.append(_result(client, future))
             except CecliError:
                 raise
             except ModuleNotFoundError as error:
@@ -102,6 +103,41 @@ def run(
         with open(os.path.join(out_dir, "_SUCCESS"), "w"):
             pass
     return merged
+
+
+def _check_workers(client) -> None:
+    """Fail early, and clearly, if a worker cannot import cecli.
+
+    A worker that cannot unpickle a task dies instead of reporting an error, so each worker
+    is asked first, with a standard-library function that needs no cecli of its own.
+    """
+    import importlib.util
+
+    specs = client.run(importlib.util.find_spec, "cecli", on_error="return")
+    missing = sorted(worker for worker, spec in specs.items() if spec is None or isinstance(spec, BaseException))
+    if missing:
+        raise OptionError(
+            f"the Dask worker at {missing[0]} cannot import cecli",
+            hint="install cecli, with the same version, on every worker",
+        )
+
+
+def _result(client, future, poll: float = 2.0):
+    """The future's result; an error instead of waiting forever once the cluster has no workers."""
+    from distributed import TimeoutError as DaskTimeout
+    from distributed import wait
+
+    while True:
+        try:
+            wait(future, timeout=poll)
+        except (DaskTimeout, TimeoutError):
+            if not client.scheduler_info().get("workers"):
+                raise OptionError(
+                    "the Dask cluster has no workers left",
+                    hint="check the worker logs; every worker needs cecli installed",
+                ) from None
+            continue
+        return future.result()
 
 
 def _prepare_out_dir(out_dir: str) -> None:

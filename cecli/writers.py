@@ -44,6 +44,9 @@ class PerSampleWriter:
 
     def __enter__(self) -> PerSampleWriter:
         fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self._folder)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
         self._file = os.fdopen(fd, "wb")
         return self
 
@@ -60,7 +63,9 @@ class PerSampleWriter:
         loss_array = pa.array(losses, mask=~(counted & np.isfinite(losses)), type=pa.float64())
         columns = {"row": pa.array(rows), "loss": loss_array}
         columns.update({name: pa.array(keep[name]) for name in self.keep})
-        table = pa.table(columns)
+        self._write(pa.table(columns))
+
+    def _write(self, table: pa.Table) -> None:
         if self._writer is None:
             if self.format == "parquet":
                 self._writer = pq.ParquetWriter(self._file, table.schema)
@@ -70,6 +75,10 @@ class PerSampleWriter:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
+            if self._writer is None and exc_type is None and self.format != "ndjson":
+                # No rows: still a valid file, with the header / schema.
+                empty = {"row": pa.array([], pa.int64()), "loss": pa.array([], pa.float64())}
+                self._write(pa.table({**empty, **{name: pa.array([], pa.string()) for name in self.keep}}))
             if self._writer is not None:
                 self._writer.close()
             self._file.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def in_process_cluster():
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
     ) as cluster:
-        yield cluster.scheduler_address
+        yield cluster
 
 
 def _summary(result) -> dict:
@@ -224,7 +225,8 @@ def _real_cluster(folder: Path, sessions: list[int], *, worker_options: tuple = 
         processes.append(
             _spawn(
                 [DASK_BIN, "worker", "--scheduler-file", scheduler_file, "--host", "127.0.0.1", "--nworkers", "1",
-                 "--nthreads", "1", "--dashboard-address", "127.0.0.1:0", "--no-nanny", *worker_options],
+                 "--nthreads", "1", "--dashboard-address", "127.0.0.1:0", "--no-nanny",
+                 "--local-directory", folder / "worker-space", *worker_options],
                 sessions, cwd=folder, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT,
             )
         )  # fmt: skip
@@ -265,17 +267,29 @@ def _logs(folder: Path) -> str:
 def test_in_process_cluster_equals_the_local_engine_exactly(dump, in_process_cluster):
     local = _summary(compute("sparse", str(dump), **SPEC, per_sample=False))
     runs = [
-        _summary(compute("sparse", str(dump), **SPEC, per_sample=False, engine="dask", scheduler=in_process_cluster))
+        _summary(
+            compute(
+                "sparse",
+                str(dump),
+                **SPEC,
+                per_sample=False,
+                engine="dask",
+                scheduler=in_process_cluster.scheduler_address,
+            )
+        )
         for _ in range(2)
     ]
     assert local["count"] == local["rows"] == sum(40 + 7 * shard for shard in range(10))
     assert {"value", "mean", "sum", "accuracy", "perplexity", "histogram", "by", "per_class", "top"} <= set(local)
     assert runs[0] == local  # exact, every key: the partial sums are exact and merged in file order
     assert runs[1] == runs[0]  # and the same from run to run
+    assert "cecli-task" in in_process_cluster.scheduler.task_prefixes  # it did run on this cluster
 
 
 def test_in_process_cluster_keeps_per_sample_values_on_the_workers(dump, in_process_cluster):
-    result = compute("sparse", str(dump), y="label", p="p_*", engine="dask", scheduler=in_process_cluster)
+    result = compute(
+        "sparse", str(dump), y="label", p="p_*", engine="dask", scheduler=in_process_cluster.scheduler_address
+    )
     assert result.per_sample is None
     assert result.warnings == ["per-sample values stay on the Dask workers (use --out DIR for them)"]
     assert result.value == compute("sparse", str(dump), y="label", p="p_*", per_sample=False).value
@@ -295,6 +309,59 @@ def test_private_local_cluster_through_the_cli_equals_the_local_engine(dump, tmp
     assert elapsed < 30, f"the private cluster took {elapsed:.1f} s"
 
 
+def _listening(pids: set[int]) -> set[tuple[str, int]]:
+    """(address, port) of the TCP sockets in LISTEN state owned by `pids` (Linux /proc)."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    found = set()
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and inode in inodes:  # 0A = LISTEN
+                    host, port = local.split(":")
+                    raw = bytes.fromhex(host)
+                    words = [raw[i : i + 4][::-1] for i in range(0, len(raw), 4)]  # little-endian 32-bit words
+                    address = ".".join(str(b) for b in words[0]) if width == 4 else b"".join(words).hex()
+                    found.add((address, int(port, 16)))
+    return found
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid in _pids():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads listening sockets from Linux /proc")
+def test_private_local_cluster_listens_on_loopback_only(monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    before = _listening({os.getpid()})
+    with dask_engine._cluster(None) as address:
+        assert address.startswith("tcp://127.0.0.1:")
+        processes = _descendants(os.getpid())
+        assert len(processes) >= 3  # this process and the workers
+        listening = _listening(processes) - before
+    assert listening, "found no listening sockets"
+    assert {host for host, _ in listening} == {"127.0.0.1"}, listening
+    assert int(address.rsplit(":", 1)[1]) in {port for _, port in listening}
+
+
 def test_real_scheduler_and_worker_processes_through_the_environment(dump, tmp_path, sessions):
     args = [*CLI_SPEC, str(dump), "--summary-only", "-f", "json"]
     local = _summary(compute("sparse", str(dump), **SPEC, per_sample=False))
@@ -302,7 +369,198 @@ def test_real_scheduler_and_worker_processes_through_the_environment(dump, tmp_p
         code, stdout, stderr = _run_cli(
             [*args, "--engine", "dask"], sessions=sessions, env=_env(DASK_SCHEDULER_ADDRESS=address), cwd=tmp_path
         )
+        with distributed.Client(address, timeout="20s") as client:  # it did run on this scheduler
+            prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
     assert (code, stderr) == (0, "")
     assert json.loads(stdout) == json.loads(json.dumps(local))
+    assert "cecli-task" in prefixes
     for session in sessions:
         _assert_session_empty(session)
+
+
+# --------------------------------------------------------------------------- --out DIR
+
+
+def test_out_folder_has_one_parquet_part_per_input_file(dump, tmp_path, in_process_cluster):
+    out = tmp_path / "losses"
+    spec = {"y": "label", "p": "p_*", "keep": "id", "ignore_index": 0}  # class 0 rows do not count: null
+    local = compute("sparse", str(dump), **spec)
+    result = compute(
+        "sparse", str(dump), **spec, out=str(out), engine="dask", scheduler=in_process_cluster.scheduler_address
+    )
+    assert result.value == local.value
+    shards = _shards(dump)
+    assert sorted(os.listdir(out)) == sorted(["_SUCCESS"] + [f"part-{i:05d}.parquet" for i in range(len(shards))])
+    assert (out / "_SUCCESS").stat().st_size == 0
+    parts = [pq.read_table(out / f"part-{index:05d}.parquet") for index in range(len(shards))]
+    for part, shard in zip(parts, shards, strict=True):
+        rows = pq.read_metadata(shard).num_rows if shard.suffix == ".parquet" else len(pa_csv.read_csv(shard))
+        assert part.column_names == ["row", "loss", "id"]
+        assert part["row"].to_pylist() == list(range(1, rows + 1))  # record numbers within that file
+    table = pa.concat_tables(parts)
+    losses = table["loss"].to_numpy(zero_copy_only=False)  # null -> NaN
+    assert table["loss"].null_count == int((~local.counted).sum()) > 0
+    np.testing.assert_array_equal(losses, local.per_sample)  # NaN where ignored, bit-equal elsewhere
+    assert table["id"].to_pylist() == local.keep["id"]
+
+
+def test_out_folder_must_be_new_or_empty(dump, tmp_path, runner, monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    out = tmp_path / "losses"
+    out.mkdir()
+    (out / "old.parquet").write_bytes(b"keep me")
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"cecli: error: --out {out} must be a new or empty folder with --engine dask "
+        "(it receives one part-NNNNN.parquet per input file and a _SUCCESS marker)\n"
+    )
+    assert os.listdir(out) == ["old.parquet"]
+
+
+# --------------------------------------------------------------------------- clear errors
+
+
+def test_without_dask_installed_compute_says_how_to_install_it(dump, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` now raises ImportError
+    with pytest.raises(OptionError) as caught:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask")
+    assert "pip install 'cecli[dask]'" in str(caught.value)
+
+
+def test_without_dask_installed_the_cli_exits_2(dump, monkeypatch, runner):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    result = runner.invoke(app, ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "cecli: error: --engine dask needs Dask, which is not installed (pip install 'cecli[dask]')\n"
+    )
+
+
+def test_unreachable_scheduler_exits_3_with_one_line(dump, monkeypatch, runner):
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", "1s")  # the default 10 s is too slow for a unit test
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3
+    assert result.stderr.startswith("cecli: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9: ")
+    assert result.stderr.endswith("(check --scheduler or DASK_SCHEDULER_ADDRESS)\n")
+    assert result.stderr.count("\n") == 1
+
+
+def test_corrupt_shard_is_named(dump, in_process_cluster, runner):
+    bad = _shards(dump)[3]
+    bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    args = [
+        "sparse",
+        str(dump),
+        "-y",
+        "label",
+        "-p",
+        "p_*",
+        "--engine",
+        "dask",
+        "--scheduler",
+        in_process_cluster.scheduler_address,
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"cecli: error: {bad}")
+    assert result.stderr.count("\n") == 1
+
+
+def test_corrupt_shard_is_named_across_processes(dump, tmp_path, sessions):
+    bad = _shards(dump)[5]
+    bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    with _real_cluster(tmp_path, sessions) as address:
+        code, stdout, stderr = _run_cli(
+            ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", address],
+            sessions=sessions, env=_env(), cwd=tmp_path,
+        )  # fmt: skip
+    assert (code, stdout) == (3, "")
+    assert stderr.startswith(f"cecli: error: {bad}")
+    assert stderr.count("\n") == 1
+
+
+NO_CECLI_PRELOAD = '''
+"""Preload for `dask worker`: make `import cecli` fail, as on a worker where cecli is not installed."""
+import sys
+
+
+class _NoCecli:
+    def find_spec(self, name, path=None, target=None):
+        if name == "cecli" or name.startswith("cecli."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoCecli())
+for module in [m for m in sys.modules if m == "cecli" or m.startswith("cecli.")]:
+    del sys.modules[module]
+'''
+
+
+def test_worker_without_cecli_is_a_clear_usage_error(dump, tmp_path, sessions):
+    preload = tmp_path / "no_cecli_preload.py"
+    preload.write_text(textwrap.dedent(NO_CECLI_PRELOAD))
+    with _real_cluster(tmp_path, sessions, worker_options=("--preload", preload)) as address:
+        code, stdout, stderr = _run_cli(
+            ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask"],
+            sessions=sessions, env=_env(DASK_SCHEDULER_ADDRESS=address), cwd=tmp_path, timeout=15,
+        )  # fmt: skip
+    assert (code, stdout) == (2, "")
+    assert re.fullmatch(
+        r"cecli: error: the Dask worker at tcp://127\.0\.0\.1:\d+ cannot import cecli "
+        r"\(install cecli, with the same version, on every worker\)\n",
+        stderr,
+    ), stderr
+
+
+# --------------------------------------------------------------------------- the default engine, task planning
+
+
+def test_the_local_engine_never_imports_dask(tmp_path):
+    sample = tmp_path / "s.csv"
+    sample.write_text("y_true,y_pred\n1,0.9\n0,0.2\n")
+    code = textwrap.dedent(f"""
+        import contextlib, io, sys
+        from cecli.cli import main
+        sys.argv = ["cecli", "bce", {str(sample)!r}, "--value-only"]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            main()
+        print(out.getvalue().strip(), "distributed" in sys.modules or "dask" in sys.modules)
+    """)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "0.16425203348601802 False\n"
+
+
+def test_plan_tasks_groups_small_files_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(dask_engine, "TASK_BYTES", 100)
+    monkeypatch.setattr(dask_engine, "TASK_FILES", 3)
+    sizes = [10, 20, 30, 40, 200, 5, 5, 5, 5, 60, 50, 1]
+    paths = []
+    for index, size in enumerate(sizes):
+        path = tmp_path / f"f{index:02d}.csv"
+        path.write_bytes(b"x" * size)
+        paths.append(str(path))
+    paths.insert(6, str(tmp_path / "missing.csv"))  # counts 0 bytes; its task names it later
+    paths.append("s3://bucket/big.parquet")  # remote files count as a whole task
+    paths.append(str(tmp_path / "last.csv"))
+    tasks = dask_engine.plan_tasks(paths)
+    assert [pair for task in tasks for pair in task] == list(enumerate(paths))  # every file once, in order
+    assert [[index for index, _ in task] for task in tasks] == [
+        [0, 1, 2],  # 60 bytes, 3 files
+        [3, 4],  # 40 + 200 >= 100
+        [5, 6, 7],  # 5 + 0 + 5, 3 files
+        [8, 9, 10],  # 3 files
+        [11, 12, 13],  # 50 + 1 + remote
+        [14],  # the rest
+    ]
+
+
+def test_plan_tasks_of_no_files_is_empty():
+    assert dask_engine.plan_tasks([]) == []
