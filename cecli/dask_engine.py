@@ -108,7 +108,7 @@ def run(
 def _check_workers(client) -> None:
     """Fail early, and clearly, if a worker cannot import cecli.
 
-    A worker that cannot unpickle a task dies instead of reporting an error, so each worker
+    A worker that cannot load the code of a task dies instead of reporting an error, so each worker
     is asked first, with a standard-library function that needs no cecli of its own.
     """
     import importlib.util

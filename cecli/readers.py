@@ -608,7 +608,11 @@ class CsvInput(Input):
                 raise InputError(
                     "the first line is not valid UTF-8 text", file=display, hint="save the file as UTF-8"
                 ) from None
-        first = next(csv.reader(io.StringIO(text.partition("\n")[0]), delimiter=delimiter), [])
+        first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # pyarrow also ends a line at a lone \r
+        try:
+            first = next(csv.reader([first_line], delimiter=delimiter), [])
+        except csv.Error as error:
+            raise InputError(f"cannot read the first line: {error}", file=display, hint="check the file") from None
         if not first:
             raise InputError("the first line is empty", file=display, hint="start the file with a header or data row")
         looks_numeric = all(_NUMBER.match(cell) for cell in first)
