@@ -1,4 +1,4 @@
-"""Every seed example, in every sample_data format, through the real CLI (DESIGN.md "JSON output").
+"""Every seed example, in every sample_data format, through the real CLI (DESIGN.md "JSON output") and compute().
 
 The expected numbers come from ../shared/reference/seed_examples.json, an independent source; the input files are
 written by sample_data/make_sample_data.py.
@@ -90,6 +90,21 @@ def test_seed_case_reduction_sum(name, fmt, seed_cases, sample_data, runner):
     case = next(case for case in seed_cases if case["name"] == name)
     payload = _run_json(runner, case, sample_data / f"{name}.{fmt}", ["--reduction", "sum"])
     _check_payload(payload, case, "sum")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", _case_names())
+def test_seed_case_through_the_python_api(name, fmt, seed_cases, sample_data):
+    from cecli import compute
+
+    case = next(c for c in seed_cases if c["name"] == name)
+    base = {"base": str(case["base"])} if "base" in case else {}
+    result = compute(case["command"], str(sample_data / f"{name}.{fmt}"), **base)
+    expected = case["expected"]
+    assert result.per_sample.tolist() == pytest.approx(expected["per_sample"], rel=1e-12)
+    assert result.value == pytest.approx(expected["mean"], rel=1e-12)
+    if "sum" in expected:
+        assert result.partial.sum == pytest.approx(expected["sum"], rel=1e-12)
 
 
 def test_python_m_cecli_value_only():
