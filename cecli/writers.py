@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from .errors import OptionError
 
+ROW_GROUP_ROWS = 1 << 20  # buffer this many rows per write: bounded memory, sensible row groups
 OUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}
 
 
@@ -41,6 +42,8 @@ class PerSampleWriter:
         self._tmp: str | None = None
         self._file = None
         self._writer = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def __enter__(self) -> PerSampleWriter:
         fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self._folder)
@@ -63,7 +66,16 @@ class PerSampleWriter:
         loss_array = pa.array(losses, mask=~(counted & np.isfinite(losses)), type=pa.float64())
         columns = {"row": pa.array(rows), "loss": loss_array}
         columns.update({name: pa.array(keep[name]) for name in self.keep})
-        self._write(pa.table(columns))
+        self._pending.append(pa.table(columns))
+        self._pending_rows += losses.size
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the buffered batches as one table (one Parquet row group, not one per batch)."""
+        if self._pending:
+            self._write(pa.concat_tables(self._pending))
+            self._pending, self._pending_rows = [], 0
 
     def _write(self, table: pa.Table) -> None:
         if self._writer is None:
@@ -75,6 +87,8 @@ class PerSampleWriter:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
+            if exc_type is None:
+                self._flush()
             if self._writer is None and exc_type is None and self.format != "ndjson":
                 # No rows: still a valid file, with the header / schema.
                 empty = {"row": pa.array([], pa.int64()), "loss": pa.array([], pa.float64())}

@@ -253,15 +253,16 @@ def test_wide_csv_classes(runner, here, wide_probabilities):
     assert document["per_sample"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_ten_thousand_class_csv_is_fast(tmp_path, wide_probabilities):
+def test_ten_thousand_class_csv_through_the_cli(tmp_path, wide_probabilities):
     labels, matrix = wide_probabilities
     _wide_csv(tmp_path / "wide.csv", labels, matrix)
-    # A subprocess with a hard timeout, so the slow case costs 4 s, not the full run.
+    # Speed is measured by bench/, not here; the timeout only stops a regression to quadratic column
+    # selection (once ~10 s for this file; linear now, well under a second) from stalling the suite.
     proc = cecli_process(["sparse", "wide.csv", "-y", "label", "-p", "p_*", "--value-only"], cwd=tmp_path)
     try:
-        out, err = finish(proc, timeout=4)
+        out, err = finish(proc, timeout=60)
     except subprocess.TimeoutExpired:
-        raise AssertionError("3 rows x 10,000 classes took more than 4 s") from None
+        raise AssertionError("3 rows x 10,000 classes took more than 60 s") from None
     assert (proc.returncode, err) == (0, b"")
     rows = [row.tolist() for row in matrix]
     expected = math.fsum(-math.log(row[k] / math.fsum(row)) for k, row in zip(labels, rows, strict=True)) / 3
@@ -546,7 +547,7 @@ def test_sigint_mid_read_exits_130_promptly(tmp_path):
     try:
         _feed_without_eof(fd)
         proc.send_signal(signal.SIGINT)
-        _, err = finish(proc, timeout=3)
+        _, err = finish(proc, timeout=10)  # a hang would be until EOF, i.e. forever
     finally:
         os.close(fd)
         if proc.poll() is None:
@@ -592,7 +593,7 @@ def _sigterm_during_out(folder: Path, *, close_input: bool):
         if close_input:
             time.sleep(0.2)
             proc.stdin.close()
-        proc.wait(timeout=3 if not close_input else TIMEOUT)
+        proc.wait(timeout=10 if not close_input else TIMEOUT)  # a hang lasts until EOF
     finally:
         if proc.poll() is None:
             proc.kill()
