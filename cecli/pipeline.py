@@ -512,7 +512,7 @@ class _Scorer:
             losses = core.categorical_cross_entropy(
                 labels, preds, from_logits=opts.from_logits, eps=opts.eps, temperature=opts.temperature, **common
             )
-            true_class = labels.argmax(axis=1)
+            true_class = _row_argmax(labels)
             return losses, None, true_class, (predicted == true_class).astype(np.float64)
         classes = self._checked(
             "labels", batch, validate.check_class_labels, labels[:, 0], preds.shape[1], opts.ignore_index

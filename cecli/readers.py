@@ -408,14 +408,10 @@ def _list_floats(array: pa.Array, column: str, width: int | None) -> np.ndarray:
             hint="every row needs one value per class",
         )
     values = array.flatten()
-    if values.null_count or not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
-        flat = _floats(values, column) if values.null_count == 0 else None
-        if flat is None:
-            index = _first_index(values.is_null()) // max(expected, 1)
-            raise CellError("missing value in list", index=index, column=column, hint="fill in every value")
-        return np.asfortranarray(flat.reshape(len(array), expected))
-    flat = _view(values if values.type in (pa.float32(), pa.float64()) else pc.cast(values, pa.float64()))
-    return np.asfortranarray(flat.reshape(len(array), expected))
+    if values.null_count:
+        index = _first_index(values.is_null()) // max(expected, 1)
+        raise CellError("missing value in list", index=index, column=column, hint="fill in every value")
+    return np.asfortranarray(_floats(values, column).reshape(len(array), expected))
 
 
 def class_indices(array: pa.Array, column: str, class_names: list[str] | None) -> np.ndarray:

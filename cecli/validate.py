@@ -39,13 +39,16 @@ def _value(array: np.ndarray, index: int, column: int) -> float:
 
 
 def _all_within(array: np.ndarray, low: float, high: float) -> bool:
-    # min and max propagate NaN, so two passes without temporaries settle the common case.
-    return array.size == 0 or (bool(array.min() >= low) and bool(array.max() <= high))
+    """All values finite and in [low, high]: the common case, settled in two passes without temporaries."""
+    if array.size == 0:
+        return True
+    smallest, largest = array.min(), array.max()  # both propagate NaN
+    return bool(np.isfinite(smallest) and np.isfinite(largest) and smallest >= low and largest <= high)
 
 
 def check_finite(array: np.ndarray, what: str) -> None:
     """No NaN or infinity in `array`."""
-    if _all_within(array, -np.inf, np.inf) and not np.isinf(array.min()) and not np.isinf(array.max()):
+    if _all_within(array, -np.inf, np.inf):
         return
     bad = ~np.isfinite(array)
     if bad.any():
@@ -79,7 +82,7 @@ def check_probabilities(array: np.ndarray) -> None:
 
 def check_nonnegative(array: np.ndarray, what: str, hint: str) -> None:
     """Finite and >= 0."""
-    if _all_within(array, 0.0, np.inf) and not np.isinf(array.max()):
+    if _all_within(array, 0.0, np.inf):
         return
     check_finite(array, what)
     bad = array < 0
