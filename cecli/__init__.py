@@ -3,18 +3,24 @@
 The loss functions are pure NumPy (:mod:`cecli.core`); :func:`compute` reads files.
 """
 
+from importlib import import_module
+
+from .errors import CecliError, DataError, ExitCode, InputError, OptionError
+
 __version__ = "0.1.0"
 
-from .core import (  # noqa: E402 - __version__ first: result.py reads it
-    binary_cross_entropy,
-    categorical_cross_entropy,
-    entropy,
-    kl_divergence,
-    softmax_cross_entropy,
-    sparse_cross_entropy,
-)
-from .errors import CecliError, DataError, ExitCode, InputError, OptionError  # noqa: E402
-from .reduce import Partial  # noqa: E402
+# Loaded on first use, so `import cecli` (and `cecli --version`) imports neither NumPy nor pyarrow.
+_LAZY = {
+    "binary_cross_entropy": "core",
+    "categorical_cross_entropy": "core",
+    "entropy": "core",
+    "kl_divergence": "core",
+    "softmax_cross_entropy": "core",
+    "sparse_cross_entropy": "core",
+    "Partial": "reduce",
+    "LossResult": "result",
+    "compute": "pipeline",
+}
 
 __all__ = [
     "CecliError",
@@ -36,13 +42,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # compute() pulls in pyarrow; load it on first use so `import cecli` stays light.
-    if name == "compute":
-        from .pipeline import compute
-
-        return compute
-    if name == "LossResult":
-        from .result import LossResult
-
-        return LossResult
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'cecli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,5 @@
-"""Heavy imports stay lazy (STYLE.md #17): importing the CLI and `--version` load neither pyarrow nor rich.table."""
+"""Heavy imports stay lazy (STYLE.md #17): importing the CLI and `--version` load neither pyarrow nor rich.table,
+and `--version` does not load NumPy either."""
 
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ def test_version_does_not_import_pyarrow():
         "    main()\n"
         "except SystemExit as exit:\n"
         "    print('exit', exit.code)\n"
-        "print('pyarrow' in sys.modules, 'rich.table' in sys.modules)\n"
+        "print('pyarrow' in sys.modules, 'rich.table' in sys.modules, 'numpy' in sys.modules)\n"
     )
     done = _python(code)
-    assert done.stdout == f"cecli {__version__}\nexit 0\nFalse False\n"
+    assert done.stdout == f"cecli {__version__}\nexit 0\nFalse False False\n"
 
 
 def test_python_m_cecli_version_import_log_has_no_pyarrow():
