@@ -218,7 +218,7 @@ CASES = [
         {"ok.csv": OK_CSV},
         ["bce", "ok.csv", "--input-format", "xml"],
         USAGE,
-        "cecli: error: Invalid value for '--input-format': Value error, 'xml' is not one of "
+        "cecli: error: Invalid value for '--input-format': 'xml' is not one of "
         "'csv', 'tsv', 'json', 'ndjson', 'parquet'. (see 'cecli bce --help')\n",
     ),
     case(
