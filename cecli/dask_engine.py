@@ -53,6 +53,7 @@ def run(
     per_class: bool,
     top: int,
     out_dir: str | None,
+    extras: bool = True,
     scheduler: str | None,
 ) -> ScoreState:
     """Score `paths` on a Dask cluster and return the merged state."""
@@ -76,6 +77,7 @@ def run(
                 read=read,
                 per_class=per_class,
                 top=top,
+                extras=extras,
                 out_dir=out_dir,
                 reference=paths[0],
                 key=f"cecli-task-{number}-{os.getpid()}-{id(tasks)}",

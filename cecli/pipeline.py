@@ -36,6 +36,7 @@ def compute(
     by: str | None = None,
     per_class: bool = False,
     top: int = 0,
+    extras: bool = True,
     read: ReadSettings | None = None,
     per_sample: bool = True,
     out: str | None = None,
@@ -59,6 +60,9 @@ def compute(
         Also summarise the loss per true class (cce, sparse, softmax).
     top : int
         Keep the `top` largest per-sample losses with their row and kept columns.
+    extras : bool
+        Also compute the accuracy and the loss histogram. Turn off when only the reduced
+        value is wanted: it saves about a third of the math.
     labels : str, optional
         A second file holding the labels, aligned with a single `source` by row position.
     read : ReadSettings, optional
@@ -135,12 +139,13 @@ def compute(
                 read=read,
                 per_class=per_class,
                 top=top,
+                extras=extras,
                 out_dir=out,
                 scheduler=scheduler,
             )
             notes = ["per-sample values stay on the Dask workers (use --out DIR for them)"] if per_sample else []
-            return _result(state, opts, selection, paths, None, out, fmt=first.format, notes=notes)
-        scorer = _Scorer(opts, selection, first, label_input or first, per_class=per_class, top=top)
+            return _result(state, opts, selection, paths, None, out, fmt=first.format, extras=extras, notes=notes)
+        scorer = _Scorer(opts, selection, first, label_input or first, per_class=per_class, top=top, extras=extras)
         writer = None
         if out is not None:
             from .writers import PerSampleWriter
@@ -152,8 +157,10 @@ def compute(
         with writer if writer is not None else _nothing():
             for index, source_input in enumerate(_inputs(first, paths, read, selection)):
                 scorer.start_file(index, source_input, own_labels=label_input is None)
-                batches = _batches(source_input, label_input, selection, read, opts)
-                for batch in _prefetched(batches, readers):
+                # Decoding runs in a reader thread; the conversion to NumPy runs here, which
+                # balances the two cores best.
+                prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
+                for batch in _batches(source_input, label_input, selection, read, opts, prefetch):
                     losses, counted = scorer.add(batch)
                     if per_sample:
                         scorer.keep_per_sample(losses, counted, batch)
@@ -164,7 +171,15 @@ def compute(
                 done += source_input.size or 0
         per_sample_values = scorer.per_sample_values() if per_sample else None
         return _result(
-            scorer.state(), opts, selection, paths, labels, out, fmt=first.format, per_sample=per_sample_values
+            scorer.state(),
+            opts,
+            selection,
+            paths,
+            labels,
+            out,
+            fmt=first.format,
+            extras=extras,
+            per_sample=per_sample_values,
         )
     except (KeyboardInterrupt, SystemExit):
         interrupted = True
@@ -206,7 +221,7 @@ def _check_columns(source: Input, selection: Selection, reference: str) -> None:
 _ABANDONED: list = []
 
 
-def _prefetched(batches: Iterator[Batch], threads: list[threading.Thread], depth: int = 2) -> Iterator[Batch]:
+def _prefetched(batches: Iterator, threads: list[threading.Thread], depth: int = 2) -> Iterator:
     """Read the next batches in a background thread while the caller computes.
 
     pyarrow and NumPy release the GIL, so decoding and the math overlap on two cores.
@@ -291,15 +306,15 @@ def _class_names(predictions: tuple[Column, ...]) -> list[str] | None:
     return [n[len(prefix) :] for n in names] if all(n[len(prefix) :] for n in names) else names
 
 
-def _batches(main: Input, label_input: Input | None, selection, read, opts) -> Iterator[Batch]:
+def _batches(main: Input, label_input: Input | None, selection, read, opts, prefetch=None) -> Iterator[Batch]:
     class_labels = _class_labels(opts, selection)
     names = _class_names(selection.predictions)
     if label_input is None:
-        yield from main.batches(selection, read, class_names=names, class_labels=class_labels)
+        yield from main.batches(selection, read, class_names=names, class_labels=class_labels, prefetch=prefetch)
         return
-    predictions = main.batches(selection, read, roles=("predictions", "weight"))
+    predictions = main.batches(selection, read, roles=("predictions", "weight"), prefetch=prefetch)
     label_batches = label_input.batches(
-        selection, read, roles=("labels",), class_names=names, class_labels=class_labels
+        selection, read, roles=("labels",), class_names=names, class_labels=class_labels, prefetch=prefetch
     )
     yield from aligned(predictions, label_batches, left_name=main.display, right_name=label_input.display)
 
@@ -308,9 +323,18 @@ class _Scorer:
     """Validates each batch, computes its losses and accumulates the partial sums."""
 
     def __init__(
-        self, opts: LossOptions, selection: Selection, main: Input, label_input: Input, *, per_class: bool, top: int
+        self,
+        opts: LossOptions,
+        selection: Selection,
+        main: Input,
+        label_input: Input,
+        *,
+        per_class: bool,
+        top: int,
+        extras: bool = True,
     ) -> None:
         self.opts = opts
+        self.extras = extras
         self.selection = selection
         self.inputs = {"labels": label_input, "predictions": main, "weight": main}
         self.partial = Partial()
@@ -407,9 +431,10 @@ class _Scorer:
 
         losses_c, weights_c, denominators_c = losses[counted], only_counted(weights), only_counted(denominators)
         self.partial += Partial.of(losses_c, weights_c, denominators_c)
-        if hits is not None:
-            self.hits += Partial.of(hits[counted], weights_c)
-        self.histogram += Histogram.of(losses_c)
+        if self.extras:
+            if hits is not None:
+                self.hits += Partial.of(hits[counted], weights_c)
+            self.histogram += Histogram.of(losses_c)
         self.top = self.top.add(losses, (self.file_index, self.file_rows[self.file_index] + 1), batch.keep, counted)
         if self.per_class is not None:
             parts = grouped(true_class[counted], losses_c, weights_c, denominators_c)
@@ -473,6 +498,7 @@ class _Scorer:
             if opts.loss == "kl":
                 return core.kl_divergence(labels, preds, base=base), None, None, None
             return core.entropy(preds, base=base), None, None, None
+        row_sums = None
         if opts.from_logits:
             self._checked("predictions", batch, validate.check_logits, preds)
         else:
@@ -500,20 +526,22 @@ class _Scorer:
                 log_floor=opts.log_floor,
                 **common,
             )
+            if not self.extras:
+                return losses, None, None, None
             threshold = 0.0 if opts.from_logits else 0.5
             hits = ((preds >= threshold) == (labels >= 0.5)).mean(axis=1)
             return losses, None, None, hits
         # Class weights inside the loss (PyTorch), or applied afterwards by label (Keras; see add()).
         common["class_weights"] = opts.class_weights if opts.class_weights_as == "loss" else None
         common["renormalize"] = opts.renormalize
-        predicted = _row_argmax(preds)
+        predicted = _row_argmax(preds) if self.extras else None
         if opts.loss == "cce" or (opts.loss == "softmax" and labels.shape[1] > 1):
             self._checked("labels", batch, validate.check_label_rows, labels)
             losses = core.categorical_cross_entropy(
                 labels, preds, from_logits=opts.from_logits, eps=opts.eps, temperature=opts.temperature, **common
             )
             true_class = _row_argmax(labels)
-            return losses, None, true_class, (predicted == true_class).astype(np.float64)
+            return losses, None, true_class, _hits(predicted, true_class)
         classes = self._checked(
             "labels", batch, validate.check_class_labels, labels[:, 0], preds.shape[1], opts.ignore_index
         )
@@ -524,9 +552,10 @@ class _Scorer:
             eps=opts.eps,
             temperature=opts.temperature,
             ignore_index=opts.ignore_index,
+            row_sums=row_sums,
             **common,
         )
-        return losses, classes, classes, (predicted == classes).astype(np.float64)
+        return losses, classes, classes, _hits(predicted, classes)
 
     def keep_per_sample(self, losses: np.ndarray, counted: np.ndarray, batch: Batch) -> None:
         self.per_sample.append(np.where(counted, losses, np.nan))
@@ -544,6 +573,7 @@ def _result(
     out: str | None,
     *,
     fmt: str,
+    extras: bool = True,
     per_sample: tuple[np.ndarray, np.ndarray, dict[str, list]] | None = None,
     notes: list[str] | None = None,
 ) -> LossResult:
@@ -613,7 +643,7 @@ def _result(
         options=opts,
         partial=partial,
         hits=state.hits if state.hits.count else None,
-        histogram=state.histogram,
+        histogram=state.histogram if extras else None,
         top=top,
         groups=groups,
         per_class=per_class,
@@ -635,6 +665,7 @@ def score_files(
     read: ReadSettings,
     per_class: bool = False,
     top: int = 0,
+    extras: bool = True,
     out_dir: str | None = None,
     reference: str = "the first file",
 ) -> ScoreState:
@@ -649,7 +680,7 @@ def score_files(
         try:
             _check_columns(source, selection, reference)
             if scorer is None:
-                scorer = _Scorer(opts, selection, source, source, per_class=per_class, top=top)
+                scorer = _Scorer(opts, selection, source, source, per_class=per_class, top=top, extras=extras)
             scorer.start_file(index, source)
             writer = None
             if out_dir is not None:
@@ -667,15 +698,36 @@ def score_files(
     return scorer.state() if scorer is not None else ScoreState()
 
 
+def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:
+    """1.0 where the predicted class is the true one, else 0.0 (``None`` when not predicted)."""
+    return None if predicted is None else (predicted == true_class).astype(np.float64)
+
+
 def _row_argmax(matrix: np.ndarray) -> np.ndarray:
-    """``matrix.argmax(axis=1)`` (first maximum wins), faster on column-major batches of few classes."""
-    if matrix.shape[1] > 64 or not matrix.flags.f_contiguous:
+    """``matrix.argmax(axis=1)`` (first maximum wins), faster on column-major batches of few classes.
+
+    NumPy's argmax along short rows of a column-major matrix costs a call per row. Here each
+    column is compared with the row maxima once, the matches are packed as bits, and a table
+    maps each bit pattern to its lowest set bit: about 5x faster for 10 classes.
+    """
+    n_classes = matrix.shape[1]
+    if not 0 < n_classes <= _ARGMAX_TABLE_BITS or not matrix.flags.f_contiguous:
         return matrix.argmax(axis=1)
     top = matrix.max(axis=1)
-    index = np.full(matrix.shape[0], matrix.shape[1] - 1, dtype=np.int64)
-    for j in range(matrix.shape[1] - 2, -1, -1):  # from the right, so the first maximum is kept
-        index = np.where(matrix[:, j] == top, j, index)
-    return index
+    bits = np.zeros(matrix.shape[0], dtype=np.uint16)
+    equal = np.empty(matrix.shape[0], dtype=bool)
+    for j in range(n_classes - 1, -1, -1):
+        np.equal(matrix[:, j], top, out=equal)
+        bits <<= 1
+        bits |= equal
+    return _LOWEST_SET_BIT.take(bits)
+
+
+_ARGMAX_TABLE_BITS = 12
+# Index of the lowest set bit of every 12-bit pattern (0 for 0, which cannot occur: a row equals its max).
+_patterns = np.arange(1 << _ARGMAX_TABLE_BITS)
+_LOWEST_SET_BIT = np.log2(np.maximum(_patterns & -_patterns, 1)).astype(np.int64)  # exact for powers of 2
+del _patterns
 
 
 def _sort_key(key: tuple) -> tuple:

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,7 +69,10 @@ class ReadSettings:
 
 @dataclass
 class Batch:
-    """Float64 arrays of one batch of records; `offset` is the index of its first record."""
+    """Arrays of one batch of records (float64 or float32; integer class labels stay integers).
+
+    `offset` is the index of its first record.
+    """
 
     offset: int
     size: int
@@ -424,8 +427,11 @@ def _list_floats(array: pa.Array, column: str, width: int | None) -> np.ndarray:
 
 
 def class_indices(array: pa.Array, column: str, class_names: list[str] | None) -> np.ndarray:
-    """Integer-valued float64 labels from numbers, or from class names matching `class_names`."""
+    """Class labels: an integer column as it is, else integer-valued float64 from numbers or class names."""
     is_text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+    if pa.types.is_integer(array.type) and not array.null_count:
+        # Integer labels stay integers: no round trip through float64.
+        return _view(array)
     if not is_text:
         return _floats(array, column)
     _check_nulls(array, column)
@@ -542,8 +548,12 @@ class Input:
         roles: tuple[str, ...] = ("labels", "predictions", "weight"),
         class_names: list[str] | None = None,
         class_labels: bool = False,
+        prefetch: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None,
     ) -> Iterator[Batch]:
         """Stream the selected roles as float64 arrays (labels as (n, k), predictions (n, C)).
+
+        `prefetch`, if given, wraps the iterator of decoded Arrow batches (e.g. to decode
+        in another thread); the conversion to NumPy happens in the caller's thread.
 
         Raises
         ------
@@ -559,7 +569,8 @@ class Input:
         offset = 0
         width = None
         numeric = {c.name for role in roles if role != "labels" or not class_labels for c in selection.columns(role)}
-        for record_batch in self.record_batches(names, settings, frozenset(numeric)):
+        record_batches = self.record_batches(names, settings, frozenset(numeric))
+        for record_batch in record_batches if prefetch is None else prefetch(record_batches):
             try:
                 batch = Batch(offset, record_batch.num_rows)
                 for role in roles:
@@ -970,7 +981,9 @@ class ParquetInput(Input):
     def record_batches(self, names, settings, numeric=frozenset()):
         self._rows_read = 0
         try:
-            for record_batch in self.file.iter_batches(batch_size=settings.batch_rows, columns=names):
+            # One decoding thread: the caller's math has the other core (pyarrow's pool would compete).
+            batches = self.file.iter_batches(batch_size=settings.batch_rows, columns=names, use_threads=False)
+            for record_batch in batches:
                 self._rows_read += record_batch.num_rows
                 yield record_batch
         except (pa.ArrowException, OSError) as error:

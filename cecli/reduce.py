@@ -213,8 +213,26 @@ def _nan_max(a: float, b: float) -> float:
 # infinity. Fixed edges make histograms of batches, files and tasks add up exactly.
 HISTOGRAM_EDGES = (0.0, *(10.0 ** (k / 2) for k in range(-12, 7)), math.inf)
 _INNER_EDGES = np.asarray(HISTOGRAM_EDGES[1:-1])
-_LOWER = np.concatenate(([-np.inf], _INNER_EDGES))
-_UPPER = np.concatenate((_INNER_EDGES, [np.inf]))
+
+
+def _octave_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per binary exponent e: the bin of 2**e and the one inner edge inside [2**e, 2**(e+1)), if any.
+
+    A half-decade (a factor 3.16) is wider than an octave, so each octave meets at most two
+    bins and one comparison with the exact edge settles a value's bin.
+    """
+    exponents = np.arange(-1023, 1025)  # the biased exponent field, shifted; -1023: zero and subnormals
+    with np.errstate(over="ignore"):
+        low = np.ldexp(1.0, exponents)
+        high = np.ldexp(1.0, exponents + 1)
+    low[0] = 0.0
+    first_bin = np.searchsorted(_INNER_EDGES, low, side="right")
+    split = _INNER_EDGES[np.minimum(first_bin, _INNER_EDGES.size - 1)]
+    split = np.where((first_bin < _INNER_EDGES.size) & (split < high), split, np.nan)  # NaN: never >=
+    return first_bin, split
+
+
+_OCTAVE_BIN, _OCTAVE_SPLIT = _octave_tables()
 
 
 @dataclass(frozen=True)
@@ -225,15 +243,16 @@ class Histogram:
 
     @classmethod
     def of(cls, losses) -> Histogram:
+        """Count `losses` (NaN left out; negative values and -inf fall in the first bin)."""
         losses = np.asarray(losses, dtype=np.float64)
-        losses = losses[~np.isnan(losses)]
-        # The edges are half-decades, so 2*log10 guesses the bin; comparing with the exact edges
-        # fixes the guess (the same as searchsorted(edges, side="right"), about twice as fast).
-        with np.errstate(divide="ignore"):
-            guess = np.floor(np.clip(2.0 * np.log10(losses), -13.0, 7.0)).astype(np.int64) + 13
-        np.clip(guess, 0, _INNER_EDGES.size, out=guess)
-        bins = guess - (losses < _LOWER[guess]) + (losses >= _UPPER[guess])
-        np.clip(bins, 0, _INNER_EDGES.size, out=bins)
+        if np.isnan(losses).any():
+            losses = losses[~np.isnan(losses)]
+        # The biased exponent field picks the octave and the tables turn it into a bin with one
+        # exact comparison: searchsorted(edges, losses, side="right") - 1, about 2x faster.
+        octave = losses.view(np.int64) >> 52
+        np.maximum(octave, 0, out=octave)  # a negative value (sign bit set) shifts to < 0: bin 0
+        bins = _OCTAVE_BIN.take(octave)
+        bins += losses >= _OCTAVE_SPLIT.take(octave)
         return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()))
 
     def __add__(self, other: Histogram) -> Histogram:

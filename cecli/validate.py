@@ -122,8 +122,12 @@ def check_label_rows(labels: np.ndarray) -> None:
 
 def check_class_labels(labels: np.ndarray, n_classes: int, ignore_index: int | None = None) -> np.ndarray:
     """Integer class labels in [0, n_classes) (or `ignore_index`); returns them as int64."""
-    check_finite(labels, "label")
-    bad = labels != np.floor(labels)
+    integral = np.issubdtype(labels.dtype, np.integer)
+    if integral and labels.size and labels.min() >= 0 and labels.max() < n_classes:
+        return labels.astype(np.int64, copy=False)
+    if not integral:
+        check_finite(labels, "label")
+    bad = labels != np.floor(labels) if not integral else np.zeros(labels.shape, dtype=bool)
     if bad.any():
         index = _first(bad)[0]
         raise InvalidValue(
@@ -141,7 +145,7 @@ def check_class_labels(labels: np.ndarray, n_classes: int, ignore_index: int | N
             index=index,
             hint=f"labels must be in [0, {n_classes - 1}]" + ("" if ignore_index is None else f" or {ignore_index}"),
         )
-    return labels.astype(np.int64)
+    return labels.astype(np.int64, copy=False)
 
 
 def check_weights(weights: np.ndarray) -> None:

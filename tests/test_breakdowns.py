@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 import cecli
 from cecli.cli import app
+from cecli.pipeline import _row_argmax
 from cecli.readers import ReadSettings
-from cecli.reduce import HISTOGRAM_EDGES
+from cecli.reduce import HISTOGRAM_EDGES, Histogram
 
 N = 200
 CLASSES = ("cat", "dog", "eel")
@@ -324,6 +325,45 @@ def test_histogram_bins_are_closed_on_the_left(write_file):
     path = write_file("s.csv", "y,p_0,p_1\n0,0,1\n0,1,0\n")
     counts = cecli.compute("sparse", str(path), eps=0.0, per_sample=False).to_dict()["histogram"]["counts"]
     assert counts[0] == 1 and counts[-1] == 1 and sum(counts) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=50))
+def test_histogram_bins_any_floats_like_searchsorted(values):
+    """The octave-table binning equals a plain searchsorted over the edges for every float (NaN left out)."""
+    values = np.asarray(values, dtype=np.float64)
+    edges = np.asarray(HISTOGRAM_EDGES[1:-1])
+    kept = values[~np.isnan(values)]
+    boundary = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, np.inf), kept])
+    for sample in (kept, boundary):
+        assert list(Histogram.of(sample).counts) == hand_histogram(sample)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 14).flatmap(
+        lambda classes: st.lists(st.lists(st.integers(0, 3), min_size=classes, max_size=classes), max_size=40)
+    ),
+    st.sampled_from([np.float32, np.float64]),
+)
+def test_row_argmax_is_numpys_first_maximum(rows, dtype):
+    """Ties are common with values 0..3, so the first-maximum rule is exercised (14 classes: NumPy's path)."""
+    if not rows:
+        return
+    matrix = np.asfortranarray(np.asarray(rows, dtype=dtype))
+    assert _row_argmax(matrix).tolist() == matrix.argmax(axis=1).tolist()
+
+
+@pytest.mark.parametrize("loss", ["sparse", "bce"])
+def test_value_only_skips_accuracy_and_histogram_but_not_the_value(write_file, loss):
+    content = "y,p_0,p_1\n0,.7,.3\n1,.4,.6\n1,.9,.1\n" if loss == "sparse" else "y,p\n1,.7\n0,.4\n1,.1\n"
+    path = str(write_file("v.csv", content))
+    full = cecli.compute(loss, path, y="y")
+    lean = cecli.compute(loss, path, y="y", extras=False)
+    assert lean.value == full.value and lean.partial == full.partial
+    assert full.accuracy is not None and full.histogram is not None
+    assert lean.accuracy is None and lean.histogram is None
+    assert "histogram" not in lean.to_dict() and lean.to_dict()["accuracy"] is None
 
 
 BCE_ACCURACY = [
