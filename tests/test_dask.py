@@ -524,11 +524,11 @@ def test_the_local_engine_never_imports_dask(tmp_path):
     sample.write_text("y_true,y_pred\n1,0.9\n0,0.2\n")
     code = textwrap.dedent(f"""
         import contextlib, io, sys
-        from cecli.cli import main
+        from cecli.cli import app
         sys.argv = ["cecli", "bce", {str(sample)!r}, "--value-only"]
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-            main()
+            app()  # main() would end the process
         print(out.getvalue().strip(), "distributed" in sys.modules or "dask" in sys.modules)
     """)
     done = subprocess.run(
