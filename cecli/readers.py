@@ -21,7 +21,7 @@ import json
 import os
 import re
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -640,6 +640,7 @@ class CsvInput(Input):
         names = [c.strip() for c in first] if self.has_header else [str(i + 1) for i in range(len(first))]
         self._set_columns(pa.schema([(n, pa.string()) for n in names]))
         self._head_text = text
+        self._head_bytes = head
 
     def describe_types(self) -> list[Column]:
         import pyarrow.csv as pa_csv
@@ -673,8 +674,7 @@ class CsvInput(Input):
         # cell; a stream that cannot be read twice (stdin) is read as text from the start.
         direct = numeric if self._reopen is not None else frozenset()
         try:
-            for record_batch in self._open_csv(self._stream, names, direct, settings, on_invalid_row):
-                yield from _rechunk(record_batch, settings.batch_rows)
+            yield from self._parse_blocks(names, direct, settings, on_invalid_row)
         except pa.ArrowInvalid as error:
             if "conversion error" in str(error) and direct:
                 try:
@@ -683,19 +683,70 @@ class CsvInput(Input):
                     raise self._parse_error(text_error, bad_rows) from None
             raise self._parse_error(error, bad_rows) from None
 
+    def _parse_blocks(self, names, numeric, settings, on_invalid_row) -> Iterator[pa.RecordBatch]:
+        """Parse the stream in newline-aligned blocks, two at a time, and yield batches in order.
+
+        pyarrow's streaming reader parses on one core; blocks parsed in parallel by
+        ``read_csv`` use both, and memory stays bounded by a few blocks. Cutting at a
+        newline is safe because quoted fields spanning lines are not supported anyway.
+        A file with lone ``\\r`` line ends is read by the streaming reader.
+        """
+        import pyarrow.csv as pa_csv
+
+        if b"\n" not in self._head_bytes or re.search(rb"\r(?!\n)", self._head_bytes.rstrip(b"\r")):
+            for record_batch in self._open_csv(self._stream, names, numeric, settings, on_invalid_row):
+                yield from _rechunk(record_batch, settings.batch_rows)
+            return
+        read_options = [
+            pa_csv.ReadOptions(column_names=[c.name for c in self.columns], skip_rows=skip, use_threads=False)
+            for skip in (self.header_lines, 0)
+        ]
+        parse_options = pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row)
+        convert_options = self._convert_options(names, numeric)
+
+        def parse(block: bytes, first: bool) -> pa.Table:
+            return pa_csv.read_csv(
+                pa.py_buffer(block),
+                read_options=read_options[0 if first else 1],
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
+
+        blocks = _newline_blocks(self._stream, _CSV_BLOCK_BYTES)
+        first = next(blocks, b"")
+        second = next(blocks, None)
+        if second is None:  # a small input: no threads needed
+            yield from parse(first, True).to_batches(max_chunksize=settings.batch_rows)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2, thread_name_prefix="cecli-csv") as pool:
+            pending = deque([pool.submit(parse, first, True), pool.submit(parse, second, False)])
+            for block in blocks:
+                pending.append(pool.submit(parse, block, False))
+                if len(pending) > 2:
+                    yield from pending.popleft().result().to_batches(max_chunksize=settings.batch_rows)
+            while pending:
+                yield from pending.popleft().result().to_batches(max_chunksize=settings.batch_rows)
+
+    def _convert_options(self, names, numeric):
+        import pyarrow.csv as pa_csv
+
+        types = {n: pa.float64() if n in numeric else pa.string() for n in names}
+        # Only an empty cell is missing; "nan" and "NA" are values, to be judged by validation.
+        return pa_csv.ConvertOptions(
+            include_columns=names, column_types=types, null_values=[""], strings_can_be_null=False
+        )
+
     def _open_csv(self, stream, names, numeric, settings, on_invalid_row=None):
         import pyarrow.csv as pa_csv
 
         block_size = max(1 << 16, min(1 << 24, settings.batch_rows * 16 * max(len(self.columns), 1)))
-        types = {n: pa.float64() if n in numeric else pa.string() for n in names}
         return pa_csv.open_csv(
             stream,
             read_options=self._read_options(block_size),
             parse_options=pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row),
-            # Only an empty cell is missing; "nan" and "NA" are values, to be judged by validation.
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=names, column_types=types, null_values=[""], strings_can_be_null=False
-            ),
+            convert_options=self._convert_options(names, numeric),
         )
 
     def _find_bad_cell(self, names, settings) -> None:
@@ -752,6 +803,26 @@ class CsvInput(Input):
 
     def close(self) -> None:
         self._stream.close()
+
+
+_CSV_BLOCK_BYTES = 8 << 20
+
+
+def _newline_blocks(stream, size: int) -> Iterator[bytes]:
+    """Blocks of about `size` bytes that end just after a newline (the last one at the end of the stream)."""
+    rest = b""
+    while True:
+        data = stream.read(size)
+        if not data:
+            if rest:
+                yield rest
+            return
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # no newline in this block: a very long line continues
+            rest += data
+            continue
+        yield rest + data[:cut]
+        rest = data[cut:]
 
 
 def _rechunk(record_batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:

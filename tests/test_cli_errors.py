@@ -15,6 +15,7 @@ import warnings
 
 import pytest
 
+from cecli import readers
 from cecli.cli import app
 
 OK_CSV = "y_true,y_pred\n1,0.9\n0,0.2\n"
@@ -369,8 +370,14 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("csv_block_bytes", [None, 8], ids=["one-block", "8-byte-blocks"])
 @pytest.mark.parametrize(("files", "args", "code", "stderr"), CASES)
-def test_bad_input_is_one_line_and_an_exit_code(runner, write_file, tmp_path, monkeypatch, files, args, code, stderr):
+def test_bad_input_is_one_line_and_an_exit_code(
+    runner, write_file, tmp_path, monkeypatch, files, args, code, stderr, csv_block_bytes
+):
+    """Every case also runs with CSV parsed in 8-byte blocks (each line its own block, in parallel)."""
+    if csv_block_bytes is not None:
+        monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", csv_block_bytes)
     for name, content in files.items():
         write_file(name, content)
     monkeypatch.chdir(tmp_path)

@@ -93,6 +93,31 @@ def test_labels_file_alignment_across_batch_sizes(tmp_path, batch_rows):
     assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
 
 
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, 1000])
+@pytest.mark.parametrize(
+    ("prefix", "newline", "delimiter", "blank_lines"),
+    [pytest.param(b"", "\n", ",", False, id="lf"), pytest.param(b"\xef\xbb\xbf", "\r\n", ",", False, id="bom-crlf"),
+     pytest.param(b"", "\n", "\t", True, id="tsv-blank-lines"), pytest.param(b"", "\r", ",", False, id="lone-cr")],
+)  # fmt: skip
+@pytest.mark.parametrize("via_stdin", [False, True], ids=["file", "stdin"])
+def test_csv_block_size_does_not_change_anything(
+    tmp_path, monkeypatch, block_bytes, prefix, newline, delimiter, blank_lines, via_stdin
+):
+    """CSV is parsed in newline-aligned blocks on two threads; any block size gives the same records in order."""
+    text = _csv(delimiter, newline)
+    if blank_lines:
+        text = text.replace(newline, newline * 2)
+    path = tmp_path / ("d.tsv" if delimiter == "\t" else "d.csv")
+    path.write_bytes(prefix + text.encode())
+    source = "-" if via_stdin else str(path)
+    read = ReadSettings(input_format="tsv" if delimiter == "\t" else "csv", batch_rows=5)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
+    monkeypatch.setattr("cecli.readers._CSV_BLOCK_BYTES", block_bytes)
+    result = compute("sparse", source, y="label", keep="id", read=read)
+    assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
+    assert result.keep["id"] == IDS
+
+
 def _zstd(data: bytes) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.CompressedOutputStream(sink, "zstd") as out:
