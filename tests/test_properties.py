@@ -152,3 +152,17 @@ def test_partials_of_a_split_input_merge_to_the_whole(case, cuts):
     bounds = [0, *sorted(min(cut, len(losses)) for cut in cuts), len(losses)]
     parts = [Partial.of(losses[a:b], weights[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
     assert sum(parts) == Partial.of(losses, weights)
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from([0.0, 1e-7]), st.sampled_from([None, 2.5]), st.sampled_from([None, -100.0]))
+def test_bce_hard_label_rows_do_not_depend_on_soft_rows_beside_them(data, eps, pos_weight, log_floor):
+    """0/1 labels take a one-term fast path; a soft label in the batch forces the full formula: same bits."""
+    n = data.draw(rows)
+    y = np.asarray(data.draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=n, max_size=n)))
+    p = np.asarray(data.draw(st.lists(unit, min_size=n, max_size=n)))
+    options = {"eps": eps, "pos_weight": pos_weight, "log_floor": log_floor}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hard = binary_cross_entropy(y, p, **options)
+        mixed = binary_cross_entropy(np.append(y, 0.5), np.append(p, 0.5), **options)
+    np.testing.assert_array_equal(hard, mixed[:-1])
