@@ -67,8 +67,8 @@ class Dataset:
         }
 
 
-FULL = ("cecli", "cecli --out", "duckdb", "polars", "pyarrow floor", "pandas+sklearn")
-STARTUP = ("python -c 'import numpy'", "cecli --version", "cecli bce")
+FULL = ("cecli", "cecli JSON", "cecli --out", "duckdb", "polars", "pyarrow floor", "pandas+sklearn")
+STARTUP = ("python -c 'import numpy'", "python -c 'import numpy, typer'", "cecli --version", "cecli bce")
 
 
 def datasets(rows: int, csv_rows: int, classes: int) -> list[Dataset]:
@@ -267,6 +267,7 @@ def duckdb_sql(ds: Dataset) -> str:
 class Contender:
     argv: Callable[[Dataset], list[str]]
     prints_value: bool = True
+    json_value: bool = False  # the value is the "value" key of a JSON document
     caveat: str | None = None  # why its value may legitimately differ (then a difference is a note, not a failure)
 
 
@@ -274,6 +275,8 @@ SKLEARN_CAVEAT = "sklearn does not renormalise rows and clips at machine eps, no
 
 CONTENDERS: dict[str, Contender] = {
     "cecli": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "--value-only"]),
+    # The full JSON summary: also accuracy and the histogram, which --value-only skips.
+    "cecli JSON": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "-f", "json"], json_value=True),
     "cecli --out": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "--value-only", "--out", str(OUT_PATH)]),
     "duckdb": Contender(lambda ds: _python(DUCKDB, duckdb_sql(ds))),
     "polars": Contender(lambda ds: _python(POLARS_SPARSE if ds.kind == "sparse" else POLARS_BINARY, *_script_args(ds))),
@@ -283,6 +286,8 @@ CONTENDERS: dict[str, Contender] = {
         caveat=SKLEARN_CAVEAT,
     ),
     "python -c 'import numpy'": Contender(lambda ds: _python("import numpy"), prints_value=False),
+    # The floor of any Typer + NumPy command line, for reading the start-up ratios.
+    "python -c 'import numpy, typer'": Contender(lambda ds: _python("import numpy, typer"), prints_value=False),
     "cecli --version": Contender(lambda ds: [*_cecli(), "--version"], prints_value=False),
     "cecli bce": Contender(lambda ds: [*cecli_argv(ds), "--value-only"]),
 }
@@ -352,7 +357,10 @@ def measure(ds: Dataset, name: str, repeat: int) -> Result:
         _log(f"  {name:<26} {error}")
         return result
     text = runs[-1].stdout.strip().splitlines()
-    result.value = float(text[-1]) if contender.prints_value and text else None
+    if contender.json_value:
+        result.value = json.loads(runs[-1].stdout)["value"]
+    else:
+        result.value = float(text[-1]) if contender.prints_value and text else None
     result.times_s = [r.wall_s for r in runs]
     result.wall_s = statistics.median(result.times_s)
     result.rss_mib = max(r.rss_mib for r in runs)
@@ -404,6 +412,8 @@ def targets() -> list[Target]:
         Target("Parquet: cecli time / DuckDB", (pq, "cecli"), (pq, "duckdb"), "wall_s", "<= 1.0"),
         Target("Parquet: pandas+sklearn time / cecli", (pq, "pandas+sklearn"), (pq, "cecli"), "wall_s", ">= 10"),
         Target("CSV: cecli time / DuckDB", (csv, "cecli"), (csv, "duckdb"), "wall_s", "<= 1.3"),
+        Target("CSV: cecli RSS / DuckDB (--summary-only)", (csv, "cecli"), (csv, "duckdb"), "rss_mib"),
+        Target("CSV: cecli RSS / Polars (--summary-only)", (csv, "cecli"), (csv, "polars"), "rss_mib"),
         Target("Parquet: cecli RSS / DuckDB (--summary-only)", (pq, "cecli"), (pq, "duckdb"), "rss_mib"),
         Target("Parquet: cecli RSS / Polars (--summary-only)", (pq, "cecli"), (pq, "polars"), "rss_mib"),
         Target("Parquet: cecli --out RSS / DuckDB", (pq, "cecli --out"), (pq, "duckdb"), "rss_mib"),
@@ -583,6 +593,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--classes", type=int, default=10, help="classes of the sparse dumps (default 10)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per contender (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,000,000 / 200,000 rows")
+    parser.add_argument("--only", help="comma-separated dataset names to run, e.g. 'parquet,csv' (default: all)")
     args = parser.parse_args(argv)
     args.rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     args.csv_rows = args.csv_rows or (200_000 if args.quick else 2_000_000)
@@ -591,12 +602,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _compile_cecli() -> None:
+    """Write cecli's bytecode, as an installed wheel has it, so no run pays for compiling.
+
+    An editable install under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile every
+    module on every run (about 25 ms).
+    """
+    import compileall
+
+    compileall.compile_dir(str(BENCH.parent / "cecli"), quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     info = machine_info()
     _log(machine_line(info))
     plan = datasets(args.rows, args.csv_rows, args.classes)
+    if args.only:
+        plan = [ds for ds in plan if ds.name in args.only.split(",")]
     generate_all(plan)
+    _compile_cecli()
     info["rss_floor_mib"] = _own_peak_rss_mib()
     results: list[Result] = []
     for ds in plan:
