@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from .errors import OptionError
 
-ROW_GROUP_ROWS = 1 << 20  # buffer this many rows per write: bounded memory, sensible row groups
+ROW_GROUP_ROWS = 1 << 18  # buffer this many rows per write: bounded memory, sensible row groups
 OUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}
 
 
@@ -80,7 +80,8 @@ class PerSampleWriter:
     def _write(self, table: pa.Table) -> None:
         if self._writer is None:
             if self.format == "parquet":
-                self._writer = pq.ParquetWriter(self._file, table.schema)
+                # Row numbers and losses are (nearly) all distinct: dictionaries would only cost time and memory.
+                self._writer = pq.ParquetWriter(self._file, table.schema, use_dictionary=self.keep)
             else:
                 self._writer = pa_csv.CSVWriter(self._file, table.schema)
         self._writer.write_table(table.cast(self._writer.schema) if self.format == "parquet" else table)

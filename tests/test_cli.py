@@ -356,6 +356,18 @@ def test_out_file_matches_per_sample(cli, write_file, tmp_path, suffix):
     assert [(r["row"], r["id"]) for r in records] == [(1, "a"), (2, "b"), (3, "c")]
 
 
+def test_out_parquet_row_groups_gather_batches(cli, write_file, tmp_path, monkeypatch):
+    """Small batches are buffered into row groups of ROW_GROUP_ROWS rows (not one tiny group per batch)."""
+    monkeypatch.setattr("cecli.writers.ROW_GROUP_ROWS", 10)
+    write_file("k.csv", "id,y_true,y_pred\n" + "".join(f"r{i},{i % 2},0.25\n" for i in range(25)))
+    document = _json(cli("bce", "k.csv", "--keep", "id", "--batch-rows", "4", "--out", "losses.parquet"))
+    out = pq.ParquetFile(tmp_path / "losses.parquet")
+    assert [out.metadata.row_group(i).num_rows for i in range(out.metadata.num_row_groups)] == [12, 12, 1]
+    records = out.read().to_pylist()
+    assert [r["loss"] for r in records] == document["per_sample"]
+    assert [(r["row"], r["id"]) for r in records] == [(i + 1, f"r{i}") for i in range(25)]
+
+
 def test_out_refuses_to_overwrite_the_input(cli, ok_csv):
     result = cli("bce", "ok.csv", "--out", "ok.csv")
     assert result.exit_code == 2
