@@ -176,7 +176,7 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
         If the file cannot be opened or its format is unknown or malformed.
     """
     display = STDIN_NAME if path == "-" else path
-    fmt, codec = (None, None) if path == "-" else _split_extension(path)
+    fmt, codec = (None, None) if path == "-" else _split_extension(path.split("?", 1)[0] if "://" in path else path)
     if settings.input_format:
         if settings.input_format not in FORMATS:
             raise InputError(f"unknown input format {settings.input_format!r}", hint=f"use one of {', '.join(FORMATS)}")
@@ -267,7 +267,9 @@ def _expand_url(url: str) -> list[str]:
     if not found:
         raise InputError("the folder holds no data files", file=url, hint="expected .csv, .parquet, ... files")
     scheme = url.split("://", 1)[0]
-    return [f"{scheme}://{path}" for path in found]  # e.g. s3://bucket/key, file:///tmp/x
+    # Options in the query (e.g. s3://bucket/dir?region=eu-west-1) apply to every file.
+    query = url.split("?", 1)[1] if "?" in url else ""
+    return [f"{scheme}://{path}" + (f"?{query}" if query else "") for path in found]  # e.g. s3://bucket/key
 
 
 def _reopen(path: str, codec: str | None):

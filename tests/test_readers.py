@@ -273,6 +273,10 @@ def test_file_urls_read_like_paths(tmp_path):
     assert by_url.input["paths"] == [f"file://{part}" for part in parts]  # _SUCCESS is skipped
     single = compute("bce", (folder / "split=a" / "part-0.parquet").as_uri())
     assert single.per_sample.tolist() == pytest.approx([-math.log(0.9), -math.log(0.8)])
+    # Options in a folder URL's query (e.g. ?region= for s3) are carried to every file it lists.
+    with_query = compute("bce", folder.as_uri() + "?unused=1")
+    assert with_query.input["paths"] == [f"file://{part}?unused=1" for part in parts]
+    assert with_query.value == by_path.value
 
 
 @pytest.mark.parametrize("via_stdin", [False, True], ids=["file-float-path", "stdin-text-path"])
