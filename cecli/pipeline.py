@@ -11,6 +11,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from .columns import Column, Selection, choose_columns
 from .errors import DataError, InputError, OptionError
 from .options import LossOptions
 from .readers import STDIN_NAME, Batch, Input, ReadSettings, aligned, expand_sources, open_input
-from .reduce import Histogram, Partial, ScoreState, TopK, grouped, merge_groups
+from .reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .result import LossResult
 from .validate import InvalidValue
 
@@ -171,7 +172,7 @@ def compute(
                 done += source_input.size or 0
         per_sample_values = scorer.per_sample_values() if per_sample else None
         return _result(
-            scorer.state(),
+            scorer.state,
             opts,
             selection,
             paths,
@@ -319,8 +320,18 @@ def _batches(main: Input, label_input: Input | None, selection, read, opts, pref
     yield from aligned(predictions, label_batches, left_name=main.display, right_name=label_input.display)
 
 
+class _Scored(NamedTuple):
+    """What scoring one batch finds, before it is reduced."""
+
+    losses: np.ndarray
+    labels: np.ndarray | None = None  # class indices, where the labels are classes
+    true_class: np.ndarray | None = None  # for --per-class
+    hits: np.ndarray | None = None  # 1.0 where the prediction is right (accuracy)
+    off_simplex: int = 0  # prediction rows that do not sum to 1
+
+
 class _Scorer:
-    """Validates each batch, computes its losses and accumulates the partial sums."""
+    """Validates each batch, computes its losses and accumulates a :class:`ScoreState`."""
 
     def __init__(
         self,
@@ -337,17 +348,9 @@ class _Scorer:
         self.extras = extras
         self.selection = selection
         self.inputs = {"labels": label_input, "predictions": main, "weight": main}
-        self.partial = Partial()
-        self.hits = Partial()  # accuracy: the weighted mean of 1 (right) / 0 (wrong) per sample
-        self.histogram = Histogram()
-        self.top = TopK(top)
-        self.per_class: dict[int, Partial] | None = {} if per_class else None
-        self.groups: dict[tuple, Partial] = {}
-        self.file_rows: dict[int, int] = {}
+        self.state = ScoreState(top=TopK(top), per_class={} if per_class else None)
         self.file_index = 0
-        self.total_rows = 0
-        self.off_simplex = 0
-        self.n_classes: int | None = None
+        self.total_rows = 0  # state.rows, kept as a running count
         self.per_sample: list[np.ndarray] = []
         self.counted: list[np.ndarray] = []
         self.keep: dict[str, list] = {c.name: [] for c in selection.keep}
@@ -355,24 +358,9 @@ class _Scorer:
     def start_file(self, index: int, source: Input, *, own_labels: bool = True) -> None:
         """Score the next batches as file number `index` (0-based, in dataset order)."""
         self.file_index = index
-        self.file_rows.setdefault(index, 0)
         self.inputs["predictions"] = self.inputs["weight"] = source
         if own_labels:
             self.inputs["labels"] = source
-
-    def state(self) -> ScoreState:
-        """The accumulated, mergeable state."""
-        return ScoreState(
-            self.partial,
-            self.hits,
-            self.histogram,
-            self.top,
-            self.per_class,
-            self.groups,
-            dict(self.file_rows),
-            self.off_simplex,
-            self.n_classes,
-        )
 
     def per_sample_values(self) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
         """Per-sample losses (NaN where not counted), the counted mask and kept columns."""
@@ -401,16 +389,15 @@ class _Scorer:
 
     def add(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """Score one batch into every accumulator; return its per-sample losses and which rows count."""
-        opts = self.opts
+        opts, state = self.opts, self.state
         preds = batch.arrays["predictions"]
-        if self.n_classes is None:
-            self.n_classes = preds.shape[1]
-            self._check_shapes(batch)
+        if state.n_classes is None:
+            self._check_shapes(batch, preds.shape[1])
         weights = batch.arrays.get("weight")
         if weights is not None:
             weights = weights[:, 0] if weights.ndim == 2 else weights
             self._checked("weight", batch, validate.check_weights, weights)
-        losses, labels, true_class, hits = self._losses(batch, preds)
+        losses, labels, true_class, hits, off_simplex = self._losses(batch, preds)
         counted = np.ones(batch.size, dtype=bool)
         if labels is not None and opts.ignore_index is not None:
             counted = labels != opts.ignore_index
@@ -430,20 +417,25 @@ class _Scorer:
             return None if values is None else values[counted]
 
         losses_c, weights_c, denominators_c = losses[counted], only_counted(weights), only_counted(denominators)
-        self.partial += Partial.of(losses_c, weights_c, denominators_c)
-        if self.extras:
-            if hits is not None:
-                self.hits += Partial.of(hits[counted], weights_c)
-            self.histogram += Histogram.of(losses_c)
-        self.top = self.top.add(losses, (self.file_index, self.file_rows[self.file_index] + 1), batch.keep, counted)
-        if self.per_class is not None:
-            parts = grouped(true_class[counted], losses_c, weights_c, denominators_c)
-            self.per_class = merge_groups(self.per_class, parts)
+        groups = {}
         if batch.groups:
             codes, keys = self._group_codes(batch)
             parts = grouped(codes[counted], losses_c, weights_c, denominators_c)
-            self.groups = merge_groups(self.groups, {keys[code]: part for code, part in parts.items()})
-        self.file_rows[self.file_index] += batch.size
+            groups = {keys[code]: part for code, part in parts.items()}
+        first_row = (self.file_index, state.file_rows.get(self.file_index, 0) + 1)
+        self.state = state + ScoreState(
+            partial=Partial.of(losses_c, weights_c, denominators_c),
+            hits=Partial() if hits is None else Partial.of(hits[counted], weights_c),
+            histogram=Histogram.of(losses_c) if self.extras else Histogram(),
+            top=TopK(state.top.k).add(losses, first_row, batch.keep, counted),
+            per_class=None
+            if state.per_class is None
+            else grouped(true_class[counted], losses_c, weights_c, denominators_c),
+            groups=groups,
+            file_rows={self.file_index: batch.size},
+            off_simplex=off_simplex,
+            n_classes=preds.shape[1],
+        )
         self.total_rows += batch.size
         return losses, counted
 
@@ -457,8 +449,8 @@ class _Scorer:
         ]
         return inverse.ravel(), keys
 
-    def _check_shapes(self, batch: Batch) -> None:
-        opts, n_classes = self.opts, self.n_classes
+    def _check_shapes(self, batch: Batch, n_classes: int) -> None:
+        opts = self.opts
         labels = batch.arrays.get("labels")
         if opts.loss == "entropy" or labels is None:
             return
@@ -484,8 +476,8 @@ class _Scorer:
                 hint="use `cecli cce` for one-hot labels",
             )
 
-    def _losses(self, batch: Batch, preds: np.ndarray):
-        """Validate and score a batch: (losses, class labels or None, true class or None, hits or None)."""
+    def _losses(self, batch: Batch, preds: np.ndarray) -> _Scored:
+        """Validate and score a batch."""
         opts = self.opts
         base = opts.log_base
         labels = batch.arrays.get("labels")
@@ -496,9 +488,9 @@ class _Scorer:
                 row_sums = values.sum(axis=1, dtype=np.float64)
                 self._checked(role, batch, validate.check_positive_rows, row_sums, "probability")
             if opts.loss == "kl":
-                return core.kl_divergence(labels, preds, base=base), None, None, None
-            return core.entropy(preds, base=base), None, None, None
-        row_sums = None
+                return _Scored(core.kl_divergence(labels, preds, base=base))
+            return _Scored(core.entropy(preds, base=base))
+        row_sums, off_simplex = None, 0
         if opts.from_logits:
             self._checked("predictions", batch, validate.check_logits, preds)
         else:
@@ -506,7 +498,7 @@ class _Scorer:
             if opts.loss != "bce":
                 row_sums = preds.sum(axis=1, dtype=np.float64)
                 self._checked("predictions", batch, validate.check_positive_rows, row_sums, "probability")
-                self.off_simplex += validate.rows_off_simplex(row_sums)
+                off_simplex = validate.rows_off_simplex(row_sums)
         common = {"label_smoothing": opts.label_smoothing, "base": base}
         if opts.loss == "bce":
             self._checked("labels", batch, validate.check_unit_interval, labels, "label", "labels must be in [0, 1]")
@@ -527,10 +519,9 @@ class _Scorer:
                 **common,
             )
             if not self.extras:
-                return losses, None, None, None
+                return _Scored(losses)
             threshold = 0.0 if opts.from_logits else 0.5
-            hits = ((preds >= threshold) == (labels >= 0.5)).mean(axis=1)
-            return losses, None, None, hits
+            return _Scored(losses, hits=((preds >= threshold) == (labels >= 0.5)).mean(axis=1))
         # Class weights inside the loss (PyTorch), or applied afterwards by label (Keras; see add()).
         common["class_weights"] = opts.class_weights if opts.class_weights_as == "loss" else None
         common["renormalize"] = opts.renormalize
@@ -541,7 +532,7 @@ class _Scorer:
                 labels, preds, from_logits=opts.from_logits, eps=opts.eps, temperature=opts.temperature, **common
             )
             true_class = _row_argmax(labels)
-            return losses, None, true_class, _hits(predicted, true_class)
+            return _Scored(losses, None, true_class, _hits(predicted, true_class), off_simplex)
         classes = self._checked(
             "labels", batch, validate.check_class_labels, labels[:, 0], preds.shape[1], opts.ignore_index
         )
@@ -555,7 +546,7 @@ class _Scorer:
             row_sums=row_sums,
             **common,
         )
-        return losses, classes, classes, _hits(predicted, classes)
+        return _Scored(losses, classes, classes, _hits(predicted, classes), off_simplex)
 
     def keep_per_sample(self, losses: np.ndarray, counted: np.ndarray, batch: Batch) -> None:
         self.per_sample.append(np.where(counted, losses, np.nan))
@@ -695,7 +686,7 @@ def score_files(
                         writer.write(batch.offset, losses, counted, batch.keep)
         finally:
             source.close()
-    return scorer.state() if scorer is not None else ScoreState()
+    return scorer.state if scorer is not None else ScoreState()
 
 
 def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:

@@ -330,7 +330,8 @@ class ScoreState:
     """Everything a computation accumulates, mergeable with ``+`` across batches, files and tasks.
 
     `groups` maps a ``--by`` key (a tuple of values) and `per_class` a class index to a
-    :class:`Partial`; `file_rows` maps each input file's index to its number of rows.
+    :class:`Partial`; `file_rows` maps each input file's index to its number of rows
+    (summed when batches of one file are added).
     """
 
     partial: Partial = Partial()
@@ -364,7 +365,7 @@ class ScoreState:
             if self.per_class is None and other.per_class is None
             else merge_groups(self.per_class or {}, other.per_class or {}),
             merge_groups(self.groups, other.groups),
-            {**self.file_rows, **other.file_rows},
+            {i: self.file_rows.get(i, 0) + other.file_rows.get(i, 0) for i in self.file_rows | other.file_rows},
             self.off_simplex + other.off_simplex,
             self.n_classes if self.n_classes is not None else other.n_classes,
         )
