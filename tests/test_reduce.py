@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cecli.reduce import REDUCTIONS, Partial, check_reduction, exact_sum
+from cecli.reduce import REDUCTIONS, Partial, ScoreState, check_reduction, exact_sum
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -266,3 +266,17 @@ def test_exact_sum_edge_cases(values):
     expected = exact(np.ravel(values).tolist()) * UNIT
     assert expected.denominator == 1
     assert exact_sum(np.array(values, dtype=np.float64)) == expected
+
+
+def test_score_states_add_rows_per_file_and_number_rows_across_files():
+    """Batches of one file add their rows; `global_row` numbers (file, row in file) across the dataset."""
+    first = ScoreState(file_rows={0: 3}, off_simplex=1, n_classes=4)
+    second = ScoreState(file_rows={0: 2}, off_simplex=2)
+    other_file = ScoreState(file_rows={1: 7})
+    total = first + second + other_file
+    assert total.file_rows == {0: 5, 1: 7}
+    assert total.rows == 12
+    assert (total.off_simplex, total.n_classes) == (3, 4)
+    assert total.global_row((0, 5)) == 5
+    assert total.global_row((1, 1)) == 6
+    assert (other_file + first + second).file_rows == total.file_rows  # order does not matter
