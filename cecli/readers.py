@@ -657,11 +657,14 @@ class CsvInput(Input):
             return self.columns
         return [Column(c.position, c.name, str(sample.schema.field(c.position - 1).type), False) for c in self.columns]
 
-    def _read_options(self, block_size: int):
+    def _read_options(self, block_size: int, *, skip_header: bool = True, use_threads: bool = True):
         import pyarrow.csv as pa_csv
 
         return pa_csv.ReadOptions(
-            column_names=[c.name for c in self.columns], skip_rows=self.header_lines, block_size=block_size
+            column_names=[c.name for c in self.columns],
+            skip_rows=self.header_lines if skip_header else 0,
+            block_size=block_size,
+            use_threads=use_threads,
         )
 
     def record_batches(self, names, settings, numeric=frozenset()):
@@ -699,10 +702,8 @@ class CsvInput(Input):
             for record_batch in self._open_csv(self._stream, names, numeric, settings, on_invalid_row):
                 yield from _rechunk(record_batch, settings.batch_rows)
             return
-        read_options = [
-            pa_csv.ReadOptions(column_names=[c.name for c in self.columns], skip_rows=skip, use_threads=False)
-            for skip in (self.header_lines, 0)
-        ]
+        # The first block holds the header line, if any; each block is parsed by one thread.
+        read_options = [self._read_options(1 << 20, skip_header=first, use_threads=False) for first in (True, False)]
         parse_options = pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row)
         convert_options = self._convert_options(names, numeric)
 

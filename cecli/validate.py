@@ -122,19 +122,19 @@ def check_label_rows(labels: np.ndarray) -> None:
 
 def check_class_labels(labels: np.ndarray, n_classes: int, ignore_index: int | None = None) -> np.ndarray:
     """Integer class labels in [0, n_classes) (or `ignore_index`); returns them as int64."""
-    integral = np.issubdtype(labels.dtype, np.integer)
-    if integral and labels.size and labels.min() >= 0 and labels.max() < n_classes:
-        return labels.astype(np.int64, copy=False)
-    if not integral:
+    if np.issubdtype(labels.dtype, np.integer):
+        if labels.size and labels.min() >= 0 and labels.max() < n_classes:
+            return labels.astype(np.int64, copy=False)
+    else:
         check_finite(labels, "label")
-    bad = labels != np.floor(labels) if not integral else np.zeros(labels.shape, dtype=bool)
-    if bad.any():
-        index = _first(bad)[0]
-        raise InvalidValue(
-            f"label {float(labels[index])!r} is not an integer class index",
-            index=index,
-            hint=f"labels must be integers in [0, {n_classes}); for one-hot labels use `cecli cce`",
-        )
+        bad = labels != np.floor(labels)
+        if bad.any():
+            index = _first(bad)[0]
+            raise InvalidValue(
+                f"label {float(labels[index])!r} is not an integer class index",
+                index=index,
+                hint=f"labels must be integers in [0, {n_classes}); for one-hot labels use `cecli cce`",
+            )
     allowed = (labels >= 0) & (labels < n_classes)
     if ignore_index is not None:
         allowed |= labels == ignore_index
