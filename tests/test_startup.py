@@ -48,8 +48,8 @@ def test_python_m_cecli_version_import_log_has_no_pyarrow():
     assert not [name for name in imported if name.split(".")[0] == "pyarrow"]
 
 
-def test_a_csv_one_liner_loads_only_the_csv_part_of_pyarrow(tmp_path):
-    """pyarrow.compute, .parquet, .json and .fs cost about 50 ms together; a small CSV needs none (nor pydantic)."""
+def test_a_small_csv_one_liner_loads_no_pyarrow(tmp_path):
+    """pyarrow takes about 35 ms to import, pydantic (Typer 0.29) 0.1 s: a small all-numeric CSV needs neither."""
     sample = tmp_path / "s.csv"
     sample.write_text("y,p\n1,0.9\n0,0.2\n1,0.6\n")
     done = subprocess.run(
@@ -59,8 +59,8 @@ def test_a_csv_one_liner_loads_only_the_csv_part_of_pyarrow(tmp_path):
     )
     assert (done.returncode, done.stdout) == (0, "0.2797765635793423\n")
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
-    assert "pyarrow.csv" in imported
-    assert not imported & {"pyarrow.compute", "pyarrow.parquet", "pyarrow.json", "pyarrow.fs", "pydantic"}
+    assert "cecli.pipeline" in imported
+    assert not [name for name in imported if name.split(".")[0] in ("pyarrow", "pydantic")]
 
 
 def test_the_cli_never_imports_pandas_even_where_pyarrow_would(tmp_path):
