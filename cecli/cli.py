@@ -9,7 +9,6 @@ import inspect
 import os
 import signal
 import sys
-import traceback
 from enum import StrEnum
 from typing import Annotated
 
@@ -420,6 +419,8 @@ def _guarded(loss: str, values: dict) -> None:
         _list_columns(values) if loss == "columns" else _score(loss, values)
     except CecliError as error:
         if os.environ.get("CECLI_DEBUG") == "1":
+            import traceback
+
             traceback.print_exc()
         _say("error", str(error))
         sys.exit(error.exit_code)
@@ -430,6 +431,8 @@ def _guarded(loss: str, values: dict) -> None:
         _silence_stdout()
         sys.exit(ExitCode.BROKEN_PIPE)
     except Exception:
+        import traceback
+
         traceback.print_exc()
         _say("internal error", "this is a bug in cecli; please report it with the traceback above")
         sys.exit(ExitCode.INTERNAL)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 
@@ -191,7 +190,7 @@ class Partial:
         if self.nonfinite:
             return self.sum / self.weight_sum if self.weight_sum > 0 else math.nan
         try:
-            return float(Fraction(self.scaled_sum, self.scaled_weight_sum))
+            return self.scaled_sum / self.scaled_weight_sum  # int / int rounds correctly
         except OverflowError:
             return math.inf if self.scaled_sum > 0 else -math.inf
 

@@ -296,3 +296,11 @@ def test_bad_cell_deep_in_a_csv_is_located_on_both_read_paths(runner, tmp_path, 
     assert result.stderr == (
         f"cecli: error: {name}:5002:y_pred: not a number: 'oops' (every cell of this column must be a number)\n"
     )
+
+
+def test_newline_blocks_end_at_newlines_and_keep_an_unterminated_last_line_in_the_last_block():
+    from cecli.readers import _newline_blocks
+
+    assert list(_newline_blocks(io.BytesIO(b"a,1\nb,2\nc,3"), 4)) == [b"a,1\n", b"b,2\nc,3"]
+    assert list(_newline_blocks(io.BytesIO(b"long line\nx\ny\n"), 3)) == [b"long line\nx\n", b"y\n"]
+    assert list(_newline_blocks(io.BytesIO(b""), 3)) == []
