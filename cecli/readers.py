@@ -879,23 +879,26 @@ _PLAIN_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"  # [0-9
 
 
 def _newline_blocks(stream, size: int) -> Iterator[bytes]:
-    """Blocks of about `size` bytes that end just after a newline (the last one at the end of the stream)."""
-    block, rest = None, b""
+    """Blocks of about `size` bytes that end just after a newline (the last one at the end of the stream).
+
+    A last line without a newline stays in the last block rather than making a batch of its own.
+    """
+    rest = b""
     while True:
         data = stream.read(size)
-        if not data:
-            # A last line without a newline joins the last block, not a batch of its own.
-            last = (block or b"") + rest
-            if last:
-                yield last
-            return
+        if len(data) < size:  # likely the end (a buffered stream reads short only there): make sure
+            more = stream.read(size) if data else b""
+            if not more:
+                if rest or data:
+                    yield rest + data
+                return
+            data += more
         cut = data.rfind(b"\n") + 1
         if cut == 0:  # no newline in this block: a very long line continues
             rest += data
             continue
-        if block is not None:
-            yield block
-        block, rest = rest + data[:cut], data[cut:]
+        yield rest + data[:cut]
+        rest = data[cut:]
 
 
 def _rechunk(record_batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:

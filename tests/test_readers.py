@@ -301,6 +301,24 @@ def test_bad_cell_deep_in_a_csv_is_located_on_both_read_paths(runner, tmp_path, 
 def test_newline_blocks_end_at_newlines_and_keep_an_unterminated_last_line_in_the_last_block():
     from cecli.readers import _newline_blocks
 
-    assert list(_newline_blocks(io.BytesIO(b"a,1\nb,2\nc,3"), 4)) == [b"a,1\n", b"b,2\nc,3"]
+    assert list(_newline_blocks(io.BytesIO(b"a,1\nb,2\nc,3"), 64)) == [b"a,1\nb,2\nc,3"]
+    assert list(_newline_blocks(io.BytesIO(b"a,1\nb,2\nc,3"), 6)) == [b"a,1\n", b"b,2\nc,3"]
     assert list(_newline_blocks(io.BytesIO(b"long line\nx\ny\n"), 3)) == [b"long line\nx\n", b"y\n"]
     assert list(_newline_blocks(io.BytesIO(b""), 3)) == []
+
+
+def test_newline_blocks_of_a_stream_that_reads_short_still_end_at_newlines():
+    from cecli.readers import _newline_blocks
+
+    class Trickle(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def read(self, size: int = -1) -> bytes:
+            byte, self.data = self.data[:1], self.data[1:]
+            return byte
+
+    text = b"y,p\n1,0.9\n0,0.25\n1,0.5"
+    blocks = list(_newline_blocks(Trickle(text), 4))
+    assert b"".join(blocks) == text
+    assert all(block.endswith(b"\n") for block in blocks[:-1])
