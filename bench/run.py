@@ -346,16 +346,32 @@ class Result:
     ratio_rss: float | None = None
 
 
-def measure(ds: Dataset, name: str, repeat: int) -> Result:
-    contender = CONTENDERS[name]
-    argv = contender.argv(ds)
-    result = Result(ds.name, name, ds.rows, argv, times_s=[], wall_s=float("nan"), rss_mib=float("nan"), value=None)
-    try:
-        runs = [run_once(argv) for _ in range(1 + repeat)][1:]  # the first is a warm-up (imports, page cache)
-    except RuntimeError as error:
-        result.check, result.ok = "FAILED (see stderr)", False
-        _log(f"  {name:<26} {error}")
-        return result
+def measure(ds: Dataset, repeat: int) -> list[Result]:
+    """Time every contender of `ds`, taking turns run by run; the first round is a warm-up.
+
+    Taking turns lets drift in the machine's speed touch every contender alike. The warm-up
+    fills the page cache and the import caches.
+    """
+    results, runs = {}, {}
+    for name in ds.contenders:
+        argv = CONTENDERS[name].argv(ds)
+        results[name] = Result(ds.name, name, ds.rows, argv, [], wall_s=float("nan"), rss_mib=float("nan"), value=None)
+        runs[name] = []
+    for _ in range(1 + repeat):
+        for name, result in results.items():
+            if result.ok:
+                try:
+                    runs[name].append(run_once(result.argv))
+                except RuntimeError as error:
+                    result.check, result.ok = "FAILED (see stderr)", False
+                    _log(f"  {name:<26} {error}")
+    for name, result in results.items():
+        if result.ok:
+            _summarize(result, runs[name][1:], CONTENDERS[name])
+    return list(results.values())
+
+
+def _summarize(result: Result, runs: list[Run], contender: Contender) -> None:
     text = runs[-1].stdout.strip().splitlines()
     if contender.json_value:
         result.value = json.loads(runs[-1].stdout)["value"]
@@ -364,8 +380,7 @@ def measure(ds: Dataset, name: str, repeat: int) -> Result:
     result.times_s = [r.wall_s for r in runs]
     result.wall_s = statistics.median(result.times_s)
     result.rss_mib = max(r.rss_mib for r in runs)
-    _log(f"  {name:<26} {result.wall_s:8.3f} s {result.rss_mib:9.1f} MiB  {_fmt_value(result.value)}")
-    return result
+    _log(f"  {result.contender:<26} {result.wall_s:8.3f} s {result.rss_mib:9.1f} MiB  {_fmt_value(result.value)}")
 
 
 def check_and_ratio(results: list[Result], ds: Dataset) -> None:
@@ -627,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     for ds in plan:
         _log(f"{ds.name}: {ds.path.relative_to(BENCH.parent)}")
         repeat = args.repeat if ds.rows > 3 else max(10, 3 * args.repeat)  # startup times are short and noisy
-        results += [measure(ds, name, repeat) for name in ds.contenders]
+        results += measure(ds, repeat)
         check_and_ratio(results, ds)
     goals = targets()
     evaluate(goals, results)
