@@ -690,8 +690,10 @@ class CsvInput(Input):
             return None
         body = self._small_text.partition("\n")[2] if self.header_lines else self._small_text
         width = len(self.columns)
-        row = f"{_PLAIN_NUMBER}(?:{re.escape(self.delimiter)}{_PLAIN_NUMBER}){{{width - 1}}}"
-        if not re.fullmatch(f"(?:{row}\r?\n)*{row}(?:\r?\n)?", body):
+        # Atomic numbers and a possessive row loop: a mismatch fails at once, never backtracks.
+        number = f"(?>{_PLAIN_NUMBER})"
+        row = f"{number}(?:{re.escape(self.delimiter)}{number}){{{width - 1}}}"
+        if not re.fullmatch(f"{row}(?:\r?\n{row})*+(?:\r?\n)?", body):
             return None
         return np.array([float(cell) for cell in body.replace(self.delimiter, " ").split()]).reshape(-1, width)
 

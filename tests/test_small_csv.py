@@ -100,6 +100,9 @@ def test_plain_csv_on_stdin_gives_what_pyarrow_gives(monkeypatch):
         pytest.param("y,p\n\u0661,0.9\n", id="arabic-indic-digit"),
         pytest.param("y,p\n", id="header-only"),
         pytest.param("y,p\n" + "1,0.5\n" * 2000, id="larger-than-8-KiB"),
+        # Near misses that a backtracking pattern would take seconds to refuse:
+        pytest.param("y,p\n" + "1" * 8000 + ",1x\n", id="long-number-then-junk"),
+        pytest.param("y,p\n" + "1,1\n" * 1000 + "1,\n", id="many-rows-then-an-empty-cell"),
     ],
 )
 def test_anything_unusual_is_left_to_pyarrow(tmp_path, monkeypatch, text):
