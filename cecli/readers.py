@@ -542,6 +542,10 @@ class Input:
         """Columns with their types (may read a sample of the data)."""
         return self.columns
 
+    def _plain_numbers(self) -> np.ndarray | None:
+        """All records as one float64 matrix, when the input can be parsed without pyarrow; else ``None``."""
+        return None
+
     def _set_columns(self, fields: list[tuple[str, str, bool]]) -> None:
         """Set the columns from (name, type, is_list) triples."""
         duplicates = sorted(name for name, count in Counter(f[0] for f in fields).items() if count > 1)
@@ -571,6 +575,10 @@ class Input:
         DataError
             For a missing, non-numeric or ragged cell; the error names file, row and column.
         """
+        values = None if selection.keep or selection.by else self._plain_numbers()
+        if values is not None:
+            yield from _plain_batches(values, selection, settings, roles)
+            return
         wanted = [getattr(selection, r) for r in roles]
         names: list[str] = []
         for part in wanted + [selection.keep, selection.by if "predictions" in roles else ()]:
@@ -620,6 +628,20 @@ class Input:
         """Release the underlying file."""
 
 
+def _plain_batches(values: np.ndarray, selection: Selection, settings: ReadSettings, roles) -> Iterator[Batch]:
+    """Batches of a parsed matrix `values`, laid out as pyarrow's are (column-major float64)."""
+    for start in range(0, len(values), settings.batch_rows):
+        rows = values[start : start + settings.batch_rows]
+        batch = Batch(start, len(rows))
+        for role in roles:
+            columns = getattr(selection, role)
+            if role == "weight" and columns is not None:
+                batch.arrays[role] = rows[:, columns.position - 1].copy()
+            elif role != "weight" and columns:
+                batch.arrays[role] = np.asfortranarray(rows[:, [c.position - 1 for c in columns]])
+        yield batch
+
+
 def _arrow_fields(schema: pa.Schema) -> list[tuple[str, str, bool]]:
     lists = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
     return [(f.name, str(f.type), any(is_list(f.type) for is_list in lists)) for f in schema]
@@ -659,24 +681,7 @@ class CsvInput(Input):
         self._set_columns([(n, "string", False) for n in names])
         self._head_text = text
         self._head_bytes = head
-        self._small_text = text if whole else None
-
-    def batches(
-        self,
-        selection: Selection,
-        settings: ReadSettings,
-        *,
-        roles: tuple[str, ...] = ("labels", "predictions", "weight"),
-        class_names: list[str] | None = None,
-        class_labels: bool = False,
-        prefetch: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None,
-    ) -> Iterator[Batch]:
-        values = None if selection.keep or selection.by else self._plain_numbers()
-        if values is None:
-            return super().batches(
-                selection, settings, roles=roles, class_names=class_names, class_labels=class_labels, prefetch=prefetch
-            )
-        return self._plain_batches(values, selection, settings, roles)
+        self._whole = whole
 
     def _plain_numbers(self) -> np.ndarray | None:
         """A small input's records as a float64 matrix when every cell is a plain number, else ``None``.
@@ -686,9 +691,10 @@ class CsvInput(Input):
         number per column is parsed with ``float``, which rounds correctly as pyarrow does (a
         test compares them). Anything else, every error included, is left to pyarrow.
         """
-        if self._small_text is None or any(ch in "0123456789.+-eE" for ch in self.delimiter):
+        if not self._whole or any(ch in "0123456789.+-eE" for ch in self.delimiter):
             return None
-        body = self._small_text.partition("\n")[2] if self.header_lines else self._small_text
+        text = self._head_text
+        body = text.partition("\n")[2] if self.header_lines else text
         width = len(self.columns)
         # Atomic numbers and a possessive row loop: a mismatch fails at once, never backtracks.
         number = f"(?>{_PLAIN_NUMBER})"
@@ -696,20 +702,6 @@ class CsvInput(Input):
         if not re.fullmatch(f"{row}(?:\r?\n{row})*+(?:\r?\n)?", body):
             return None
         return np.array([float(cell) for cell in body.replace(self.delimiter, " ").split()]).reshape(-1, width)
-
-    @staticmethod
-    def _plain_batches(values: np.ndarray, selection: Selection, settings: ReadSettings, roles) -> Iterator[Batch]:
-        """Batches of `values` laid out as :meth:`Input.batches` lays out pyarrow's (column-major float64)."""
-        for start in range(0, len(values), settings.batch_rows):
-            rows = values[start : start + settings.batch_rows]
-            batch = Batch(start, len(rows))
-            for role in roles:
-                columns = getattr(selection, role)
-                if role == "weight" and columns is not None:
-                    batch.arrays[role] = rows[:, columns.position - 1].copy()
-                elif role != "weight" and columns:
-                    batch.arrays[role] = np.asfortranarray(rows[:, [c.position - 1 for c in columns]])
-            yield batch
 
     def describe_types(self) -> list[Column]:
         import pyarrow.csv as pa_csv
