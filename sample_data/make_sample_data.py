@@ -4,7 +4,7 @@ Usage::
 
     python sample_data/make_sample_data.py [SEED_EXAMPLES_JSON]
 
-The seed file defaults to ``../shared/reference/seed_examples.json`` beside the project root.
+The seed file defaults to ``tests/data/seed_examples.json`` (a copy of the design card's).
 For every case three files are written next to this script: ``<name>.csv``, ``<name>.json`` and
 ``<name>.parquet``. Column names follow cecli's automatic column detection (see sample_data/README.md).
 Floats are written with ``repr()`` so that they round-trip exactly.
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SEED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "seed_examples.json"
+DEFAULT_SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "seed_examples.json"
 
 # Name of the list column (JSON/Parquet) and prefix of the CSV columns that hold the predictions.
 PRED_NAMES = {

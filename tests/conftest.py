@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = PROJECT_ROOT / "sample_data"
-# CI clones the project with `shared/` as a sibling of the clone.
-SEED_EXAMPLES = PROJECT_ROOT.parent / "shared" / "reference" / "seed_examples.json"
+# A copy of the design card's worked examples, kept in the repository so a fresh clone runs every test.
+SEED_EXAMPLES = PROJECT_ROOT / "tests" / "data" / "seed_examples.json"
 
 
 @pytest.fixture(autouse=True)
@@ -37,9 +37,7 @@ def sample_data() -> Path:
 
 @pytest.fixture(scope="session")
 def seed_cases() -> list[dict]:
-    """The worked examples from ../shared/reference/seed_examples.json."""
-    if not SEED_EXAMPLES.is_file():
-        pytest.skip(f"seed examples not found at {SEED_EXAMPLES}")
+    """The worked examples from tests/data/seed_examples.json."""
     return json.loads(SEED_EXAMPLES.read_text(encoding="utf-8"))["cases"]
 
 
