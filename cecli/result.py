@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -119,6 +120,18 @@ class LossResult:
         values = self.per_sample.tolist()
         ok = np.isfinite(self.per_sample) & self.counted
         return [v if good else None for v, good in zip(values, ok.tolist(), strict=True)]
+
+
+def json_text(value) -> str:
+    """A kept or grouped value as the JSON output writes it (``0``, ``0.5``, ``true``, ``null``); text as is."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
+
+
+def cell_text(value) -> str:
+    """A kept value in a CSV cell: as :func:`json_text`, but empty for null (the CSV reader's null)."""
+    return "" if value is None else json_text(value)
 
 
 def gate_failure(value: float | None, *, fail_above: float | None, fail_below: float | None) -> str | None:
