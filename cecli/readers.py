@@ -805,9 +805,7 @@ class CsvInput(Input):
             )
         try:
             self._set_columns([(n, "string", False) for n in names])
-        except InputError as error:  # a duplicate name
-            if header is None:
-                error.hint += ", or pass --no-header if the first row is data"
+        except InputError as error:  # a duplicate name: the header is line 1
             raise error.locate(row=1) from None
         self._head_text = text
         self._head_bytes = head
@@ -1157,14 +1155,20 @@ def _json_kind(value) -> pa.DataType:
         return pa.list_(pa.float64())
     if isinstance(value, str):
         return pa.string()
+    if isinstance(value, bool):
+        return pa.bool_()
     return pa.float64()
 
 
 def _describe(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
     return "a list" if isinstance(value, list) else "text" if isinstance(value, str) else "a number"
 
 
 def _describe_kind(kind: pa.DataType) -> str:
+    if pa.types.is_boolean(kind):
+        return "a boolean"
     return "a list" if pa.types.is_list(kind) else "text" if pa.types.is_string(kind) else "a number"
 
 
