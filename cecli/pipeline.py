@@ -8,6 +8,7 @@ for, and written batch by batch to ``out`` when given, so memory stays bounded.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import queue
 import threading
@@ -596,6 +597,8 @@ def _result(
             f"column {name!r}: {count} kept or grouped value{'s are' if count > 1 else ' is'} NaN or infinite "
             "(written as null; a Parquet --out file keeps them)"
         )
+    if not math.isfinite(partial.weight_sum):
+        warnings.append("the weight sum is larger than float64 can hold (written as null)")
     if state.off_simplex:
         warnings.append(
             f"{state.off_simplex} of {state.rows} prediction rows do not sum to 1 "

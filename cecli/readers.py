@@ -540,12 +540,61 @@ def _pass_through(array: pa.Array, text: bool, nonfinite: _Nonfinite) -> list:
     """A ``--keep`` column as Python values printed alike from every format (see :func:`_json_value`).
 
     `text` says the input has no types (CSV/TSV): each cell is then typed by :func:`_text_value`.
+    Whole columns of text, integers or floats take a vectorized path with the same result.
     """
     if text and _is_text(array):
-        return [_text_value(cell, nonfinite) for cell in array.to_pylist()]
+        return _text_values(array, nonfinite)
     if pa.types.is_integer(array.type) or pa.types.is_string(array.type) or pa.types.is_boolean(array.type):
         return array.to_pylist()  # already JSON values
+    if pa.types.is_floating(array.type):
+        return _float_values(array, nonfinite)
     return [_json_value(value, nonfinite) for value in array.to_pylist()]
+
+
+def _mask(array: pa.Array) -> np.ndarray:
+    """A boolean Arrow array (nulls as false) as a NumPy bool array."""
+    import pyarrow.compute as pc
+
+    return _view(pc.cast(pc.fill_null(array, False), pa.uint8())).astype(bool)
+
+
+def _float_values(array: pa.Array, nonfinite: _Nonfinite) -> list:
+    """:func:`_json_value` of every value of a float column, vectorized."""
+    import pyarrow.compute as pc
+
+    nulls = _mask(array.is_null()) if array.null_count else np.zeros(len(array), dtype=bool)
+    x = _view(pc.cast(pc.fill_null(array, 0.0) if array.null_count else array, pa.float64()))
+    finite = np.isfinite(x)
+    with np.errstate(invalid="ignore"):
+        integral = finite & (np.abs(x) < _EXACT_INTEGERS) & (np.trunc(x) == x)
+    if integral.all():
+        values = x.astype(np.int64).tolist()
+    else:
+        values = x.tolist()
+        for i in np.flatnonzero(integral).tolist():
+            values[i] = int(values[i])
+    for i in np.flatnonzero(~finite | nulls).tolist():
+        values[i] = None
+    nonfinite.count += int((~finite & ~nulls).sum())
+    return values
+
+
+def _text_values(array: pa.Array, nonfinite: _Nonfinite) -> list:
+    """:func:`_text_value` of every cell of a CSV column; columns of only text or only numbers are vectorized."""
+    import pyarrow.compute as pc
+
+    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)  # an empty cell is null
+    numbers = pc.sum(pc.match_substring_regex(array, f"^{_JSON_NUMBER.pattern}$")).as_py() or 0
+    if not numbers and not pc.any(pc.is_in(array, pa.array(list(_BOOLEANS)))).as_py():
+        return array.to_pylist()
+    # Integers beyond 2**53 must not pass through float64: they are typed one by one.
+    long_integers = pc.any(pc.match_substring_regex(array, "^-?[0-9]{16,}$")).as_py()
+    if numbers == len(array) - array.null_count and not long_integers:
+        if pc.all(pc.match_substring_regex(array, f"^{_JSON_INTEGER.pattern}$")).as_py() is not False:
+            return pc.cast(array, pa.int64()).to_pylist()
+        # pyarrow's text-to-float64 conversion rounds correctly, as Python's float does.
+        return _float_values(pc.cast(array, pa.float64()), nonfinite)
+    return [_text_value(cell, nonfinite) for cell in array.to_pylist()]
 
 
 def _group_key(value) -> tuple:
@@ -577,7 +626,9 @@ def _codes(array: pa.Array, text: bool, nonfinite: _Nonfinite) -> tuple[np.ndarr
     bad = []
     for i, value in enumerate(encoded.dictionary.to_pylist()):
         before = nonfinite.count
-        key = _group_key(_text_value(value, nonfinite) if text and isinstance(value, str) else _json_value(value, nonfinite))
+        key = _group_key(
+            _text_value(value, nonfinite) if text and isinstance(value, str) else _json_value(value, nonfinite)
+        )
         if nonfinite.count != before:
             nonfinite.count = before
             bad.append(i)
@@ -683,7 +734,8 @@ class Input:
         nested = [c for c in selection.by if c.is_list or c.type.startswith(("struct", "map"))]
         if nested and "predictions" in roles:
             raise OptionError(
-                f"--by column {nested[0].name!r} holds {'lists' if nested[0].is_list else 'records'}, not single values",
+                f"--by column {nested[0].name!r} holds {'lists' if nested[0].is_list else 'records'}, "
+                "not single values",
                 hint="group by a column of numbers or text",
             )
         values = None if selection.keep or selection.by else self._plain_numbers()

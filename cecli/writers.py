@@ -85,7 +85,7 @@ class PerSampleWriter:
         columns = {"row": pa.array(rows), "loss": loss_array}
         for name in self.keep:
             if self.format == "csv":  # as -f csv writes them, so that the file reads back the same values
-                columns[name] = pa.array([cell_text(value) for value in keep[name]], pa.string())
+                columns[name] = pa.array([None if v is None else cell_text(v) for v in keep[name]], pa.string())
             else:
                 columns[name] = self._typed(name, kept[name] if kept else pa.array(keep[name]))
         self._pending.append(pa.table(columns))
