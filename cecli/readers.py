@@ -93,7 +93,7 @@ class Batch:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     keep: dict[str, list] = field(default_factory=dict)  # JSON values (see _json_value)
     groups: dict[str, tuple[np.ndarray, list]] = field(default_factory=dict)  # codes, distinct keys (_group_key)
-    kept: dict[str, pa.Array] = field(default_factory=dict)  # the --keep columns as read, for a Parquet --out
+    kept: dict[str, pa.Array] = field(default_factory=dict)  # typed --keep columns as read, for a Parquet --out
     nonfinite: dict[str, int] = field(default_factory=dict)  # NaN/inf kept or grouped values, turned into None
 
 
@@ -780,7 +780,8 @@ class Input:
                     nonfinite = _Nonfinite()
                     array = record_batch.column(column.name)
                     batch.keep[column.name] = _pass_through(array, self.untyped, nonfinite)
-                    batch.kept[column.name] = array
+                    if not self.untyped:  # CSV has no types to keep: a Parquet --out gets the text
+                        batch.kept[column.name] = array
                     batch.nonfinite[column.name] = nonfinite.count
                 for column in selection.by if "predictions" in roles else ():
                     nonfinite = _Nonfinite()

@@ -64,7 +64,7 @@ class PerSampleWriter:
         keep: dict[str, list],
         kept: dict[str, pa.Array] | None = None,
     ) -> None:
-        """Write one batch: `keep` holds the kept columns as JSON values, `kept` as read (for Parquet types).
+        """Write one batch: `keep` holds the kept columns as JSON values, `kept` typed ones as read (Parquet types).
 
         Raises
         ------
@@ -84,10 +84,12 @@ class PerSampleWriter:
         loss_array = pa.array(losses, mask=~(counted & np.isfinite(losses)), type=pa.float64())
         columns = {"row": pa.array(rows), "loss": loss_array}
         for name in self.keep:
-            if self.format == "csv":  # as -f csv writes them, so that the file reads back the same values
-                columns[name] = pa.array([None if v is None else cell_text(v) for v in keep[name]], pa.string())
-            else:
-                columns[name] = self._typed(name, kept[name] if kept else pa.array(keep[name]))
+            if self.format == "parquet" and kept and name in kept:
+                columns[name] = self._typed(name, kept[name])
+            else:  # as -f csv writes them (CSV input has no types to keep), so the file reads back the same values
+                columns[name] = self._typed(
+                    name, pa.array([None if v is None else cell_text(v) for v in keep[name]], pa.string())
+                )
         self._pending.append(pa.table(columns))
         self._pending_rows += losses.size
         if self._pending_rows >= ROW_GROUP_ROWS:

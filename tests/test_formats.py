@@ -412,6 +412,16 @@ def test_a_header_warning_is_in_the_json_and_names_the_tsv_file(runner, tmp_path
     assert json.loads(stdout)["value"] == _LOSS_08
 
 
+def test_cecli_columns_shows_the_header_warning(runner, tmp_path, monkeypatch):
+    (tmp_path / "h.csv").write_text("1,0.9x\n0,0.2\n1,0.8\n")
+    assert _run(runner, tmp_path, monkeypatch, ["columns", "h.csv"]) == (0, "1\t1\tint64\n2\t0.9x\tdouble\n", _WARN_1)
+    assert _run(runner, tmp_path, monkeypatch, ["columns", "h.csv", "--header"]) == (
+        0,
+        "1\t1\tint64\n2\t0.9x\tdouble\n",
+        "",
+    )
+
+
 def test_an_ambiguous_first_row_in_tsv_stops_too(runner, tmp_path, monkeypatch):
     (tmp_path / "h.tsv").write_text("1\t\n0\t0.2\n")
     assert _run(runner, tmp_path, monkeypatch, ["bce", "h.tsv"]) == (3, "", _AMBIGUOUS.replace("h.csv", "h.tsv"))
@@ -444,6 +454,23 @@ def test_a_kept_column_whose_type_changes_between_shards_cannot_go_to_a_parquet_
     code, _, stderr = _run(runner, tmp_path, monkeypatch, ["bce", "dump", "--keep", "id", "--out", "o.csv"])
     assert (code, stderr) == (0, "")
     assert [r[2] for r in csv.reader(io.StringIO((tmp_path / "o.csv").read_text()))] == ["id", "7", "8", "", "x"]
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_csv_kept_columns_go_to_a_parquet_out_as_the_text_csv_output_writes(runner, tmp_path, monkeypatch, source):
+    """CSV has no types to keep; whether y_true was parsed as a number (a file) or as text (stdin) does not show."""
+    text = "y_true,y_pred,id,v\n1,0.9,007,1.0\n0.0,0.2,,true\n"
+    (tmp_path / "k.csv").write_text(text)
+    args = ["bce", "k.csv" if source == "file" else "-", "--keep", "y_true,id,v", "--out", "o.parquet"]
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*args, "--value-only"], input=text if source == "stdin" else None)
+    assert (result.exit_code, result.stderr) == (0, "")
+    table = pq.read_table(tmp_path / "o.parquet")
+    assert [table.schema.field(n).type for n in ("y_true", "id", "v")] == [pa.string()] * 3
+    assert table.select(["y_true", "id", "v"]).to_pylist() == [
+        {"y_true": "1", "id": "007", "v": "1"},
+        {"y_true": "0", "id": None, "v": "true"},
+    ]
 
 
 @pytest.mark.parametrize("batch_rows", ["1", "65536"])
@@ -554,3 +581,29 @@ def test_an_infinite_weight_sum_is_null_with_a_warning(runner, tmp_path, monkeyp
     message = "the weight sum is larger than float64 can hold (written as null)"
     assert document["warnings"] == [message]
     assert stderr == f"cecli: warning: {message}\n"
+
+
+def test_the_dask_engine_gives_the_same_groups_kept_values_and_header_warning(tmp_path):
+    """Group keys and kept values cross processes typed (``1`` and ``true`` stay apart); warnings travel too."""
+    import distributed
+
+    from cecli.pipeline import compute
+
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    (folder / "a.csv").write_text("y_true,2,g\n1,0.5,1\n1,0.5,true\n")
+    pq.write_table(pa.table({"y_true": [0, 1], "2": [0.25, 0.5], "g": pa.array(["x", None])}), folder / "b.parquet")
+    spec = {"y": "y_true", "p": "2", "by": "g", "keep": "g", "top": 4, "per_sample": False}
+    local = compute("bce", str(folder), **spec).to_dict(per_sample=False)
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+        remote = compute("bce", str(folder), **spec, engine="dask", scheduler=c.scheduler_address)
+    remote = remote.to_dict(per_sample=False)
+    assert [(g["key"]["g"], g["count"]) for g in local["by"]] == [(1, 1), (True, 1), ("x", 1), (None, 1)]
+    assert json.dumps(remote["by"]) == json.dumps(local["by"])
+    assert json.dumps(remote["top"]) == json.dumps(local["top"])
+    warning = (
+        f"{folder / 'a.csv'}:1: the header has names that look like numbers ('2'); if the first row is data, "
+        "pass --no-header (--header silences this warning)"
+    )
+    assert local["warnings"] == [warning]
+    assert remote["warnings"][0] == warning
