@@ -459,17 +459,18 @@ def test_a_kept_column_whose_type_changes_between_shards_cannot_go_to_a_parquet_
 @pytest.mark.parametrize("source", ["file", "stdin"])
 def test_csv_kept_columns_go_to_a_parquet_out_as_the_text_csv_output_writes(runner, tmp_path, monkeypatch, source):
     """CSV has no types to keep; whether y_true was parsed as a number (a file) or as text (stdin) does not show."""
-    text = "y_true,y_pred,id,v\n1,0.9,007,1.0\n0.0,0.2,,true\n"
+    text = "y_true,y_pred,id,v\n1,0.9,,1.0\n0.0,0.2,007,true\n"  # null first, with one row a batch
     (tmp_path / "k.csv").write_text(text)
     args = ["bce", "k.csv" if source == "file" else "-", "--keep", "y_true,id,v", "--out", "o.parquet"]
+    args += ["--batch-rows", "1"]
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, [*args, "--value-only"], input=text if source == "stdin" else None)
     assert (result.exit_code, result.stderr) == (0, "")
     table = pq.read_table(tmp_path / "o.parquet")
     assert [table.schema.field(n).type for n in ("y_true", "id", "v")] == [pa.string()] * 3
     assert table.select(["y_true", "id", "v"]).to_pylist() == [
-        {"y_true": "1", "id": "007", "v": "1"},
-        {"y_true": "0", "id": None, "v": "true"},
+        {"y_true": "1", "id": None, "v": "1"},
+        {"y_true": "0", "id": "007", "v": "true"},
     ]
 
 
