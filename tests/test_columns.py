@@ -172,6 +172,19 @@ def test_score_files_the_dask_task_reads_each_file_by_name(tmp_path, fmt, copies
     assert state.partial.mean == pytest.approx(MEAN, rel=1e-15)
 
 
+def test_dask_engine_through_the_cli_reads_each_file_by_name(runner, tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")  # installed with the dev extras; the module is optional
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.csv").write_text("y_true,y_pred\n1,0.9\n0,0.2\n")
+    (tmp_path / "d" / "b.csv").write_text("y_pred,y_true\n0.9,1\n0.2,0\n")
+    _write(tmp_path / "d" / "c.parquet", ("id", "y_pred", "y_true"), "parquet")
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+        document = score(runner, ["bce", "d", "--summary-only", "--engine", "dask", "--scheduler", c.scheduler_address])
+    assert document["count"] == 6
+    assert document["mean"] == pytest.approx(MEAN, rel=1e-15)
+
+
 # --------------------------------------------------------------------------- 2. pairing by suffix
 
 # Rows of y_a, y_b, p_b, p_a: y_a pairs with p_a and y_b with p_b, whatever the column order.
