@@ -218,16 +218,16 @@ def class_numbers(predictions: tuple[Column, ...] | list[Column]) -> list[int] |
     return numbers if len(set(numbers)) == len(numbers) else None
 
 
-def _in_class_order(predictions: list[Column]) -> list[Column]:
-    """Prediction columns named after the class indices ``0..C-1`` (in any order) sorted by index.
+def _class_order(predictions: list[Column]) -> list[int] | None:
+    """The order that sorts prediction columns named after the class indices ``0..C-1`` by index.
 
     So that column ``p_k`` is class ``k`` for integer labels, ``--per-class``, ``--class-weights``
-    and the pairing with label columns, whatever the column order in the file.
+    and ``--pos-weight``, whatever the column order in the file. ``None`` for other names.
     """
     numbers = class_numbers(predictions)
     if numbers is None or sorted(numbers) != list(range(len(numbers))):
-        return predictions
-    return [column for _, column in sorted(zip(numbers, predictions, strict=True), key=lambda pair: pair[0])]
+        return None
+    return sorted(range(len(numbers)), key=numbers.__getitem__)
 
 
 def _paired(
@@ -353,10 +353,13 @@ def choose_columns(
             raise _ambiguous("predictions", columns, file)
     if loss != "entropy" and not labels:
         raise _ambiguous("labels", label_pool, label_file)
-    preds = _in_class_order(preds)
-    if len(labels) > 1:
+    if len(labels) > 1:  # label k pairs with prediction k
         globbed = any(ch in spec for spec in (y or "", p or "") for ch in "*?[")
         labels = _paired(labels, preds, strict=globbed or not (y and p), automatic=not (y or p), file=label_file)
+    order = _class_order(preds)
+    if order is not None:  # pairs stay pairs
+        preds = [preds[i] for i in order]
+        labels = [labels[i] for i in order] if len(labels) == len(order) > 1 else labels
     return Selection(
         tuple(labels), tuple(preds), weight_cols[0] if weight_cols else None, tuple(keep_cols), tuple(by_cols)
     )

@@ -291,6 +291,28 @@ def test_numbered_classes_are_ordered_by_number_not_as_text(runner, tmp_path, mo
     assert document["mean"] == pytest.approx((LN(66 / 3) + LN(66 / 11)) / 2, rel=1e-14)
 
 
+def test_pairs_listed_in_order_stay_pairs_when_predictions_are_put_in_class_order(runner, tmp_path, monkeypatch):
+    # -y a,b -p p_1,p_0 pairs a with p_1 and b with p_0; the predictions go to class order p_0, p_1, and so do b, a.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "o.csv").write_text("a,b,p_1,p_0\n1,0,0.9,0.1\n0,1,0.3,0.7\n")
+    for args in (["-y", "a,b", "-p", "p_1,p_0"], []):  # given, and found by the 2C-columns rule
+        document = score(runner, ["cce", "o.csv", *args])
+        assert (document["input"]["label_columns"], document["input"]["prediction_columns"]) == (
+            ["b", "a"],
+            ["p_0", "p_1"],
+        )
+        assert document["mean"] == pytest.approx((LN(1 / 0.9) + LN(1 / 0.7)) / 2, rel=1e-15)
+
+
+def test_pos_weight_follows_the_class_order_of_label_columns(runner, tmp_path, monkeypatch):
+    # --pos-weight 2,3: class 0 (y_0, p_0 = 0.9) weighs 2, class 1 (y_1, p_1 = 0.6) weighs 3; the row's loss is
+    # the mean over its label columns (Keras), with PyTorch's pos_weight on the positive term.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.csv").write_text("y_1,y_0,p_1,p_0\n1,1,0.6,0.9\n")
+    document = score(runner, ["bce", "m.csv", "--pos-weight", "2,3"])
+    assert document["mean"] == pytest.approx((2 * LN(1 / 0.9) + 3 * LN(1 / 0.6)) / 2, rel=1e-15)
+
+
 # --------------------------------------------------------------------------- 3. case variants
 
 
