@@ -200,6 +200,13 @@ def class_names(predictions: tuple[Column, ...] | list[Column]) -> list[str] | N
     The prefix is one of :data:`PREDICTION_FAMILIES` (``p_``, ``prob_``, ``y_pred_``, ...)
     shared by every column; without one, or when suffixes repeat, the names are the column
     names. ``None`` for a single column or a list column.
+
+    Examples
+    --------
+    >>> class_names([Column(1, "p_cat", "double"), Column(2, "p_cow", "double")])
+    ['cat', 'cow']
+    >>> class_names([Column(1, "a_cat", "double"), Column(2, "a_cow", "double")])
+    ['a_cat', 'a_cow']
     """
     if len(predictions) < 2 or predictions[0].is_list:
         return None

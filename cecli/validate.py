@@ -153,6 +153,11 @@ def labels_by_class_number(labels: np.ndarray, numbers: list[int], ignore_index:
 
     For prediction columns named after classes that are not ``0..C-1`` (``p_1, p_2, p_3``),
     a label ``2`` means column ``p_2``, never the column at index 2. `ignore_index` stays as it is.
+
+    Examples
+    --------
+    >>> labels_by_class_number(np.array([3.0, 1.0, -100.0]), [1, 2, 3], ignore_index=-100).tolist()
+    [2.0, 0.0, -100.0]
     """
     check_finite(labels, "label")
     order = np.argsort(numbers)

@@ -281,6 +281,21 @@ def test_integer_labels_name_their_column_when_classes_are_not_0_to_c_minus_1(ru
     )
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_integer_labels_naming_classes_keep_the_ignore_index(runner, tmp_path, monkeypatch, fmt):
+    # Parquet keeps the labels as int64, CSV gives float64: label 3 is column p_3 either way; -100 does not count.
+    monkeypatch.chdir(tmp_path)
+    table = {"label": [3, -100, 1], "p_1": [0.1, 0.5, 0.6], "p_2": [0.1, 0.25, 0.2], "p_3": [0.8, 0.25, 0.2]}
+    if fmt == "csv":
+        rows = zip(*table.values(), strict=True)
+        (tmp_path / "s.csv").write_text("label,p_1,p_2,p_3\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    else:
+        pq.write_table(pa.table(table), tmp_path / "s.parquet")
+    document = score(runner, ["sparse", f"s.{fmt}", "--ignore-index", "-100"])
+    assert (document["count"], document["rows"]) == (2, 3)
+    assert document["mean"] == pytest.approx((LN(1 / 0.8) + LN(1 / 0.6)) / 2, rel=1e-15)
+
+
 def test_numbered_classes_are_ordered_by_number_not_as_text(runner, tmp_path, monkeypatch):
     # p_10 .. p_0 in reverse: label k must read column p_k (value (k + 1) / 66 on its row).
     monkeypatch.chdir(tmp_path)
