@@ -219,7 +219,8 @@ def class_names(predictions: tuple[Column, ...] | list[Column]) -> list[str] | N
 def class_numbers(predictions: tuple[Column, ...] | list[Column]) -> list[int] | None:
     """The classes as integers when every class name is a number (``p_1, p_2`` -> ``[1, 2]``), else ``None``."""
     names = class_names(predictions)
-    if not names or not all(n.isascii() and n.isdigit() for n in names):
+    # Up to 15 digits: every such number is exact in float64, as labels are read.
+    if not names or not all(n.isascii() and n.isdigit() and len(n) <= 15 for n in names):
         return None
     numbers = [int(n) for n in names]
     return numbers if len(set(numbers)) == len(numbers) else None
@@ -250,9 +251,8 @@ def _paired(
     if label_suffixes is None or prediction_suffixes is None:
         return labels
     by_suffix = dict(zip(label_suffixes, labels, strict=True))
-    if len(by_suffix) == len(labels) == len(predictions) == len(set(prediction_suffixes)) and by_suffix.keys() == set(
-        prediction_suffixes
-    ):
+    one_to_one = len(by_suffix) == len(labels) == len(predictions) == len(set(prediction_suffixes))
+    if one_to_one and by_suffix.keys() == set(prediction_suffixes):
         return [by_suffix[s] for s in prediction_suffixes]
     if not strict:
         return labels
