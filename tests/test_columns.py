@@ -159,6 +159,21 @@ def test_a_later_file_without_a_selected_column_is_an_error_naming_it(runner, tm
     )
 
 
+def test_headerless_files_are_read_by_position_and_cannot_mix_with_a_header(runner, tmp_path, monkeypatch):
+    # Headerless columns are named 1, 2, ...: by name is by position. A header in one file only is an error.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.csv").write_text("1,0.9\n")
+    (tmp_path / "d" / "b.csv").write_text("0,0.2\n")
+    assert score(runner, ["bce", "d"])["mean"] == pytest.approx(MEAN, rel=1e-15)
+    (tmp_path / "d" / "a.csv").write_text("y_true,y_pred\n1,0.9\n")
+    code, stdout, stderr = invoke(runner, ["bce", "d"])
+    assert (code, stdout) == (BAD_INPUT, "")
+    assert stderr == (
+        "cecli: error: d/b.csv: has no column 'y_true' like d/a.csv (every file of a dataset needs the same columns)\n"
+    )
+
+
 @pytest.mark.parametrize(("fmt", "copies"), LATER_FILES)
 def test_score_files_the_dask_task_reads_each_file_by_name(tmp_path, fmt, copies):
     """The unit of work of ``--engine dask``: columns chosen on a.csv, then found by name in b."""
@@ -205,6 +220,15 @@ def test_bce_label_and_prediction_families_pair_by_suffix(runner, tmp_path, monk
     monkeypatch.chdir(tmp_path)
     (tmp_path / "m.csv").write_text(PAIR_CSV)
     assert score(runner, ["bce", "m.csv", *args])["mean"] == pytest.approx(PAIR_BCE, rel=1e-15)
+
+
+def test_label_columns_from_a_labels_file_pair_by_suffix(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.csv").write_text("p_b,p_a\n0.2,0.9\n0.7,0.4\n")
+    (tmp_path / "y.csv").write_text("y_a,y_b\n1,0\n0,1\n")
+    document = score(runner, ["bce", "p.csv", "--labels", "y.csv"])
+    assert document["input"]["label_columns"] == ["y_b", "y_a"]
+    assert document["mean"] == pytest.approx(PAIR_BCE, rel=1e-15)
 
 
 @pytest.mark.parametrize("loss", ["cce", "kl"])
