@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import core, validate
-from .columns import Column, Selection, choose_columns
+from .columns import Column, Selection, choose_columns, class_names, class_numbers
 from .errors import DataError, InputError, OptionError
 from .options import LossOptions
 from .readers import STDIN_NAME, Batch, CellError, Input, ReadSettings, aligned, expand_sources, open_input
@@ -209,7 +209,11 @@ def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selec
 
 
 def _check_columns(source: Input, selection: Selection, reference: str) -> None:
-    """Every selected column exists in `source` (columns were chosen on `reference`)."""
+    """Every selected column exists in `source` by name (columns were chosen on `reference`).
+
+    Readers find a selected column by its name in each file, never by its position in
+    `reference`: a file whose columns come in another order is read right.
+    """
     have = {c.name: c for c in source.columns}
     for role in ("labels", "predictions", "weight", "keep", "by"):
         for column in selection.columns(role):
@@ -301,12 +305,8 @@ def _class_labels(opts: LossOptions, selection: Selection) -> bool:
 
 
 def _class_names(predictions: tuple[Column, ...]) -> list[str] | None:
-    """Class names from prediction column suffixes: ``p_cat, p_dog`` -> ``cat, dog``."""
-    if len(predictions) < 2 or predictions[0].is_list:
-        return None
-    names = [c.name for c in predictions]
-    prefix = os.path.commonprefix(names)
-    return [n[len(prefix) :] for n in names] if all(n[len(prefix) :] for n in names) else names
+    """Class names from prediction column suffixes after the family prefix: ``p_cat, p_cow`` -> ``cat, cow``."""
+    return class_names(predictions)
 
 
 def _batches(main: Input, label_input: Input | None, selection, read, opts, prefetch=None) -> Iterator[Batch]:
@@ -357,6 +357,10 @@ class _Scorer:
         self.per_sample: list[np.ndarray] = []
         self.counted: list[np.ndarray] = []
         self.keep: dict[str, list] = {c.name: [] for c in selection.keep}
+        # Integer labels name their class when the prediction columns are named after classes
+        # other than 0..C-1 (p_1, p_2, p_3); columns named 0..C-1 are already in class order.
+        numbers = class_numbers(selection.predictions)
+        self.class_numbers = None if numbers is None or numbers == list(range(len(numbers))) else numbers
 
     def start_file(self, index: int, source: Input, *, own_labels: bool = True) -> None:
         """Score the next batches as file number `index` (0-based, in dataset order)."""
@@ -539,9 +543,12 @@ class _Scorer:
             )
             true_class = _row_argmax(labels)
             return _Scored(losses, None, true_class, _hits(predicted, true_class), off_simplex)
-        classes = self._checked(
-            "labels", batch, validate.check_class_labels, labels[:, 0], preds.shape[1], opts.ignore_index
-        )
+        values = labels[:, 0]
+        if self.class_numbers is not None:
+            values = self._checked(
+                "labels", batch, validate.labels_by_class_number, values, self.class_numbers, opts.ignore_index
+            )
+        classes = self._checked("labels", batch, validate.check_class_labels, values, preds.shape[1], opts.ignore_index)
         losses = core.sparse_cross_entropy(
             classes,
             preds,

@@ -740,14 +740,14 @@ class Input:
             )
         values = None if selection.keep or selection.by else self._plain_numbers()
         if values is not None:
-            yield from _plain_batches(values, selection, settings, roles)
+            yield from _plain_batches(values, self.columns, selection, settings, roles)
             return
         wanted = [getattr(selection, r) for r in roles]
-        names: list[str] = []
+        names: dict[str, None] = {}  # ordered and without duplicates, in linear time
         for part in wanted + [selection.keep, selection.by if "predictions" in roles else ()]:
             for column in (part,) if isinstance(part, Column) else part or ():
-                if column.name not in names:
-                    names.append(column.name)
+                names[column.name] = None
+        names = list(names)
         offset = 0
         width = None
         numeric = {c.name for role in roles if role != "labels" or not class_labels for c in selection.columns(role)}
@@ -798,17 +798,24 @@ class Input:
         """Release the underlying file."""
 
 
-def _plain_batches(values: np.ndarray, selection: Selection, settings: ReadSettings, roles) -> Iterator[Batch]:
-    """Batches of a parsed matrix `values`, laid out as pyarrow's are (column-major float64)."""
+def _plain_batches(
+    values: np.ndarray, own: list[Column], selection: Selection, settings: ReadSettings, roles
+) -> Iterator[Batch]:
+    """Batches of a parsed matrix `values`, laid out as pyarrow's are (column-major float64).
+
+    Selected columns are found by name among this input's columns `own`, as pyarrow finds
+    them: the selection may have been made on another file whose columns come in another order.
+    """
+    index = {c.name: c.position - 1 for c in own}
     for start in range(0, len(values), settings.batch_rows):
         rows = values[start : start + settings.batch_rows]
         batch = Batch(start, len(rows))
         for role in roles:
             columns = getattr(selection, role)
             if role == "weight" and columns is not None:
-                batch.arrays[role] = rows[:, columns.position - 1].copy()
+                batch.arrays[role] = rows[:, index[columns.name]].copy()
             elif role != "weight" and columns:
-                batch.arrays[role] = np.asfortranarray(rows[:, [c.position - 1 for c in columns]])
+                batch.arrays[role] = np.asfortranarray(rows[:, [index[c.name] for c in columns]])
         yield batch
 
 
