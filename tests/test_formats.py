@@ -608,3 +608,21 @@ def test_the_dask_engine_gives_the_same_groups_kept_values_and_header_warning(tm
     )
     assert local["warnings"] == [warning]
     assert remote["warnings"][0] == warning
+
+
+def test_header_warnings_come_from_every_file_and_the_labels_file(runner, tmp_path, monkeypatch):
+    (tmp_path / "p.csv").write_text("y_pred,7\n0.9,a\n0.2,b\n")
+    (tmp_path / "l.csv").write_text("y_true,5\n1,x\n0,y\n")
+    args = ["bce", "p.csv", "--labels", "l.csv", "-y", "y_true", "-p", "y_pred", "--value-only"]
+    value = _exact_mean([-math.log(0.9), -math.log1p(-0.2)])
+    warning = "cecli: warning: {}:1: the header has names that look like numbers ('{}'); if the first row is data, "
+    warning += "pass --no-header (--header silences this warning)\n"
+    assert _run(runner, tmp_path, monkeypatch, args) == (
+        0,
+        f"{value!r}\n",
+        warning.format("l.csv", 5) + warning.format("p.csv", 7),
+    )
+    (tmp_path / "q.csv").write_text("y_true,y_pred\n1,0.9\n")
+    (tmp_path / "r.csv").write_text("1,\n0,0.2\n")
+    code, stdout, stderr = _run(runner, tmp_path, monkeypatch, ["bce", "q.csv", "r.csv", "--value-only"])
+    assert (code, stdout, stderr) == (3, "", _AMBIGUOUS.replace("h.csv", "r.csv"))
