@@ -480,6 +480,8 @@ def _list_columns(values: dict) -> None:
 
     source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))
     try:
+        for warning in source.warnings:  # e.g. a header that looks like data
+            _say("warning", warning)
         for column in source.describe_types():
             sys.stdout.write(f"{column.position}\t{printable(column.name)}\t{column.type}\n")
     finally:

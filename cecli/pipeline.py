@@ -7,6 +7,8 @@ for, and written batch by batch to ``out`` when given, so memory stays bounded.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import queue
 import threading
@@ -19,7 +21,7 @@ from . import core, validate
 from .columns import Column, Selection, choose_columns, class_names, class_numbers
 from .errors import DataError, InputError, OptionError
 from .options import LossOptions
-from .readers import STDIN_NAME, Batch, Input, ReadSettings, aligned, expand_sources, open_input
+from .readers import STDIN_NAME, Batch, CellError, Input, ReadSettings, aligned, expand_sources, open_input
 from .reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .result import LossResult
 from .validate import InvalidValue
@@ -166,7 +168,7 @@ def compute(
                     if per_sample:
                         scorer.keep_per_sample(losses, counted, batch)
                     if writer is not None:
-                        writer.write(scorer.total_rows - batch.size, losses, counted, batch.keep)
+                        _write(writer, scorer.total_rows - batch.size, losses, counted, batch, source_input)
                     if progress is not None:
                         progress(done + (source_input.position() or 0), total)
                 done += source_input.size or 0
@@ -348,7 +350,8 @@ class _Scorer:
         self.extras = extras
         self.selection = selection
         self.inputs = {"labels": label_input, "predictions": main, "weight": main}
-        self.state = ScoreState(top=TopK(top), per_class={} if per_class else None)
+        notes = tuple(label_input.warnings) if label_input is not main else ()
+        self.state = ScoreState(top=TopK(top), per_class={} if per_class else None, notes=notes)
         self.file_index = 0
         self.total_rows = 0  # state.rows, kept as a running count
         self.per_sample: list[np.ndarray] = []
@@ -363,6 +366,8 @@ class _Scorer:
         """Score the next batches as file number `index` (0-based, in dataset order)."""
         self.file_index = index
         self.inputs["predictions"] = self.inputs["weight"] = source
+        if source.warnings:
+            self.state = dataclasses.replace(self.state, notes=self.state.notes + tuple(source.warnings))
         if own_labels:
             self.inputs["labels"] = source
 
@@ -439,6 +444,7 @@ class _Scorer:
             file_rows={self.file_index: batch.size},
             off_simplex=off_simplex,
             n_classes=preds.shape[1],
+            nonfinite={name: n for name, n in batch.nonfinite.items() if n},
         )
         self.total_rows += batch.size
         return losses, counted
@@ -592,7 +598,14 @@ def _result(
             file=display,
             hint="check the weight column (-w) and --class-weights",
         )
-    warnings = list(notes or [])
+    warnings = list(state.notes) + list(notes or [])
+    for name, count in state.nonfinite.items():
+        warnings.append(
+            f"column {name!r}: {count} kept or grouped value{'s are' if count > 1 else ' is'} NaN or infinite "
+            "(written as null; a Parquet --out file keeps them)"
+        )
+    if not math.isfinite(partial.weight_sum):
+        warnings.append("the weight sum is larger than float64 can hold (written as null)")
     if state.off_simplex:
         warnings.append(
             f"{state.off_simplex} of {state.rows} prediction rows do not sum to 1 "
@@ -624,9 +637,10 @@ def _result(
     class_names = _class_names(selection.predictions) or [str(i) for i in range(state.n_classes or 0)]
     groups = None
     if selection.by:
+        # Keys are tuples of (kind, value) pairs (readers._group_key): sorted by kind, then value.
         groups = [
-            (dict(zip(selection.names("by"), key, strict=True)), part)
-            for key, part in sorted(state.groups.items(), key=lambda item: _sort_key(item[0]))
+            (dict(zip(selection.names("by"), (value for _, value in key), strict=True)), part)
+            for key, part in sorted(state.groups.items(), key=lambda item: item[0])
         ]
     per_class = None
     if state.per_class is not None:
@@ -690,10 +704,18 @@ def score_files(
                 for batch in _batches(source, None, selection, read, opts):
                     losses, counted = scorer.add(batch)
                     if writer is not None:
-                        writer.write(batch.offset, losses, counted, batch.keep)
+                        _write(writer, batch.offset, losses, counted, batch, source)
         finally:
             source.close()
     return scorer.state if scorer is not None else ScoreState()
+
+
+def _write(writer, first_row: int, losses: np.ndarray, counted: np.ndarray, batch: Batch, source: Input) -> None:
+    """Write a batch to ``--out``; a kept value the file cannot hold is named by its input file and row."""
+    try:
+        writer.write(first_row, losses, counted, batch.keep, batch.kept)
+    except CellError as error:
+        raise error.locate(file=source.display, row=source.user_row(batch.offset + error.index)) from None
 
 
 def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:
@@ -726,11 +748,3 @@ _ARGMAX_TABLE_BITS = 12
 _patterns = np.arange(1 << _ARGMAX_TABLE_BITS)
 _LOWEST_SET_BIT = np.log2(np.maximum(_patterns & -_patterns, 1)).astype(np.int64)  # exact for powers of 2
 del _patterns
-
-
-def _sort_key(key: tuple) -> tuple:
-    """Order group keys deterministically: nulls last, numbers before text."""
-    return tuple(
-        (value is None, not isinstance(value, int | float), str(value) if not isinstance(value, int | float) else value)
-        for value in key
-    )

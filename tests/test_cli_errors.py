@@ -293,7 +293,7 @@ CASES = [
         {"d.csv": "y_true,y_pred,y_pred\n1,0.9,0.8\n"},
         ["bce", "d.csv"],
         BAD_INPUT,
-        "cecli: error: d.csv: duplicate column name 'y_pred' (give every column a unique name)\n",
+        "cecli: error: d.csv:1: duplicate column name 'y_pred' (give every column a unique name)\n",
     ),
     case(
         "option-not-applicable",
