@@ -315,14 +315,15 @@ CASES = [
         {"ok.csv": OK_CSV},
         ["bce", "ok.csv", "--fail-above", "1", "--reduction", "none"],
         USAGE,
-        "cecli: error: --fail-above/--fail-below need --reduction mean or sum\n",
+        "cecli: error: --fail-above cannot be combined with --reduction none "
+        "(a gate needs a reduced value: use --reduction mean or sum)\n",
     ),
     case(
         "summary-only-with-ndjson",
         {"ok.csv": OK_CSV},
         ["bce", "ok.csv", "-f", "ndjson", "--summary-only"],
         USAGE,
-        "cecli: error: -f ndjson prints per-sample lines; it cannot be combined with --summary-only\n",
+        "cecli: error: --summary-only cannot be combined with -f ndjson (-f ndjson prints only per-sample lines)\n",
     ),
     case(
         "eps-out-of-range",
