@@ -544,7 +544,8 @@ def _list_columns(values: dict) -> None:
     source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))
     try:
         for column in source.describe_types():
-            sys.stdout.write(f"{column.position}\t{printable(column.name)}\t{column.type}\n")
+            # A type names fields too (struct<name: ...>, a list's item), which come from the data.
+            sys.stdout.write(f"{column.position}\t{printable(column.name)}\t{printable(column.type)}\n")
     finally:
         source.close()
 
