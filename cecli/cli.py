@@ -1,8 +1,10 @@
 """The command line: Typer commands that parse options, call ``compute()`` and render.
 
-This is the only module that imports typer, and nothing imports it. Errors are mapped
-to one stderr line and an exit code in one place (:func:`_guarded`); usage errors
-from option parsing in :class:`_Group`. Heavy modules (pyarrow, rich) load lazily.
+This is the only module that imports typer, and nothing imports it. Every failure is
+mapped to one stderr line and an exit code in one place, :func:`_report`, called for
+what happens inside a command (:func:`_guarded`) and around it (:class:`_Group`);
+option combinations are checked against one table, :data:`_CONFLICTS`. Heavy modules
+(pyarrow, rich) load lazily.
 """
 
 import errno
@@ -207,7 +209,11 @@ InputFormatOpt = Annotated[
 ]
 Delimiter = Annotated[
     str | None,
-    typer.Option("--delimiter", help="CSV field delimiter: one character, or tab (also '\\\\t').", rich_help_panel=_IO),
+    typer.Option(
+        "--delimiter",
+        help="CSV field delimiter (default from extension): one character, or tab (also '\\t').",
+        rich_help_panel=_IO,
+    ),
 ]
 Header = Annotated[
     bool | None,
