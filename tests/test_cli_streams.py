@@ -138,7 +138,9 @@ def test_stdout_on_a_full_disk_is_one_line_and_3(folder, args):
     assert (done.returncode, done.stderr.decode()) == (3, FULL)
 
 
-@pytest.mark.parametrize("args", COMMANDS)
+@pytest.mark.parametrize(
+    "args", [param for param in COMMANDS if param.id in ("table", "json", "columns", "version", "help")]
+)
 def test_closed_stdout_is_one_line_and_3(folder, args):
     done = _run(args, folder, stdout=None, close=(1,))
     assert (done.returncode, done.stderr.decode()) == (3, CLOSED)
