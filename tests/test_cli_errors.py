@@ -636,10 +636,21 @@ def test_options_that_cannot_both_apply_are_a_usage_error(runner, write_file, tm
             _conflict("--value-only", "--per-class", _VALUE),
             id="sparse-value-only+per-class",
         ),
+        pytest.param(
+            ["sparse", "s.csv", "--per-class", "-f", "csv"],
+            _conflict("--per-class", "-f csv", f"-f csv {_LINES}"),
+            id="sparse-per-class+csv",
+        ),
+        pytest.param(
+            ["entropy", "s.csv", "-p", "p_0,p_1", "--color", "always", "-f", "ndjson"],
+            _conflict("--color always", "-f ndjson", "only -f table has colour"),
+            id="entropy-color+ndjson",
+        ),
     ],
 )
 def test_the_same_rule_in_every_command(runner, write_file, tmp_path, monkeypatch, command, stderr):
     write_file("g.csv", "y_true,y_pred,g\n1,0.9,a\n0,0.2,b\n")
+    write_file("s.csv", SPARSE_CSV)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, command, prog_name="cecli")
     assert (result.exit_code, result.stderr, result.stdout) == (USAGE, stderr, "")
