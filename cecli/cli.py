@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import CecliError, ExitCode, OptionError, OutputError, printable
+from .errors import CecliError, ExitCode, OptionError, StdoutError, printable
 
 
 class OutputFormat(StrEnum):
@@ -93,10 +93,10 @@ def _report(failure: BaseException) -> int:
     if isinstance(failure, (KeyboardInterrupt, typer.Abort)):
         _say("error", "interrupted")
         return ExitCode.INTERRUPTED
-    if isinstance(failure, BrokenPipeError) or isinstance(failure, OutputError) and failure.errno == errno.EPIPE:
+    if isinstance(failure, BrokenPipeError) or isinstance(failure, StdoutError) and failure.errno == errno.EPIPE:
         _silence_stdout()
         return ExitCode.BROKEN_PIPE
-    if isinstance(failure, OutputError):
+    if isinstance(failure, StdoutError):
         _silence_stdout()  # or the final flush would fail, and be reported, again
     if isinstance(failure, CecliError):
         if os.environ.get("CECLI_DEBUG") == "1":
@@ -913,7 +913,7 @@ def _standard_streams() -> None:
       (reading stdin is then a usage error); ``sys.stdout`` fails every write with "stdout is
       closed"; messages to a closed stderr are discarded.
     - stdout writes through :class:`_Stdout`, which writes every byte or raises
-      :class:`OutputError`. Python's own stdout reports a pipe closed in the middle of a large
+      :class:`StdoutError`. Python's own stdout reports a pipe closed in the middle of a large
       write as a short count that ``TextIOWrapper`` ignores, so the rest of the output would be
       lost without an error; and an ``OSError`` would be caught by rich or Click as exit 1.
     - Characters the output encoding cannot represent (``PYTHONIOENCODING=ascii``) are written
@@ -942,7 +942,7 @@ def _standard_streams() -> None:
 
 
 class _Stdout(io.RawIOBase):
-    """File descriptor 1 as a raw stream that writes every byte, or raises :class:`OutputError`.
+    """File descriptor 1 as a raw stream that writes every byte, or raises :class:`StdoutError`.
 
     Not an ``OSError``: rich's console turns a ``BrokenPipeError`` into ``SystemExit(1)`` and
     Click any ``EPIPE`` into exit 1, the gate's code; :func:`_report` maps this one.
@@ -966,12 +966,12 @@ class _Stdout(io.RawIOBase):
         if self.discard:
             return memoryview(data).nbytes
         if self.unwritable:
-            raise OutputError("stdout is closed", errno=errno.EBADF)
+            raise StdoutError("stdout is closed", errno=errno.EBADF)
         view = memoryview(data).cast("B")
         size = len(view)
         try:
             while view:
                 view = view[os.write(1, view) :]
         except OSError as error:
-            raise OutputError(error.strerror or str(error), errno=error.errno) from None
+            raise StdoutError(error.strerror or str(error), errno=error.errno) from None
         return size

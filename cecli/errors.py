@@ -88,8 +88,8 @@ class DataError(CecliError, ValueError):
     """The input was read but a value is outside the math's domain (NaN, p > 1, bad label)."""
 
 
-class OutputError(CecliError):
-    """Standard output cannot be written: a full disk, a closed stream, a reader that went away.
+class StdoutError(CecliError):
+    """Standard output cannot be written: a full disk, a closed stream, a reader that went away (exit 3).
 
     ``errno`` is the operating system's error number; ``EPIPE`` (a pipe closed early, as by
     ``cecli ... | head``) is not an error to report but the quiet exit 141.
