@@ -971,7 +971,12 @@ class _Stdout(io.RawIOBase):
         size = len(view)
         try:
             while view:
-                view = view[os.write(1, view) :]
+                try:
+                    view = view[os.write(1, view) :]
+                except BlockingIOError:  # another process sharing the pipe made it non-blocking: wait for room
+                    import select
+
+                    select.select([], [1], [])
         except OSError as error:
             raise StdoutError(error.strerror or str(error), errno=error.errno) from None
         return size

@@ -362,3 +362,38 @@ def test_usage_error_escapes_what_the_user_typed(runner):
 def test_version_line(folder):
     done = _run(["--version"], folder)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"cecli {__version__}\n".encode(), b"")
+
+
+def test_stdout_left_non_blocking_by_another_process_still_gets_everything(tmp_path):
+    # A shared pipe or terminal can be left O_NONBLOCK (node.js does it): a full pipe is EAGAIN, not an error.
+    import fcntl
+
+    rows = "".join(f"{i % 2},0.{i % 97 + 1:02d}\n" for i in range(100_000))
+    (tmp_path / "big.csv").write_text("y_true,y_pred\n" + rows)
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETFL, fcntl.fcntl(write_end, fcntl.F_GETFL) | os.O_NONBLOCK)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cecli", "bce", "big.csv", "-f", "json"],
+        cwd=tmp_path,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as output:
+            chunks = iter(lambda: output.read(4096), b"")  # small reads: the pipe is full most of the time
+            data = b"".join(chunks)
+        err = proc.stderr.read()
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert (proc.returncode, err) == (0, b"")
+    document = json.loads(data)
+    assert document["count"] == len(document["per_sample"]) == 100_000
+    # Rows cycle through y = i % 2 and p = 0.01 ... 0.97; the first two are -log(1 - 0.01) and -log(0.02).
+    assert document["per_sample"][:2] == pytest.approx([-math.log(0.99), -math.log(0.02)], rel=1e-15)
