@@ -81,7 +81,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
     if result.groups is not None:
         console.print(
             _breakdown_table(
-                "by " + ", ".join(result.input.get("by_columns", [])),
+                "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
                 [(", ".join(map(_shown, key.values())), part) for key, part in result.groups],
                 precision,
             )
