@@ -105,12 +105,82 @@ class CellError(DataError):
 # --------------------------------------------------------------------------- bytes
 
 
-class _Chain(io.RawIOBase):
-    """A byte stream that replays a peeked `head` and then reads on from `rest`."""
+class _Lines:
+    """Where the records of a line-based text stream are, noted as its bytes stream past.
 
-    def __init__(self, head: bytes, rest) -> None:
+    Readers skip blank lines (CSV: empty lines; NDJSON: whitespace-only lines too), so the
+    n-th record is not always on line n. This notes the physical line numbers of the skipped
+    lines as the bytes go by (the text is scanned in C, line by line only in a chunk with a
+    blank line or a lone ``\r``), so an error maps a record back to the line an editor shows,
+    also for stdin, which cannot be read twice. Line ends are ``\n``, ``\r\n`` and a lone
+    ``\r``, as pyarrow's readers take them.
+    """
+
+    def __init__(self, *, whitespace_is_blank: bool) -> None:
+        self.skipped: list[int] = []  # 1-based physical lines without a record, ascending
+        self._lines = 0  # complete lines seen
+        self._strip = b" \t\r\n" if whitespace_is_blank else b"\r\n"
+        # A chunk without a match has no blank line (NDJSON: a line starting with whitespace is rare).
+        self._blank = re.compile(rb"\n[\n \t]" if whitespace_is_blank else rb"\n\n")
+        self._carry = b""  # the incomplete last line (b"x" for one known not to be blank)
+
+    def feed(self, data: bytes) -> None:
+        """Note the lines in the next bytes of the stream."""
+        if not data:
+            return
+        open_blank = not self._carry.strip(self._strip)  # the current line may still turn out blank
+        first = data.find(b"\n")
+        if (
+            b"\r" not in data
+            and b"\r" not in self._carry
+            and not (open_blank and self._blank.search(b"\n" + self._carry + data[: first + 1 if first >= 0 else None]))
+            and not self._blank.search(data)
+        ):  # the common case: no blank line and no \r line end in this chunk
+            self._lines += data.count(b"\n")
+            last = data.rfind(b"\n")
+            tail = self._carry + data if last < 0 and open_blank else data[last + 1 :] if last >= 0 else b"x"
+        else:
+            lines = (self._carry + data).splitlines(keepends=True)  # bytes split at \n, \r\n and \r only
+            # The last piece is incomplete unless it ends in \n (after a final \r a \n may follow).
+            tail = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+            for line in lines:
+                self._lines += 1
+                if not line.strip(self._strip):
+                    self.skipped.append(self._lines)
+        if tail.strip(self._strip):  # not blank: only whether it ends in \r matters
+            tail = b"x\r" if tail.endswith(b"\r") else b"x"
+        self._carry = tail
+
+    @property
+    def records(self) -> int:
+        """Complete lines seen that are not skipped."""
+        return self._lines - len(self.skipped)
+
+    def line_of(self, record: int) -> int:
+        """The 1-based physical line of the 0-based `record`-th line that is not skipped."""
+        line = record + 1
+        for skipped in self.skipped:
+            if skipped > line:
+                break
+            line += 1
+        return line
+
+
+class _Chain(io.RawIOBase):
+    """A byte stream that replays a peeked `head` and then reads on from `rest`.
+
+    Every input is read through one (see `_peek`), so a failure to read or decompress
+    `rest` becomes an :class:`InputError` naming the file, wherever it surfaces: at open,
+    inside pyarrow's readers or in the prefetch thread (which re-raises it in order).
+    """
+
+    def __init__(self, head: bytes, rest, display: str, codec: str | None = None, beneath=None) -> None:
         self._head = memoryview(head)
         self._rest = rest
+        self._display = display
+        self._codec = codec
+        self._beneath = beneath  # the compressed stream: gzip and bz2 file objects leave it open
+        self.lines: _Lines | None = None  # set by a line-based reader of a stream it cannot reopen
 
     def readable(self) -> bool:
         return True
@@ -118,30 +188,69 @@ class _Chain(io.RawIOBase):
     def close(self) -> None:
         if not self.closed and self._rest is not sys.stdin.buffer:
             self._rest.close()
+            if self._beneath is not None:
+                self._beneath.close()
         super().close()
 
     def readinto(self, buffer) -> int:
         if self._head.nbytes:
             n = min(len(buffer), self._head.nbytes)
             buffer[:n] = self._head[:n]
+            if self.lines is not None:
+                self.lines.feed(self._head[:n].tobytes())
             self._head = self._head[n:]
             return n
-        data = self._rest.read1(len(buffer)) if hasattr(self._rest, "read1") else self._rest.read(len(buffer))
+        data = _read_some(self._rest, len(buffer), self._display, self._codec)
         buffer[: len(data)] = data
+        if self.lines is not None:
+            self.lines.feed(data)
         return len(data)
 
 
-def _peek(stream, size: int = _HEAD_BYTES) -> tuple[bytes, io.BufferedReader]:
-    """Read up to `size` bytes (more until a newline, for a whole first line) and rewind."""
+_CODEC_TOOLS = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"}
+
+
+def _read_some(stream, size: int, display: str, codec: str | None) -> bytes:
+    """Up to `size` bytes of `stream`; a read or decompression failure is an InputError naming `display`.
+
+    A compressed file cut short ends in EOFError (gzip, bz2) or OSError "Truncated compressed
+    stream" (zstd); a damaged one in BadGzipFile (an OSError, e.g. a bad CRC), zlib.error or
+    OSError "Invalid data stream" (bz2). Errors of the file underneath were already turned
+    into an InputError by the inner stream, which these codecs pass on unchanged.
+    """
+    import zlib
+
+    try:
+        return stream.read1(size) if hasattr(stream, "read1") else stream.read(size)
+    except (OSError, EOFError, zlib.error) as error:
+        detail = str(error) or type(error).__name__
+        if codec is None:
+            raise InputError(
+                f"cannot read: {getattr(error, 'strerror', None) or detail}", file=display, hint="check the file"
+            ) from None
+        tool = _CODEC_TOOLS[codec]
+        raise InputError(
+            f"truncated or corrupt {codec} data: {detail}",
+            file=display,
+            hint=f"test it with `{tool} -t`, then copy or download it again",
+        ) from None
+
+
+def _peek(stream, display: str, codec: str | None = None, beneath=None) -> tuple[bytes, io.BufferedReader]:
+    """Read up to 64 KiB (more until a newline, for a whole first line) and rewind.
+
+    `codec` names the compression `stream` decodes (for messages), `beneath` the stream it reads from.
+    """
+    size = _HEAD_BYTES
     parts, total = [], 0
     while total < size or (b"\n" not in b"".join(parts) and total < 16 * size):
-        chunk = stream.read1(size) if hasattr(stream, "read1") else stream.read(size)
+        chunk = _read_some(stream, size, display, codec)
         if not chunk:
             break
         parts.append(chunk)
         total += len(chunk)
     head = b"".join(parts)
-    return head, io.BufferedReader(_Chain(head, stream), buffer_size=1 << 20)
+    return head, io.BufferedReader(_Chain(head, stream, display, codec, beneath), buffer_size=1 << 20)
 
 
 def _decompress(stream, codec: str):
@@ -208,19 +317,16 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
 
 
 def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | None, settings: ReadSettings) -> Input:
-    head, stream = _peek(raw)
+    head, stream = _peek(raw, display)
     if codec is None:
         codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
     if codec:
-        try:
-            head, stream = _peek(_decompress(stream, codec))
-        except (OSError, EOFError, pa.ArrowException) as error:
-            raise InputError(f"cannot decompress {codec} data: {error}", file=display) from None
+        head, stream = _peek(_decompress(stream, codec), display, codec, beneath=stream)
     fmt = fmt or _sniff(head)
     if not head.strip():
         raise InputError("the input is empty", file=display, hint="give a file with a header and rows of data")
     regular = path != "-" and "://" not in path and os.path.isfile(path)  # not a FIFO, pipe or URL
-    reopen = (lambda: _reopen(path, codec)) if regular else None
+    reopen = (lambda: _reopen(path, display, codec)) if regular else None
     if fmt == "parquet":
         seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
         opened: Input = ParquetInput(display, stream, plain_path=seekable)
@@ -289,9 +395,10 @@ def _expand_url(url: str) -> list[str]:
     return [f"{scheme}://{path}" + (f"?{query}" if query else "") for path in found]  # e.g. s3://bucket/key
 
 
-def _reopen(path: str, codec: str | None):
-    raw = open(path, "rb")  # noqa: SIM115 - read to the end by the caller
-    return _decompress(raw, codec) if codec else raw
+def _reopen(path: str, display: str, codec: str | None):
+    """The file again from its start, guarded as at open (for a second pass that locates an error)."""
+    stream = io.BufferedReader(_Chain(b"", open(path, "rb"), display))  # noqa: SIM115 - closed by the caller
+    return io.BufferedReader(_Chain(b"", _decompress(stream, codec), display, codec, stream)) if codec else stream
 
 
 _DATA_SUFFIXES = tuple(_EXTENSIONS) + tuple(e + c for e in _EXTENSIONS for c in _COMPRESSIONS)
@@ -516,6 +623,11 @@ class Input:
     headerless: bool = False
     size: int | None = None  # bytes, for progress
     raw = None  # the underlying byte stream, for progress
+    # Line-based text (CSV, NDJSON): a reader skips blank lines, so the record at an index is found
+    # again by re-reading the file (`_reopen`), or, for a stream read once, from the `_lines` noted.
+    _reopen: Callable | None = None
+    _lines: _Lines | None = None
+    _whitespace_is_blank = False
 
     def position(self) -> int | None:
         """Bytes consumed so far (an estimate), or ``None`` when unknown."""
@@ -529,8 +641,27 @@ class Input:
         self.columns: list[Column] = []
 
     def user_row(self, index: int) -> int:
-        """The 1-based row a user sees for the record at 0-based `index`."""
-        return index + 1 + self.header_lines
+        """The 1-based row a user sees for the record at 0-based `index`.
+
+        The physical line of a CSV/TSV/NDJSON file, as an editor counts them (blank lines, which
+        hold no record, included; the header is line 1); else the 1-based record.
+        """
+        record = index + self.header_lines
+        if self._lines is not None:
+            return self._lines.line_of(record)
+        if self._reopen is None:
+            return record + 1
+        lines = _Lines(whitespace_is_blank=self._whitespace_is_blank)
+        with self._reopen() as stream:  # only on an error: read up to the record again
+            while lines.records <= record and (chunk := stream.read(1 << 20)):
+                lines.feed(chunk)
+        return lines.line_of(record)
+
+    def _track_lines(self, stream, reopen) -> None:
+        """Keep what `user_row` needs: a way to reopen the file, else the blank lines of `stream`."""
+        self._reopen = reopen
+        if reopen is None and isinstance(getattr(stream, "raw", None), _Chain):
+            self._lines = stream.raw.lines = _Lines(whitespace_is_blank=self._whitespace_is_blank)
 
     def record_batches(
         self, names: list[str], settings: ReadSettings, numeric: frozenset[str] = frozenset()
@@ -655,7 +786,7 @@ class CsvInput(Input):
         self.format = "tsv" if delimiter == "\t" else "csv"
         self.delimiter = delimiter
         self._stream = stream
-        self._reopen = reopen
+        self._track_lines(stream, reopen)
         whole = len(head) < _SMALL_CSV_BYTES  # then `head` holds the whole input (see _peek)
         try:
             text = head.removeprefix(_BOM).decode("utf-8")
@@ -906,11 +1037,12 @@ class NdjsonInput(Input):
     """Newline-delimited JSON records, streamed with pyarrow's JSON reader."""
 
     format = "ndjson"
+    _whitespace_is_blank = True
 
     def __init__(self, display, head: bytes, stream, reopen) -> None:
         super().__init__(display)
         self._stream = stream
-        self._reopen = reopen
+        self._track_lines(stream, reopen)
         first_line = head.removeprefix(_BOM).lstrip().split(b"\n", 1)[0]
         try:
             record = json.loads(first_line.rstrip(b"\r"))
@@ -1111,7 +1243,9 @@ class ParquetInput(Input):
             schema = self.file.schema_arrow
         except (pa.ArrowException, OSError) as error:
             raise InputError(
-                f"not a readable Parquet file: {error}", file=display, hint="the file may be truncated or corrupt"
+                f"not a readable Parquet file: {_one_line(error)}",
+                file=display,
+                hint="the file may be truncated or corrupt",
             ) from None
         self._set_columns(_arrow_fields(schema))
 
@@ -1129,11 +1263,18 @@ class ParquetInput(Input):
                 yield record_batch
         except (pa.ArrowException, OSError) as error:
             raise InputError(
-                f"cannot read Parquet data: {error}", file=self.display, hint="the file may be truncated or corrupt"
+                f"cannot read Parquet data: {_one_line(error)}",
+                file=self.display,
+                hint="the file may be truncated or corrupt",
             ) from None
 
     def close(self) -> None:
         self.file.close()
+
+
+def _one_line(error: Exception) -> str:
+    """An error's text on one line (pyarrow's may span several)."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def aligned(left: Iterator[Batch], right: Iterator[Batch], *, left_name: str, right_name: str) -> Iterator[Batch]:
