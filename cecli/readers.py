@@ -106,7 +106,7 @@ class CellError(DataError):
 
 
 class _Lines:
-    """Where the records of a line-based text stream are, noted as its bytes stream past.
+    r"""Where the records of a line-based text stream are, noted as its bytes stream past.
 
     Readers skip blank lines (CSV: empty lines; NDJSON: whitespace-only lines too), so the
     n-th record is not always on line n. This notes the physical line numbers of the skipped
@@ -283,7 +283,7 @@ def _sniff(head: bytes) -> str:
     if text.startswith(b"{"):
         first, _, rest = text.partition(b"\n")
         try:
-            json.loads(first)
+            _json_loads(first)
         except ValueError:
             return "json"
         return "ndjson" if rest.strip() else "json"
@@ -521,7 +521,14 @@ def _floats(array: pa.Array, column: str) -> np.ndarray:
                 hint="every cell of this column must be a number",
             ) from None
     elif not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type) or pa.types.is_boolean(array.type)):
-        raise CellError(f"holds {array.type} values, not numbers", index=0, column=column, hint=_SELECT_HINT)
+        kind = (
+            "objects"
+            if pa.types.is_struct(array.type)
+            else "lists"
+            if pa.types.is_list(array.type) or pa.types.is_large_list(array.type)
+            else f"{array.type} values"
+        )
+        raise CellError(f"holds {kind}, not numbers", index=0, column=column, hint=_SELECT_HINT)
     if pa.types.is_float64(array.type) or pa.types.is_float32(array.type):
         # float32 stays float32 (exact either way); the math widens what it uses to float64.
         return _view(array)
@@ -537,6 +544,9 @@ def _list_floats(array: pa.Array, column: str, width: int | None) -> np.ndarray:
     _check_nulls(array, column, "missing list")
     lengths = _view(pc.cast(pc.list_value_length(array), pa.int64()))
     expected = width if width is not None else (int(lengths[0]) if len(lengths) else 0)
+    if expected == 0 and len(lengths):
+        index = int(np.flatnonzero(lengths == 0)[0])
+        raise CellError("empty list", index=index, column=column, hint="every row needs one value per class")
     if len(lengths) and (lengths != expected).any():
         index = int(np.flatnonzero(lengths != expected)[0])
         raise CellError(
@@ -1034,7 +1044,11 @@ def _rechunk(record_batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch
 
 
 class NdjsonInput(Input):
-    """Newline-delimited JSON records, streamed with pyarrow's JSON reader."""
+    """Newline-delimited JSON records, streamed with pyarrow's JSON reader.
+
+    A column's type is that of its first non-null value in the first 64 KiB (a column that is
+    null there is read as numbers); every later value must have the same JSON type.
+    """
 
     format = "ndjson"
     _whitespace_is_blank = True
@@ -1043,22 +1057,35 @@ class NdjsonInput(Input):
         super().__init__(display)
         self._stream = stream
         self._track_lines(stream, reopen)
-        first_line = head.removeprefix(_BOM).lstrip().split(b"\n", 1)[0]
+        text = head.removeprefix(_BOM)
+        body = text.lstrip()
+        row = len(_LINE_END.findall(text, 0, len(text) - len(body))) + 1  # after leading blank lines
+        lines = _LINE_END.split(body)
         try:
-            record = json.loads(first_line.rstrip(b"\r"))
+            record = _json_loads(lines[0])
         except ValueError as error:
-            raise InputError(
-                _json_message(error), file=display, row=1, hint="each line must be one JSON object"
-            ) from None
+            raise InputError(_json_message(error), file=display, row=row, hint=_json_hint(error)) from None
         if not isinstance(record, dict):
-            raise InputError("a line is not a JSON object", file=display, row=1, hint="each line must be {...}")
-        self._kinds = {name: _json_kind(value) for name, value in record.items()}
-        self._set_columns(_arrow_fields(pa.schema([(n, k) for n, k in self._kinds.items()])))
+            raise InputError("a line is not a JSON object", file=display, row=row, hint="each line must be {...}")
+        kinds = {name: _json_kind(value) for name, value in record.items()}
+        for line in lines[1:-1]:  # the head's other complete lines, for columns that start with null
+            if "null" not in kinds.values():
+                break
+            try:
+                later = _json_loads(line) if line.strip() else {}
+            except ValueError:
+                break  # reported when the data is read
+            for name, kind in kinds.items():
+                if kind == "null" and isinstance(later, dict):
+                    kinds[name] = _json_kind(later.get(name))
+        self._kinds = {name: "number" if kind == "null" else kind for name, kind in kinds.items()}
+        self._set_columns(_arrow_fields(pa.schema([(n, _arrow_kind(k)) for n, k in self._kinds.items()])))
 
     def record_batches(self, names, settings, numeric=frozenset()):
         import pyarrow.json as pa_json
 
-        schema = pa.schema([(n, self._kinds[n]) for n in names])
+        schema = pa.schema([(n, _arrow_kind(self._kinds[n])) for n in names])
+        done = 0
         try:
             reader = pa_json.open_json(
                 self._stream,
@@ -1067,80 +1094,199 @@ class NdjsonInput(Input):
             )
             for record_batch in reader:
                 yield from _rechunk(record_batch, settings.batch_rows)
+                done += record_batch.num_rows
         except pa.ArrowInvalid as error:
-            raise self._locate(error) from None
+            raise self._locate(error, names, done) from None
 
     def close(self) -> None:
         self._stream.close()
 
-    def _locate(self, error: Exception) -> InputError:
-        message = str(error).removeprefix("JSON parse error: ")
+    def _locate(self, error: Exception, names: list[str], done: int) -> InputError:
+        """The error pyarrow found, on its line: found again by reading the file line by line,
+        or for a stream that cannot be reread, from pyarrow's message (`done` records were read)."""
         if self._reopen is not None:
             with self._reopen() as stream, io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace") as lines:
-                for number, line in enumerate(lines, 1):
+                for number, line in enumerate(lines, 1):  # universal newlines: \n, \r\n and \r end a line
                     if not line.strip():
                         continue
                     try:
-                        record = json.loads(line.rstrip("\r\n"))
+                        record = _json_loads(line.rstrip("\r\n"))
                     except ValueError as bad:
-                        return InputError(
-                            _json_message(bad),
-                            file=self.display,
-                            row=number,
-                            hint="each line must be one JSON object",
-                        )
+                        return InputError(_json_message(bad), file=self.display, row=number, hint=_json_hint(bad))
                     if not isinstance(record, dict):
                         return InputError(
                             "line is not a JSON object", file=self.display, row=number, hint="each line must be {...}"
                         )
-                    for name, kind in self._kinds.items():
-                        if name in record and record[name] is not None and _json_kind(record[name]) != kind:
+                    for name in names:
+                        misfit = _misfit(record.get(name), self._kinds[name])
+                        if misfit is not None:
                             return InputError(
-                                f"{_describe(record[name])} where the first row has {_describe_kind(kind)}",
+                                f"{misfit} where earlier rows have {_expected(self._kinds[name])}",
                                 file=self.display,
                                 row=number,
                                 column=name,
                                 hint="use one type per column",
                             )
+        message = str(error).removeprefix("JSON parse error: ")
+        # e.g. "Column(/y_pred) changed from number to string in row 3" (the row counts from the block's start)
+        changed = re.match(r"Column\(/(.*?)(/\[\])?\) changed from (\w+) to (\w+)(?: in row (\d+))?", message)
+        if changed:
+            name, inner, before, after, row = changed.groups()
+            words = {"number": "a number", "string": "text", "boolean": "a boolean", "object": "an object"}
+            words["array"] = "a list"
+            got, had = words.get(after, after), words.get(before, before)
+            return InputError(
+                f"a list holding {got} where earlier rows have a list of numbers"
+                if inner
+                else f"{got} where earlier rows have {had}",
+                file=self.display,
+                row=None if row is None else self.user_row(done + int(row)),
+                column=name,
+                hint="use one type per column",
+            )
         return InputError(message, file=self.display, hint="check that every line is one JSON object")
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_JSON_DEPTH = 100  # deeper than any record cecli reads (3 levels: array, object, list)
+_JSON_HINT = "cecli reads records of numbers, text, booleans and lists of numbers"
+_KIND_WORDS = {"number": "a number", "boolean": "a boolean", "text": "text", "list": "a list", "object": "an object"}
+_KIND_PLURALS = {"number": "numbers", "boolean": "booleans", "text": "text", "list": "lists", "object": "objects"}
+
+
+class _TooDeep(json.JSONDecodeError):
+    """JSON nested deeper than Python's parser follows (it raised RecursionError)."""
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer: an int when it fits int64 (class labels stay integers), else the nearest float64.
+
+    JSON sets no size limit on numbers. As CSV and NDJSON (read by pyarrow) do, a number
+    outside the int64 range is read as float64 (``inf`` beyond about 1.8e308); the checks on
+    values then judge it (a 30-digit label is outside the classes, a 30-digit logit is fine).
+    """
+    if len(text) <= 20:
+        value = int(text)
+        if -(1 << 63) <= value < 1 << 63:
+            return value
+    return float(text)
+
+
+def _json_loads(text: str | bytes, **options):
+    """``json.loads`` with big integers as `_json_int` reads them, and too deep nesting a JSONDecodeError.
+
+    ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's json writes) are read as numbers, as
+    pyarrow's NDJSON reader reads them; the checks on values then judge them.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        return json.loads(text, parse_int=_json_int, **options)
+    except RecursionError:
+        depth = 0
+        for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+            depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(token.group(), 0)
+            if depth > _JSON_DEPTH:
+                raise _TooDeep("nested too deeply", text, token.start()) from None
+        raise _TooDeep("nested too deeply", text, 0) from None
+
+
+def _json_hint(error: ValueError) -> str:
+    return _JSON_HINT if isinstance(error, _TooDeep) else "each line must be one JSON object"
+
+
 def _json_message(error: ValueError) -> str:
+    if isinstance(error, _TooDeep):
+        return f"JSON nested too deeply at column {error.colno}"
     if isinstance(error, json.JSONDecodeError):
         return f"invalid JSON at column {error.colno}: {error.msg}"
     return f"invalid JSON: {error}"  # e.g. invalid UTF-8
 
 
-def _json_kind(value) -> pa.DataType:
-    if isinstance(value, list):
-        return pa.list_(pa.float64())
+def _json_kind(value) -> str:
+    """The JSON type of a parsed value: null, boolean, number, text, list or object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
     if isinstance(value, str):
-        return pa.string()
-    return pa.float64()
+        return "text"
+    return "list" if isinstance(value, list) else "object"
 
 
-def _describe(value) -> str:
-    return "a list" if isinstance(value, list) else "text" if isinstance(value, str) else "a number"
+def _arrow_kind(kind: str) -> pa.DataType:
+    """The Arrow type an NDJSON column of a JSON type is read as (lists as lists of numbers)."""
+    if kind == "list":
+        return pa.list_(pa.float64())
+    if kind == "object":
+        return pa.struct([])  # a column of objects is listed, and refused if chosen
+    return {"boolean": pa.bool_(), "text": pa.string()}.get(kind, pa.float64())
 
 
-def _describe_kind(kind: pa.DataType) -> str:
-    return "a list" if pa.types.is_list(kind) else "text" if pa.types.is_string(kind) else "a number"
+def _expected(kind: str) -> str:
+    return "a list of numbers" if kind == "list" else _KIND_WORDS[kind]
+
+
+def _misfit(value, kind: str) -> str | None:
+    """What `value` is when it is not of JSON type `kind`, else ``None`` (null fits every type)."""
+    got = _json_kind(value)
+    if got == "null" or (got == kind and got != "list"):
+        return None
+    if got != kind:
+        return _KIND_WORDS[got]
+    odd = next((_json_kind(item) for item in value if _json_kind(item) not in ("number", "null")), None)
+    return None if odd is None else f"a list holding {_KIND_WORDS[odd]}"
+
+
+def _first_misfit(values: list) -> tuple[int, str] | None:
+    """The 1-based row and description of the first value whose JSON type differs from the values before it.
+
+    Items of lists are compared with the items before them in the same way.
+    """
+    first = inner = None
+    for number, value in enumerate(values, 1):
+        kind = _json_kind(value)
+        if kind == "null":
+            continue
+        first = first or kind
+        if kind != first:
+            return number, f"{_KIND_WORDS[kind]} where earlier rows have {_KIND_WORDS[first]}"
+        for item in value if kind == "list" else ():
+            item_kind = _json_kind(item)
+            if item_kind == "null":
+                continue
+            inner = inner or item_kind
+            if item_kind != inner:
+                return (
+                    number,
+                    f"a list holding {_KIND_WORDS[item_kind]} where earlier values are {_KIND_PLURALS[inner]}",
+                )
+    return None
 
 
 class JsonInput(Input):
-    """A JSON document: an array of records, or an object of equally long columns."""
+    """A JSON document: an array of records, or an object of equally long columns.
+
+    Each column holds one JSON type (booleans are not numbers; a list column holds lists of one type).
+    """
 
     format = "json"
 
     def __init__(self, display, stream) -> None:
         super().__init__(display)
         try:
-            document = json.loads(stream.read().decode("utf-8-sig"), object_pairs_hook=_unique_keys)
+            document = _json_loads(stream.read().decode("utf-8-sig"), object_pairs_hook=_unique_keys)
         except UnicodeDecodeError:
             raise InputError("invalid UTF-8 text", file=display, hint="save the file as UTF-8") from None
         except _DuplicateKey as error:
             raise InputError(
                 f"duplicate key {error.key!r} in a JSON object", file=display, hint="give every column a unique name"
+            ) from None
+        except _TooDeep as error:
+            raise InputError(
+                f"JSON nested too deeply at line {error.lineno} column {error.colno}", file=display, hint=_JSON_HINT
             ) from None
         except ValueError as error:
             raise InputError(
@@ -1155,19 +1301,29 @@ class JsonInput(Input):
         for name, values in columns.items():
             try:
                 arrays[name] = pa.array(values)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                row, value = _first_odd_value(values)
-                raise InputError(
-                    f"{_describe(value)} where earlier rows have {_describe(next(v for v in values if v is not None))}",
-                    file=display,
-                    row=row,
-                    column=name,
-                    hint="use one type per column",
-                ) from None
+                # pyarrow reads [1.5, true] as [1.5, 1.0]: booleans among numbers are refused here too.
+                odd = _first_misfit(values) if _has_boolean(arrays[name].type, values) else None
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+                odd = _first_misfit(values)
+                if odd is None:
+                    raise InputError(
+                        f"cannot read the column: {_one_line(error)}",
+                        file=display,
+                        column=name,
+                        hint="use one type per column",
+                    ) from None
+            if odd is not None:
+                raise InputError(odd[1], file=display, row=odd[0], column=name, hint="use one type per column")
         self.table = pa.table(arrays) if arrays else pa.table({})
         self._set_columns(_arrow_fields(self.table.schema))
 
     def _columns_of(self, document) -> dict[str, list]:
+        if document == [] or document == {}:
+            raise InputError(
+                f"the JSON document is {json.dumps(document)}: no records",
+                file=self.display,
+                hint='use [{"y_true": 1, "y_pred": 0.9}, ...] or {"y_true": [...], "y_pred": [...]}',
+            )
         if isinstance(document, dict):
             lengths = {name: len(v) if isinstance(v, list) else None for name, v in document.items()}
             for name, length in lengths.items():
@@ -1216,13 +1372,13 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     return dict(pairs)
 
 
-def _first_odd_value(values: list) -> tuple[int, object]:
-    """The first value whose kind differs from the first non-null value's (1-based row, value)."""
-    common = next((_describe(v) for v in values if v is not None), None)
-    for number, value in enumerate(values, 1):
-        if value is not None and _describe(value) != common:
-            return number, value
-    return 1, values[0] if values else None
+def _has_boolean(arrow_type: pa.DataType, values: list) -> bool:
+    """Whether a column that pyarrow read as numbers (or lists of numbers) holds a boolean."""
+    if pa.types.is_floating(arrow_type):
+        return any(type(value) is bool for value in values)
+    if pa.types.is_list(arrow_type) and pa.types.is_floating(arrow_type.value_type):
+        return any(type(item) is bool for value in values if value for item in value)
+    return False
 
 
 class ParquetInput(Input):
