@@ -879,7 +879,7 @@ class CsvInput(Input):
         # cell; a stream that cannot be read twice (stdin) is read as text from the start.
         direct = numeric if self._reopen is not None else frozenset()
         try:
-            yield from self._parse_blocks(names, direct, settings, on_invalid_row)
+            yield from self._parse_blocks(self._stream, names, direct, settings, on_invalid_row)
         except pa.ArrowInvalid as error:
             if "conversion error" in str(error) and direct:
                 try:
@@ -888,34 +888,36 @@ class CsvInput(Input):
                     raise self._parse_error(text_error, bad_rows) from None
             raise self._parse_error(error, bad_rows) from None
 
-    def _parse_blocks(self, names, numeric, settings, on_invalid_row) -> Iterator[pa.RecordBatch]:
-        """Parse the stream in newline-aligned blocks, two at a time, and yield batches in order.
+    def _parse_blocks(self, stream, names, numeric, settings, on_invalid_row=None) -> Iterator[pa.RecordBatch]:
+        """Parse `stream` in blocks of whole lines, two at a time, and yield batches in order.
 
         pyarrow's streaming reader parses on one core; blocks parsed in parallel by
         ``read_csv`` use both, and memory stays bounded by a few blocks. Cutting at a
-        newline is safe because quoted fields spanning lines are not supported anyway.
-        A file with lone ``\\r`` line ends is read by the streaming reader.
+        line end is safe because quoted fields spanning lines are not supported anyway.
+        A line longer than pyarrow's parse block (1 MiB) is read too: its block is then
+        parsed again as one piece.
         """
         import pyarrow.csv as pa_csv
 
-        if b"\n" not in self._head_bytes or re.search(rb"\r(?!\n)", self._head_bytes.rstrip(b"\r")):
-            for record_batch in self._open_csv(self._stream, names, numeric, settings, on_invalid_row):
-                yield from _rechunk(record_batch, settings.batch_rows)
-            return
         # The first block holds the header line, if any; each block is parsed by one thread.
         read_options = [self._read_options(1 << 20, skip_header=first, use_threads=False) for first in (True, False)]
         parse_options = pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row)
-        convert_options = self._convert_options(names, numeric)
+        convert = self._convert_options(names, numeric)
 
         def parse(block: bytes, first: bool) -> pa.Table:
-            return pa_csv.read_csv(
-                pa.py_buffer(block),
-                read_options=read_options[0 if first else 1],
-                parse_options=parse_options,
-                convert_options=convert_options,
-            )
+            def read(options) -> pa.Table:
+                return pa_csv.read_csv(
+                    pa.py_buffer(block), read_options=options, parse_options=parse_options, convert_options=convert
+                )
 
-        blocks = _newline_blocks(self._stream, _CSV_BLOCK_BYTES)
+            try:
+                return read(read_options[0 if first else 1])
+            except pa.ArrowInvalid as error:  # "straddling object straddles two block boundaries"
+                if "straddl" not in str(error):
+                    raise
+                return read(self._read_options(len(block) + 1, skip_header=first, use_threads=False))
+
+        blocks = _newline_blocks(stream, _CSV_BLOCK_BYTES)
         first = next(blocks, b"")
         second = next(blocks, None)
         if second is None:  # a small input: no threads needed
@@ -941,22 +943,11 @@ class CsvInput(Input):
             include_columns=names, column_types=types, null_values=[""], strings_can_be_null=False
         )
 
-    def _open_csv(self, stream, names, numeric, settings, on_invalid_row=None):
-        import pyarrow.csv as pa_csv
-
-        block_size = max(1 << 16, min(1 << 24, settings.batch_rows * 16 * max(len(self.columns), 1)))
-        return pa_csv.open_csv(
-            stream,
-            read_options=self._read_options(block_size),
-            parse_options=pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row),
-            convert_options=self._convert_options(names, numeric),
-        )
-
     def _find_bad_cell(self, names, settings) -> None:
         """Re-read the file as text and raise the error of its first non-numeric cell."""
         offset = 0
         with self._reopen() as stream:
-            for record_batch in self._open_csv(stream, names, frozenset(), settings):
+            for record_batch in self._parse_blocks(stream, names, frozenset(), settings):
                 for name in names:
                     try:
                         _floats(record_batch.column(name), name)
@@ -1014,9 +1005,16 @@ _PLAIN_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"  # [0-9
 
 
 def _newline_blocks(stream, size: int) -> Iterator[bytes]:
-    """Blocks of about `size` bytes that end just after a newline (the last one at the end of the stream).
+    r"""Blocks of about `size` bytes that end just after a line end (the last one at the end of the stream).
 
-    A last line without a newline stays in the last block rather than making a batch of its own.
+        A line ends at ``
+    ``, ``
+    `` or a lone ``
+    ``. A block may end between the ``
+    `` and
+        ``
+    `` of a CRLF: the next then starts with an empty line, which the CSV reader skips. A
+        last line without a line end stays in the last block rather than making a batch of its own.
     """
     rest = b""
     while True:
@@ -1028,8 +1026,8 @@ def _newline_blocks(stream, size: int) -> Iterator[bytes]:
                     yield rest + data
                 return
             data += more
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:  # no newline in this block: a very long line continues
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        if cut == 0:  # no line end in this block: a very long line continues
             rest += data
             continue
         yield rest + data[:cut]
