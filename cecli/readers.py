@@ -883,7 +883,7 @@ class CsvInput(Input):
         except pa.ArrowInvalid as error:
             if "conversion error" in str(error) and direct:
                 try:
-                    self._find_bad_cell(names, settings)
+                    self._find_bad_cell(names, direct, settings)
                 except pa.ArrowInvalid as text_error:  # e.g. invalid UTF-8, found by the text reader
                     raise self._parse_error(text_error, bad_rows) from None
             raise self._parse_error(error, bad_rows) from None
@@ -943,12 +943,16 @@ class CsvInput(Input):
             include_columns=names, column_types=types, null_values=[""], strings_can_be_null=False
         )
 
-    def _find_bad_cell(self, names, settings) -> None:
-        """Re-read the file as text and raise the error of its first non-numeric cell."""
+    def _find_bad_cell(self, names, numeric, settings) -> None:
+        """Re-read the file as text and raise the error of the first non-numeric cell of a `numeric` column.
+
+        Returns without one when pyarrow's conversion error was of another column (e.g. invalid
+        UTF-8 in a kept text column, raised by the text reader).
+        """
         offset = 0
         with self._reopen() as stream:
             for record_batch in self._parse_blocks(stream, names, frozenset(), settings):
-                for name in names:
+                for name in (name for name in names if name in numeric):
                     try:
                         _floats(record_batch.column(name), name)
                     except CellError as error:
@@ -1142,7 +1146,9 @@ class NdjsonInput(Input):
                 column=name,
                 hint="use one type per column",
             )
-        return InputError(message, file=self.display, hint="check that every line is one JSON object")
+        return InputError(
+            f"invalid JSON: {message}", file=self.display, hint="check that every line is one JSON object"
+        )
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
