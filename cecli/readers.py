@@ -123,9 +123,13 @@ class _Lines:
         # A chunk without a match has no blank line (NDJSON: a line starting with whitespace is rare).
         self._blank = re.compile(rb"\n[\n \t]" if whitespace_is_blank else rb"\n\n")
         self._carry = b""  # the incomplete last line (b"x" for one known not to be blank)
+        self._start = True  # a byte-order mark at the start is not part of the first line
 
     def feed(self, data: bytes) -> None:
         """Note the lines in the next bytes of the stream."""
+        if self._start and data:
+            self._start = False
+            data = data.removeprefix(_BOM)
         if not data:
             return
         open_blank = not self._carry.strip(self._strip)  # the current line may still turn out blank
