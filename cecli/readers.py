@@ -4,9 +4,11 @@ Each input is opened once, its columns are listed without reading the data, and 
 selected columns are then streamed as :class:`Batch` objects of float64 arrays that
 carry the 0-based index of their first record, so that an error can name the row.
 
-Rows in messages are 1-based as a user counts them: the line of a CSV/TSV/NDJSON file
-(the header is line 1; quoted fields that span lines are not supported), the record of
-a JSON document, the row of a Parquet file.
+Rows in messages are 1-based as a user counts them: the physical line of a CSV/TSV/NDJSON
+file, as an editor shows it (the header is line 1; blank lines, which readers skip, count;
+quoted fields that span lines are not supported), the record of a JSON document, the row
+of a Parquet file. A failure to read or decompress the bytes is an InputError naming the
+file wherever it surfaces (see `_Chain`).
 
 pyarrow is imported on first use: a small all-numeric CSV (a shell one-liner) is parsed
 without it, which saves about a third of such a command's start-up.
