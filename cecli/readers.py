@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .columns import Column, Selection
-from .errors import DataError, InputError
+from .errors import CecliError, DataError, InputError
 
 FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")
 DEFAULT_BATCH_ROWS = 1 << 16
@@ -874,40 +874,27 @@ class CsvInput(Input):
         )
 
     def record_batches(self, names, settings, numeric=frozenset()):
-        bad_rows: list[str] = []
-
-        def on_invalid_row(row) -> str:
-            bad_rows.append(row.text)
-            return "error"
-
         # Numeric columns parse straight to float64 (twice as fast as text + cast). pyarrow's
-        # conversion error names no row, so then the file is scanned again as text to find the
-        # cell; a stream that cannot be read twice (stdin) is read as text from the start.
-        direct = numeric if self._reopen is not None else frozenset()
+        # errors name no row: the block that failed is then searched for the cause (`_block_error`).
         try:
-            yield from self._parse_blocks(self._stream, names, direct, settings, on_invalid_row)
-        except pa.ArrowInvalid as error:
-            if "conversion error" in str(error) and direct:
-                try:
-                    self._find_bad_cell(names, direct, settings)
-                except pa.ArrowInvalid as text_error:  # e.g. invalid UTF-8, found by the text reader
-                    raise self._parse_error(text_error, bad_rows) from None
-            raise self._parse_error(error, bad_rows) from None
+            yield from self._parse_blocks(self._stream, names, numeric, settings)
+        except _BlockError as failed:
+            raise self._block_error(failed, names, numeric) from None
 
-    def _parse_blocks(self, stream, names, numeric, settings, on_invalid_row=None) -> Iterator[pa.RecordBatch]:
+    def _parse_blocks(self, stream, names, numeric, settings) -> Iterator[pa.RecordBatch]:
         """Parse `stream` in blocks of whole lines, two at a time, and yield batches in order.
 
         pyarrow's streaming reader parses on one core; blocks parsed in parallel by
         ``read_csv`` use both, and memory stays bounded by a few blocks. Cutting at a
         line end is safe because quoted fields spanning lines are not supported anyway.
         A line longer than pyarrow's parse block (1 MiB) is read too: its block is then
-        parsed again as one piece.
+        parsed again as one piece. A block that fails raises :class:`_BlockError`.
         """
         import pyarrow.csv as pa_csv
 
         # The first block holds the header line, if any; each block is parsed by one thread.
         read_options = [self._read_options(1 << 20, skip_header=first, use_threads=False) for first in (True, False)]
-        parse_options = pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row)
+        parse_options = pa_csv.ParseOptions(delimiter=self.delimiter)
         convert = self._convert_options(names, numeric)
 
         def parse(block: bytes, first: bool) -> pa.Table:
@@ -917,28 +904,41 @@ class CsvInput(Input):
                 )
 
             try:
-                return read(read_options[0 if first else 1])
-            except pa.ArrowInvalid as error:  # "straddling object straddles two block boundaries"
-                if "straddl" not in str(error):
-                    raise
-                return read(self._read_options(len(block) + 1, skip_header=first, use_threads=False))
+                try:
+                    return read(read_options[0 if first else 1])
+                except pa.ArrowInvalid as error:  # "straddling object straddles two block boundaries"
+                    if "straddl" not in str(error):
+                        raise
+                    return read(self._read_options(len(block) + 1, skip_header=first, use_threads=False))
+            except pa.ArrowInvalid as error:
+                raise _BlockError(error, block, first) from None
 
-        blocks = _newline_blocks(stream, _CSV_BLOCK_BYTES)
-        first = next(blocks, b"")
-        second = next(blocks, None)
-        if second is None:  # a small input: no threads needed
-            yield from parse(first, True).to_batches(max_chunksize=settings.batch_rows)
-            return
-        from concurrent.futures import ThreadPoolExecutor
+        def tables() -> Iterator[pa.Table]:
+            blocks = _newline_blocks(stream, _CSV_BLOCK_BYTES)
+            first = next(blocks, b"")
+            second = next(blocks, None)
+            if second is None:  # a small input: no threads needed
+                yield parse(first, True)
+                return
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(2, thread_name_prefix="cecli-csv") as pool:
-            pending = deque([pool.submit(parse, first, True), pool.submit(parse, second, False)])
-            for block in blocks:
-                pending.append(pool.submit(parse, block, False))
-                if len(pending) > 2:
-                    yield from pending.popleft().result().to_batches(max_chunksize=settings.batch_rows)
-            while pending:
-                yield from pending.popleft().result().to_batches(max_chunksize=settings.batch_rows)
+            with ThreadPoolExecutor(2, thread_name_prefix="cecli-csv") as pool:
+                pending = deque([pool.submit(parse, first, True), pool.submit(parse, second, False)])
+                for block in blocks:
+                    pending.append(pool.submit(parse, block, False))
+                    if len(pending) > 2:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+
+        done = 0
+        try:
+            for table in tables():
+                yield from table.to_batches(max_chunksize=settings.batch_rows)
+                done += table.num_rows
+        except _BlockError as failed:
+            failed.records_before = done
+            raise
 
     def _convert_options(self, names, numeric):
         import pyarrow.csv as pa_csv
@@ -949,64 +949,70 @@ class CsvInput(Input):
             include_columns=names, column_types=types, null_values=[""], strings_can_be_null=False
         )
 
-    def _find_bad_cell(self, names, numeric, settings) -> None:
-        """Re-read the file as text and raise the error of the first non-numeric cell of a `numeric` column.
+    def _block_error(self, failed: _BlockError, names, numeric) -> CecliError:
+        """The error of a block pyarrow could not read, on its line.
 
-        Returns without one when pyarrow's conversion error was of another column (e.g. invalid
-        UTF-8 in a kept text column, raised by the text reader).
+        The block is parsed again with every column as text: a bad number then parses and
+        `_floats` names it; a ragged row or invalid UTF-8 in a chosen column fails again, and
+        the block's rows are read one by one with Python's csv module to find it.
         """
-        offset = 0
-        with self._reopen() as stream:
-            for record_batch in self._parse_blocks(stream, names, frozenset(), settings):
-                for name in (name for name in names if name in numeric):
-                    try:
-                        _floats(record_batch.column(name), name)
-                    except CellError as error:
-                        raise error.locate(file=self.display, row=self.user_row(offset + error.index)) from None
-                offset += record_batch.num_rows
+        import pyarrow.csv as pa_csv
 
-    def _parse_error(self, error: Exception, bad_rows: list[str]) -> InputError:
-        text = str(error)
-        if "UTF8" in text or "UTF-8" in text:
-            return InputError(
-                "invalid UTF-8 text", file=self.display, row=self._find_bad_utf8_line(), hint="save the file as UTF-8"
+        def row(index: int) -> int:
+            return self.user_row(failed.records_before + index)
+
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(failed.block),
+                read_options=self._read_options(len(failed.block) + 1, skip_header=failed.first, use_threads=False),
+                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter),
+                convert_options=self._convert_options(names, frozenset()),
             )
-        if bad_rows or "Expected" in text:
-            line = self._find_ragged_line()
-            got = text.split("got ", 1)[-1].split(":", 1)[0] if "got " in text else "?"
-            return InputError(
-                f"row has {got} fields, the header has {len(self.columns)}",
-                file=self.display,
-                row=line,
-                hint="quote fields that contain the delimiter, or fix the row",
-            )
-        return InputError(f"cannot parse: {text}", file=self.display, hint="check that the file is CSV")
-
-    def _find_bad_utf8_line(self) -> int | None:
-        if self._reopen is None:
-            return None
-        with self._reopen() as stream:
-            for number, line in enumerate(stream, start=1):
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError:
-                    return number
-        return None
-
-    def _find_ragged_line(self) -> int | None:
-        if self._reopen is None:
-            return None
-        with (
-            self._reopen() as stream,
-            io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="") as lines,
-        ):
-            for number, row in enumerate(csv.reader(lines, delimiter=self.delimiter), start=1):
-                if row and len(row) != len(self.columns):
-                    return number
-        return None
+        except pa.ArrowInvalid:
+            table = None
+        for name in numeric if table is not None else ():
+            try:
+                _floats(table.column(name).combine_chunks(), name)
+            except CellError as error:
+                return error.locate(file=self.display, row=row(error.index))
+        positions = [c.position - 1 for c in self.columns if c.name in names]
+        text = failed.block.decode("utf-8", errors="surrogateescape")  # an invalid byte becomes U+DC80..U+DCFF
+        records = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=self.delimiter)
+        if failed.first and self.header_lines:
+            next(records, None)  # the header
+        index = 0
+        for cells in records:
+            if not cells:
+                continue  # a blank line: no record
+            if len(cells) != len(self.columns):
+                return InputError(
+                    f"row has {len(cells)} fields, the header has {len(self.columns)}",
+                    file=self.display,
+                    row=row(index),
+                    hint="quote fields that contain the delimiter, or fix the row",
+                )
+            if any(_SURROGATE.search(cells[p]) for p in positions):
+                return InputError(
+                    "invalid UTF-8 text", file=self.display, row=row(index), hint="save the file as UTF-8"
+                )
+            index += 1
+        message = _one_line(failed.error).removeprefix("CSV parse error: ")
+        return InputError(f"cannot parse: {message}", file=self.display, hint="check that the file is CSV")
 
     def close(self) -> None:
         self._stream.close()
+
+
+class _BlockError(Exception):
+    """pyarrow could not read a CSV block: its error, the block, and how many records came before it."""
+
+    def __init__(self, error: Exception, block: bytes, first: bool) -> None:
+        super().__init__(str(error))
+        self.error, self.block, self.first = error, block, first
+        self.records_before = 0
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 _CSV_BLOCK_BYTES = 8 << 20

@@ -564,3 +564,52 @@ def test_ndjson_stdin_error_that_cannot_be_located_still_says_what(cecli):
     data = '{"y_true": 1, "y_pred": 0.5}\n\x00\n'
     message = "<stdin>: invalid JSON: The document is empty. (check that every line is one JSON object)"
     assert cecli("bce", "-", input=data) == (BAD_INPUT, "", error_line(message))
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+@pytest.mark.parametrize("block_bytes", [None, 8], ids=["one-block", "8-byte-blocks"])
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        pytest.param(
+            b"y_true,y_pred\n1,0.5\n\n1,0.5,7\n",
+            [],
+            "{name}:4: row has 3 fields, the header has 2 (quote fields that contain the delimiter, or fix the row)",
+            id="ragged-row-after-a-blank-line",
+        ),
+        pytest.param(
+            b"y_true,y_pred\r\n1,0.5\r\n\r\n1,\xff\r\n",
+            [],
+            "{name}:4: invalid UTF-8 text (save the file as UTF-8)",
+            id="invalid-utf8-in-a-number-crlf",
+        ),
+        pytest.param(
+            # line 2's bad byte is in a column that is not read; line 5's is in a kept one
+            b"y_true,y_pred,note,other\n1,0.5,a,\xff\n\n1,0.5,b,c\n1,0.5,\xfe,c\n",
+            ["--keep", "note"],
+            "{name}:5: invalid UTF-8 text (save the file as UTF-8)",
+            id="invalid-utf8-in-the-kept-column-only",
+        ),
+    ],
+)
+def test_csv_rows_pyarrow_cannot_read_are_located(
+    cecli, tmp_path, monkeypatch, source, block_bytes, content, args, message
+):
+    """The block pyarrow could not read is searched row by row: the same line for a file and for stdin."""
+    if block_bytes is not None:
+        monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", block_bytes)
+    (tmp_path / "r.csv").write_bytes(content)
+    (path, name) = ("r.csv", "r.csv") if source == "file" else ("-", "<stdin>")
+    result = cecli("bce", path, *args, input=content if source == "stdin" else None)
+    assert result == (BAD_INPUT, "", error_line(message.format(name=name)))
+
+
+def test_a_ragged_row_far_into_stdin(cecli, monkeypatch):
+    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 1 << 16)
+    lines = ["y_true,y_pred"] + ["1,0.5"] * 100_000
+    lines[10:10] = [""]
+    lines[80_000] = "1,0.5,"
+    message = (
+        "<stdin>:80001: row has 3 fields, the header has 2 (quote fields that contain the delimiter, or fix the row)"
+    )
+    assert cecli("bce", "-", input="\n".join(lines) + "\n") == (BAD_INPUT, "", error_line(message))
