@@ -496,7 +496,7 @@ def test_blank_lines_are_noted_wherever_the_chunks_are_cut(pieces, cuts, whitesp
             break
         lines.feed(text[position : position + cut])
         position += cut
-    assert lines.skipped == reference_blank_lines(text, whitespace_is_blank)
+    assert list(lines.skipped) == reference_blank_lines(text, whitespace_is_blank)
     # A record's line: the records are the lines not skipped, counted from 0.
     kept = [n for n in range(1, len(lines.skipped) + 10) if n not in lines.skipped]
     assert [lines.line_of(r) for r in range(len(kept) - 1)] == kept[:-1]
