@@ -832,7 +832,6 @@ class CsvInput(Input):
         names = [c.strip() for c in first] if self.has_header else [str(i + 1) for i in range(len(first))]
         self._set_columns([(n, "string", False) for n in names])
         self._head_text = text
-        self._head_bytes = head
         self._whole = whole
 
     def _plain_numbers(self) -> np.ndarray | None:
@@ -1028,14 +1027,9 @@ _PLAIN_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"  # [0-9
 def _newline_blocks(stream, size: int) -> Iterator[bytes]:
     r"""Blocks of about `size` bytes that end just after a line end (the last one at the end of the stream).
 
-        A line ends at ``
-    ``, ``
-    `` or a lone ``
-    ``. A block may end between the ``
-    `` and
-        ``
-    `` of a CRLF: the next then starts with an empty line, which the CSV reader skips. A
-        last line without a line end stays in the last block rather than making a batch of its own.
+    A line ends at ``\n``, ``\r\n`` or a lone ``\r``. A block may end between the ``\r`` and
+    ``\n`` of a CRLF: the next then starts with an empty line, which the CSV reader skips. A
+    last line without a line end stays in the last block rather than making a batch of its own.
     """
     rest = b""
     while True:
