@@ -1187,16 +1187,34 @@ def _json_int(text: str) -> int | float:
     return float(text)
 
 
-def _json_loads(text: str | bytes, **options):
-    """``json.loads`` with big integers as `_json_int` reads them, and too deep nesting a JSONDecodeError.
+def _widen(value):
+    """`value` with its integers beyond int64 as `_json_int` reads them (in lists and objects too)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < 1 << 63:
+        return _json_int(str(value))
+    if isinstance(value, list):
+        return [_widen(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _widen(item) for key, item in value.items()}
+    return value
 
+
+def _json_loads(text: str | bytes, **options):
+    """``json.loads``, with too deep nesting a JSONDecodeError and integers of any length read.
+
+    Integers too long for Python's ``int`` (over 4300 digits) are read as `_json_int` reads
+    them; the other integers beyond int64 are widened when their column is made (`_widen`).
     ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's json writes) are read as numbers, as
     pyarrow's NDJSON reader reads them; the checks on values then judge them.
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     try:
-        return json.loads(text, parse_int=_json_int, **options)
+        try:
+            return json.loads(text, **options)
+        except ValueError as error:
+            if isinstance(error, json.JSONDecodeError) or "digits" not in str(error):
+                raise
+            return json.loads(text, parse_int=_json_int, **options)
     except RecursionError:
         depth = 0
         for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
@@ -1312,25 +1330,33 @@ class JsonInput(Input):
         finally:
             stream.close()
         columns = self._columns_of(document)
-        arrays = {}
-        for name, values in columns.items():
-            try:
-                arrays[name] = pa.array(values)
-                # pyarrow reads [1.5, true] as [1.5, 1.0]: booleans among numbers are refused here too.
-                odd = _first_misfit(values) if _has_boolean(arrays[name].type, values) else None
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-                odd = _first_misfit(values)
-                if odd is None:
+        arrays = {name: self._column(name, values) for name, values in columns.items()}
+        self.table = pa.table(arrays) if arrays else pa.table({})
+        self._set_columns(_arrow_fields(self.table.schema))
+
+    def _column(self, name: str, values: list) -> pa.Array:
+        """The Arrow array of a column, or an InputError naming the first value unlike those before it."""
+        odd = None
+        try:
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            odd = _first_misfit(values)
+            if odd is None:
+                try:
+                    array = pa.array(_widen(values))  # integers beyond int64 become float64
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                     raise InputError(
                         f"cannot read the column: {_one_line(error)}",
-                        file=display,
+                        file=self.display,
                         column=name,
                         hint="use one type per column",
                     ) from None
-            if odd is not None:
-                raise InputError(odd[1], file=display, row=odd[0], column=name, hint="use one type per column")
-        self.table = pa.table(arrays) if arrays else pa.table({})
-        self._set_columns(_arrow_fields(self.table.schema))
+        else:
+            # pyarrow reads [1.5, true] as [1.5, 1.0]: booleans among numbers are refused here too.
+            odd = _first_misfit(values) if _has_boolean(array.type, values) else None
+        if odd is not None:
+            raise InputError(odd[1], file=self.display, row=odd[0], column=name, hint="use one type per column")
+        return array
 
     def _columns_of(self, document) -> dict[str, list]:
         if document == [] or document == {}:

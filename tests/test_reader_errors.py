@@ -364,6 +364,28 @@ def test_deeply_nested_json_on_stdin_is_sniffed_and_refused(cecli):
     )
 
 
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_an_integer_too_long_for_python_is_infinite(cecli, tmp_path, fmt):
+    """5,000 digits: beyond Python's int() limit and float64's range, so +inf, which the value check refuses."""
+    record = '{"y_true": 1, "y_pred": ' + "9" * 5000 + "}"
+    (tmp_path / f"h.{fmt}").write_text(f"[{record}]" if fmt == "json" else record + "\n")
+    message = f"h.{fmt}:1:y_pred: score is inf (remove or fix rows with missing or infinite values)"
+    assert cecli("bce", f"h.{fmt}", "--from-logits") == (BAD_INPUT, "", error_line(message))
+
+
+def test_big_integers_among_floats_and_in_lists(cecli, tmp_path):
+    """Logits 1.5 and 2**70 for label 1: (log1p(exp(-1.5)) + 0) / 2; in a list column for labels (1, 0):
+    (log1p(exp(-0.5)) + 2**70) / 2, the second term being max(x, 0) + log1p(exp(-x)) = x."""
+    (tmp_path / "m.json").write_text(f'[{{"y_true": 1, "y_pred": 1.5}}, {{"y_true": 1, "y_pred": {2**70}}}]')
+    (tmp_path / "l.json").write_text(f'{{"y_true": [[1, 0]], "y_pred": [[0.5, {2**70}]]}}')
+    code, out, err = cecli("bce", "m.json", "--from-logits", "--value-only")
+    assert (code, err) == (0, "")
+    assert float(out) == pytest.approx(math.log1p(math.exp(-1.5)) / 2, rel=1e-15)
+    code, out, err = cecli("bce", "l.json", "--from-logits", "--value-only")
+    assert (code, err) == (0, "")
+    assert float(out) == pytest.approx((math.log1p(math.exp(-0.5)) + float(2**70)) / 2, rel=1e-15)
+
+
 def test_a_30_digit_logit_is_a_number(cecli, tmp_path):
     """Label 0, logit x > 0: the loss is max(x, 0) + log1p(exp(-|x|)) = x exactly (exp(-1.2e29) is 0)."""
     (tmp_path / "x.json").write_text(f'[{{"y_true": 0, "y_pred": {BIG}}}]')
