@@ -2,11 +2,15 @@
 
 The file appears whole or not at all: rows go to a hidden temporary file in the same
 folder, which replaces `path` only after the last batch. Any exception (including
-SIGTERM, which the CLI turns into ``SystemExit``) removes the temporary file.
+SIGTERM, which the CLI turns into ``SystemExit``) removes the temporary file. A write the
+system refuses (permission denied, read-only file system, disk full) is an
+:class:`~cecli.errors.OutputError` naming the path and the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
@@ -17,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from .errors import OptionError
+from .errors import OptionError, OutputError
 
 ROW_GROUP_ROWS = 1 << 18  # buffer this many rows per write: bounded memory, sensible row groups
 OUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}
@@ -34,6 +38,8 @@ class PerSampleWriter:
         if self.format is None:
             raise OptionError(f"cannot tell the format of --out {path}", hint="use a .csv, .parquet or .ndjson name")
         folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise OptionError(f"--out {path} is a folder", hint="give a file name, such as losses.csv")
         if not os.path.isdir(folder):
             raise OptionError(f"the folder of --out {path} does not exist", hint="create it first")
         self.path = path
@@ -45,15 +51,40 @@ class PerSampleWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """Turn a write the system refuses into one line naming the path and the reason."""
+        try:
+            yield
+        except (OSError, pa.ArrowException) as error:
+            code = getattr(error, "errno", None)
+            reason = os.strerror(code) if code else str(error)
+            if code is None and "[Errno 28]" in reason:  # pyarrow's wrapping of a Python write error
+                reason = os.strerror(errno.ENOSPC)
+            raise OutputError(
+                f"cannot write --out: {reason}", file=self.path, hint="nothing was written; choose another place"
+            ) from None
+
     def __enter__(self) -> PerSampleWriter:
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self._folder)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
-        self._file = os.fdopen(fd, "wb")
+        with self._writing():
+            prefix = f".{os.path.basename(self.path)}."
+            fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=self._folder)
+            try:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(self._tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+                self._file = os.fdopen(fd, "wb")
+            except BaseException:
+                os.close(fd)
+                os.unlink(self._tmp)
+                raise
         return self
 
     def write(self, offset: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]) -> None:
+        with self._writing():
+            self._write_batch(offset, losses, counted, keep)
+
+    def _write_batch(self, offset: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]) -> None:
         rows = np.arange(offset + 1, offset + 1 + losses.size, dtype=np.int64)
         if self.format == "ndjson":
             lines = []
@@ -89,18 +120,27 @@ class PerSampleWriter:
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
             if exc_type is None:
-                self._flush()
-            if self._writer is None and exc_type is None and self.format != "ndjson":
+                with self._writing():
+                    self._finish()
+                    os.replace(self._tmp, self.path)
+                self._tmp = None
+            else:
+                # The first error is the one to report; closing may fail the same way (a full disk).
+                with contextlib.suppress(OSError, pa.ArrowException):
+                    self._finish()
+        finally:
+            if self._tmp is not None and os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+        return False
+
+    def _finish(self) -> None:
+        try:
+            self._flush()
+            if self._writer is None and self.format != "ndjson":
                 # No rows: still a valid file, with the header / schema.
                 empty = {"row": pa.array([], pa.int64()), "loss": pa.array([], pa.float64())}
                 self._write(pa.table({**empty, **{name: pa.array([], pa.string()) for name in self.keep}}))
             if self._writer is not None:
                 self._writer.close()
-            self._file.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-                self._tmp = None
         finally:
-            if self._tmp is not None and os.path.exists(self._tmp):
-                os.unlink(self._tmp)
-        return False
+            self._file.close()
