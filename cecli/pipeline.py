@@ -326,9 +326,11 @@ def _refuse_inside(out: str, sources: list[str], *, folder: bool) -> None:
     probe = os.path.join(out, "part-00000.parquet") if folder else out
     for source in sources:
         if would_read(source, probe):
+            pattern = not os.path.lexists(source) and any(ch in source for ch in "*?[")
             raise OptionError(
                 f"--out {out} is inside the input {_shown(source)}, so a later run would read it as data",
-                hint="write it elsewhere, or under a name starting with _",
+                hint="write it elsewhere, or under a name "
+                + ("the pattern does not match" if pattern else "starting with _"),
             )
 
 

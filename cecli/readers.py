@@ -356,6 +356,7 @@ def _s3_filesystem(url: str, seconds: float):
 def _remote(call: Callable, display: str):
     """``call()`` in a worker thread, waited for so that signals work and a deadline holds."""
     import threading
+    import time
 
     deadline = 3 * remote_timeout()
     outcome: dict = {}
@@ -370,7 +371,11 @@ def _remote(call: Callable, display: str):
             done.set()
 
     threading.Thread(target=work, name="cecli-remote", daemon=True).start()
-    if not done.wait(deadline):
+    start = time.monotonic()
+    # Short waits: a signal delivered to another thread is handled at the next wake-up.
+    while not done.wait(0.1):
+        if time.monotonic() - start < deadline:
+            continue
         raise InputError(
             f"no answer within {deadline:g} s",
             file=display,
@@ -417,7 +422,8 @@ def _scrub(text: str, url: str) -> str:
     except ValueError:
         secrets = []
     for secret in sorted({s for s in secrets if s} | {unquote(s) for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
+        # Whole words only, so a user name "u" does not garble "unsupported".
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
     return text
 
 
