@@ -576,14 +576,19 @@ def _unique(found: list[tuple[str, bool]]) -> list[str]:
 
 def _walk_folder(folder: str, display: str) -> list[str]:
     """The data files under `folder`, each file once (see :func:`expand_sources`)."""
-    found = [
-        (path, via_link)
-        for path, _, is_folder, via_link in _walk(folder, lambda parts: not _is_hidden(parts[-1]))
-        if not is_folder and path.lower().endswith(_DATA_SUFFIXES)
-    ]
+    found = _folder_files(folder)
     if not found:
         raise InputError("the folder holds no data files", file=display, hint="expected .csv, .parquet, ... files")
     return _unique(found)
+
+
+def _folder_files(folder: str, via_link: bool = False) -> list[tuple[str, bool]]:
+    """(path, reached through a link) of the data files under `folder`, before removing repeats."""
+    return [
+        (path, via_link or linked)
+        for path, _, is_folder, linked in _walk(folder, lambda parts: not _is_hidden(parts[-1]))
+        if not is_folder and path.lower().endswith(_DATA_SUFFIXES)
+    ]
 
 
 def _glob(pattern: str) -> list[str]:
@@ -599,8 +604,8 @@ def _glob(pattern: str) -> list[str]:
     for _, below, is_folder, via_link in walked:
         if _matches(below, parts):
             path = os.path.join(base, *below)  # as glob.glob spells it: no "./" for a relative pattern
-            if is_folder:
-                found.extend((inner, via_link) for inner in _walk_folder(path, path))
+            if is_folder:  # read as a folder; one without data files adds none, as glob.glob would
+                found.extend(_folder_files(path, via_link))
             else:
                 found.append((path, via_link))
     if not found:
