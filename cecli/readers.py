@@ -627,11 +627,10 @@ def would_read(source: str, path: str) -> bool:
     True when `path` lies in the folder `source` under a data name that is not hidden,
     or matches the glob `source`.
     """
-    if "://" in source:
-        local = _local_path(source)
-        if local is None:
+    if "://" in source or "://" in path:
+        source, path = _local_path(source) or source, _local_path(path) or path
+        if "://" in source or "://" in path:  # an object store holds no local input
             return False
-        source = local
     if source == "-" or not path.lower().endswith(_DATA_SUFFIXES):
         return False
     target = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))

@@ -583,3 +583,31 @@ def test_secrets_in_a_folder_url_stay_hidden_in_every_listed_path(cli, inputs):
         f"file://{inputs}/dump/b.csv?secret_key=***",
     ]
     assert document["value"] == pytest.approx(_mean(A_LOSSES + B_LOSSES), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("source", "out", "read"),
+    [
+        ("dump", "dump/x.csv", True),
+        ("dump", "dump/deep/x.parquet", True),
+        ("dump", "dump/_x.csv", False),
+        ("dump", "dump/.cache/x.csv", False),
+        ("dump", "dump/x.txt", False),
+        ("dump", "other/x.csv", False),
+        ("file://{root}/dump", "dump/x.csv", True),
+        ("dump", "file://{root}/dump/x.csv", True),
+        ("dump/*.csv", "dump/x.csv", True),
+        ("dump/*.csv", "dump/x.parquet", False),
+        ("dump/*.csv", "dump/deep/x.csv", False),
+        ("dump/**/*.csv", "dump/deep/x.csv", True),
+        (".", "s3://bucket/losses/part-00000.parquet", False),
+        ("s3://bucket/dump", "dump/x.csv", False),
+        ("-", "x.csv", False),
+    ],
+)
+def test_would_read_says_where_a_later_run_reads(tmp_path, monkeypatch, source, out, read):
+    from cecli.readers import would_read
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dump").mkdir()
+    assert would_read(source.format(root=tmp_path), out.format(root=tmp_path)) is read
