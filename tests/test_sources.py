@@ -405,7 +405,12 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, su
         def write(self, data) -> int:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r", *args, **kwargs: FullDisk(io.FileIO(fd, "wb")))
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        return FullDisk(io.FileIO(fd, "wb")) if mode == "wb" else real_fdopen(fd, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
     (inputs / "out").mkdir()
     result = cli("bce", "in.csv", "--out", f"out/losses{suffix}")
     assert result.exit_code == 3
