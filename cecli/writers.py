@@ -9,8 +9,7 @@ system refuses (permission denied, read-only file system, disk full) is an
 
 from __future__ import annotations
 
-import contextlib
-import errno
+import io
 import json
 import math
 import os
@@ -51,40 +50,18 @@ class PerSampleWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
 
-    @contextlib.contextmanager
-    def _writing(self):
-        """Turn a write the system refuses into one line naming the path and the reason."""
-        try:
-            yield
-        except (OSError, pa.ArrowException) as error:
-            code = getattr(error, "errno", None)
-            reason = os.strerror(code) if code else str(error)
-            if code is None and "[Errno 28]" in reason:  # pyarrow's wrapping of a Python write error
-                reason = os.strerror(errno.ENOSPC)
-            raise OutputError(
-                f"cannot write --out: {reason}", file=self.path, hint="nothing was written; choose another place"
-            ) from None
-
     def __enter__(self) -> PerSampleWriter:
-        with self._writing():
-            prefix = f".{os.path.basename(self.path)}."
-            fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=self._folder)
-            try:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(self._tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
-                self._file = os.fdopen(fd, "wb")
-            except BaseException:
-                os.close(fd)
-                os.unlink(self._tmp)
-                raise
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self._folder)
+        except OSError as error:
+            raise _refused(error, self.path) from None
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+        self._file = io.BufferedWriter(_OutFile(fd, self.path))
         return self
 
     def write(self, offset: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]) -> None:
-        with self._writing():
-            self._write_batch(offset, losses, counted, keep)
-
-    def _write_batch(self, offset: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]) -> None:
         rows = np.arange(offset + 1, offset + 1 + losses.size, dtype=np.int64)
         if self.format == "ndjson":
             lines = []
@@ -118,29 +95,59 @@ class PerSampleWriter:
         self._writer.write_table(table.cast(self._writer.schema) if self.format == "parquet" else table)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self._file.raw.dropping = True  # the first error is the one to report, not a full disk on close
         try:
             if exc_type is None:
-                with self._writing():
-                    self._finish()
-                    os.replace(self._tmp, self.path)
-                self._tmp = None
-            else:
-                # The first error is the one to report; closing may fail the same way (a full disk).
-                with contextlib.suppress(OSError, pa.ArrowException):
-                    self._finish()
-        finally:
-            if self._tmp is not None and os.path.exists(self._tmp):
-                os.unlink(self._tmp)
-        return False
-
-    def _finish(self) -> None:
-        try:
-            self._flush()
-            if self._writer is None and self.format != "ndjson":
+                self._flush()
+            if self._writer is None and exc_type is None and self.format != "ndjson":
                 # No rows: still a valid file, with the header / schema.
                 empty = {"row": pa.array([], pa.int64()), "loss": pa.array([], pa.float64())}
                 self._write(pa.table({**empty, **{name: pa.array([], pa.string()) for name in self.keep}}))
             if self._writer is not None:
                 self._writer.close()
-        finally:
             self._file.close()
+            if exc_type is None:
+                try:
+                    os.replace(self._tmp, self.path)
+                except OSError as error:
+                    raise _refused(error, self.path) from None
+                self._tmp = None
+        finally:
+            if not self._file.closed:  # a write failed before the close
+                self._file.raw.dropping = True
+                self._file.close()
+            if self._tmp is not None and os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+        return False
+
+
+class _OutFile(io.FileIO):
+    """The temporary file under the writers: a write the system refuses (disk full, file too
+    large, I/O error) becomes an :class:`OutputError` naming ``--out``, wherever it happens
+    (our writes, pyarrow's, a flush on close). After that, or once the run has failed, further
+    writes are dropped: the file is removed anyway.
+    """
+
+    def __init__(self, fd: int, path: str) -> None:
+        super().__init__(fd, "wb")
+        self.path = path
+        self.dropping = False
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        if self.dropping:
+            return view.nbytes
+        try:
+            done = 0
+            while done < view.nbytes:  # a raw write may be partial
+                done += super().write(view[done:])
+        except OSError as error:
+            self.dropping = True
+            raise _refused(error, self.path) from None
+        return view.nbytes
+
+
+def _refused(error: OSError, path: str) -> OutputError:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return OutputError(f"cannot write --out: {reason}", file=path, hint="nothing was written; choose another place")

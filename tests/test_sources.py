@@ -397,22 +397,28 @@ def test_out_larger_than_the_system_allows_is_one_line_and_leaves_nothing(tmp_pa
     assert os.listdir(tmp_path / "out") == []
 
 
+@pytest.mark.parametrize("room", [0, 4096])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".ndjson"])
-def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, suffix):
-    """ENOSPC from the first write (a tmpfs that is full); the temporary file is removed."""
+def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, suffix, room):
+    """ENOSPC from the file system once `room` bytes are written; the temporary file is removed."""
+    from cecli import writers
 
-    class FullDisk(io.BufferedWriter):
+    class Disk(io.FileIO):
+        written = 0
+
         def write(self, data) -> int:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if Disk.written + len(data) > room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            Disk.written += len(data)
+            return super().write(data)
 
-    real_fdopen = os.fdopen
+    class FullDisk(writers._OutFile, Disk):  # cecli's file over a disk that fills up
+        pass
 
-    def fdopen(fd, mode="r", *args, **kwargs):
-        return FullDisk(io.FileIO(fd, "wb")) if mode == "wb" else real_fdopen(fd, mode, *args, **kwargs)
-
-    monkeypatch.setattr(os, "fdopen", fdopen)
+    monkeypatch.setattr(writers, "_OutFile", FullDisk)
+    _write(inputs / "many.csv", "y_true,y_pred\n" + "1,0.25\n" * 3000)
     (inputs / "out").mkdir()
-    result = cli("bce", "in.csv", "--out", f"out/losses{suffix}")
+    result = cli("bce", "many.csv", "--out", f"out/losses{suffix}", "--batch-rows", "500")
     assert result.exit_code == 3
     assert result.stderr == (
         f"cecli: error: out/losses{suffix}: cannot write --out: No space left on device ({NOTHING_WRITTEN})\n"
