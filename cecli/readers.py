@@ -199,13 +199,25 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
         if settings.input_format not in FORMATS:
             raise InputError(f"unknown input format {settings.input_format!r}", hint=f"use one of {', '.join(FORMATS)}")
         fmt = settings.input_format
-    if "://" in path:  # the network may not answer: wait where a signal or a deadline can end it
-        return _remote(lambda: _open(path, display, fmt, codec, settings), display)
+    if "://" in path:
+        # The network may not answer: wait where a signal can end the wait. Opening and the first
+        # bytes must come within the deadline; reading on (a whole JSON document) may take longer.
+        raw = _remote(lambda: _first_bytes(path, display), display)
+        return _remote(lambda: _open(path, display, fmt, codec, settings, raw), display, deadline=False)
     return _open(path, display, fmt, codec, settings)
 
 
-def _open(path: str, display: str, fmt: str | None, codec: str | None, settings: ReadSettings) -> Input:
+def _first_bytes(path: str, display: str) -> io.BufferedReader:
     raw = _open_raw(path, display)
+    try:
+        return _peek(raw)[1]
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _open(path: str, display: str, fmt: str | None, codec: str | None, settings: ReadSettings, raw=None) -> Input:
+    raw = raw if raw is not None else _open_raw(path, display)
     try:
         return _open_stream(path, display, raw, fmt, codec, settings)
     except BaseException:
@@ -353,12 +365,12 @@ def _s3_filesystem(url: str, seconds: float):
     return filesystem, (bucket + unquote(parts.path)).rstrip("/")
 
 
-def _remote(call: Callable, display: str):
-    """``call()`` in a worker thread, waited for so that signals work and a deadline holds."""
+def _remote(call: Callable, display: str, *, deadline: bool = True):
+    """``call()`` in a worker thread, waited for so that signals work and (with `deadline`) a deadline holds."""
     import threading
     import time
 
-    deadline = 3 * remote_timeout()
+    limit = 3 * remote_timeout() if deadline else math.inf
     outcome: dict = {}
     done = threading.Event()
 
@@ -374,10 +386,10 @@ def _remote(call: Callable, display: str):
     start = time.monotonic()
     # Short waits: a signal delivered to another thread is handled at the next wake-up.
     while not done.wait(0.1):
-        if time.monotonic() - start < deadline:
+        if time.monotonic() - start < limit:
             continue
         raise InputError(
-            f"no answer within {deadline:g} s",
+            f"no answer within {limit:g} s",
             file=display,
             hint="check the URL and the network; CECLI_REMOTE_TIMEOUT sets the wait",
         )
