@@ -297,7 +297,7 @@ def remote_timeout() -> float:
     """Seconds one remote connection or request may take: ``CECLI_REMOTE_TIMEOUT``, else 20.
 
     S3 makes at most 2 attempts of a request, GCS stops retrying after this time, and
-    opening or listing a URL as a whole gives up after 3 times this.
+    listing a URL, or opening it until its first bytes arrive, gives up after 3 times this.
     """
     text = os.environ.get("CECLI_REMOTE_TIMEOUT")
     if text is None:
