@@ -532,19 +532,20 @@ def _is_hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
-def _walk(root: str, wanted: Callable[[tuple[str, ...]], bool]) -> Iterator[tuple[str, tuple[str, ...], bool, bool]]:
-    """Yield (path, parts below `root`, is a folder, reached through a link) for entries under `root`.
+def _walk(root: str, start, step: Callable) -> Iterator[tuple[str, tuple[str, ...], object, bool, bool]]:
+    """Yield (path, names below `root`, state, is a folder, reached through a link) for entries under `root`.
 
-    Only entries for which ``wanted(parts)`` holds are looked at (and folders entered). Each
-    folder (device, inode) is listed once, links last, so a folder reachable without a link
-    is listed under that path, and a loop ends. An entry that cannot be listed or followed
-    raises :class:`InputError` naming it.
+    An entry's state is ``step(state of its folder, its name)``, `start` for `root`; an entry
+    whose state is falsy is not looked at (nor, for a folder, entered). Each folder (device,
+    inode) is listed once, links last, so a folder reachable without a link is listed under
+    that path, and a loop ends. An entry that cannot be listed or followed raises
+    :class:`InputError` naming it.
     """
     seen: set[tuple[int, int]] = set()
-    plain: deque = deque([(root, (), False)])
+    plain: deque = deque([(root, (), start, False)])
     linked: deque = deque()
     while plain or linked:
-        folder, parts, via_link = (plain or linked).popleft()
+        folder, parts, state, via_link = (plain or linked).popleft()
         try:
             status = os.stat(folder)
             if (status.st_dev, status.st_ino) in seen:
@@ -556,7 +557,8 @@ def _walk(root: str, wanted: Callable[[tuple[str, ...]], bool]) -> Iterator[tupl
             raise InputError(f"cannot list this folder: {error.strerror}", file=folder, hint=_UNREADABLE_HINT) from None
         for entry in entries:
             below = (*parts, entry.name)
-            if not wanted(below):
+            entry_state = step(state, entry.name)
+            if not entry_state:
                 continue
             try:
                 is_link = entry.is_symlink()
@@ -565,9 +567,9 @@ def _walk(root: str, wanted: Callable[[tuple[str, ...]], bool]) -> Iterator[tupl
                     os.stat(entry.path)  # a link to nothing, or a loop of links, is an error
             except OSError as error:
                 raise InputError(f"cannot follow: {error.strerror}", file=entry.path, hint=_UNREADABLE_HINT) from None
-            yield entry.path, below, is_folder, via_link or is_link
+            yield entry.path, below, entry_state, is_folder, via_link or is_link
             if is_folder:
-                (linked if is_link else plain).append((entry.path, below, via_link or is_link))
+                (linked if is_link else plain).append((entry.path, below, entry_state, via_link or is_link))
 
 
 _UNREADABLE_HINT = "make it readable, or move it out of the input"
@@ -598,7 +600,7 @@ def _folder_files(folder: str, via_link: bool = False) -> list[tuple[str, bool]]
     """(path, reached through a link) of the data files under `folder`, before removing repeats."""
     return [
         (path, via_link or linked)
-        for path, _, is_folder, linked in _walk(folder, lambda parts: not _is_hidden(parts[-1]))
+        for path, _, _, is_folder, linked in _walk(folder, True, lambda _, name: not _is_hidden(name))
         if not is_folder and path.lower().endswith(_DATA_SUFFIXES)
     ]
 
@@ -611,10 +613,11 @@ def _glob(pattern: str) -> list[str]:
     links are not followed twice and an unreadable folder is an error.
     """
     base, parts = _split_pattern(pattern)
+    glob = _Pattern(parts)
     found: list[tuple[str, bool]] = []
-    walked = _walk(base or ".", lambda below: _could_match(below, parts)) if os.path.isdir(base or ".") else ()
-    for _, below, is_folder, via_link in walked:
-        if _matches(below, parts):
+    walked = _walk(base or ".", glob.start, glob.step) if os.path.isdir(base or ".") else ()
+    for _, below, states, is_folder, via_link in walked:
+        if glob.whole(states):
             path = os.path.join(base, *below)  # as glob.glob spells it: no "./" for a relative pattern
             if is_folder:  # read as a folder; one without data files adds none, as glob.glob would
                 found.extend(_folder_files(path, via_link))
@@ -653,7 +656,13 @@ def would_read(source: str, path: str) -> bool:
         return False
     base, parts = _split_pattern(os.path.abspath(source))
     below = os.path.relpath(target, os.path.realpath(base or ".")).split(os.sep)
-    return below[0] != ".." and _matches(tuple(below), parts)
+    if below[0] == "..":
+        return False
+    glob = _Pattern(parts)
+    states = glob.start
+    for name in below:
+        states = glob.step(states, name)
+    return glob.whole(states)
 
 
 def _name_matches(name: str, part: str) -> bool:
@@ -662,25 +671,36 @@ def _name_matches(name: str, part: str) -> bool:
     return (part.startswith(".") or not name.startswith(".")) and fnmatch.fnmatchcase(name, part)
 
 
-def _matches(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    if not parts:
-        return not names
-    if parts[0] == "**":
-        return _matches(names, parts[1:]) or (
-            bool(names) and not names[0].startswith(".") and _matches(names[1:], parts)
-        )
-    return bool(names) and _name_matches(names[0], parts[0]) and _matches(names[1:], parts[1:])
+class _Pattern:
+    """A glob's name patterns as a set-of-states matcher: the state after some folder names is
+    the set of pattern positions they can reach, so each entry of a walk costs one step."""
 
+    def __init__(self, parts: tuple[str, ...]) -> None:
+        self.parts = parts
+        self.start = self._closure({0})
 
-def _could_match(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    """Can a path below the folder `names` match `parts`?"""
-    if not names:
-        return True
-    if not parts:
-        return False
-    if parts[0] == "**":
-        return _could_match(names, parts[1:]) or (not names[0].startswith(".") and _could_match(names[1:], parts))
-    return _name_matches(names[0], parts[0]) and _could_match(names[1:], parts[1:])
+    def _closure(self, states: set[int]) -> frozenset[int]:
+        # "**" also matches no folder at all: its position reaches the next one.
+        for i in sorted(states):
+            while i < len(self.parts) and self.parts[i] == "**":
+                i += 1
+                states.add(i)
+        return frozenset(states)
+
+    def step(self, states: frozenset[int], name: str) -> frozenset[int]:
+        following = set()
+        for i in states:
+            if i == len(self.parts):
+                continue
+            if self.parts[i] == "**":
+                if not name.startswith("."):
+                    following.add(i)
+            elif _name_matches(name, self.parts[i]):
+                following.add(i + 1)
+        return self._closure(following)
+
+    def whole(self, states: frozenset[int]) -> bool:
+        return len(self.parts) in states
 
 
 def file_identity(path: str) -> tuple[int, int] | None:
