@@ -617,7 +617,7 @@ def _glob(pattern: str) -> list[str]:
     found: list[tuple[str, bool]] = []
     walked = _walk(base or ".", glob.start, glob.step) if os.path.isdir(base or ".") else ()
     for _, below, states, is_folder, via_link in walked:
-        if glob.whole(states):
+        if glob.whole(states, folder=is_folder):
             path = os.path.join(base, *below)  # as glob.glob spells it: no "./" for a relative pattern
             if is_folder:  # read as a folder; one without data files adds none, as glob.glob would
                 found.extend(_folder_files(path, via_link))
@@ -662,7 +662,7 @@ def would_read(source: str, path: str) -> bool:
     states = glob.start
     for name in below:
         states = glob.step(states, name)
-    return glob.whole(states)
+    return glob.whole(states, folder=False)
 
 
 def _name_matches(name: str, part: str) -> bool:
@@ -673,7 +673,13 @@ def _name_matches(name: str, part: str) -> bool:
 
 class _Pattern:
     """A glob's name patterns as a set-of-states matcher: the state after some folder names is
-    the set of pattern positions they can reach, so each entry of a walk costs one step."""
+    the set of pattern positions they can reach, so each entry of a walk costs one step.
+
+    As in :func:`glob.glob`, only the last pattern, or a trailing ``**``, matches a file: in
+    ``*/**`` the ``*`` matches folders only. ``_FILE`` in a state marks a name that matches as a file.
+    """
+
+    _FILE = -1
 
     def __init__(self, parts: tuple[str, ...]) -> None:
         self.parts = parts
@@ -682,25 +688,29 @@ class _Pattern:
     def _closure(self, states: set[int]) -> frozenset[int]:
         # "**" also matches no folder at all: its position reaches the next one.
         for i in sorted(states):
-            while i < len(self.parts) and self.parts[i] == "**":
+            while 0 <= i < len(self.parts) and self.parts[i] == "**":
                 i += 1
                 states.add(i)
         return frozenset(states)
 
     def step(self, states: frozenset[int], name: str) -> frozenset[int]:
-        following = set()
+        following, last = set(), len(self.parts) - 1
         for i in states:
-            if i == len(self.parts):
+            if i in (self._FILE, last + 1):
                 continue
             if self.parts[i] == "**":
                 if not name.startswith("."):
                     following.add(i)
+                    if all(part == "**" for part in self.parts[i:]):
+                        following.add(self._FILE)
             elif _name_matches(name, self.parts[i]):
                 following.add(i + 1)
+                if i == last:
+                    following.add(self._FILE)
         return self._closure(following)
 
-    def whole(self, states: frozenset[int]) -> bool:
-        return len(self.parts) in states
+    def whole(self, states: frozenset[int], *, folder: bool = True) -> bool:
+        return (len(self.parts) if folder else self._FILE) in states
 
 
 def file_identity(path: str) -> tuple[int, int] | None:

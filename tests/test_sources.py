@@ -22,6 +22,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from cecli.cli import app
 from cecli.readers import expand_sources
@@ -622,3 +624,44 @@ def test_would_read_says_where_a_later_run_reads(tmp_path, monkeypatch, source, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dump").mkdir()
     assert would_read(source.format(root=tmp_path), out.format(root=tmp_path)) is read
+
+
+_DIRS = ["a", "b", "ab", ".h", "_u"]
+_FILES = ["a.csv", "b.csv", "x.parquet", ".h.csv", "_s.csv", "n.txt"]
+_SEGMENTS = ["*", "**", "?", "a*", "*.csv", "[ab]*", "a", "b", ".h*", "*.parquet", "_*"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    files=st.lists(
+        st.tuples(st.lists(st.sampled_from(_DIRS), max_size=2), st.sampled_from(_FILES)), min_size=1, max_size=8
+    ),
+    pattern=st.lists(st.sampled_from(_SEGMENTS), min_size=1, max_size=3),
+)
+def test_globs_match_like_the_standard_library_on_any_tree(files, pattern):
+    """Without links, a glob lists the files glob.glob(recursive=True) lists, a matched folder read as a folder."""
+    import tempfile
+
+    from cecli.errors import InputError
+
+    assume(any(ch in part for part in pattern for ch in "*?["))  # else it is a path, not a glob
+    with tempfile.TemporaryDirectory() as root:
+        for folders, name in files:
+            _write(Path(root, *folders, name), "y_true,y_pred\n1,0.5\n")
+        text = os.path.join(root, *pattern)
+        expected: set[str] = set()
+        for match in glob.glob(text, recursive=True):
+            if not os.path.exists(match):  # glob.glob("x/**") gives "x/" even where there is no x
+                continue
+            if not os.path.isdir(match):
+                expected.add(match)
+                continue
+            try:
+                expected.update(expand_sources([match]))
+            except InputError:  # a matched folder without data files adds none
+                pass
+        if expected:
+            assert expand_sources([text]) == sorted(expected)
+        else:
+            with pytest.raises(InputError, match="the pattern matches no file"):
+                expand_sources([text])
