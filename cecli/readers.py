@@ -453,7 +453,10 @@ def _expand_url(url: str) -> list[str]:
     """A URL naming a folder lists its data files (recursively, sorted); a file stays as is.
 
     A ``file://`` folder is walked like a local one (links, loops and errors as in
-    :func:`expand_sources`); object stores have no links.
+    :func:`expand_sources`); object stores have no links. pyarrow's recursive
+    ``FileSelector`` is not used for local folders: it follows a ``loop -> .`` link until
+    the system refuses (one file became 41 paths, 284 entries with two links), and a
+    folder of plain files should not need pyarrow's import.
     """
     local = _local_path(url)
     query = url.split("?", 1)[1] if "?" in url else ""
