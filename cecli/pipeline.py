@@ -64,7 +64,9 @@ def compute(
     loss : {"bce", "cce", "sparse", "softmax", "entropy"}
     source : str or list of str
         Paths, folders, globs or URLs read as one dataset in order, or ``"-"`` for stdin.
-        Columns are chosen on the first file; every other file must have them.
+        Columns are chosen on the first file; every other file must have them. A folder or
+        glob reads each file once, however many links lead to it; a file given twice is
+        read twice, with a warning.
     y, p, weight, keep, by : str, optional
         Column specs for labels, predictions, the sample weight, pass-through columns
         and grouping columns (names, comma lists, globs, 1-based positions or ranges).
@@ -83,7 +85,9 @@ def compute(
         Keep per-sample losses in the result (memory grows with the rows).
     out : str, optional
         Write per-sample losses to this ``.csv``, ``.parquet`` or ``.ndjson`` file,
-        atomically.
+        atomically. It must not be an input (same device and inode) nor lie where a later
+        run over `source` would read it (:class:`~cecli.errors.OptionError`); a write the
+        system refuses raises :class:`~cecli.errors.OutputError`.
     progress : callable, optional
         Called after each batch with (bytes done, total bytes or ``None``).
     engine : {"local", "dask"}
