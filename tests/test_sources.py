@@ -62,7 +62,9 @@ def _json(result) -> dict:
 
 
 def _process(args, *, cwd, env=None, stdin=subprocess.DEVNULL, preexec_fn=None) -> subprocess.Popen:
-    environment = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
+    # Dummy S3 credentials: the client then does not look for an instance's metadata service first.
+    aws = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"}
+    environment = {**os.environ, **aws, "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
     environment.pop("CECLI_DEBUG", None)
     return subprocess.Popen(
         [sys.executable, "-m", "cecli", *map(str, args)],
