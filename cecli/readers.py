@@ -315,13 +315,31 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
     InputError
         If the file cannot be opened or its format is unknown or malformed.
     """
-    display = STDIN_NAME if path == "-" else path
+    display = STDIN_NAME if path == "-" else redact(path)
     fmt, codec = (None, None) if path == "-" else _split_extension(path.split("?", 1)[0] if "://" in path else path)
     if settings.input_format:
         if settings.input_format not in FORMATS:
             raise InputError(f"unknown input format {settings.input_format!r}", hint=f"use one of {', '.join(FORMATS)}")
         fmt = settings.input_format
+    if "://" in path:
+        # The network may not answer: wait where a signal can end the wait. Opening and the first
+        # bytes must come within the deadline; reading on (a whole JSON document) may take longer.
+        raw = _remote(lambda: _first_bytes(path, display), display)
+        return _remote(lambda: _open(path, display, fmt, codec, settings, raw), display, deadline=False)
+    return _open(path, display, fmt, codec, settings)
+
+
+def _first_bytes(path: str, display: str) -> io.BufferedReader:
     raw = _open_raw(path, display)
+    try:
+        return _peek(raw, display)[1]
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _open(path: str, display: str, fmt: str | None, codec: str | None, settings: ReadSettings, raw=None) -> Input:
+    raw = raw if raw is not None else _open_raw(path, display)
     try:
         return _open_stream(path, display, raw, fmt, codec, settings)
     except BaseException:
@@ -362,38 +380,226 @@ def _open_raw(path: str, display: str):
         return sys.stdin.buffer
     try:
         if "://" in path:
-            from pyarrow import fs
-
-            filesystem, inner = fs.FileSystem.from_uri(path)
+            filesystem, inner = _filesystem(path)
             return filesystem.open_input_stream(inner)
         if os.path.isdir(path):
             raise InputError("is a directory, not a file", file=display, hint="give one file")
         return open(path, "rb")  # noqa: SIM115 - closed by Input.close
     except OSError as error:
-        raise InputError(error.strerror or str(error), file=display, hint="check the path") from None
+        reason = error.strerror or _scrub(str(error), path)
+        raise InputError(reason, file=display, hint="check the path") from None
     except pa.ArrowException as error:
-        raise InputError(f"cannot open: {error}", file=display, hint="check the URL and your credentials") from None
+        hint = "check the URL and your credentials"
+        raise InputError(f"cannot open: {_scrub(str(error), path)}", file=display, hint=hint) from None
 
 
 def _url_file(url: str):
     """A seekable file for a URL, so Parquet reads only the row groups and columns it needs."""
-    from pyarrow import fs
-
-    filesystem, inner = fs.FileSystem.from_uri(url)
+    filesystem, inner = _filesystem(url)
     return filesystem.open_input_file(inner)
 
 
-def _expand_url(url: str) -> list[str]:
-    """A URL naming a folder lists its data files (recursively, sorted); a file stays as is."""
+# Remote reads. A cloud client left to its defaults may retry for minutes (GCS without credentials
+# retries its token request for ever) inside a C++ call that Python's signal handlers cannot
+# interrupt. So every remote filesystem is built with bounded waits, and every call that opens,
+# lists or peeks at a URL runs in a worker thread while the main thread waits on an event, where
+# SIGINT and SIGTERM are handled and a deadline ends the wait. The CLI ends with os._exit, so a
+# worker still blocked in the network does not keep the process alive.
+
+REMOTE_TIMEOUT = 20.0  # seconds; CECLI_REMOTE_TIMEOUT overrides it
+_S3_QUERY = {"region", "scheme", "endpoint_override", "tls_ca_file_path"}
+_S3_FLAGS = {"allow_bucket_creation", "allow_bucket_deletion", "allow_delayed_open"}
+_SECRET_KEY = re.compile(r"secret|token|passw|key|signature|credential|^sig$", re.I)
+
+
+def remote_timeout() -> float:
+    """Seconds one remote connection or request may take: ``CECLI_REMOTE_TIMEOUT``, else 20.
+
+    S3 makes at most 2 attempts of a request, GCS stops retrying after this time, and
+    listing a URL, or opening it until its first bytes arrive, gives up after 3 times this.
+    """
+    text = os.environ.get("CECLI_REMOTE_TIMEOUT")
+    if text is None:
+        return REMOTE_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds < math.inf):
+        raise OptionError(f"CECLI_REMOTE_TIMEOUT must be a number of seconds > 0; received {text!r}")
+    return seconds
+
+
+def _filesystem(url: str):
+    """(pyarrow filesystem, path inside it) for a URL, with bounded network waits.
+
+    Options in the URL's query are kept; the bounds are added where the user gave none.
+    """
     from pyarrow import fs
 
+    seconds = remote_timeout()
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() in ("gs", "gcs") and not re.search(r"[?&]retry_limit_seconds=", rest):
+        url += ("&" if "?" in rest else "?") + f"retry_limit_seconds={max(1, round(seconds))}"
+    elif scheme.lower() == "s3":
+        s3 = _s3_filesystem(url, seconds)
+        if s3 is not None:
+            return s3
+    return fs.FileSystem.from_uri(url)
+
+
+def _s3_filesystem(url: str, seconds: float):
+    """An S3 filesystem with bounded connect/request times and 2 attempts, as ``from_uri`` would build it.
+
+    ``from_uri`` takes no timeouts, and its defaults waited 100 s on an endpoint that never
+    answers. ``None`` for a query option only ``from_uri`` knows (then the deadline still holds).
+    """
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    from pyarrow import fs
+
+    parts = urlsplit(url)
+    options: dict = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _S3_QUERY:
+            options[key] = value
+        elif key in _S3_FLAGS:
+            options[key] = value.lower() in ("1", "true", "yes")
+        else:
+            return None
+    authority = parts.netloc
+    if "@" in authority:
+        userinfo, authority = authority.rsplit("@", 1)
+        key, _, secret = userinfo.partition(":")
+        options.update(access_key=unquote(key), secret_key=unquote(secret))
+    bucket = authority
+    if "region" not in options and "endpoint_override" not in options and bucket:
+        options["region"] = fs.resolve_s3_region(bucket)  # as from_uri does
+    filesystem = fs.S3FileSystem(
+        connect_timeout=seconds,
+        request_timeout=seconds,
+        retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=2),
+        **options,
+    )
+    return filesystem, (bucket + unquote(parts.path)).rstrip("/")
+
+
+def _remote(call: Callable, display: str, *, deadline: bool = True):
+    """``call()`` in a worker thread, waited for so that signals work and (with `deadline`) a deadline holds."""
+    import threading
+    import time
+
+    limit = 3 * remote_timeout() if deadline else math.inf
+    outcome: dict = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="cecli-remote", daemon=True).start()
+    start = time.monotonic()
+    # Short waits: a signal delivered to another thread is handled at the next wake-up.
+    while not done.wait(0.1):
+        if time.monotonic() - start < limit:
+            continue
+        raise InputError(
+            f"no answer within {limit:g} s",
+            file=display,
+            hint="check the URL and the network; CECLI_REMOTE_TIMEOUT sets the wait",
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def redact(path: str) -> str:
+    """`path` with credentials hidden: a URL's userinfo and secret query values become ``***``.
+
+    >>> redact("s3://AKIA:s3cr3t@bucket/x.csv?region=eu-west-1&secret_key=abc")
+    's3://***@bucket/x.csv?region=eu-west-1&secret_key=***'
+    """
+    if "://" not in path:
+        return path
+    scheme, _, rest = path.partition("://")
+    authority, tail = re.match(r"([^/?#]*)(.*)", rest, re.S).groups()
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    if "?" in tail:
+        base, _, query = tail.partition("?")
+        items = []
+        for item in query.split("&"):
+            key, equals, _ = item.partition("=")
+            items.append(f"{key}=***" if equals and _SECRET_KEY.search(key) else item)
+        tail = f"{base}?{'&'.join(items)}"
+    return f"{scheme}://{authority}{tail}"
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` (a library's message) with every secret of `url` replaced by ``***``."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    if "://" not in url:
+        return text
+    text = text.replace(url, redact(url))
     try:
-        filesystem, inner = fs.FileSystem.from_uri(url)
+        parts = urlsplit(url)
+        secrets = [parts.username, parts.password]
+        secrets += [value for key, value in parse_qsl(parts.query, keep_blank_values=True) if _SECRET_KEY.search(key)]
+    except ValueError:
+        secrets = []
+    for secret in sorted({s for s in secrets if s} | {unquote(s) for s in secrets if s}, key=len, reverse=True):
+        # Whole words only, so a user name "u" does not garble "unsupported".
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
+    return text
+
+
+def _local_path(url: str) -> str | None:
+    """The local path of a ``file://`` URL (its query dropped), else ``None``."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    return unquote(parts.path)
+
+
+def _expand_url(url: str) -> list[str]:
+    """A URL naming a folder lists its data files (recursively, sorted); a file stays as is.
+
+    A ``file://`` folder is walked like a local one (links, loops and errors as in
+    :func:`expand_sources`); object stores have no links. pyarrow's recursive
+    ``FileSelector`` is not used for local folders: it follows a ``loop -> .`` link until
+    the system refuses (one file became 41 paths, 284 entries with two links), and a
+    folder of plain files should not need pyarrow's import.
+    """
+    local = _local_path(url)
+    query = url.split("?", 1)[1] if "?" in url else ""
+    # Options in the query (e.g. s3://bucket/dir?region=eu-west-1) apply to every file.
+    suffix = f"?{query}" if query else ""
+    if local is not None:
+        if not os.path.isdir(local):
+            return [url]
+        return [f"file://{path}{suffix}" for path in _walk_folder(local, redact(url))]
+    return _remote(lambda: _list_url(url), redact(url))
+
+
+def _list_url(url: str) -> list[str]:
+    from pyarrow import fs
+
+    display = redact(url)
+    try:
+        filesystem, inner = _filesystem(url)
         if filesystem.get_file_info(inner).type != fs.FileType.Directory:
             return [url]
         infos = filesystem.get_file_info(fs.FileSelector(inner, recursive=True))
     except (OSError, pa.ArrowException) as error:
-        raise InputError(f"cannot list: {error}", file=url, hint="check the URL and your credentials") from None
+        hint = "check the URL and your credentials"
+        raise InputError(f"cannot list: {_scrub(str(error), url)}", file=display, hint=hint) from None
     found = sorted(
         info.path
         for info in infos
@@ -402,9 +608,8 @@ def _expand_url(url: str) -> list[str]:
         and info.path.lower().endswith(_DATA_SUFFIXES)
     )
     if not found:
-        raise InputError("the folder holds no data files", file=url, hint="expected .csv, .parquet, ... files")
+        raise InputError("the folder holds no data files", file=display, hint="expected .csv, .parquet, ... files")
     scheme = url.split("://", 1)[0]
-    # Options in the query (e.g. s3://bucket/dir?region=eu-west-1) apply to every file.
     query = url.split("?", 1)[1] if "?" in url else ""
     return [f"{scheme}://{path}" + (f"?{query}" if query else "") for path in found]  # e.g. s3://bucket/key
 
@@ -423,10 +628,12 @@ def expand_sources(paths: list[str]) -> list[str]:
 
     Files in a folder are those with a data extension (``.csv``, ``.parquet``, ...,
     optionally compressed); names starting with ``.`` or ``_`` (``_SUCCESS``) are
-    skipped. A pattern that matches nothing is an error.
+    skipped. Links are followed, but a folder or a file reached twice (through a link
+    such as ``latest -> run2``, or a loop such as ``loop -> .``) is read once: under a
+    path without links if it has one, else under its first path in sorted order. A
+    folder or link that cannot be read is an error that names it, never skipped. A
+    pattern that matches nothing is an error.
     """
-    import glob
-
     expanded: list[str] = []
     for path in paths:
         if path == "-":
@@ -434,29 +641,219 @@ def expand_sources(paths: list[str]) -> list[str]:
         elif "://" in path:
             expanded.extend(_expand_url(path))
         elif os.path.isdir(path):
-            found = sorted(
-                os.path.join(folder, name)
-                for folder, subfolders, names in os.walk(path)
-                for name in names
-                if not name.startswith((".", "_"))
-                and name.lower().endswith(_DATA_SUFFIXES)
-                and not any(
-                    part.startswith((".", "_")) for part in os.path.relpath(folder, path).split(os.sep) if part != "."
-                )
-            )
-            if not found:
-                raise InputError("the folder holds no data files", file=path, hint="expected .csv, .parquet, ... files")
-            expanded.extend(found)
-        elif not os.path.exists(path) and any(ch in path for ch in "*?["):
-            found = sorted(glob.glob(path, recursive=True))
-            if not found:
-                raise InputError("the pattern matches no file", file=path, hint="check the pattern")
-            expanded.extend(found)
+            expanded.extend(_walk_folder(path, path))
+        elif not os.path.lexists(path) and any(ch in path for ch in "*?["):
+            expanded.extend(_glob(path))
         else:
             expanded.append(path)
     if expanded.count("-") > 1:
         raise InputError("stdin (-) can be read only once", file="-")
     return expanded
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _walk(root: str, start, step: Callable) -> Iterator[tuple[str, tuple[str, ...], object, bool, bool]]:
+    """Yield (path, names below `root`, state, is a folder, reached through a link) for entries under `root`.
+
+    An entry's state is ``step(state of its folder, its name)``, `start` for `root`; an entry
+    whose state is falsy is not looked at (nor, for a folder, entered). Each folder (device,
+    inode) is listed once, links last, so a folder reachable without a link is listed under
+    that path, and a loop ends. An entry that cannot be listed or followed raises
+    :class:`InputError` naming it.
+    """
+    seen: set[tuple[int, int]] = set()
+    plain: deque = deque([(root, (), start, False)])
+    linked: deque = deque()
+    while plain or linked:
+        folder, parts, state, via_link = (plain or linked).popleft()
+        try:
+            status = os.stat(folder)
+            if (status.st_dev, status.st_ino) in seen:
+                continue
+            seen.add((status.st_dev, status.st_ino))
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as error:
+            raise InputError(f"cannot list this folder: {error.strerror}", file=folder, hint=_UNREADABLE_HINT) from None
+        for entry in entries:
+            below = (*parts, entry.name)
+            entry_state = step(state, entry.name)
+            if not entry_state:
+                continue
+            try:
+                is_link = entry.is_symlink()
+                is_folder = entry.is_dir()
+                if is_link:
+                    os.stat(entry.path)  # a link to nothing, or a loop of links, is an error
+            except OSError as error:
+                raise InputError(f"cannot follow: {error.strerror}", file=entry.path, hint=_UNREADABLE_HINT) from None
+            yield entry.path, below, entry_state, is_folder, via_link or is_link
+            if is_folder:
+                (linked if is_link else plain).append((entry.path, below, entry_state, via_link or is_link))
+
+
+_UNREADABLE_HINT = "make it readable, or move it out of the input"
+
+
+def _unique(found: list[tuple[str, bool]]) -> list[str]:
+    """Paths of distinct files, sorted; of several paths to one file, one without links, else the first."""
+    first: dict[tuple[int, int], tuple[bool, str]] = {}
+    for path, via_link in found:
+        try:
+            status = os.stat(path)
+        except OSError as error:
+            raise InputError(f"cannot read: {error.strerror}", file=path, hint=_UNREADABLE_HINT) from None
+        key = (status.st_dev, status.st_ino)
+        first[key] = min(first.get(key, (via_link, path)), (via_link, path))
+    return sorted(path for _, path in first.values())
+
+
+def _walk_folder(folder: str, display: str) -> list[str]:
+    """The data files under `folder`, each file once (see :func:`expand_sources`)."""
+    found = _folder_files(folder)
+    if not found:
+        raise InputError("the folder holds no data files", file=display, hint="expected .csv, .parquet, ... files")
+    return _unique(found)
+
+
+def _folder_files(folder: str, via_link: bool = False) -> list[tuple[str, bool]]:
+    """(path, reached through a link) of the data files under `folder`, before removing repeats."""
+    return [
+        (path, via_link or linked)
+        for path, _, _, is_folder, linked in _walk(folder, True, lambda _, name: not _is_hidden(name))
+        if not is_folder and path.lower().endswith(_DATA_SUFFIXES)
+    ]
+
+
+def _glob(pattern: str) -> list[str]:
+    """Files matching a glob as :func:`glob.glob` with ``recursive=True`` would, each file once.
+
+    ``*``, ``?`` and ``[...]`` match within a name and not a leading ``.``; ``**`` matches
+    any number of folders. A folder that matches is read as a folder. Unlike glob.glob,
+    links are not followed twice and an unreadable folder is an error.
+    """
+    base, parts = _split_pattern(pattern)
+    glob = _Pattern(parts)
+    found: list[tuple[str, bool]] = []
+    walked = _walk(base or ".", glob.start, glob.step) if os.path.isdir(base or ".") else ()
+    for _, below, states, is_folder, via_link in walked:
+        if glob.whole(states, folder=is_folder):
+            path = os.path.join(base, *below)  # as glob.glob spells it: no "./" for a relative pattern
+            if is_folder:  # read as a folder; one without data files adds none, as glob.glob would
+                found.extend(_folder_files(path, via_link))
+            else:
+                found.append((path, via_link))
+    if not found:
+        raise InputError("the pattern matches no file", file=pattern, hint="check the pattern")
+    return _unique(found)
+
+
+def _split_pattern(pattern: str) -> tuple[str, tuple[str, ...]]:
+    """The folder before the first wildcard (``""`` for the working folder), and the name patterns after it."""
+    parts = pattern.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+    base = os.sep.join(parts[:first]) or ("" if first == 0 else os.sep)
+    return base, tuple(part for part in parts[first:] if part)
+
+
+def would_read(source: str, path: str) -> bool:
+    """Would a later run read a file at `path` (not yet there) as part of `source`?
+
+    True when `path` lies in the folder `source` under a data name that is not hidden,
+    or matches the glob `source`.
+    """
+    if "://" in source or "://" in path:
+        source, path = _local_path(source) or source, _local_path(path) or path
+        if "://" in source or "://" in path:  # an object store holds no local input
+            return False
+    if source == "-" or not path.lower().endswith(_DATA_SUFFIXES):
+        return False
+    target = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+    if os.path.isdir(source):
+        below = os.path.relpath(target, os.path.realpath(source)).split(os.sep)
+        return below[0] != ".." and not any(map(_is_hidden, below))
+    if os.path.lexists(source) or not any(ch in source for ch in "*?["):
+        return False
+    base, parts = _split_pattern(os.path.abspath(source))
+    below = os.path.relpath(target, os.path.realpath(base or ".")).split(os.sep)
+    if below[0] == "..":
+        return False
+    glob = _Pattern(parts)
+    states = glob.start
+    for name in below:
+        states = glob.step(states, name)
+    return glob.whole(states, folder=False)
+
+
+def _name_matches(name: str, part: str) -> bool:
+    import fnmatch
+
+    return (part.startswith(".") or not name.startswith(".")) and fnmatch.fnmatchcase(name, part)
+
+
+class _Pattern:
+    """A glob's name patterns as a set-of-states matcher: the state after some folder names is
+    the set of pattern positions they can reach, so each entry of a walk costs one step.
+
+    As in :func:`glob.glob`, only the last pattern, or a trailing ``**``, matches a file: in
+    ``*/**`` the ``*`` matches folders only. ``_FILE`` in a state marks a name that matches as a file.
+    """
+
+    _FILE = -1
+
+    def __init__(self, parts: tuple[str, ...]) -> None:
+        self.parts = parts
+        self.start = self._closure({0})
+
+    def _closure(self, states: set[int]) -> frozenset[int]:
+        # "**" also matches no folder at all: its position reaches the next one.
+        for i in sorted(states):
+            while 0 <= i < len(self.parts) and self.parts[i] == "**":
+                i += 1
+                states.add(i)
+        return frozenset(states)
+
+    def step(self, states: frozenset[int], name: str) -> frozenset[int]:
+        following, last = set(), len(self.parts) - 1
+        for i in states:
+            if i in (self._FILE, last + 1):
+                continue
+            if self.parts[i] == "**":
+                if not name.startswith("."):
+                    following.add(i)
+                    if all(part == "**" for part in self.parts[i:]):
+                        following.add(self._FILE)
+            elif _name_matches(name, self.parts[i]):
+                following.add(i + 1)
+                if i == last:
+                    following.add(self._FILE)
+        return self._closure(following)
+
+    def whole(self, states: frozenset[int], *, folder: bool = True) -> bool:
+        return (len(self.parts) if folder else self._FILE) in states
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a local file, ``-`` (stdin) or a ``file://`` URL; ``None`` otherwise.
+
+    ``None`` too for what does not exist or cannot be examined (opening it will say why).
+    """
+    try:
+        if path == "-":
+            status = os.fstat(sys.stdin.fileno())
+        elif "://" in path:
+            local = _local_path(path)
+            if local is None:
+                return None
+            status = os.stat(local)
+        else:
+            status = os.stat(path)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+    return status.st_dev, status.st_ino
 
 
 # --------------------------------------------------------------------------- conversion
