@@ -491,10 +491,11 @@ _LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "ignore_index", "tempe
 
 def _score(loss: str, values: dict) -> None:
     from .pipeline import compute
-    from .result import gate_failure
+    from .result import check_gate, gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
     reduction = values["reduction"].value
+    check_gate(fail_above=values["fail_above"], fail_below=values["fail_below"])
     gated = values["fail_above"] is not None or values["fail_below"] is not None
     if gated and reduction == "none":
         raise OptionError("--fail-above/--fail-below need --reduction mean or sum")

@@ -2,9 +2,12 @@
 
 A :class:`Partial` summarises any number of per-sample losses. Partials of batches,
 files or cluster tasks combine with ``+`` (or ``sum()``), and the sums inside are
-*exact*: every finite float64 is an integer multiple of ``2**-1074``, so each batch's
-sum is kept as a Python integer of that unit and only rounded once, when a value is
-read. The mean is therefore the same, to the last bit, however the input was split.
+*exact*: every finite float64 is an integer multiple of ``2**-1074``, and every product
+of two of them a multiple of ``2**-2148``, so each batch's sums (of losses, of weights
+and of the exact products ``w * l``) are kept as Python integers of the unit
+``2**-2254`` and only rounded once, when a value is read. The mean is therefore the
+same, to the last bit, however the input was split, and it is exact for any finite
+weights: ``w * l`` neither underflows nor overflows on the way.
 """
 
 from __future__ import annotations
@@ -17,8 +20,15 @@ import numpy as np
 REDUCTIONS = ("mean", "sum", "none")
 
 _UNIT_EXPONENT = 1127  # 1074 (smallest subnormal) + 53 (mantissa bits): all scaled exponents >= 0
+# Partial keeps its sums in units of 2**-2254: a product of two floats is a multiple of 2**-2148,
+# and the binned product path below needs 106 bits under the product of two frexp fractions.
+_PRODUCT_EXPONENT = 2 * _UNIT_EXPONENT
 _HALF_BITS = 26
 _MAX_CHUNK = 1 << 25  # keeps each bincount bin below 2**53, so the float64 bins stay exact
+_SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp's split of a float into two 26-bit halves
+_SPLIT_SAFE = 2.0**995  # below this, x * _SPLITTER cannot overflow
+_PRODUCT_SAFE = 2.0**1020  # below this, the partial products of a split cannot overflow
+_PRODUCT_TINY = 2.0**-968  # at or above this, the rounding error of a product is a float (no underflow)
 
 
 def check_reduction(reduction: str) -> str:
@@ -69,37 +79,116 @@ def _binned_sum(values: np.ndarray) -> int:
         chunk = values[start : start + _MAX_CHUNK]
         mantissa, exponent = np.frexp(chunk)
         integers = (mantissa * 2.0**53).astype(np.int64)  # exact: at most 53 significant bits
-        scale = exponent.astype(np.int64) + (_UNIT_EXPONENT - 53)
-        high = np.bincount(scale, weights=integers >> _HALF_BITS)
-        low = np.bincount(scale, weights=integers & ((1 << _HALF_BITS) - 1))
-        for shift in np.flatnonzero(high).tolist():
-            total += int(high[shift]) << (shift + _HALF_BITS)
-        for shift in np.flatnonzero(low).tolist():
-            total += int(low[shift]) << shift
+        total += _binned(integers, exponent.astype(np.int64) + (_UNIT_EXPONENT - 53))
     return total
 
 
-def _to_float(scaled: int) -> float:
+def _binned(integers: np.ndarray, shifts: np.ndarray) -> int:
+    """``sum(integers[i] << shifts[i])`` exactly, for int64 `integers` below 2**54 and `shifts` >= 0.
+
+    Each integer is cut into 26-bit halves whose per-shift sums (bincount, in float64) stay
+    below 2**53 for up to :data:`_MAX_CHUNK` values, so the bins are exact.
+    """
+    high = np.bincount(shifts, weights=integers >> _HALF_BITS)
+    low = np.bincount(shifts, weights=integers & ((1 << _HALF_BITS) - 1))
+    total = 0
+    for shift in np.flatnonzero(high).tolist():
+        total += int(high[shift]) << (shift + _HALF_BITS)
+    for shift in np.flatnonzero(low).tolist():
+        total += int(low[shift]) << shift
+    return total
+
+
+def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Veltkamp's split: ``x = high + low`` exactly, each half with at most 26 significant bits."""
+    c = x * _SPLITTER
+    high = c - (c - x)
+    return high, x - high
+
+
+def _two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dekker's error-free product: ``a * b = product + error`` exactly (without FMA).
+
+    Exact when nothing overflows and no partial product underflows; :func:`exact_dot`
+    checks that before it relies on it.
+    """
+    product = a * b
+    a_high, a_low = _split(a)
+    b_high, b_low = _split(b)
+    error = ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
+    return product, error
+
+
+def exact_dot(a, b) -> int:
+    """The exact ``sum(a * b)`` of finite float64 arrays, as an integer count of ``2**-2254``.
+
+    Each product is split without rounding into ``p + e`` (Dekker's two-product), and both
+    are summed exactly with :func:`exact_sum`. Where a product would overflow or its error
+    underflow (weights of 1e300 or 1e-320, say), every factor is first written as
+    ``f * 2**k`` with ``f`` in [0.5, 1) (``frexp``), the fractions are multiplied error-free,
+    and the integer halves are added per power of two, so any finite values are exact.
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.size == 0:
+        return 0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        product, error = _two_product(a, b)
+    top = max(float(np.abs(a).max()), float(np.abs(b).max()))
+    if top < _SPLIT_SAFE and float(np.abs(product).max()) < _PRODUCT_SAFE:
+        tiny = np.abs(product) < _PRODUCT_TINY
+        if not tiny.any() or not ((a[tiny] != 0) & (b[tiny] != 0)).any():
+            shift = _PRODUCT_EXPONENT - _UNIT_EXPONENT
+            return (exact_sum(product) + exact_sum(error)) << shift
+    return _binned_products(a, b)
+
+
+def _binned_products(a: np.ndarray, b: np.ndarray) -> int:
+    """:func:`exact_dot` for any finite values, through ``frexp`` fractions and exponent bins."""
+    total = 0
+    for start in range(0, a.size, _MAX_CHUNK):
+        fa, ea = np.frexp(a[start : start + _MAX_CHUNK])
+        fb, eb = np.frexp(b[start : start + _MAX_CHUNK])
+        # fa, fb in [0.5, 1) are multiples of 2**-53, so fa * fb = p + e with p a multiple
+        # of 2**-54 below 2**0 and e a multiple of 2**-106 below 2**-54 in magnitude.
+        product, error = _two_product(fa, fb)
+        exponent = ea.astype(np.int64) + eb
+        total += _binned((product * 2.0**54).astype(np.int64), exponent + (_PRODUCT_EXPONENT - 54))
+        total += _binned((error * 2.0**106).astype(np.int64), exponent + (_PRODUCT_EXPONENT - 106))
+    return total
+
+
+def _to_float(scaled: int, unit: int = _UNIT_EXPONENT) -> float:
     try:
-        return scaled / (1 << _UNIT_EXPONENT)  # int / int is correctly rounded in Python
+        return scaled / (1 << unit)  # int / int is correctly rounded in Python
     except OverflowError:  # beyond the largest float: IEEE rounding gives infinity
         return math.inf if scaled > 0 else -math.inf
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    """``numerator / denominator`` of two exact integers, correctly rounded (inf beyond the float range)."""
+    try:
+        return numerator / denominator
+    except OverflowError:
+        return math.inf if (numerator > 0) == (denominator > 0) else -math.inf
 
 
 @dataclass(frozen=True)
 class Partial:
     """Sufficient statistics of a set of per-sample losses.
 
-    ``sum`` is ``sum(a * l)`` and ``weight_sum`` is ``sum(d)``, where ``a`` is the sample
-    weight and ``d`` the denominator weight (the sample weight, times the class weight
-    of the label for class-weighted sparse losses, as in PyTorch). Without weights both
-    are 1 per sample. Rows with a non-finite loss are counted in `nonfinite` and make
-    the sums non-finite, honestly.
+    With sample weights ``w`` (1 per sample without them), losses ``l`` and denominator
+    factors ``d`` (see :meth:`of`), a partial holds ``sum(w * l)``, ``sum(w)`` and the
+    denominator ``D`` of the reduced mean, all exact. The products ``w * l`` follow
+    ``0 * anything = 0``: a row of weight 0 adds nothing, even with an infinite loss.
+    Rows with a non-finite loss and a non-zero weight are counted in `nan`, `pos_inf`
+    and `neg_inf` and make the sums non-finite, honestly.
     """
 
     count: int = 0
-    scaled_sum: int = field(default=0, repr=False)
-    scaled_weight_sum: int = field(default=0, repr=False)
+    scaled_sum: int = field(default=0, repr=False)  # sum(w * l), units of 2**-2254
+    scaled_weight_sum: int = field(default=0, repr=False)  # sum(w), units of 2**-2254
+    scaled_denominator: int = field(default=0, repr=False)  # D, units of 2**-2254
     min: float = math.inf
     max: float = -math.inf
     nan: int = 0
@@ -108,39 +197,64 @@ class Partial:
 
     @classmethod
     def of(cls, losses, weights=None, denominators=None) -> Partial:
-        """Summarise `losses` with optional sample `weights` and mean `denominators`.
+        """Summarise `losses` with optional sample `weights` and the mean's `denominators`.
 
         Parameters
         ----------
         losses : array_like, shape (n,)
         weights : array_like, shape (n,), optional
-            Sample weights ``a`` (numerator).
-        denominators : array_like, shape (n,), optional
-            Denominator weights ``d``; defaults to `weights` (or 1 per sample).
+            Sample weights ``w`` (finite, >= 0); 1 per sample when not given.
+        denominators : array_like of shape (n,) or "count", optional
+            What the reduced mean divides by: ``D = sum(w)`` when not given,
+            ``D = sum(w * d)`` for denominator factors ``d`` (the class weight ``w_y`` of
+            each row's label, as PyTorch), or ``D = n`` for ``"count"`` (Keras'
+            ``sum_over_batch_size``).
         """
-        losses = np.asarray(losses, dtype=np.float64)
+        losses = np.asarray(losses, dtype=np.float64).ravel()
         if losses.size == 0:
             return cls()
-        weighted = losses if weights is None else losses * np.asarray(weights, dtype=np.float64)
-        if denominators is None:
-            denominators = weights
-        finite = np.isfinite(weighted)
+        shift = _PRODUCT_EXPONENT - _UNIT_EXPONENT
+        finite = np.isfinite(losses)
         all_finite = bool(finite.all())
-        nan = 0 if all_finite else int(np.isnan(weighted).sum())
-        pos_inf = 0 if all_finite else int(np.isposinf(weighted).sum())
-        neg_inf = 0 if all_finite else int(np.isneginf(weighted).sum())
-        scaled_sum = exact_sum(weighted if all_finite else weighted[finite])
-        if denominators is None:
-            scaled_weight_sum = losses.size << _UNIT_EXPONENT
+        if weights is None:
+            counted = None if all_finite else ~finite
+            scaled_sum = (exact_sum(losses) if all_finite else exact_sum(losses[finite])) << shift
+            scaled_weight_sum = losses.size << _PRODUCT_EXPONENT
         else:
-            scaled_weight_sum = exact_sum(denominators)
-        if not nan:
+            weights = np.asarray(weights, dtype=np.float64).ravel()
+            # 0 * inf = 0 and 0 * nan = 0: a row of weight 0 does not count, whatever its loss.
+            counted = None if all_finite else ~finite & (weights != 0)
+            if all_finite:
+                scaled_sum = exact_dot(weights, losses)
+            else:
+                scaled_sum = exact_dot(weights[finite], losses[finite])
+            scaled_weight_sum = exact_sum(weights) << shift
+        if counted is None or not counted.any():
+            nan = pos_inf = neg_inf = 0
+        else:
+            bad = losses[counted]
+            nan, pos_inf = int(np.isnan(bad).sum()), int(np.isposinf(bad).sum())
+            neg_inf = bad.size - nan - pos_inf
+        if denominators is None:
+            scaled_denominator = scaled_weight_sum
+        elif isinstance(denominators, str):
+            if denominators != "count":
+                raise ValueError(f"`denominators` must be an array or 'count'; received {denominators!r}")
+            scaled_denominator = losses.size << _PRODUCT_EXPONENT
+        elif weights is None:
+            scaled_denominator = exact_sum(denominators) << shift
+        else:
+            scaled_denominator = exact_dot(weights, denominators)
+        has_nan = all_finite is False and bool(np.isnan(losses).any())
+        if not has_nan:
             low, high = float(losses.min()), float(losses.max())
-        elif nan < losses.size:
+        elif not np.isnan(losses).all():
             low, high = float(np.nanmin(losses)), float(np.nanmax(losses))
         else:
             low = high = math.nan
-        return cls(losses.size, scaled_sum, scaled_weight_sum, low, high, nan, pos_inf, neg_inf)
+        return cls(
+            losses.size, scaled_sum, scaled_weight_sum, scaled_denominator, low, high, nan, pos_inf, neg_inf
+        )
 
     def __add__(self, other: Partial) -> Partial:
         if not isinstance(other, Partial):
@@ -153,6 +267,7 @@ class Partial:
             self.count + other.count,
             self.scaled_sum + other.scaled_sum,
             self.scaled_weight_sum + other.scaled_weight_sum,
+            self.scaled_denominator + other.scaled_denominator,
             _nan_min(self.min, other.min),
             _nan_max(self.max, other.max),
             self.nan + other.nan,
@@ -165,39 +280,58 @@ class Partial:
 
     @property
     def nonfinite(self) -> int:
-        """Number of samples whose (weighted) loss is NaN or infinite."""
+        """Number of samples with a non-zero weight whose loss is NaN or infinite."""
         return self.nan + self.pos_inf + self.neg_inf
 
-    @property
-    def sum(self) -> float:
-        """``sum(a * l)``, correctly rounded."""
+    def _sum(self, elements: int = 1) -> float:
         if self.nan or (self.pos_inf and self.neg_inf):
             return math.nan
         if self.pos_inf or self.neg_inf:
             return math.inf if self.pos_inf else -math.inf
-        return _to_float(self.scaled_sum)
+        return _to_float(elements * self.scaled_sum, _PRODUCT_EXPONENT)
+
+    def _over(self, denominator: int) -> float:
+        if self.count == 0 or denominator == 0:
+            return math.nan
+        if self.nonfinite:
+            return self._sum() if denominator > 0 else math.nan
+        return _ratio(self.scaled_sum, denominator)
+
+    @property
+    def sum(self) -> float:
+        """``sum(w * l)``, correctly rounded (infinite only beyond the float range or for an infinite loss)."""
+        return self._sum()
 
     @property
     def weight_sum(self) -> float:
-        """``sum(d)``, the denominator of the mean, correctly rounded."""
-        return _to_float(self.scaled_weight_sum)
+        """``sum(w)`` (the row count without weights), correctly rounded."""
+        return _to_float(self.scaled_weight_sum, _PRODUCT_EXPONENT)
+
+    @property
+    def denominator(self) -> float:
+        """``D``, what the reduced mean divides by (see :meth:`of`), correctly rounded."""
+        return _to_float(self.scaled_denominator, _PRODUCT_EXPONENT)
 
     @property
     def mean(self) -> float:
-        """``sum(a * l) / sum(d)``, correctly rounded; NaN when nothing counts."""
-        if self.count == 0 or self.scaled_weight_sum == 0:
-            return math.nan
-        if self.nonfinite:
-            return self.sum / self.weight_sum if self.weight_sum > 0 else math.nan
-        try:
-            return self.scaled_sum / self.scaled_weight_sum  # int / int rounds correctly
-        except OverflowError:
-            return math.inf if self.scaled_sum > 0 else -math.inf
+        """``sum(w * l) / sum(w)``, correctly rounded; NaN when nothing counts."""
+        return self._over(self.scaled_weight_sum)
 
-    def reduced(self, reduction: str) -> float | None:
-        """The value of `reduction` (``None`` for ``"none"``)."""
+    def mean_over(self, factor: int) -> float:
+        """``sum(w * l) / (factor * sum(w))`` correctly rounded (accuracy over `factor` label columns)."""
+        return self._over(factor * self.scaled_weight_sum)
+
+    def reduced(self, reduction: str, *, elements: int = 1) -> float | None:
+        """The value of `reduction` (``None`` for ``"none"``).
+
+        ``mean`` is ``sum(w * l) / D``; ``sum`` is ``elements * sum(w * l)``, where
+        `elements` counts the loss terms each per-sample value averages (PyTorch sums
+        all ``k`` columns of a multi-label row, whose per-sample value is their mean).
+        """
         check_reduction(reduction)
-        return {"mean": self.mean, "sum": self.sum, "none": None}[reduction]
+        if reduction == "none":
+            return None
+        return self._over(self.scaled_denominator) if reduction == "mean" else self._sum(elements)
 
 
 def _nan_min(a: float, b: float) -> float:
@@ -236,15 +370,23 @@ _OCTAVE_BIN, _OCTAVE_SPLIT = _octave_tables()
 
 @dataclass(frozen=True)
 class Histogram:
-    """Counts of per-sample losses in :data:`HISTOGRAM_EDGES` bins (last bin includes inf)."""
+    """Counts of per-sample losses in :data:`HISTOGRAM_EDGES` bins, and of NaN losses.
+
+    ``+inf`` falls in the last bin (its upper edge is infinity), negative values and
+    ``-inf`` in the first; a NaN has no bin and is counted in `nan`, so ``sum(counts) +
+    nan`` is the number of losses counted.
+    """
 
     counts: tuple[int, ...] = (0,) * (len(HISTOGRAM_EDGES) - 1)
+    nan: int = 0
 
     @classmethod
     def of(cls, losses) -> Histogram:
-        """Count `losses` (NaN left out; negative values and -inf fall in the first bin)."""
+        """Count `losses` into the fixed bins; NaN values are counted in `nan`."""
         losses = np.asarray(losses, dtype=np.float64)
+        nan = 0
         if np.isnan(losses).any():
+            nan = int(np.isnan(losses).sum())
             losses = losses[~np.isnan(losses)]
         # The biased exponent field picks the octave and the tables turn it into a bin with one
         # exact comparison: searchsorted(edges, losses, side="right") - 1, about 2x faster.
@@ -252,10 +394,10 @@ class Histogram:
         np.maximum(octave, 0, out=octave)  # a negative value (sign bit set) shifts to < 0: bin 0
         bins = _OCTAVE_BIN.take(octave)
         bins += losses >= _OCTAVE_SPLIT.take(octave)
-        return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()))
+        return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()), nan)
 
     def __add__(self, other: Histogram) -> Histogram:
-        return Histogram(tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)))
+        return Histogram(tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)), self.nan + other.nan)
 
 
 @dataclass(frozen=True)
@@ -311,7 +453,7 @@ def grouped(codes: np.ndarray, losses, weights=None, denominators=None) -> dict[
         parts[int(sorted_codes[start])] = Partial.of(
             np.asarray(losses)[index],
             None if weights is None else np.asarray(weights)[index],
-            None if denominators is None else np.asarray(denominators)[index],
+            denominators if denominators is None or isinstance(denominators, str) else np.asarray(denominators)[index],
         )
     return parts
 

@@ -356,7 +356,7 @@ PRESET_OPTIONS = [
     ),
     pytest.param(
         ["bce", "b.csv", "--like", "torch"],
-        {"like": "torch", "eps": 0.0, "log_floor": -100.0, "mean_denominator": "count", "class_weights_as": "loss"},
+        {"like": "torch", "eps": 0.0, "log_floor": -100.0, "mean_denominator": "elements", "class_weights_as": "loss"},
         id="bce-torch",
     ),
     pytest.param(
@@ -433,8 +433,10 @@ def test_keras_mean_divides_by_the_count_not_the_weights(vector_file):
     keras = cecli.compute("bce", path, p="y_pred", weight="w", like="keras", per_sample=False)
     sklearn = cecli.compute("bce", path, p="y_pred", weight="w", like="sklearn", per_sample=False)
     assert keras.value * 3 == pytest.approx(sklearn.value * 3.5, rel=1e-6)
-    assert keras.partial.weight_sum == 3.0
-    assert sklearn.partial.weight_sum == 3.5
+    # weight_sum is Σw under every preset; the preset's own divisor is `denominator`
+    assert (keras.partial.weight_sum, keras.denominator) == (3.5, 3.0)
+    assert (sklearn.partial.weight_sum, sklearn.denominator) == (3.5, 3.5)
+    assert keras.partial.mean == sklearn.partial.mean == sklearn.value
 
 
 def test_sklearn_warning_does_not_claim_rows_were_renormalised(vector_file):

@@ -24,7 +24,7 @@ TINY = 5e-324  # smallest subnormal
 
 
 def exact(values) -> Fraction:
-    return sum(map(Fraction, values), Fraction(0))
+    return sum(map(Fraction, values), Fraction(0))  # Fraction(Fraction) is the same value
 
 
 def same(a: float, b: float) -> bool:
@@ -48,25 +48,39 @@ def test_of_without_weights():
 MEAN_CASES = [
     pytest.param([1.0, 2.0, 4.0], None, None, id="plain"),  # 7/3
     pytest.param([1.0, 2.0, 4.0], [1.0, 0.5, 0.25], None, id="weights"),  # (1 + 1 + 1) / 1.75 = 12/7
-    pytest.param([1.0, 2.0, 4.0], None, [2.0, 2.0, 4.0], id="denominators-only"),  # 7/8
-    pytest.param([1.0, 2.0, 4.0], [1.0, 0.5, 0.25], [0.5, 1.0, 0.0], id="weights-and-denominators"),  # 3 / 1.5
+    pytest.param([1.0, 2.0, 4.0], None, [2.0, 2.0, 4.0], id="denominators-only"),  # D = 8: value 7/8, mean 7/3
+    # D = sum(w * d) = 0.5 + 0.5 + 0 = 1: value 3 / 1; mean 3 / 1.75
+    pytest.param([1.0, 2.0, 4.0], [1.0, 0.5, 0.25], [0.5, 1.0, 0.0], id="weights-and-denominators"),
     # PyTorch class-weighted mean with an ignored row: sum(l) / sum(w_y), the ignored row has d = 0
     pytest.param([0.3, 0.0, 0.6], None, [0.2, 0.0, 3.0], id="ignored-row"),
     pytest.param([0.1] * 10, None, None, id="tenths"),  # naive left-to-right sum / 10 gives 0.09999999999999999
     pytest.param([1e16, 1.0, -1e16, 3.0], None, None, id="cancellation"),  # naive sum gives 3.0, exact 4.0
-    pytest.param([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0], None, id="rounded-products"),  # w*l rounded, then summed exactly
+    # the products w*l are exact, not rounded first (rounding them gave a mean one ulp off: ...56 for ...58)
+    pytest.param([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0], None, id="exact-products"),
+    pytest.param([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0], [0.1, 1.0, 3.0], id="exact-denominator-products"),
 ]
 
 
 @pytest.mark.parametrize(("losses", "weights", "denominators"), MEAN_CASES)
 def test_of_mean_sum_weight_sum(losses, weights, denominators):
-    products = losses if weights is None else [loss * weight for loss, weight in zip(losses, weights, strict=True)]
-    denominator_values = denominators or weights or [1.0] * len(losses)
+    """sum = Σw·l, weight_sum = Σw, mean = Σw·l / Σw, D = Σw·d (Σw without d): exact, rounded once."""
+    w = weights or [1.0] * len(losses)
+    products = exact(Fraction(a) * Fraction(b) for a, b in zip(w, losses, strict=True))
+    weight_sum = exact(w)
+    denominator = weight_sum if denominators is None else exact(Fraction(a) * Fraction(d) for a, d in zip(w, denominators, strict=True))
     partial = Partial.of(losses, weights, denominators)
-    assert partial.sum == float(exact(products))
-    assert partial.weight_sum == float(exact(denominator_values))
-    assert partial.mean == float(exact(products) / exact(denominator_values))
+    assert partial.sum == float(products)
+    assert partial.weight_sum == float(weight_sum)
+    assert partial.mean == float(products / weight_sum)
+    assert partial.denominator == float(denominator)
+    assert partial.reduced("mean") == float(products / denominator)
     assert (partial.count, partial.min, partial.max) == (len(losses), min(losses), max(losses))
+
+
+def test_rounded_products_would_be_one_ulp_off():
+    """Sanity check of "exact-products": summing the rounded products w*l gives another mean."""
+    naive = float(exact([0.7 * 0.3, 0.2 * 3.0, 1e-3 * 7.0]) / exact([0.3, 3.0, 7.0]))
+    assert Partial.of([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0]).mean != naive
 
 
 def test_of_is_exact_where_naive_sums_are_not():
