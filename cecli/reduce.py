@@ -38,32 +38,40 @@ def check_reduction(reduction: str) -> str:
     return reduction
 
 
-def exact_sum(values: np.ndarray) -> int:
+def exact_sum(values: np.ndarray, *, bound: float | None = None) -> int:
     """The exact sum of finite float64 `values`, as an integer count of ``2**-1127``.
 
     Uses error-free extraction (Rump, Ogita and Oishi, "Accurate floating-point
     summation", 2008): with ``sigma = 2**k >= n * max|v|``, ``q = (sigma + v) - sigma``
     is exact, a multiple of ``ulp(sigma) / 2``, and the float sum of all ``q`` is exact;
-    ``v - q`` is exact too and is summed the same way until nothing is left. Values
-    near the top of the float range take the slower exponent-binning path.
+    ``v - q`` is exact too, at most ``ulp(sigma) / 2`` in magnitude, and is summed the
+    same way until nothing is left. Values near the top of the float range take the
+    slower exponent-binning path. `bound`, when the caller knows one, is any number
+    ``>= max|v|`` (it saves a pass over the values).
     """
     values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        return 0
     n_bits = values.size.bit_length()
+    top = max(float(values.max()), -float(values.min())) if bound is None else bound
+    rest = values  # the caller's array: the first step writes a new one
+    extracted = np.empty_like(values)
     total = 0
-    rest = values.copy()
-    extracted = np.empty_like(rest)
-    while rest.size:
-        top = max(float(rest.max()), -float(rest.min()))
-        if top == 0.0:
-            return total
+    while top:
         exponent = math.frexp(top)[1] + n_bits
         if exponent > 1000:  # sigma + v could overflow
             return total + _binned_sum(rest)
         sigma = math.ldexp(1.0, exponent)
         np.add(rest, sigma, out=extracted)
         np.subtract(extracted, sigma, out=extracted)
-        np.subtract(rest, extracted, out=rest)
+        if rest is values:
+            rest = values - extracted
+        else:
+            np.subtract(rest, extracted, out=rest)
         total += _scaled(float(extracted.sum()))
+        if not rest.any():
+            break
+        top = math.ldexp(1.0, exponent - 53)  # |v - q| <= ulp(sigma) / 2
     return total
 
 
@@ -106,41 +114,77 @@ def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return high, x - high
 
 
-def _two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dekker's error-free product: ``a * b = product + error`` exactly (without FMA).
+def _product_error(a: np.ndarray, b: np.ndarray, product: np.ndarray) -> np.ndarray:
+    """Dekker's error-free product: ``a * b - product`` exactly, for ``product = a * b`` (without FMA).
 
     Exact when nothing overflows and no partial product underflows; :func:`exact_dot`
     checks that before it relies on it.
     """
-    product = a * b
     a_high, a_low = _split(a)
     b_high, b_low = _split(b)
-    error = ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
-    return product, error
+    error = a_high * b_high
+    error -= product
+    error += a_high * b_low
+    error += a_low * b_high
+    error += a_low * b_low
+    return error
 
 
-def exact_dot(a, b) -> int:
+def exact_dot(a, b, *, bounds: tuple[float, float, float, float] | None = None) -> int:
     """The exact ``sum(a * b)`` of finite float64 arrays, as an integer count of ``2**-2254``.
 
-    Each product is split without rounding into ``p + e`` (Dekker's two-product), and both
-    are summed exactly with :func:`exact_sum`. Where a product would overflow or its error
-    underflow (weights of 1e300 or 1e-320, say), every factor is first written as
-    ``f * 2**k`` with ``f`` in [0.5, 1) (``frexp``), the fractions are multiplied error-free,
-    and the integer halves are added per power of two, so any finite values are exact.
+    Each product is split without rounding into ``p + e`` (Dekker's two-product; ``e = 0``
+    when every ``a`` is a power of two, such as weights of 1), and both are summed exactly
+    with :func:`exact_sum`. Where a product would overflow or its error underflow
+    (weights of 1e300 or 1e-320, say), every factor is first written as ``f * 2**k`` with
+    ``f`` in [0.5, 1) (``frexp``), the fractions are multiplied error-free, and the
+    integer halves are added per power of two, so any finite values are exact.
+    `bounds`, when the caller knows them, are ``(max|a|, max|b|, min|a|, min|b|)`` or
+    looser (larger maxima, smaller minima).
     """
     a = np.asarray(a, dtype=np.float64).ravel()
     b = np.asarray(b, dtype=np.float64).ravel()
     if a.size == 0:
         return 0
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        product, error = _two_product(a, b)
-    top = max(float(np.abs(a).max()), float(np.abs(b).max()))
-    if top < _SPLIT_SAFE and float(np.abs(product).max()) < _PRODUCT_SAFE:
-        tiny = np.abs(product) < _PRODUCT_TINY
-        if not tiny.any() or not ((a[tiny] != 0) & (b[tiny] != 0)).any():
+    if bounds is None:
+        bounds = (*_abs_range(a), *_abs_range(b))
+        bounds = (bounds[1], bounds[3], bounds[0], bounds[2])
+    a_top, b_top, a_low, b_low = bounds
+    top = a_top * b_top  # >= every |fl(a * b)|: rounding is monotonic
+    if max(a_top, b_top) < _SPLIT_SAFE and top < _PRODUCT_SAFE:
+        product = a * b
+        if a_low * b_low < _PRODUCT_TINY:  # some product may be tiny: is its error a float?
+            with np.errstate(under="ignore"):
+                tiny = np.abs(product) < _PRODUCT_TINY
+            safe = not tiny.any() or not ((a[tiny] != 0) & (b[tiny] != 0)).any()
+        else:
+            safe = True
+        if safe:
             shift = _PRODUCT_EXPONENT - _UNIT_EXPONENT
-            return (exact_sum(product) + exact_sum(error)) << shift
+            total = exact_sum(product, bound=top)
+            if not _powers_of_two(a):  # a power of two times a float is exact here
+                error = _product_error(a, b, product)
+                total += exact_sum(error, bound=top * 2.0**-53)  # |e| <= ulp(p) / 2 <= 2**-53 |p|
+            return total << shift
     return _binned_products(a, b)
+
+
+def _abs_range(x: np.ndarray) -> tuple[float, float]:
+    """(a lower bound of min|x|, max|x|): exact for arrays of one sign, 0 below otherwise."""
+    return _abs_range_of(float(x.min()), float(x.max()))
+
+
+def _abs_range_of(low: float, high: float) -> tuple[float, float]:
+    if low >= 0:
+        return low, high
+    if high <= 0:
+        return -high, -low
+    return 0.0, max(high, -low)
+
+
+def _powers_of_two(x: np.ndarray) -> bool:
+    """Whether every value is 0 or a normal power of two (its mantissa bits are all 0)."""
+    return not (x.view(np.int64) & ((1 << 52) - 1)).any()
 
 
 def _binned_products(a: np.ndarray, b: np.ndarray) -> int:
@@ -151,7 +195,8 @@ def _binned_products(a: np.ndarray, b: np.ndarray) -> int:
         fb, eb = np.frexp(b[start : start + _MAX_CHUNK])
         # fa, fb in [0.5, 1) are multiples of 2**-53, so fa * fb = p + e with p a multiple
         # of 2**-54 below 2**0 and e a multiple of 2**-106 below 2**-54 in magnitude.
-        product, error = _two_product(fa, fb)
+        product = fa * fb
+        error = _product_error(fa, fb, product)
         exponent = ea.astype(np.int64) + eb
         total += _binned((product * 2.0**54).astype(np.int64), exponent + (_PRODUCT_EXPONENT - 54))
         total += _binned((error * 2.0**106).astype(np.int64), exponent + (_PRODUCT_EXPONENT - 106))
@@ -216,19 +261,25 @@ class Partial:
         shift = _PRODUCT_EXPONENT - _UNIT_EXPONENT
         finite = np.isfinite(losses)
         all_finite = bool(finite.all())
+        values = losses if all_finite else losses[finite]
+        # Bounds of |loss| (the extremes below need the same passes), so the sums need none.
+        if all_finite:
+            low, high = float(losses.min()), float(losses.max())
+            loss_range = _abs_range_of(low, high)
+        else:
+            loss_range = _abs_range(values) if values.size else (0.0, 0.0)
         if weights is None:
             counted = None if all_finite else ~finite
-            scaled_sum = (exact_sum(losses) if all_finite else exact_sum(losses[finite])) << shift
+            scaled_sum = exact_sum(values, bound=loss_range[1]) << shift
             scaled_weight_sum = losses.size << _PRODUCT_EXPONENT
         else:
             weights = np.asarray(weights, dtype=np.float64).ravel()
+            weight_range = _abs_range(weights)
             # 0 * inf = 0 and 0 * nan = 0: a row of weight 0 does not count, whatever its loss.
             counted = None if all_finite else ~finite & (weights != 0)
-            if all_finite:
-                scaled_sum = exact_dot(weights, losses)
-            else:
-                scaled_sum = exact_dot(weights[finite], losses[finite])
-            scaled_weight_sum = exact_sum(weights) << shift
+            bounds = (weight_range[1], loss_range[1], weight_range[0], loss_range[0])
+            scaled_sum = exact_dot(weights if all_finite else weights[finite], values, bounds=bounds)
+            scaled_weight_sum = exact_sum(weights, bound=weight_range[1]) << shift
         if counted is None or not counted.any():
             nan = pos_inf = neg_inf = 0
         else:
@@ -245,13 +296,14 @@ class Partial:
             scaled_denominator = exact_sum(denominators) << shift
         else:
             scaled_denominator = exact_dot(weights, denominators)
-        has_nan = all_finite is False and bool(np.isnan(losses).any())
-        if not has_nan:
-            low, high = float(losses.min()), float(losses.max())
-        elif not np.isnan(losses).all():
-            low, high = float(np.nanmin(losses)), float(np.nanmax(losses))
-        else:
-            low = high = math.nan
+        if not all_finite:  # else low and high are known from above
+            is_nan = np.isnan(losses)
+            if not is_nan.any():
+                low, high = float(losses.min()), float(losses.max())
+            elif not is_nan.all():
+                low, high = float(np.nanmin(losses)), float(np.nanmax(losses))
+            else:
+                low = high = math.nan
         return cls(
             losses.size, scaled_sum, scaled_weight_sum, scaled_denominator, low, high, nan, pos_inf, neg_inf
         )
