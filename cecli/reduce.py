@@ -304,9 +304,7 @@ class Partial:
                 low, high = float(np.nanmin(losses)), float(np.nanmax(losses))
             else:
                 low = high = math.nan
-        return cls(
-            losses.size, scaled_sum, scaled_weight_sum, scaled_denominator, low, high, nan, pos_inf, neg_inf
-        )
+        return cls(losses.size, scaled_sum, scaled_weight_sum, scaled_denominator, low, high, nan, pos_inf, neg_inf)
 
     def __add__(self, other: Partial) -> Partial:
         if not isinstance(other, Partial):

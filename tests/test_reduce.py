@@ -67,7 +67,11 @@ def test_of_mean_sum_weight_sum(losses, weights, denominators):
     w = weights or [1.0] * len(losses)
     products = exact(Fraction(a) * Fraction(b) for a, b in zip(w, losses, strict=True))
     weight_sum = exact(w)
-    denominator = weight_sum if denominators is None else exact(Fraction(a) * Fraction(d) for a, d in zip(w, denominators, strict=True))
+    denominator = (
+        weight_sum
+        if denominators is None
+        else exact(Fraction(a) * Fraction(d) for a, d in zip(w, denominators, strict=True))
+    )
     partial = Partial.of(losses, weights, denominators)
     assert partial.sum == float(products)
     assert partial.weight_sum == float(weight_sum)
