@@ -48,11 +48,11 @@ class LossResult:
 
     @property
     def perplexity(self) -> float | None:
-        """``exp`` of the mean loss in nats (multi-class losses and entropy)."""
+        """``exp`` of the mean loss in nats, ``sum(w * l) / D`` as in `value` (multi-class losses and entropy)."""
         if self.options.loss not in ("cce", "sparse", "softmax", "entropy"):
             return None
         base = self.options.log_base
-        mean = self.partial.mean * (math.log(base) if base else 1.0)
+        mean = self.partial.reduced("mean") * (math.log(base) if base else 1.0)
         return math.exp(mean) if mean < 709.0 else math.inf
 
     @property
