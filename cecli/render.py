@@ -175,9 +175,12 @@ def _histogram_table(result: LossResult, width: int = 30):
     table.add_column(Text("to"), justify="right")
     table.add_column(Text("count"), justify="right")
     table.add_column(Text(""), justify="left")
-    peak = max(counts)
-    for i in range(used[0], used[-1] + 1):
+    nan = result.histogram.nan
+    peak = max(*counts, nan)
+    for i in range(used[0], used[-1] + 1) if used else ():
         low, high = HISTOGRAM_EDGES[i], HISTOGRAM_EDGES[i + 1]
         bar = "█" * max(1 if counts[i] else 0, round(width * counts[i] / peak))
         table.add_row(Text(f"{low:.3g}"), Text(f"{high:.3g}"), Text(str(counts[i])), Text(bar))
+    if nan:  # NaN has no bin; it is counted on its own row so that the counts add up
+        table.add_row(Text("NaN"), Text(""), Text(str(nan)), Text("█" * max(1, round(width * nan / peak))))
     return table
