@@ -690,3 +690,66 @@ def test_differential_table(runner, diff_files, like, shape, logits, extras):
         assert document["count"] == len(counted)
         assert document["per_sample"] == expected_per_sample
         assert document["warnings"] == []
+
+
+# --- --by and --per-class use the preset's denominators, group by group -----------------------------------------
+
+GROUPED_BCE = "y_a,y_b,p_a,p_b,w,g\n1,0,0.9,0.2,1,a\n0,1,0.3,0.6,3,b\n1,1,0.8,0.7,0.5,a\n"
+GROUPED_ROWS = [((1, 0), (0.9, 0.2), 1.0, "a"), ((0, 1), (0.3, 0.6), 3.0, "b"), ((1, 1), (0.8, 0.7), 0.5, "a")]
+
+
+def _element(y: int, p: float) -> Fraction:
+    return Fraction(-math.log(p) if y else -math.log1p(-p))
+
+
+@pytest.mark.parametrize(
+    ("like", "reduction"),
+    [("keras", "mean"), ("keras", "sum"), ("torch", "mean"), ("torch", "sum"), (None, "mean"), (None, "sum")],
+)
+def test_by_groups_use_the_presets_denominator(runner, write_file, like, reduction):
+    path = write_file("g.csv", GROUPED_BCE)
+    args = ["bce", str(path), "-y", "y_a,y_b", "-p", "p_a,p_b", "-w", "w", "--by", "g", "--reduction", reduction]
+    exit_code, stdout, stderr = invoke(
+        runner, [*args, "-f", "json", "--summary-only"] + (["--like", like] if like else [])
+    )
+    assert (exit_code, stderr) == (0, "")
+    groups = {row["key"]["g"]: row for row in json.loads(stdout)["by"]}
+    for name in ("a", "b"):
+        rows = [r for r in GROUPED_ROWS if r[3] == name]
+        elements = sum(
+            (Fraction(w) * _element(y, p) for ys, ps, w, _ in rows for y, p in zip(ys, ps, strict=True)), Fraction(0)
+        )
+        weighted = elements / 2  # Σ w·l with l the mean of the row's 2 columns
+        weight_sum = sum((Fraction(w) for *_, w, _ in rows), Fraction(0))
+        denominator = {"keras": len(rows), "torch": 2 * len(rows), None: weight_sum}[like]
+        value = (
+            (elements if like == "torch" else weighted)
+            if reduction == "sum"
+            else (elements / denominator if like == "torch" else weighted / denominator)
+        )
+        group = groups[name]
+        assert group["value"] == pytest.approx(float(value), rel=1e-12)
+        assert group["denominator"] == float(denominator)
+        assert group["mean"] == pytest.approx(float(weighted / weight_sum), rel=1e-12)
+        assert group["weight_sum"] == float(weight_sum)
+
+
+def test_per_class_uses_the_class_weighted_denominator(runner, write_file):
+    """PyTorch cross_entropy(weight=w): a class's mean is Σ w_c l / Σ w_c over its rows, the mean of its -log p."""
+    path = write_file("c.csv", "y,s_0,s_1,s_2\n0,2,1,0\n2,0,0.5,1.5\n0,-1,2,0\n1,1,0,0.5\n")
+    rows = [(0, [2.0, 1.0, 0.0]), (2, [0.0, 0.5, 1.5]), (0, [-1.0, 2.0, 0.0]), (1, [1.0, 0.0, 0.5])]
+    args = ["softmax", str(path), "-y", "y", "-p", "s_0,s_1,s_2", "--class-weights", "0.7,1.9,1.3", "--per-class"]
+    exit_code, stdout, stderr = invoke(runner, [*args, "--like", "torch", "-f", "json", "--summary-only"])
+    assert (exit_code, stderr) == (0, "")
+    document = json.loads(stdout)
+    weights = (0.7, 1.9, 1.3)
+    for entry in document["per_class"]:
+        c = entry["index"]
+        nll = [-_log_softmax(s)[y] for y, s in rows if y == c]
+        terms = [Fraction(weights[c]) * Fraction(v) for v in nll]
+        assert entry["value"] == pytest.approx(float(sum(terms) / (len(nll) * Fraction(weights[c]))), rel=1e-12)
+        assert entry["denominator"] == float(len(nll) * Fraction(weights[c]))
+        assert entry["weight_sum"] == len(nll)  # no sample weights: Σw is the row count
+    # the classes add up to the whole: Σ value·denominator = value·denominator of the total
+    total = sum(Fraction(e["value"]) * Fraction(e["denominator"]) for e in document["per_class"])
+    assert float(total) == pytest.approx(document["value"] * document["denominator"], rel=1e-12)
