@@ -421,3 +421,22 @@ def test_reduced_sum_of_elements():
     partial = Partial.of([0.1, 0.7], None, "count")
     assert partial.reduced("sum", elements=3) == float(3 * (Fraction(0.1) + Fraction(0.7)))
     assert partial.reduced("mean", elements=3) == float((Fraction(0.1) + Fraction(0.7)) / 2)
+
+
+EDGE_FACTORS = [
+    2.0**995 * (1 - 2**-52), 2.0**995, 2.0**996, 2.0**-968, 2.0**-969 * 1.5, 2.0**-1022, 2.0**-1000 * 0.7,
+    MAX, TINY, 1e-320, 0.1, 1.0 + 2**-52, 3.0, 0.0,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("a", EDGE_FACTORS)
+def test_exact_dot_at_the_edges_of_the_fast_path(a):
+    """Around each threshold of exact_dot (split overflow, product overflow, error underflow), against Fraction."""
+    b = np.array(EDGE_FACTORS + [0.7, 1e-17, 2.5e-300])
+    weights = np.full(b.size, a)
+    assert exact_dot(weights, b) == dot(weights.tolist(), b.tolist()) * PRODUCT_UNIT
+    for start in range(b.size):  # each pair alone, so no other pair sends the batch to the general path
+        assert (
+            exact_dot(weights[start : start + 1], b[start : start + 1])
+            == Fraction(a) * Fraction(b[start]) * PRODUCT_UNIT
+        )
