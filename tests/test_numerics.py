@@ -314,3 +314,19 @@ def test_infinite_thresholds_are_legal(tmp_path, content, options, code):
     (tmp_path / "in.csv").write_text(content, encoding="utf-8")
     result = run(tmp_path, "bce", "in.csv", *options, "-q", "--value-only")
     assert result.returncode == code, result.stderr
+
+
+def test_multi_label_accuracy_is_an_exact_weighted_mean(tmp_path):
+    """accuracy = Σ w·(right columns) / (k·Σw): the share per row (1/3, 2/3) is never rounded on the way."""
+    # 1, 2 and 1 of 3 columns right; rounding w·(1/3) per row first gives 0.4247311827956989, one ulp low
+    rows = [((1, 0, 1), (0.9, 0.6, 0.2), 2.5), ((0, 1, 1), (0.3, 0.7, 0.2), 1.7), ((1, 1, 0), (0.2, 0.4, 0.1), 2.0)]
+    text = "y_a,y_b,y_c,p_a,p_b,p_c,w\n" + "".join(",".join(map(str, [*y, *p, w])) + "\n" for y, p, w in rows)
+    (tmp_path / "m.csv").write_text(text, encoding="utf-8")
+    args = ["bce", "m.csv", "-y", "y_a,y_b,y_c", "-p", "p_a,p_b,p_c", "-w", "w", "-f", "json", "--summary-only"]
+    result = run(tmp_path, *args)
+    assert (result.returncode, result.stderr) == (0, "")
+    right = [sum((pi >= 0.5) == (yi >= 0.5) for yi, pi in zip(y, p, strict=True)) for y, p, _ in rows]
+    assert right == [1, 2, 1]
+    weights = [Fraction(w) for *_, w in rows]
+    expected = sum(w * r for w, r in zip(weights, right, strict=True)) / (3 * sum(weights))
+    assert strict(result.stdout)["accuracy"] == float(expected) == 0.42473118279569894
