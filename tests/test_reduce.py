@@ -317,6 +317,8 @@ def dot(weights, losses) -> Fraction:
 ANY_WEIGHT = st.one_of(
     st.floats(min_value=0.0, max_value=MAX, allow_subnormal=True),
     st.sampled_from([0.0, TINY, 1e-320, 2.2250738585072014e-308, 1e-300, 1.0, 1e300, MAX]),
+    st.integers(0, 2**26).map(float),  # short weights (<= 26 significant bits) take a shorter error formula
+    st.integers(0, 2**26).map(lambda i: math.ldexp(i, -30)),
 )
 ANY_LOSS = st.one_of(
     st.floats(min_value=0.0, max_value=MAX, allow_subnormal=True),
