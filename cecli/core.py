@@ -67,7 +67,8 @@ def weighted(weights, values) -> np.ndarray:
     >>> weighted(np.array([0.0, 2.0]), np.array([np.inf, 1.5])).tolist()
     [0.0, 3.0]
     """
-    with np.errstate(invalid="ignore"):  # 0 * inf is masked out below
+    # 0 * inf is masked out below; a product beyond the float range is inf, an honest infinite loss
+    with np.errstate(invalid="ignore", over="ignore"):
         return np.where(np.asarray(weights) == 0, 0.0, weights * values)
 
 
