@@ -214,6 +214,17 @@ Scheduler = Annotated[
         rich_help_panel=_IO,
     ),
 ]
+WaitForWorkers = Annotated[
+    float | None,
+    typer.Option(
+        "--wait-for-workers",
+        min=0,
+        metavar="SECONDS",
+        help="Dask: how long to wait for a first worker, or for one to come back (default 60).",
+        rich_help_panel=_IO,
+        show_default=False,
+    ),
+]
 ColorOpt = Annotated[Color, typer.Option("--color", help="Colour in the table.", rich_help_panel=_OUT)]
 
 By = Annotated[
@@ -277,6 +288,7 @@ _COMMON_OPTIONS = [
     _parameter("batch_rows", BatchRows, 1 << 16),
     _parameter("engine", EngineOpt, Engine.local),
     _parameter("scheduler", Scheduler, None),
+    _parameter("wait_for_workers", WaitForWorkers, None),
     _parameter("reduction", ReductionOpt, Reduction.mean),
     _parameter("base", BaseOpt, Base.e),
     _parameter("format", FormatOpt, None),
@@ -508,6 +520,13 @@ def _score(loss: str, values: dict) -> None:
     if "class_weights" in values:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
+    lines = reduction == "none" if values["value_only"] else fmt in ("ndjson", "csv")
+    if values["engine"] == Engine.dask and lines:
+        printed = "--value-only --reduction none" if values["value_only"] else f"-f {fmt}"
+        raise OptionError(
+            f"{printed} prints per-sample values, which stay on the Dask workers",
+            hint="write them with --out DIR, or print the summary with -f json or -f table",
+        )
     _tune_for_batches()
     with _progress_bar(enabled=not values["quiet"]) as progress:
         result = compute(
@@ -530,6 +549,7 @@ def _score(loss: str, values: dict) -> None:
             progress=progress,
             engine=values["engine"].value,
             scheduler=values["scheduler"],
+            wait_for_workers=values["wait_for_workers"],
             **options,
         )
     if not values["quiet"]:
