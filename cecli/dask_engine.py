@@ -149,7 +149,7 @@ def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_
         raise watch.reason() from None
     finally:
         watch.stop()
-        if not finished:
+        if not finished and client.status == "running":  # else the scheduler is gone, and the tasks with it
             _cancel(client, futures)
     return states
 
@@ -263,8 +263,15 @@ class _Watch:
         since = None
         while not self._stop.wait(WATCH_INTERVAL):
             try:
+                if self.client.status != "running":
+                    raise ConnectionError(self.client.status)
                 info = self.client.scheduler_info(n_workers=1)
-            except Exception:  # the scheduler is gone: the futures are cancelled by the client
+            except Exception:
+                # The scheduler is gone, and the run with it: a scheduler that comes back has
+                # forgotten every task. Closing the client cancels the futures at once, instead
+                # of after Dask's attempts to reconnect.
+                with contextlib.suppress(Exception):
+                    self.client.close(timeout=1)
                 return
             if info.get("n_workers", len(info.get("workers", ()))):
                 since = None
