@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -1003,3 +1004,53 @@ def test_corrupt_shard_on_the_private_cluster_is_one_line(dump, tmp_path, sessio
     assert (code, stdout, stderr) == (3, "", f"cecli: error: {local.value}\n")  # no worker log before it
     for session in sessions:
         _assert_session_empty(session)
+
+
+def test_a_file_the_worker_cannot_see_is_named_with_the_worker(dump, in_process_cluster, monkeypatch, runner):
+    """The client sees every file, the worker does not (another machine): the message says workers need the path."""
+    gone = _shards(dump)[4]
+    plan = dask_engine.plan_tasks
+
+    def plan_then_hide(paths):  # after the client has listed and planned the files
+        tasks = plan(paths)
+        gone.rename(gone.with_name("_hidden.parquet"))
+        return tasks
+
+    monkeypatch.setattr(dask_engine, "plan_tasks", plan_then_hide)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler",
+            in_process_cluster.scheduler_address]  # fmt: skip
+    result = runner.invoke(app, args)
+    (worker,) = in_process_cluster.scheduler.workers
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        f"cecli: error: {gone}: a Dask worker ({worker}) cannot see this file (Dask workers open paths themselves: "
+        "every worker needs the same path, e.g. a shared file system)\n"
+    )
+
+
+def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatch, capsys):
+    from cecli import pipeline
+    from cecli.readers import ReadSettings
+
+    monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
+    slow_batches = pipeline._batches
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+
+        def slow_then_leave(*args, **kwargs):
+            for batch in slow_batches(*args, **kwargs):
+                if cluster.workers:  # the only worker leaves during the first task
+                    threading.Thread(target=cluster.scale, args=(0,), daemon=True).start()
+                time.sleep(0.02)  # the worker goes while the task still runs, so its result is lost
+                yield batch
+
+        monkeypatch.setattr(pipeline, "_batches", slow_then_leave)
+        with pytest.raises(OptionError) as caught:
+            compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
+                    scheduler=cluster.scheduler_address, wait_for_workers=0.5)  # fmt: skip
+    assert str(caught.value) == (
+        "the Dask cluster has had no workers for 0.5 s "
+        "(check the worker logs, or wait longer with --wait-for-workers SECONDS)"
+    )
+    assert capsys.readouterr().err == "cecli: the Dask cluster has no workers; waiting up to 0.5 s for one\n"
