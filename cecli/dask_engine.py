@@ -42,9 +42,9 @@ CGROUP_V1_QUOTA = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cp
 _INSTALL_HINT = "pip install 'cecli[dask]'"
 _SAME_VERSION_HINT = "install cecli, with the same version, on the scheduler and every worker"
 _SAME_PATHS_HINT = "Dask workers open paths themselves: every worker needs the same path, e.g. a shared file system"
-# Evaluated on each worker by the built-in eval: a function of cecli's own would not even unpickle
-# on a worker whose cecli lacks it (an older version) or that has no cecli (ModuleNotFoundError).
-_WORKER_VERSION = "__import__('cecli').__version__"
+# Resolved on each worker by the standard library's pkgutil.resolve_name: a function of cecli's own
+# could not even be loaded on a worker whose cecli lacks it (an older version) or that has no cecli.
+_WORKER_VERSION = "cecli:__version__"
 # What cecli may remove from an --out folder left by a failed run: its own parts and their temporary files.
 _OWN_PART = re.compile(r"part-\d{5}\.parquet|\.part-\d{5}\.parquet\.[^/]*\.tmp")
 _HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
@@ -171,7 +171,7 @@ def _task(files, *, reference: str, out_dir: str | None, **options) -> ScoreStat
         raise
     except Exception as error:
         # Sent back as a short CecliError: Dask's client hangs on an error whose traceback it cannot
-        # unpickle (a RecursionError's is 1,000 frames deep), and the client only needs the one line.
+        # deserialize (a RecursionError's is 1,000 frames deep), and the client only needs the one line.
         raise _translated(error, files) from None
 
 
@@ -351,17 +351,19 @@ def _wait_for_first_worker(client, address: str, wait: float) -> None:
 def _check_workers(client) -> None:
     """Fail early, and clearly, if the scheduler or a worker cannot import cecli or has another version.
 
-    The scheduler unpickles each task and a worker runs it, so both need the client's cecli; a
+    The scheduler deserializes each task and a worker runs it, so both need the client's cecli; a
     worker that cannot load the code of a task dies instead of reporting an error. So each is asked
-    first, with a built-in function that needs no cecli of its own.
+    first, with a standard-library function that needs no cecli of its own.
     """
+    import pkgutil
+
     from . import __version__
 
     try:
-        versions = {"scheduler": client.run_on_scheduler(eval, _WORKER_VERSION)}
+        versions = {"scheduler": client.run_on_scheduler(pkgutil.resolve_name, _WORKER_VERSION)}
     except Exception as error:  # the error raised on the scheduler, sent back
         versions = {"scheduler": error}
-    versions.update(sorted(client.run(eval, _WORKER_VERSION, on_error="return").items()))
+    versions.update(sorted(client.run(pkgutil.resolve_name, _WORKER_VERSION, on_error="return").items()))
     for name, version in versions.items():
         where = "the Dask scheduler" if name == "scheduler" else f"the Dask worker at {name}"
         if isinstance(version, BaseException):
@@ -464,12 +466,18 @@ def _probe(address: str, option: str, timeout: float) -> None:
     import asyncio
     import concurrent.futures
 
-    from distributed.comm import connect
+    from distributed.comm import CommClosedError, connect
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
     from distributed.security import Security
+
+    get_backend(parse_address(address, strict=False)[0])  # imported before the clock starts
+    connection_args = Security().get_connection_args("client")
 
     async def identity():
         deadline = time.monotonic() + timeout
-        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        # Dask's connect retries until `timeout`, but then waits for the handshake without limit.
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **connection_args), timeout + 1)
         try:
             await comm.write({"op": "identity", "reply": True})
             return await asyncio.wait_for(comm.read(), max(deadline - time.monotonic(), 0.1))
@@ -479,14 +487,16 @@ def _probe(address: str, option: str, timeout: float) -> None:
     def unreachable(why: str) -> InputError:
         return InputError(f"cannot reach the Dask scheduler at {address}: {why}", hint=f"check {option}")
 
-    bounded = asyncio.wait_for(identity(), timeout + 1)
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="cecli-probe") as pool:
         try:
-            answer = pool.submit(asyncio.run, bounded).result()
-        except TimeoutError:
+            answer = pool.submit(asyncio.run, identity()).result()
+        except CommClosedError:
+            raise unreachable("it closed the connection instead of answering as a Dask scheduler") from None
+        except (TimeoutError, OSError) as error:  # refused, no route, unknown name, or a connection left unanswered
+            refused = _os_reason(error) or _tcp_error(address)
+            if refused:
+                raise unreachable(f"{refused} for {timeout:g} s") from None
             raise unreachable(f"it accepted the connection but did not answer within {timeout:g} s") from None
-        except OSError as error:  # refused, no route, name not found: Dask retried until the timeout
-            raise unreachable(f"{_reason(error)} for {timeout:g} s") from None
         except Exception:  # another protocol's bytes misread as Dask frames (e.g. a huge frame length)
             raise unreachable("what answers there does not speak Dask's protocol") from None
     kind = answer.get("type") if isinstance(answer, dict) else None
@@ -495,8 +505,8 @@ def _probe(address: str, option: str, timeout: float) -> None:
         raise unreachable(f"{printable(what)} answers there, not a scheduler")
 
 
-def _reason(error: BaseException) -> str:
-    """Why a connection failed, as the operating system says it ("Connection refused").
+def _os_reason(error: BaseException) -> str | None:
+    """Why a connection failed, as the operating system says it ("Connection refused"), if it did.
 
     Dask wraps the system's error in its own ("Timed out trying to connect to ADDRESS after
     10 s"), which repeats the address and hides the cause.
@@ -509,7 +519,27 @@ def _reason(error: BaseException) -> str:
         if found:
             return found.group(1)
         cause = cause.__cause__ or cause.__context__
-    return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    return None
+
+
+def _tcp_error(address: str) -> str | None:
+    """The system's error for a plain TCP connection to `address` (tcp:// and tls://), or None if one opens.
+
+    Tells "nothing listens there" from "something listens and does not answer" when Dask's
+    attempts ran out of time without saying which.
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address, strict=False)
+    if scheme not in ("tcp", "tls"):
+        return None
+    try:
+        with socket.create_connection(parse_host_port(location, DEFAULT_PORT), timeout=1.0):
+            return None
+    except OSError as error:
+        return error.strerror or str(error) or type(error).__name__
 
 
 @contextlib.contextmanager
@@ -519,7 +549,8 @@ def _connected(client_class, address: str, option: str):
         client = client_class(address, timeout=f"{CONNECT_TIMEOUT}s")
     except (OSError, TimeoutError) as error:
         raise InputError(
-            f"cannot reach the Dask scheduler at {address}: {_reason(error)}", hint=f"check {option or 'the cluster'}"
+            f"cannot reach the Dask scheduler at {address}: {_os_reason(error) or error}",
+            hint=f"check {option or 'the cluster'}",
         ) from None
     with client:
         yield client
