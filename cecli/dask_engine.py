@@ -109,6 +109,7 @@ def run(
                             extras=extras)  # fmt: skip
     merged = sum(states, ScoreState())
     if out_dir is not None:
+        _remove_temporary_parts(out_dir)  # of a worker killed mid-part, whose task ran again elsewhere
         with open(os.path.join(out_dir, "_SUCCESS"), "w"):
             pass
     return merged
@@ -118,11 +119,14 @@ def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_
     """Submit one task per group of files; their states in file order, or the first failure."""
     from distributed import as_completed
 
+    from . import __version__
+
     run_id = f"{os.getpid()}-{time.monotonic_ns()}"
     futures = [
         client.submit(
             _task,
             files,
+            client_version=__version__,
             reference=reference,
             out_dir=out_dir,
             **options,
@@ -151,13 +155,23 @@ def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_
         watch.stop()
         if not finished and client.status == "running":  # else the scheduler is gone, and the tasks with it
             _cancel(client, futures)
+        if not finished and out_dir is not None:
+            _remove_temporary_parts(out_dir)
     return states
 
 
-def _task(files, *, reference: str, out_dir: str | None, **options) -> ScoreState:
-    """The unit of work on a worker: check that it sees the paths, then :func:`score_files`."""
-    from . import pipeline
+def _task(files, *, client_version: str, reference: str, out_dir: str | None, **options) -> ScoreState:
+    """The unit of work on a worker: check its cecli version and that it sees the paths, then score them.
 
+    The version is checked here too because workers that join during the run were not asked before it.
+    """
+    from . import __version__, pipeline
+
+    if client_version != __version__:
+        raise OptionError(
+            f"the Dask worker at {_worker_name()} has cecli {__version__}, this client has cecli {client_version}",
+            hint=_SAME_VERSION_HINT,
+        )
     for _, path in files:
         if "://" not in path and not os.path.exists(path):
             raise InputError(f"a Dask worker ({_worker_name()}) cannot see this file", file=path, hint=_SAME_PATHS_HINT)
@@ -373,6 +387,15 @@ def _check_workers(client) -> None:
                 f"{where} has cecli {printable(version)}, this client has cecli {__version__}",
                 hint=_SAME_VERSION_HINT,
             )
+
+
+def _remove_temporary_parts(out_dir: str) -> None:
+    """Remove the hidden temporary files of parts once no task of this run writes any more."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(out_dir):
+            if name.startswith(".") and _OWN_PART.fullmatch(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(out_dir, name))
 
 
 def _prepare_out_dir(out_dir: str) -> str:

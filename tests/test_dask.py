@@ -805,6 +805,8 @@ def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp
 
     def slow(*args, **kwargs):  # about 0.5 s a file, so that tasks are still running at the failure
         for batch in slow_batches(*args, **kwargs):
+            if not started:  # as left by a worker killed while it wrote part 7
+                (out / ".part-00007.parquet.k1ll3d.tmp").write_bytes(b"")
             started.append(batch)
             time.sleep(0.05)
             yield batch
@@ -830,7 +832,7 @@ def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp
 
     # The shard is repaired: the same command runs again into the same folder.
     pq.write_table(_table(np.random.default_rng(1), 47, 0), bad)
-    monkeypatch.setattr(pipeline, "_batches", slow_batches)
+    started.clear()
     compute("sparse", str(dump), y="label", p="p_*", out=str(out), engine="dask",
             scheduler=in_process_cluster.scheduler_address)  # fmt: skip
     assert sorted(os.listdir(out)) == ["_SUCCESS"] + [f"part-{i:05d}.parquet" for i in range(len(shards))]
@@ -1054,3 +1056,19 @@ def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatc
         "(check the worker logs, or wait longer with --wait-for-workers SECONDS)"
     )
     assert capsys.readouterr().err == "cecli: the Dask cluster has no workers; waiting up to 0.5 s for one\n"
+
+
+def test_a_worker_that_joins_with_another_version_is_refused_by_its_task(dump, in_process_cluster):
+    """Workers that join during the run were not asked before it: each task checks its worker's version."""
+    from cecli import __version__
+
+    with distributed.Client(in_process_cluster.scheduler_address) as client:
+        future = client.submit(dask_engine._task, [(0, str(_shards(dump)[0]))], client_version="0.0.1-other",
+                               reference=str(dump), out_dir=None, selection=None, opts=None, read=None)  # fmt: skip
+        error = future.exception()
+    (worker,) = in_process_cluster.scheduler.workers
+    assert isinstance(error, OptionError)
+    assert str(error) == (
+        f"the Dask worker at {worker} has cecli {__version__}, this client has cecli 0.0.1-other "
+        "(install cecli, with the same version, on the scheduler and every worker)"
+    )
