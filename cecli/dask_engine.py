@@ -494,8 +494,15 @@ def _probe(address: str, option: str, timeout: float) -> None:
     from distributed.comm.registry import get_backend
     from distributed.security import Security
 
-    get_backend(parse_address(address, strict=False)[0])  # imported before the clock starts
+    scheme = parse_address(address, strict=False)[0]
+    get_backend(scheme)  # imported before the clock starts
     connection_args = Security().get_connection_args("client")
+    if scheme in ("tls", "wss") and connection_args.get("ssl_context") is None:
+        raise OptionError(
+            f"{option} {address} needs Dask's TLS settings, and none are configured",
+            hint="set distributed.comm.tls.ca-file, .client.cert and .client.key in Dask's configuration, "
+            "e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE",
+        )
 
     async def identity():
         deadline = time.monotonic() + timeout

@@ -1072,3 +1072,17 @@ def test_a_worker_that_joins_with_another_version_is_refused_by_its_task(dump, i
         f"the Dask worker at {worker} has cecli {__version__}, this client has cecli 0.0.1-other "
         "(install cecli, with the same version, on the scheduler and every worker)"
     )
+
+
+def test_tls_address_without_tls_settings_is_a_usage_error(dump, runner, monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    for name in [name for name in os.environ if name.startswith("DASK_DISTRIBUTED__COMM__TLS")]:
+        monkeypatch.delenv(name)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", "tls://127.0.0.1:9"]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "cecli: error: --scheduler tls://127.0.0.1:9 needs Dask's TLS settings, and none are configured "
+        "(set distributed.comm.tls.ca-file, .client.cert and .client.key in Dask's configuration, "
+        "e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE)\n"
+    )
