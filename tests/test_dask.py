@@ -1086,3 +1086,35 @@ def test_tls_address_without_tls_settings_is_a_usage_error(dump, runner, monkeyp
         "(set distributed.comm.tls.ca-file, .client.cert and .client.key in Dask's configuration, "
         "e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE)\n"
     )
+
+
+def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, capsys):
+    from cecli import pipeline
+    from cecli.readers import ReadSettings
+
+    monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
+    expected = compute("sparse", str(dump), y="label", p="p_*", per_sample=False).value
+    slow_batches = pipeline._batches
+    left = threading.Event()
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+
+        def come_and_go():
+            cluster.scale(0)
+            time.sleep(1.0)  # no worker for a while: cecli waits (up to 30 s) ...
+            cluster.scale(1)  # ... and a new worker runs the task again
+
+        def slow_then_leave(*args, **kwargs):
+            for batch in slow_batches(*args, **kwargs):
+                if not left.is_set():
+                    left.set()
+                    threading.Thread(target=come_and_go, daemon=True).start()
+                time.sleep(0.02)
+                yield batch
+
+        monkeypatch.setattr(pipeline, "_batches", slow_then_leave)
+        result = compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
+                         scheduler=cluster.scheduler_address, wait_for_workers=30, per_sample=False)  # fmt: skip
+    assert result.value == expected
+    assert capsys.readouterr().err == "cecli: the Dask cluster has no workers; waiting up to 30 s for one\n"
