@@ -360,6 +360,10 @@ def _wait_for_first_worker(client, address: str, wait: float) -> None:
             f"no worker joined the Dask scheduler at {address} within {wait:g} s",
             hint="start workers, or wait longer with --wait-for-workers SECONDS",
         ) from None
+    except OSError:  # the connection to the scheduler closed while waiting
+        raise InputError(
+            f"lost the Dask scheduler at {address} while waiting for a worker", hint="check the scheduler's log"
+        ) from None
 
 
 def _check_workers(client) -> None:
