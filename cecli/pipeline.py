@@ -57,6 +57,7 @@ def compute(
     progress: Callable[[int, int | None], None] | None = None,
     engine: str = "local",
     scheduler: str | None = None,
+    wait_for_workers: float | None = None,
     **options,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) and reduce it.
@@ -98,6 +99,9 @@ def compute(
     scheduler : str, optional
         Address of a Dask scheduler (else ``DASK_SCHEDULER_ADDRESS``, else a private
         local cluster on 127.0.0.1).
+    wait_for_workers : float, optional
+        Seconds the Dask engine waits for a first worker, and for one to come back when
+        all have left during the run (default 60).
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -165,6 +169,7 @@ def compute(
                 extras=extras,
                 out_dir=out,
                 scheduler=scheduler,
+                wait_for_workers=wait_for_workers,
             )
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
@@ -740,11 +745,14 @@ def score_files(
     extras: bool = True,
     out_dir: str | None = None,
     reference: str = "the first file",
+    check: Callable[[], None] | None = None,
 ) -> ScoreState:
     """Score (index, path) files into one :class:`ScoreState`; the unit of work of a Dask task.
 
     With `out_dir`, per-sample losses of input file ``i`` go to ``out_dir/part-iiiii.parquet``
-    (``row`` counts records within that file), written atomically.
+    (``row`` counts records within that file), written atomically. `check`, if given, is called
+    before each batch and before a part is renamed into place; it raises to stop the work (a
+    cancelled Dask task), and the part's temporary file is then removed.
     """
     scorer = None
     for index, path in files:
@@ -762,9 +770,13 @@ def score_files(
                 writer = PerSampleWriter(part, [c.name for c in selection.keep])
             with writer if writer is not None else _nothing():
                 for batch in _batches(source, None, selection, read, opts):
+                    if check is not None:
+                        check()
                     losses, counted = scorer.add(batch)
                     if writer is not None:
                         _write(writer, batch.offset, losses, counted, batch, source)
+                if check is not None:
+                    check()
         finally:
             source.close()
     return scorer.state if scorer is not None else ScoreState()
