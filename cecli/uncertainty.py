@@ -387,18 +387,22 @@ def _check_draws(resamples: int, seed: int) -> None:
         raise ValueError(f"`seed` must be an integer from 0 to 2**64 - 1; received {seed!r}")
 
 
-def _philox(seed: int, stream: int, first_row: int, words_per_row: int, rows: int) -> np.ndarray:
-    """``rows * words_per_row`` random 64-bit words; row ``i`` always gets the same words.
+def _philox(seed: int, stream: int, first_row: int, rows: int, counters: int) -> np.ndarray:
+    """Random 64-bit words, shape ``(rows, 4 * counters)``: 4 per Philox counter.
 
-    Philox4x64-10 (Salmon et al., 2011) is a counter-based generator: its output at counter
-    ``c`` depends only on ``(key, c)``. Row ``r`` (0-based, global) owns the counters
-    ``r * k .. r * k + k - 1`` (``k = words_per_row / 4``), so a row's draws do not depend on
-    which batch, file or task it is read in. The key is ``seed + 2**64 * stream``.
+    Philox4x64-10 (Salmon et al., 2011) is a counter-based generator: its output at a counter
+    depends only on the key and that counter. Row ``i`` (0-based, global) and column block ``b``
+    use the 256-bit counter ``i + 2**64 * b``, so a row's draws depend on neither the batch,
+    file or task it is read in nor on how many draws are taken (resample ``r`` of a row is the
+    same with 100 or 1000 resamples). The key is ``seed + 2**64 * stream``.
     """
-    counters = words_per_row // 4
-    generator = np.random.Philox(key=seed + (stream << 64), counter=first_row * counters)
-    # little-endian words, so the 16-bit and 8-bit views below are the same on every machine
-    return generator.random_raw(rows * words_per_row).astype("<u8", copy=False)
+    words = np.empty((rows, 4 * counters), dtype="<u8")
+    for block in range(counters):
+        generator = np.random.Philox(key=seed + (stream << 64), counter=first_row + (block << 64))
+        # consecutive counters are consecutive rows; little-endian words make the 16-bit and 8-bit
+        # views below the same on every machine
+        words[:, 4 * block : 4 * block + 4] = generator.random_raw(4 * rows).reshape(rows, 4)
+    return words
 
 
 def poisson_counts(seed: int, first_row: int, rows: int, resamples: int) -> np.ndarray:
@@ -411,9 +415,9 @@ def poisson_counts(seed: int, first_row: int, rows: int, resamples: int) -> np.n
     within ``2**-17`` of Poisson(1)'s, far below the Monte-Carlo error of any bootstrap.
     """
     _check_draws(resamples, seed)
-    words = 4 * -(-resamples // 16)  # 4 counts of 16 bits per word, 4 words per counter
-    raw = _philox(seed, _BOOTSTRAP_STREAM, first_row, words, rows)
-    uniforms = raw.view("<u2").reshape(rows, 4 * words)[:, :resamples]
+    counters = -(-resamples // 16)  # 4 words of 4 counts of 16 bits per counter
+    raw = _philox(seed, _BOOTSTRAP_STREAM, first_row, rows, counters)
+    uniforms = raw.view("<u2").reshape(rows, 16 * counters)[:, :resamples]
     return _POISSON_TABLE.take(uniforms)
 
 
@@ -424,9 +428,9 @@ def swap_signs(seed: int, first_row: int, rows: int, trials: int) -> np.ndarray:
     not depend on batch boundaries either.
     """
     _check_draws(trials, seed)
-    words = 4 * -(-trials // 256)  # 64 bits per word, 4 words per counter
-    raw = _philox(seed, _RANDOMIZATION_STREAM, first_row, words, rows)
-    bits = np.unpackbits(raw.view(np.uint8).reshape(rows, 8 * words), axis=1, bitorder="little")[:, :trials]
+    counters = -(-trials // 256)  # 4 words of 64 bits per counter
+    raw = _philox(seed, _RANDOMIZATION_STREAM, first_row, rows, counters)
+    bits = np.unpackbits(raw.view(np.uint8).reshape(rows, 32 * counters), axis=1, bitorder="little")[:, :trials]
     return _SIGN_TABLE.take(bits)
 
 
@@ -554,9 +558,14 @@ def _percentile_interval(estimates: np.ndarray, level: float) -> tuple[float, fl
 
 def _ratios(numerators: list[int], denominators: list[int]) -> np.ndarray:
     """Each ``numerator / denominator`` correctly rounded; NaN where the denominator is 0."""
-    return np.array(
-        [_to_float(Fraction(n, d)) if d else math.nan for n, d in zip(numerators, denominators, strict=True)]
-    )
+    return np.array([_divide(n, d) if d else math.nan for n, d in zip(numerators, denominators, strict=True)])
+
+
+def _divide(numerator: int, denominator: int) -> float:
+    try:
+        return numerator / denominator  # int / int is correctly rounded in Python
+    except OverflowError:
+        return math.inf if (numerator > 0) == (denominator > 0) else -math.inf
 
 
 @dataclass(frozen=True)
