@@ -34,7 +34,7 @@ exists when a loss is infinite or NaN: the statistics are NaN.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from itertools import combinations_with_replacement
@@ -478,64 +478,104 @@ def _units(value: float) -> int:
     return numerator * ((1 << -_GRID_BOTTOM) // denominator)
 
 
-def _resampled_sums(variables: list[np.ndarray | None], draws) -> list[list[int]]:
-    """``[sum_i draws[i, r] * v[i] for r] for v in variables`` exactly, in units of ``2**-1074``.
+def _group_rows(codes: np.ndarray | None, rows: int) -> list[tuple[int | None, np.ndarray | slice]]:
+    """``(code, row indices)`` per distinct code (one group ``None`` of all rows without codes)."""
+    if codes is None:
+        return [(None, slice(0, rows))]
+    codes = np.asarray(codes)
+    if codes.shape != (rows,):
+        raise ValueError(f"`codes` must have one entry per row ({rows}); received shape {codes.shape}")
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if rows else np.empty(0, dtype=np.int64)
+    ends = np.r_[starts[1:], rows]
+    return [(ordered[a].item(), order[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
-    `draws(start, stop)` returns the float64 draw matrix of rows ``start:stop`` of this batch;
-    a variable ``None`` stands for 1 per row.
+
+def _resampled_sums(variables: list[np.ndarray | None], rows: int, draws, codes=None) -> dict:
+    """``{code: [sums of v for v in variables]}`` with the sums ``sum_i draws[i, r] * v[i]`` for every ``r``.
+
+    Exact (see the grid comment above). `draws(start, stop)` returns the float64 draw matrix of
+    rows ``start:stop`` of the batch, drawn once and shared by all groups; a variable ``None``
+    stands for 1 per row; `codes` (one integer per row, optional) splits the rows into groups.
     """
-    rows = next(v.size for v in variables if v is not None) if any(v is not None for v in variables) else None
-    assert rows is not None
-    totals = None
-    accumulators = None
-    pending = 0
     huge = np.zeros(rows, dtype=bool)
     for v in variables:
         if v is not None:
             huge |= np.abs(v) >= _HUGE
+    totals: dict = {}
+    accumulators: dict = {}  # (code, variable, digit) -> int64 sums of at most _FLUSH_BLOCKS blocks
+    pending = 0
     for start in range(0, rows, _BLOCK):
         stop = min(rows, start + _BLOCK)
         counts = draws(start, stop)
-        if accumulators is None:
-            resamples = counts.shape[1]
-            accumulators = np.zeros((len(variables), _TOP_DIGIT + 1, resamples), dtype=np.int64)
-            totals = [[0] * resamples for _ in variables]
-        columns, targets = [], []
-        block_huge = huge[start:stop]
-        for index, v in enumerate(variables):
-            values = np.ones(stop - start) if v is None else v[start:stop]
-            if block_huge.any():
-                values = np.where(block_huge, 0.0, values)
-            for j, digit in _digits(values):
-                columns.append(digit)
-                targets.append((index, j))
-        if columns:
-            products = counts.T @ np.column_stack(columns)  # exact: see the grid comment above
-            for column, (index, j) in enumerate(targets):
-                accumulators[index, j] += products[:, column].astype(np.int64)
-        for i in np.flatnonzero(block_huge).tolist():  # rare: values beyond the grid, in Python integers
-            row = counts[i].astype(np.int64).tolist()
-            for index, v in enumerate(variables):
-                unit_value = 1 << -_GRID_BOTTOM if v is None else _units(float(v[start + i]))
-                totals[index] = [t + c * unit_value for t, c in zip(totals[index], row, strict=True)]
+        resamples = counts.shape[1]
+        block_codes = None if codes is None else np.asarray(codes)[start:stop]
+        for code, index in _group_rows(block_codes, stop - start):
+            group_counts = counts[index]
+            group_huge = huge[start:stop][index]
+            group_totals = totals.setdefault(code, [[0] * resamples for _ in variables])
+            columns, targets = [], []
+            for number, v in enumerate(variables):
+                values = np.ones(group_counts.shape[0]) if v is None else v[start:stop][index]
+                if group_huge.any():
+                    values = np.where(group_huge, 0.0, values)
+                for j, digit in _digits(values):
+                    columns.append(digit)
+                    targets.append((code, number, j))
+            if columns:
+                products = group_counts.T @ np.column_stack(columns)  # exact: see the grid comment above
+                for column, key in enumerate(targets):
+                    if key not in accumulators:
+                        accumulators[key] = np.zeros(resamples, dtype=np.int64)
+                    accumulators[key] += products[:, column].astype(np.int64)
+            for i in np.flatnonzero(group_huge).tolist():  # rare: values beyond the grid, in Python integers
+                row = group_counts[i].astype(np.int64).tolist()
+                for number, v in enumerate(variables):
+                    value = 1 << -_GRID_BOTTOM if v is None else _units(float(v[start:stop][index][i]))
+                    group_totals[number] = [t + c * value for t, c in zip(group_totals[number], row, strict=True)]
         pending += 1
         if pending == _FLUSH_BLOCKS or stop == rows:
-            for index in range(len(variables)):
-                for j in np.flatnonzero(accumulators[index].any(axis=1)).tolist():
-                    shift = _DIGIT_BITS * j
-                    column = accumulators[index, j].tolist()
-                    totals[index] = [t + (c << shift) for t, c in zip(totals[index], column, strict=True)]
-            accumulators[:] = 0
+            for (code, number, j), sums in accumulators.items():
+                shift = _DIGIT_BITS * j
+                group = totals[code]
+                group[number] = [t + (c << shift) for t, c in zip(group[number], sums.tolist(), strict=True)]
+            accumulators.clear()
             pending = 0
-    return totals
+    return {code: [_Sums.of(t, _GRID_BOTTOM) for t in sums] for code, sums in totals.items()}
 
 
-def _batch(losses: list, weights, denominators, first_row: int):
-    """Shared checks of a resampling batch: ``(x, ys, finite mask or None)``."""
+def _poisson_draws(seed: int, first_row: int, resamples: int):
+    def draws(start: int, stop: int) -> np.ndarray:
+        return poisson_counts(seed, first_row + start, stop - start, resamples)
+
+    return draws
+
+
+def _resampled_groups(losses: list, weights, denominators, codes, first_row: int, draws, *, with_x: bool) -> dict:
+    """``{code: (rows taking part, non-finite rows, resampled sums, variables)}`` of a batch.
+
+    The variables are the numerators ``y`` of each loss array (non-finite rows set to 0: they
+    keep their draws but add nothing), then ``x`` if `with_x`.
+    """
     if isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0:
         raise ValueError(f"`first_row` must be a non-negative integer (0-based); received {first_row!r}")
     x, ys = _rows(losses, weights, denominators)
-    return x, ys, _finite_rows(x, ys)
+    rows = ys[0].size
+    if rows == 0:
+        return {}
+    finite = _finite_rows(x, ys)
+    variables = [_without(y, finite) for y in ys]
+    if with_x:
+        variables.append(_without(np.ones(rows) if x is None and finite is not None else x, finite))
+    sums = _resampled_sums(variables, rows, draws, codes)
+    groups = {}
+    for code, index in _group_rows(codes, rows):
+        size = ys[0][index].size
+        nonfinite = 0 if finite is None else int(size - np.count_nonzero(finite[index]))
+        parts = [None if v is None else v[index] for v in variables]
+        groups[code] = (_participating(None if x is None else x[index], size), nonfinite, sums[code], parts)
+    return groups
 
 
 def _without(values: np.ndarray | None, finite: np.ndarray | None) -> np.ndarray | None:
@@ -556,16 +596,53 @@ def _percentile_interval(estimates: np.ndarray, level: float) -> tuple[float, fl
     return float(low), float(high)
 
 
-def _ratios(numerators: list[int], denominators: list[int]) -> np.ndarray:
-    """Each ``numerator / denominator`` correctly rounded; NaN where the denominator is 0."""
-    return np.array([_divide(n, d) if d else math.nan for n, d in zip(numerators, denominators, strict=True)])
-
-
 def _divide(numerator: int, denominator: int) -> float:
     try:
         return numerator / denominator  # int / int is correctly rounded in Python
     except OverflowError:
         return math.inf if (numerator > 0) == (denominator > 0) else -math.inf
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Exact per-resample sums ``values[r] * 2**exponent``, in a canonical (smallest) form.
+
+    Sums of losses counted in ``2**-1074`` would carry about a thousand trailing zero bits
+    each; dropping them keeps ``N`` sums per group to about ``N`` machine words, and the
+    canonical form (some value odd, or all zero with exponent 0) makes equal sums compare equal.
+    """
+
+    values: tuple[int, ...]
+    exponent: int = 0
+
+    @classmethod
+    def of(cls, values: list[int], exponent: int) -> _Sums:
+        low = 0
+        for v in values:
+            low |= v
+        if low == 0:
+            return cls(tuple(values), 0)
+        shift = (low & -low).bit_length() - 1  # trailing zeros common to all values
+        return cls(tuple(v >> shift for v in values), exponent + shift)
+
+    def __add__(self, other: _Sums) -> _Sums:
+        low = min(self.exponent, other.exponent)
+        a, b = self.exponent - low, other.exponent - low
+        return _Sums.of([(p << a) + (q << b) for p, q in zip(self.values, other.values, strict=True)], low)
+
+    def __sub__(self, other: _Sums) -> _Sums:
+        return self + _Sums(tuple(-v for v in other.values), other.exponent)
+
+    def ratios(self, denominators: _Sums) -> np.ndarray:
+        """Each ``self[r] / denominators[r]`` correctly rounded; NaN where the denominator is 0."""
+        shift = self.exponent - denominators.exponent
+        top, bottom = (shift, 0) if shift >= 0 else (0, -shift)
+        return np.array(
+            [
+                _divide(n << top, d << bottom) if d else math.nan
+                for n, d in zip(self.values, denominators.values, strict=True)
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -603,22 +680,29 @@ class BootstrapState:
     seed: int
     count: int = 0
     nonfinite: int = 0
-    numerators: tuple[int, ...] | None = None
-    denominators: tuple[int, ...] | None = None
+    numerators: _Sums | None = field(default=None, repr=False)
+    denominators: _Sums | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int):
         """Summarise a batch whose first row is global row `first_row` (0-based, over all files)."""
+        groups = cls.grouped(None, losses, weights, denominators, first_row=first_row, resamples=resamples, seed=seed)
+        return groups.get(None, cls(resamples, seed))
+
+    @classmethod
+    def grouped(cls, codes, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int):
+        """One state per distinct integer code (``--by`` group or class) of a batch.
+
+        The draws of a row are its own wherever it goes, so a group's state is the one
+        :meth:`of` would give on that group's rows alone (with their global row numbers).
+        """
         _check_draws(resamples, seed)
-        x, (y,), finite = _batch([losses], weights, denominators, first_row)
-        if y.size == 0:
-            return cls(resamples, seed)
-        sums = _resampled_sums(
-            [_without(y, finite), _without(x, finite) if x is not None or finite is None else finite * 1.0],
-            lambda start, stop: poisson_counts(seed, first_row + start, stop - start, resamples),
-        )
-        nonfinite = 0 if finite is None else int(y.size - np.count_nonzero(finite))
-        return cls(resamples, seed, _participating(x, y.size), nonfinite, tuple(sums[0]), tuple(sums[1]))
+        draws = _poisson_draws(seed, first_row, resamples)
+        groups = _resampled_groups([losses], weights, denominators, codes, first_row, draws, with_x=True)
+        return {
+            code: cls(resamples, seed, count, nonfinite, sums[0], sums[1])
+            for code, (count, nonfinite, sums, _) in groups.items()
+        }
 
     def __add__(self, other: BootstrapState) -> BootstrapState:
         if not isinstance(other, BootstrapState):
@@ -633,8 +717,8 @@ class BootstrapState:
             self.seed,
             self.count + other.count,
             self.nonfinite + other.nonfinite,
-            _add_tuples(self.numerators, other.numerators),
-            _add_tuples(self.denominators, other.denominators),
+            self.numerators + other.numerators,
+            self.denominators + other.denominators,
         )
 
     def __radd__(self, other) -> BootstrapState:
@@ -644,7 +728,7 @@ class BootstrapState:
         """The ``N`` resampled means ``m_r`` (NaN for a resample without weight; all NaN if a loss is not finite)."""
         if self.numerators is None or self.nonfinite:
             return np.full(self.resamples, math.nan)
-        return _ratios(list(self.numerators), list(self.denominators))
+        return self.numerators.ratios(self.denominators)
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """The percentile interval of :meth:`means` at `level` (e.g. 0.95)."""
@@ -798,46 +882,45 @@ class PairedBootstrapState:
     seed: int
     count: int = 0
     nonfinite: int = 0
-    baseline: tuple[int, ...] | None = None
-    candidate: tuple[int, ...] | None = None
-    denominators: tuple[int, ...] | None = None
+    difference_sums: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] (v_i - u_i)
+    denominators: _Sums | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, losses_a, losses_b, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int):
         """Summarise a batch of paired losses whose first row is global row `first_row` (0-based)."""
+        groups = cls.grouped(
+            None, losses_a, losses_b, weights, denominators, first_row=first_row, resamples=resamples, seed=seed
+        )
+        return groups.get(None, cls(resamples, seed))
+
+    @classmethod
+    def grouped(
+        cls, codes, losses_a, losses_b, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int
+    ):
+        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
         _check_draws(resamples, seed)
-        x, ys, finite = _batch([losses_a, losses_b], weights, denominators, first_row)
-        if ys[0].size == 0:
-            return cls(resamples, seed)
-        sums = _resampled_sums(
-            [
-                _without(ys[0], finite),
-                _without(ys[1], finite),
-                _without(x, finite) if x is not None or finite is None else finite * 1.0,
-            ],
-            lambda start, stop: poisson_counts(seed, first_row + start, stop - start, resamples),
-        )
-        nonfinite = 0 if finite is None else int(ys[0].size - np.count_nonzero(finite))
-        return cls(
-            resamples, seed, _participating(x, ys[0].size), nonfinite, tuple(sums[0]), tuple(sums[1]), tuple(sums[2])
-        )
+        draws = _poisson_draws(seed, first_row, resamples)
+        groups = _resampled_groups([losses_a, losses_b], weights, denominators, codes, first_row, draws, with_x=True)
+        return {
+            code: cls(resamples, seed, count, nonfinite, sums[1] - sums[0], sums[2])
+            for code, (count, nonfinite, sums, _) in groups.items()
+        }
 
     def __add__(self, other: PairedBootstrapState) -> PairedBootstrapState:
         if not isinstance(other, PairedBootstrapState):
             return NotImplemented
         _same_draws(self, other)
-        if other.baseline is None:
+        if other.difference_sums is None:
             return self
-        if self.baseline is None:
+        if self.difference_sums is None:
             return other
         return PairedBootstrapState(
             self.resamples,
             self.seed,
             self.count + other.count,
             self.nonfinite + other.nonfinite,
-            _add_tuples(self.baseline, other.baseline),
-            _add_tuples(self.candidate, other.candidate),
-            _add_tuples(self.denominators, other.denominators),
+            self.difference_sums + other.difference_sums,
+            self.denominators + other.denominators,
         )
 
     def __radd__(self, other) -> PairedBootstrapState:
@@ -845,10 +928,9 @@ class PairedBootstrapState:
 
     def differences(self) -> np.ndarray:
         """The ``N`` resampled differences ``D_r`` (NaN for a resample without weight)."""
-        if self.baseline is None or self.nonfinite:
+        if self.difference_sums is None or self.nonfinite:
             return np.full(self.resamples, math.nan)
-        numerators = [v - u for u, v in zip(self.baseline, self.candidate, strict=True)]
-        return _ratios(numerators, list(self.denominators))
+        return self.difference_sums.ratios(self.denominators)
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """The percentile interval of :meth:`differences`."""
@@ -856,11 +938,11 @@ class PairedBootstrapState:
 
     def p_value(self) -> float:
         """The doubled sign-flip share (see the class docstring); NaN when undefined."""
-        if self.baseline is None or self.nonfinite:
+        if self.difference_sums is None or self.nonfinite:
             return math.nan
         signs = [
-            (v > u) - (v < u)
-            for u, v, d in zip(self.baseline, self.candidate, self.denominators, strict=True)
+            (v > 0) - (v < 0)
+            for v, d in zip(self.difference_sums.values, self.denominators.values, strict=True)
             if d > 0  # every denominator weight is >= 0, so the sign of D_r is the numerator's
         ]
         if not signs:
@@ -894,8 +976,7 @@ class RandomizationState:
     seed: int
     count: int = 0
     nonfinite: int = 0
-    observed: int = 0
-    swapped: tuple[int, ...] | None = None
+    sums: _Sums | None = field(default=None, repr=False)  # (sum(v - u), *[sum_i s[i, t] (v_i - u_i) for t])
 
     @property
     def resamples(self) -> int:  # the name _same_draws checks
@@ -904,32 +985,38 @@ class RandomizationState:
     @classmethod
     def of(cls, losses_a, losses_b, weights=None, denominators=None, *, first_row: int, trials: int, seed: int):
         """Summarise a batch of paired losses whose first row is global row `first_row` (0-based)."""
+        groups = cls.grouped(
+            None, losses_a, losses_b, weights, denominators, first_row=first_row, trials=trials, seed=seed
+        )
+        return groups.get(None, cls(trials, seed))
+
+    @classmethod
+    def grouped(
+        cls, codes, losses_a, losses_b, weights=None, denominators=None, *, first_row: int, trials: int, seed: int
+    ):
+        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
         _check_draws(trials, seed)
-        x, ys, finite = _batch([losses_a, losses_b], weights, denominators, first_row)
-        if ys[0].size == 0:
-            return cls(trials, seed)
-        u, v = _without(ys[0], finite), _without(ys[1], finite)
-        sums = _resampled_sums([u, v], lambda start, stop: swap_signs(seed, first_row + start, stop - start, trials))
-        observed = _units_sum(v) - _units_sum(u)
-        nonfinite = 0 if finite is None else int(u.size - np.count_nonzero(finite))
-        swapped = tuple(b - a for a, b in zip(sums[0], sums[1], strict=True))
-        return cls(trials, seed, _participating(x, u.size), nonfinite, observed, swapped)
+
+        def draws(start: int, stop: int) -> np.ndarray:
+            return swap_signs(seed, first_row + start, stop - start, trials)
+
+        groups = _resampled_groups([losses_a, losses_b], weights, denominators, codes, first_row, draws, with_x=False)
+        states = {}
+        for code, (count, nonfinite, sums, (u, v)) in groups.items():
+            observed = _Sums.of([exact_sum(v) - exact_sum(u)], -_REDUCE_UNIT)
+            states[code] = cls(trials, seed, count, nonfinite, _concat(observed, sums[1] - sums[0]))
+        return states
 
     def __add__(self, other: RandomizationState) -> RandomizationState:
         if not isinstance(other, RandomizationState):
             return NotImplemented
         _same_draws(self, other)
-        if other.swapped is None:
+        if other.sums is None:
             return self
-        if self.swapped is None:
+        if self.sums is None:
             return other
         return RandomizationState(
-            self.trials,
-            self.seed,
-            self.count + other.count,
-            self.nonfinite + other.nonfinite,
-            self.observed + other.observed,
-            _add_tuples(self.swapped, other.swapped),
+            self.trials, self.seed, self.count + other.count, self.nonfinite + other.nonfinite, self.sums + other.sums
         )
 
     def __radd__(self, other) -> RandomizationState:
@@ -937,13 +1024,15 @@ class RandomizationState:
 
     def p_value(self) -> float:
         """``(#{|D_t| >= |D|} + 1) / (N + 1)``; NaN when no rows or a loss is not finite."""
-        if self.swapped is None or self.nonfinite:
+        if self.sums is None or self.nonfinite:
             return math.nan
-        observed = abs(self.observed)
-        extreme = sum(abs(s) >= observed for s in self.swapped)
+        observed, *swapped = self.sums.values
+        extreme = sum(abs(s) >= abs(observed) for s in swapped)
         return (extreme + 1) / (self.trials + 1)
 
 
-def _units_sum(values: np.ndarray) -> int:
-    """Exact ``sum(values)`` in units of ``2**-1074`` (the resampled sums' unit)."""
-    return exact_sum(values) >> (_REDUCE_UNIT + _GRID_BOTTOM)
+def _concat(first: _Sums, rest: _Sums) -> _Sums:
+    """The sums of `first` followed by those of `rest`, on a common exponent."""
+    low = min(first.exponent, rest.exponent)
+    values = [v << (first.exponent - low) for v in first.values] + [v << (rest.exponent - low) for v in rest.values]
+    return _Sums.of(values, low)
