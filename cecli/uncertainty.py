@@ -315,6 +315,15 @@ class NormalState:
         first, second = _moments(x, [y])
         return cls(_participating(x, y.size), nonfinite, first, second)
 
+    @classmethod
+    def grouped(cls, codes, losses, weights=None, denominators=None) -> dict:
+        """One state per distinct integer code (``--by`` group or class) of a batch."""
+        losses = np.asarray(losses, dtype=np.float64)
+        return {
+            code: cls.of(losses[index], *(None if v is None else np.asarray(v)[index] for v in (weights, denominators)))
+            for code, index in _group_rows(codes, losses.size)
+        }
+
     def __add__(self, other: NormalState) -> NormalState:
         if not isinstance(other, NormalState):
             return NotImplemented
@@ -809,6 +818,19 @@ class PairedNormalState:
             x, ys = (None if x is None else x[finite]), [y[finite] for y in ys]
         first, second = _moments(x, ys)
         return cls(_participating(x, ys[0].size), nonfinite, first, second, *outcomes)
+
+    @classmethod
+    def grouped(cls, codes, losses_a, losses_b, weights=None, denominators=None) -> dict:
+        """One state per distinct integer code of a batch."""
+        losses_a, losses_b = np.asarray(losses_a, dtype=np.float64), np.asarray(losses_b, dtype=np.float64)
+        return {
+            code: cls.of(
+                losses_a[index],
+                losses_b[index],
+                *(None if v is None else np.asarray(v)[index] for v in (weights, denominators)),
+            )
+            for code, index in _group_rows(codes, losses_a.size)
+        }
 
     def __add__(self, other: PairedNormalState) -> PairedNormalState:
         if not isinstance(other, PairedNormalState):

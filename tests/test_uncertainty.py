@@ -72,6 +72,11 @@ def batches(size: int, values: list[np.ndarray | None]):
         yield start, [None if v is None else v[start : start + size] for v in values]
 
 
+def exact_dot(counts, values) -> Fraction:
+    """``Σ c·v`` over integer counts and floats, exactly."""
+    return sum((int(c) * Fraction(float(v)) for c, v in zip(counts, values, strict=True)), Fraction(0))
+
+
 def nan_equal(a, b) -> bool:
     return bool(np.array_equal(np.asarray(a, dtype=float), np.asarray(b, dtype=float), equal_nan=True))
 
@@ -361,7 +366,7 @@ def test_draws_depend_only_on_seed_and_row():
 
 def test_resampled_means_are_exact_ratios_of_the_drawn_counts():
     losses = np.array([0.5, 1e300, 3e-310, 2.0, 7.25, 1e-20, 4.0e280, 0.0, 1.0, 3.0])
-    weights = np.array([1.0, 1e-290, 2.0, 0.5, 1e10, 3.0, 2e-270, 1.0, 0.0, 1.5])
+    weights = np.array([1.0, 1.0, 2.0, 0.5, 1e10, 3.0, 2e-270, 1.0, 0.0, 1.5])  # y = 1e300: beyond the digit grid
     state = BootstrapState.of(losses, weights, first_row=1234, resamples=50, seed=77)
     counts = poisson_counts(77, 1234, losses.size, 50)
     y = [Fraction(float(v)) for v in losses * weights]
@@ -520,3 +525,51 @@ def test_paired_bootstrap_agrees_with_scipy_on_the_difference():
     # the documented p-value: twice the smaller share of resamples on either side of 0, with +1
     expected = min(1.0, 2 * (min(np.sum(differences <= 0), np.sum(differences >= 0)) + 1) / 4001)
     assert ours.p_value() == expected
+
+
+# --- groups ----------------------------------------------------------------------------------------------------------
+
+
+def test_grouped_states_split_the_rows_and_keep_each_rows_draws():
+    rng = np.random.default_rng(21)
+    n = 500
+    a, b = rng.exponential(size=n), rng.exponential(size=n)
+    w = rng.uniform(0.5, 2.0, size=n)
+    codes = rng.integers(0, 4, size=n)
+    counts = poisson_counts(6, 100, n, 30)
+    groups = BootstrapState.grouped(codes, b, w, first_row=100, resamples=30, seed=6)
+    assert sorted(groups) == [0, 1, 2, 3]
+    for code, state in groups.items():
+        rows = codes == code
+        c = counts[rows]
+        numerators = [exact_dot(c[:, r], (b * w)[rows]) for r in range(30)]
+        denominators = [exact_dot(c[:, r], w[rows]) for r in range(30)]
+        assert state.means().tolist() == [float(p / q) for p, q in zip(numerators, denominators, strict=True)]
+        assert NormalState.grouped(codes, b, w)[code] == NormalState.of(b[rows], w[rows])
+        assert PairedNormalState.grouped(codes, a, b, w)[code] == PairedNormalState.of(a[rows], b[rows], w[rows])
+    # and any split of the batch gives the same groups
+    for kind, build_group in [
+        ("bootstrap", lambda s, la, lb, ww, cc: BootstrapState.grouped(cc, lb, ww, first_row=s, resamples=30, seed=6)),
+        (
+            "paired-bootstrap",
+            lambda s, la, lb, ww, cc: PairedBootstrapState.grouped(cc, la, lb, ww, first_row=s, resamples=30, seed=6),
+        ),
+        (
+            "randomization",
+            lambda s, la, lb, ww, cc: RandomizationState.grouped(cc, la, lb, ww, first_row=s, trials=30, seed=6),
+        ),
+    ]:
+        whole = build_group(100, a, b, w, codes)
+        merged: dict = {}
+        for start, (la, lb, ww, cc) in batches(7, [a, b, w, codes]):
+            for code, state in build_group(100 + start, la, lb, ww, cc).items():
+                merged[code] = merged[code] + state if code in merged else state
+        assert merged == whole, kind
+
+
+def test_resampled_sums_are_kept_compact():
+    # Sums of multiples of 2**-4 are kept in units of 2**-4, not 2**-1074: at most 17 bits for sums below 2**13.
+    state = BootstrapState.of([0.5, 1.25, 3.0625] * 100, first_row=0, resamples=50, seed=1)
+    assert state.numerators.exponent == -4
+    assert max(abs(v).bit_length() for v in state.numerators.values) <= 17
+    assert state.denominators.exponent == 0  # counts of rows
