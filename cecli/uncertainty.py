@@ -76,7 +76,9 @@ def _two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Dekker's error-free product: ``a * b == p + e`` exactly, for `a`, `b` in the safe range."""
     p = a * b
     a_high, a_low = _split(a)
-    b_high, b_low = (a_high, a_low) if b is a else _split(b)
+    if b is a:  # a square: the two cross terms are one, doubled exactly
+        return p, ((a_high * a_high - p) + 2.0 * (a_high * a_low)) + a_low * a_low
+    b_high, b_low = _split(b)
     e = ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
     return p, e
 
@@ -123,7 +125,7 @@ def _product_sum(a: np.ndarray, b: np.ndarray) -> int:
         return _sum_units(p) + _sum_units(e)
     fraction_a, exponent_a = np.frexp(a)
     fraction_b, exponent_b = (fraction_a, exponent_a) if b is a else np.frexp(b)
-    p, e = _two_product(fraction_a, fraction_b if b is not a else fraction_a)
+    p, e = _two_product(fraction_a, fraction_a if b is a else fraction_b)
     shifts = exponent_a.astype(np.int64) + exponent_b
     return _shifted_sum(p, shifts) + _shifted_sum(e, shifts)
 

@@ -72,6 +72,16 @@ def batches(size: int, values: list[np.ndarray | None]):
         yield start, [None if v is None else v[start : start + size] for v in values]
 
 
+def rounded(value: Fraction | None) -> float:
+    """Correct rounding to a float: NaN for None, infinite beyond the float range (IEEE overflow)."""
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def exact_dot(counts, values) -> Fraction:
     """``Σ c·v`` over integer counts and floats, exactly."""
     return sum((int(c) * Fraction(float(v)) for c, v in zip(counts, values, strict=True)), Fraction(0))
@@ -129,6 +139,33 @@ def test_mean_and_stderr_are_the_exact_values_rounded_once(losses, weights, deno
     assert state.mean == float(mean)
     assert state.stderr == se
     assert state.count == int(np.count_nonzero(x))
+
+
+any_float = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(any_float, st.floats(min_value=0.0, max_value=1e10)), min_size=2, max_size=25),
+    st.integers(min_value=1, max_value=5),
+)
+def test_any_floats_give_the_exact_values_rounded_once(rows, batch):
+    losses = np.array([r[0] for r in rows])
+    weights = np.array([r[1] for r in rows])
+    with np.errstate(over="ignore"):
+        y = losses * weights
+    if not np.isfinite(y).all() or not weights.any():
+        return
+    state = sum(NormalState.of(losses[i : i + batch], weights[i : i + batch]) for i in range(0, losses.size, batch))
+    if np.count_nonzero(weights) < 2:  # one row with weight: no spread to estimate
+        assert state.mean == float(sum(map(Fraction, y)) / sum(map(Fraction, weights)))
+        assert math.isnan(state.stderr)
+    else:
+        mean, se = exact_ratio_se(y, weights)
+        assert (state.mean, state.stderr) == (float(mean), se)
+    unit = NormalState.of(losses)
+    mean, se = exact_ratio_se(losses, np.ones_like(losses))
+    assert (unit.mean, unit.stderr) == (float(mean), se)
 
 
 def test_unit_weights_two_rows_by_hand():
@@ -378,6 +415,28 @@ def test_resampled_means_are_exact_ratios_of_the_drawn_counts():
             assert math.isnan(mean)
         else:
             assert mean == float(sum(ci * yi for ci, yi in zip(c, y, strict=True)) / denominator)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=15).map(
+        lambda v: v + [1.7976931348623157e308, -1.7976931348623157e308][: len(v) % 3]  # the float range's ends
+    ),
+    st.integers(min_value=0, max_value=2**40),
+)
+def test_resampled_sums_are_exact_for_any_floats(losses, first_row):
+    # Any finite float, from subnormals to the largest: the digit grid, its edges and the beyond-grid path.
+    losses = np.array(losses)
+    a = BootstrapState.of(losses, first_row=first_row, resamples=5, seed=3)
+    counts = poisson_counts(3, first_row, losses.size, 5)
+    for r, mean in enumerate(a.means()):
+        n = sum(int(c) for c in counts[:, r])
+        assert nan_equal([mean], [rounded(exact_dot(counts[:, r], losses) / n if n else None)])
+    paired = PairedBootstrapState.of(losses, losses[::-1], first_row=first_row, resamples=5, seed=3)
+    for r, difference in enumerate(paired.differences()):
+        n = sum(int(c) for c in counts[:, r])
+        expected = (exact_dot(counts[:, r], losses[::-1]) - exact_dot(counts[:, r], losses)) / n if n else None
+        assert nan_equal([difference], [rounded(expected)])
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
