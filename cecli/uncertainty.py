@@ -666,7 +666,8 @@ class BootstrapState:
     .. math:: m_r = \\frac{\\sum_i c_{ir} y_i}{\\sum_i c_{ir} x_i}.
 
     The state keeps those two sums exactly for each resample (``2 N`` integers however many
-    rows), so it merges across batches, files and tasks and gives the same interval for any
+    rows, stored without their common trailing zero bits: about ``2 N`` machine words per
+    group), so it merges across batches, files and tasks and gives the same interval for any
     split. The interval is the percentile interval: the ``(1 - level) / 2`` and
     ``(1 + level) / 2`` quantiles of the ``m_r`` (linear interpolation, as
     ``scipy.stats.bootstrap(method="percentile")``); resamples that draw no row with weight
