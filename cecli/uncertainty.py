@@ -489,26 +489,32 @@ def _units(value: float) -> int:
     return numerator * ((1 << -_GRID_BOTTOM) // denominator)
 
 
-def _group_rows(codes: np.ndarray | None, rows: int) -> list[tuple[int | None, np.ndarray | slice]]:
-    """``(code, row indices)`` per distinct code (one group ``None`` of all rows without codes)."""
+def _group_rows(codes, rows: int, counted: np.ndarray | None = None) -> list[tuple[int | None, np.ndarray | slice]]:
+    """``(code, row indices)`` per distinct code of the counted rows (one group ``None`` without codes)."""
     if codes is None:
-        return [(None, slice(0, rows))]
+        if counted is None:
+            return [(None, slice(0, rows))]
+        index = np.flatnonzero(counted)
+        return [(None, index)] if index.size else []
     codes = np.asarray(codes)
     if codes.shape != (rows,):
         raise ValueError(f"`codes` must have one entry per row ({rows}); received shape {codes.shape}")
     order = np.argsort(codes, kind="stable")
+    if counted is not None:
+        order = order[counted[order]]
     ordered = codes[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if rows else np.empty(0, dtype=np.int64)
-    ends = np.r_[starts[1:], rows]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if order.size else np.empty(0, dtype=np.int64)
+    ends = np.r_[starts[1:], order.size]
     return [(ordered[a].item(), order[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
-def _resampled_sums(variables: list[np.ndarray | None], rows: int, draws, codes=None) -> dict:
+def _resampled_sums(variables: list[np.ndarray | None], rows: int, draws, codes=None, counted=None) -> dict:
     """``{code: [sums of v for v in variables]}`` with the sums ``sum_i draws[i, r] * v[i]`` for every ``r``.
 
     Exact (see the grid comment above). `draws(start, stop)` returns the float64 draw matrix of
     rows ``start:stop`` of the batch, drawn once and shared by all groups; a variable ``None``
-    stands for 1 per row; `codes` (one integer per row, optional) splits the rows into groups.
+    stands for 1 per row; `codes` (one integer per row, optional) splits the rows into groups;
+    rows not `counted` (optional mask) take part in no group.
     """
     huge = np.zeros(rows, dtype=bool)
     for v in variables:
@@ -522,7 +528,8 @@ def _resampled_sums(variables: list[np.ndarray | None], rows: int, draws, codes=
         counts = draws(start, stop)
         resamples = counts.shape[1]
         block_codes = None if codes is None else np.asarray(codes)[start:stop]
-        for code, index in _group_rows(block_codes, stop - start):
+        block_counted = None if counted is None else counted[start:stop]
+        for code, index in _group_rows(block_codes, stop - start, block_counted):
             group_counts = counts[index]
             group_huge = huge[start:stop][index]
             group_totals = totals.setdefault(code, [[0] * resamples for _ in variables])
@@ -563,11 +570,14 @@ def _poisson_draws(seed: int, first_row: int, resamples: int):
     return draws
 
 
-def _resampled_groups(losses: list, weights, denominators, codes, first_row: int, draws, *, with_x: bool) -> dict:
+def _resampled_groups(
+    losses: list, weights, denominators, codes, counted, first_row: int, draws, *, with_x: bool
+) -> dict:
     """``{code: (rows taking part, non-finite rows, resampled sums, variables)}`` of a batch.
 
     The variables are the numerators ``y`` of each loss array (non-finite rows set to 0: they
-    keep their draws but add nothing), then ``x`` if `with_x`.
+    keep their draws but add nothing), then ``x`` if `with_x`. Rows not `counted` keep their
+    row numbers (and so every other row its draws) but belong to no group.
     """
     if isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0:
         raise ValueError(f"`first_row` must be a non-negative integer (0-based); received {first_row!r}")
@@ -575,13 +585,19 @@ def _resampled_groups(losses: list, weights, denominators, codes, first_row: int
     rows = ys[0].size
     if rows == 0:
         return {}
+    if counted is not None:
+        counted = np.asarray(counted, dtype=bool)
+        if counted.shape != (rows,):
+            raise ValueError(f"`counted` must have one entry per row ({rows}); received shape {counted.shape}")
+        ys = [np.where(counted, y, 0.0) for y in ys]  # what an uncounted row holds does not matter
+        x = None if x is None else np.where(counted, x, 0.0)
     finite = _finite_rows(x, ys)
     variables = [_without(y, finite) for y in ys]
     if with_x:
         variables.append(_without(np.ones(rows) if x is None and finite is not None else x, finite))
-    sums = _resampled_sums(variables, rows, draws, codes)
+    sums = _resampled_sums(variables, rows, draws, codes, counted)
     groups = {}
-    for code, index in _group_rows(codes, rows):
+    for code, index in _group_rows(codes, rows, counted):
         size = ys[0][index].size
         nonfinite = 0 if finite is None else int(size - np.count_nonzero(finite[index]))
         parts = [None if v is None else v[index] for v in variables]
@@ -696,13 +712,38 @@ class BootstrapState:
     denominators: _Sums | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int):
-        """Summarise a batch whose first row is global row `first_row` (0-based, over all files)."""
-        groups = cls.grouped(None, losses, weights, denominators, first_row=first_row, resamples=resamples, seed=seed)
+    def of(cls, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int, counted=None):
+        """Summarise a batch whose first row is global row `first_row` (0-based, over all files).
+
+        Parameters
+        ----------
+        losses, weights, denominators : array_like, shape (n,)
+            As in :meth:`NormalState.of`.
+        first_row : int
+            The 0-based number of the batch's first row in the whole dataset (all files, in
+            order): it keys the draws, so it must not depend on how the input was split.
+        resamples, seed : int
+            ``N`` and the key of the draws.
+        counted : array_like of bool, shape (n,), optional
+            Rows to use; the others (e.g. ``ignore_index`` rows, whatever their loss) still
+            occupy their row number, so the draws of the other rows do not move.
+        """
+        groups = cls.grouped(
+            None,
+            losses,
+            weights,
+            denominators,
+            first_row=first_row,
+            resamples=resamples,
+            seed=seed,
+            counted=counted,
+        )
         return groups.get(None, cls(resamples, seed))
 
     @classmethod
-    def grouped(cls, codes, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int):
+    def grouped(
+        cls, codes, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int, counted=None
+    ):
         """One state per distinct integer code (``--by`` group or class) of a batch.
 
         The draws of a row are its own wherever it goes, so a group's state is the one
@@ -710,7 +751,7 @@ class BootstrapState:
         """
         _check_draws(resamples, seed)
         draws = _poisson_draws(seed, first_row, resamples)
-        groups = _resampled_groups([losses], weights, denominators, codes, first_row, draws, with_x=True)
+        groups = _resampled_groups([losses], weights, denominators, codes, counted, first_row, draws, with_x=True)
         return {
             code: cls(resamples, seed, count, nonfinite, sums[0], sums[1])
             for code, (count, nonfinite, sums, _) in groups.items()
@@ -894,13 +935,13 @@ class PairedBootstrapState:
 
     .. math:: p = \\min\\Bigl(1, \\frac{2 (\\min(\\#\\{D_r \\le 0\\}, \\#\\{D_r \\ge 0\\}) + 1)}{N + 1}\\Bigr),
 
-    the smallest ``1 - level`` at which the percentile interval (approximately) excludes 0, so
-    the p-value and the interval agree; the ``+1`` keeps ``p >= 2 / (N + 1)`` (a finite
-    number of resamples cannot show more). Identical models give ``p = 1``. This is not
-    sacrebleu's ``--paired-bs`` p-value, which compares the centred absolute resampled
-    differences with the observed one; the sign-flip share answers the same question
-    ("could the sign of D be chance?") and is dual to the reported interval. Comparisons
-    with 0 are exact (integer sums). Assumptions are those of :class:`BootstrapState`.
+    over the ``N`` resamples that drew a row with weight. It is the smallest ``1 - level`` at
+    which the percentile interval (approximately) excludes 0, so the p-value and the interval
+    agree; the ``+1`` keeps ``p >= 2 / (N + 1)`` (a finite number of resamples cannot show more).
+    Identical models give ``p = 1``. This is not sacrebleu's ``--paired-bs`` p-value, which
+    compares the centred absolute resampled differences with the observed one; the sign-flip
+    share answers the same question ("could the sign of D be chance?") and is dual to the
+    reported interval. Comparisons with 0 are exact (integer sums). Assumptions are those of :class:`BootstrapState`.
     """
 
     resamples: int
@@ -911,21 +952,51 @@ class PairedBootstrapState:
     denominators: _Sums | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, losses_a, losses_b, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int):
-        """Summarise a batch of paired losses whose first row is global row `first_row` (0-based)."""
+    def of(
+        cls,
+        losses_a,
+        losses_b,
+        weights=None,
+        denominators=None,
+        *,
+        first_row: int,
+        resamples: int,
+        seed: int,
+        counted=None,
+    ):
+        """Summarise a batch of paired losses (arguments as in :meth:`BootstrapState.of`)."""
         groups = cls.grouped(
-            None, losses_a, losses_b, weights, denominators, first_row=first_row, resamples=resamples, seed=seed
+            None,
+            losses_a,
+            losses_b,
+            weights,
+            denominators,
+            first_row=first_row,
+            resamples=resamples,
+            seed=seed,
+            counted=counted,
         )
         return groups.get(None, cls(resamples, seed))
 
     @classmethod
     def grouped(
-        cls, codes, losses_a, losses_b, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int
+        cls,
+        codes,
+        losses_a,
+        losses_b,
+        weights=None,
+        denominators=None,
+        *,
+        first_row: int,
+        resamples: int,
+        seed: int,
+        counted=None,
     ):
         """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
         _check_draws(resamples, seed)
         draws = _poisson_draws(seed, first_row, resamples)
-        groups = _resampled_groups([losses_a, losses_b], weights, denominators, codes, first_row, draws, with_x=True)
+        pairs = [losses_a, losses_b]
+        groups = _resampled_groups(pairs, weights, denominators, codes, counted, first_row, draws, with_x=True)
         return {
             code: cls(resamples, seed, count, nonfinite, sums[1] - sums[0], sums[2])
             for code, (count, nonfinite, sums, _) in groups.items()
@@ -1008,16 +1079,45 @@ class RandomizationState:
         return self.trials
 
     @classmethod
-    def of(cls, losses_a, losses_b, weights=None, denominators=None, *, first_row: int, trials: int, seed: int):
-        """Summarise a batch of paired losses whose first row is global row `first_row` (0-based)."""
+    def of(
+        cls,
+        losses_a,
+        losses_b,
+        weights=None,
+        denominators=None,
+        *,
+        first_row: int,
+        trials: int,
+        seed: int,
+        counted=None,
+    ):
+        """Summarise a batch of paired losses (arguments as in :meth:`BootstrapState.of`)."""
         groups = cls.grouped(
-            None, losses_a, losses_b, weights, denominators, first_row=first_row, trials=trials, seed=seed
+            None,
+            losses_a,
+            losses_b,
+            weights,
+            denominators,
+            first_row=first_row,
+            trials=trials,
+            seed=seed,
+            counted=counted,
         )
         return groups.get(None, cls(trials, seed))
 
     @classmethod
     def grouped(
-        cls, codes, losses_a, losses_b, weights=None, denominators=None, *, first_row: int, trials: int, seed: int
+        cls,
+        codes,
+        losses_a,
+        losses_b,
+        weights=None,
+        denominators=None,
+        *,
+        first_row: int,
+        trials: int,
+        seed: int,
+        counted=None,
     ):
         """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
         _check_draws(trials, seed)
@@ -1025,7 +1125,8 @@ class RandomizationState:
         def draws(start: int, stop: int) -> np.ndarray:
             return swap_signs(seed, first_row + start, stop - start, trials)
 
-        groups = _resampled_groups([losses_a, losses_b], weights, denominators, codes, first_row, draws, with_x=False)
+        pairs = [losses_a, losses_b]
+        groups = _resampled_groups(pairs, weights, denominators, codes, counted, first_row, draws, with_x=False)
         states = {}
         for code, (count, nonfinite, sums, (u, v)) in groups.items():
             observed = _Sums.of([exact_sum(v) - exact_sum(u)], -_REDUCE_UNIT)

@@ -632,3 +632,32 @@ def test_resampled_sums_are_kept_compact():
     assert state.numerators.exponent == -4
     assert max(abs(v).bit_length() for v in state.numerators.values) <= 17
     assert state.denominators.exponent == 0  # counts of rows
+
+
+def test_uncounted_rows_keep_their_row_numbers():
+    # Rows left out (e.g. ignore_index) hold any value, even NaN, and do not move the other rows' draws.
+    losses = np.array([0.5, math.nan, 2.0, 1.0, math.inf, 3.0, 0.25])
+    counted = np.isfinite(losses)
+    kept = losses[counted]
+    counts = poisson_counts(2, 50, losses.size, 12)[counted]
+    state = BootstrapState.of(losses, first_row=50, resamples=12, seed=2, counted=counted)
+    assert (state.count, state.nonfinite) == (5, 0)
+    expected = [
+        rounded(exact_dot(counts[:, r], kept) / int(counts[:, r].sum()) if counts[:, r].any() else None)
+        for r in range(12)
+    ]
+    assert nan_equal(state.means(), expected)
+    # the same rows fed as two batches, and with groups
+    halves = BootstrapState.of(losses[:3], first_row=50, resamples=12, seed=2, counted=counted[:3]) + BootstrapState.of(
+        losses[3:], first_row=53, resamples=12, seed=2, counted=counted[3:]
+    )
+    assert halves == state
+    codes = np.array([1, 1, 2, 2, 2, 1, 2])
+    groups = BootstrapState.grouped(codes, losses, first_row=50, resamples=12, seed=2, counted=counted)
+    assert sorted(groups) == [1, 2] and groups[1].count + groups[2].count == 5
+    ar = RandomizationState.of(losses, losses, first_row=50, trials=9, seed=2, counted=counted)
+    assert ar.p_value() == 1.0
+    paired = PairedBootstrapState.of(losses, losses + 1.0, first_row=50, resamples=9, seed=2, counted=counted)
+    assert paired.p_value() == 2 / 10
+    nothing = BootstrapState.of(losses, first_row=0, resamples=3, seed=1, counted=np.zeros(7, dtype=bool))
+    assert nothing == BootstrapState(3, 1)
