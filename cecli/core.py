@@ -679,7 +679,7 @@ def binary_focal_cross_entropy(
             log_not_p = np.log1p(-p)
         bce = 0.0 - (_xlogy(y, _log(p)) + _xlogy(1.0 - y, log_not_p))
         factor = np.power(y * (1.0 - x) + (1.0 - y) * x, gamma)  # unclipped, as Keras; 0 ** 0 = 1
-    losses = _times(factor, bce)
+    losses = factor * bce  # factor 0 means 1 - p_t = 0: a hard target predicted with certainty, so bce is 0
     if apply_class_balancing:
         losses = _times(y * alpha + (1.0 - y) * (1.0 - alpha), losses)
     if losses.ndim == 2:
@@ -738,7 +738,7 @@ def categorical_focal_cross_entropy(
     ``CategoricalFocalCrossentropy(alpha, gamma, from_logits, label_smoothing)`` with
     ``reduction=None`` for probabilities (``eps=1e-7``, the factor from the clipped
     ``p``, as Keras). For logits, ``log p`` is the log-softmax and ``1 - p =
-    -expm1(log p)``, exact for any finite logits; Keras clips ``softmax(x)`` to
+    -expm1(log p)``, finite for any finite logits and without clipping; Keras clips ``softmax(x)`` to
     ``[1e-7, 1 - 1e-7]`` there too, so it saturates at ``-log(1e-7)`` where a class
     probability falls below 1e-7. Class indices mean their one-hot rows (Keras has no
     sparse focal loss).

@@ -401,6 +401,19 @@ def test_categorical_focal_huge_logits_are_exact():
     assert smoothed[0] == pytest.approx(0.1 * 2e4 + 0.1 * 1e4, rel=1e-12)
 
 
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 5.0])
+def test_focal_near_certain_logits_keep_relative_precision(gamma):
+    # Logits (20, 0), right class 0: 1 - p = e^-20 / (1 + e^-20), -log p = log1p(e^-20), a loss near 1e-13 or
+    # below. The log-sigmoid path is exact. log_softmax (shared with softmax_cross_entropy) takes log(1 + e^-20),
+    # whose rounding (1e-16 absolute) bounds the categorical result to about 1e-7 relative.
+    one_minus_p = math.exp(-20) / (1 + math.exp(-20))
+    expected = one_minus_p**gamma * math.log1p(math.exp(-20))
+    binary = binary_focal_cross_entropy([1.0], [20.0], gamma=gamma, from_logits=True)
+    assert_losses(binary, [expected], rtol=1e-13)
+    categorical = categorical_focal_cross_entropy([0], [[20.0, 0.0]], gamma=gamma, alpha=1.0, from_logits=True)
+    assert_losses(categorical, [expected], rtol=1e-6)
+
+
 @pytest.mark.parametrize("gamma", GAMMAS)
 def test_categorical_focal_certain_predictions_without_clipping(gamma):
     probs = [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
