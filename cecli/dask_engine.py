@@ -1,7 +1,7 @@
 """The optional Dask engine: score groups of files as tasks on a Dask cluster.
 
 Each task runs cecli's own reader and NumPy core on its files
-(:func:`cecli.pipeline.score_files`) and returns a :class:`~cecli.reduce.ScoreState`.
+(:func:`cecli.pipeline.score_files`) and returns a :class:`~cecli.numerics.reduce.ScoreState`.
 The client adds the states in file order; the sums inside are exact, so the result is
 the local engine's to the last bit, and the same from run to run.
 
@@ -28,7 +28,7 @@ import threading
 import time
 
 from .errors import CecliError, InputError, OptionError, printable
-from .reduce import ScoreState
+from .numerics.reduce import ScoreState
 
 TASK_BYTES = 64 << 20  # group small files until a task reads about this much
 TASK_FILES = 256  # ... or holds this many files

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from .core import DEFAULT_EPS
 from .errors import OptionError
-from .reduce import REDUCTIONS
+from .numerics.core import DEFAULT_EPS
+from .numerics.reduce import REDUCTIONS
 
 LOSSES = ("bce", "cce", "sparse", "softmax", "entropy", "kl")
 BASES = {"e": ("nats", None), "2": ("bits", 2.0), "10": ("bans", 10.0)}

@@ -16,9 +16,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import core, validate
 from .columns import Column, Selection, choose_columns, class_names, class_numbers
 from .errors import DataError, InputError, OptionError
+from .numerics import core, validate
+from .numerics.reduce import Histogram, Partial, ScoreState, TopK, grouped
+from .numerics.validate import InvalidValue
 from .options import LossOptions
 from .readers import (
     STDIN_NAME,
@@ -33,9 +35,7 @@ from .readers import (
     redact,
     would_read,
 )
-from .reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .result import LossResult
-from .validate import InvalidValue
 
 
 def compute(

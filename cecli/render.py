@@ -167,7 +167,7 @@ def _histogram_table(result: LossResult, width: int = 30):
     from rich.table import Table
     from rich.text import Text
 
-    from .reduce import HISTOGRAM_EDGES
+    from .numerics.reduce import HISTOGRAM_EDGES
 
     counts = result.histogram.counts
     used = [i for i, c in enumerate(counts) if c]

@@ -10,8 +10,8 @@ import numpy as np
 
 from . import __version__
 from .errors import OptionError
+from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Partial, TopK
 from .options import LossOptions
-from .reduce import HISTOGRAM_EDGES, Histogram, Partial, TopK
 
 SCHEMA_VERSION = 1
 

@@ -6,7 +6,7 @@ or in which order the states were added: all sums are exact (Python integers cou
 power-of-two unit) and only the final statistic is rounded.
 
 Rows enter as per-sample losses ``l`` with optional sample weights ``a`` and denominator
-weights ``d`` exactly as in :meth:`cecli.reduce.Partial.of`: each row contributes the
+weights ``d`` exactly as in :meth:`cecli.numerics.reduce.Partial.of`: each row contributes the
 numerator ``y = fl(a * l)`` (the float product, the very value the reported mean sums) and
 the denominator ``x = d`` (1 without weights). The reduced value is the ratio
 ``m = sum(y) / sum(x)``, and each method below treats rows as independent draws from a
@@ -42,7 +42,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from cecli.reduce import exact_sum
+from cecli.numerics.exact import exact_sum
 
 # ---------------------------------------------------------------------------------------------
 # Exact sums of floats and of products of two floats
@@ -92,7 +92,7 @@ def _shifted_sum(values: np.ndarray, shifts: np.ndarray) -> int:
     """Exact ``sum(values * 2**shifts)`` in units of ``2**-_UNIT``, for any exponents.
 
     Each value's 53-bit integer mantissa is binned by its total exponent (as in
-    :func:`cecli.reduce._binned_sum`), so products beyond the float range stay exact.
+    :func:`cecli.numerics.exact._binned_sum`), so products beyond the float range stay exact.
     """
     total = 0
     for start in range(0, values.size, _MAX_CHUNK):
@@ -114,7 +114,7 @@ def _product_sum(a: np.ndarray, b: np.ndarray) -> int:
     """Exact ``sum(a * b)`` (the products unrounded) in units of ``2**-_UNIT``.
 
     In the common range this is Dekker's error-free product summed with
-    :func:`cecli.reduce.exact_sum`; otherwise both factors are first normalised per row by
+    :func:`cecli.numerics.exact.exact_sum`; otherwise both factors are first normalised per row by
     a power of two (``a = fa * 2**ea`` with ``0.5 <= |fa| < 1``, exact), so nothing can
     overflow or underflow, and the exponents are added back by exponent binning.
     """
@@ -344,7 +344,7 @@ class NormalState:
 
     @property
     def mean(self) -> float:
-        """``Sy / Sx`` correctly rounded — equal to :attr:`cecli.reduce.Partial.mean` of the same rows."""
+        """``Sy / Sx`` correctly rounded — equal to :attr:`cecli.numerics.reduce.Partial.mean` of the same rows."""
         return _to_float(Fraction(self.first[1], self.first[0])) if self._defined() else math.nan
 
     @property

@@ -1,7 +1,7 @@
 """Hardening: numeric extremes, awkward text, pipes and signals, hostile column names.
 
 Expected numbers are closed forms computed by hand with ``math.log`` / ``math.log1p``,
-never with ``cecli.core``. Error lines were taken from real runs and are asserted
+never with ``cecli.numerics.core``. Error lines were taken from real runs and are asserted
 exactly. Tests for behaviour that is wrong today are ``xfail(strict=True)`` with the
 reason; they describe the correct behaviour.
 """

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from cecli.numerics.reduce import Histogram, Partial, ScoreState
 from cecli.pipeline import _result
-from cecli.reduce import Histogram, Partial, ScoreState
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SEED_BCE = [(0, 0.07), (1, 0.91), (1, 0.74), (0, 0.23), (1, 0.55), (0, 0.48), (1, 0.12)]  # sample_data/seed-bce.csv

@@ -1,4 +1,4 @@
-"""Tests for ``cecli.reduce``: the mergeable ``Partial`` and its exact sums.
+"""Tests for ``cecli.numerics.reduce``: the mergeable ``Partial`` and its exact sums.
 
 Expected sums and means are computed with ``fractions.Fraction`` (exact rational arithmetic) and rounded
 once with ``float()``, which is correctly rounded; that is the contract the module promises.
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cecli.reduce import REDUCTIONS, Histogram, Partial, ScoreState, check_reduction, exact_sum
+from cecli.numerics.exact import exact_sum
+from cecli.numerics.reduce import REDUCTIONS, Histogram, Partial, ScoreState, check_reduction
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -304,7 +305,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from cecli.reduce import exact_dot  # noqa: E402
+from cecli.numerics.exact import exact_dot  # noqa: E402
 
 PRODUCT_UNIT = 2**2254  # exact_dot and Partial count multiples of 2**-2254
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cecli import uncertainty
-from cecli.reduce import Partial
+from cecli.numerics.reduce import Partial
 from cecli.uncertainty import (
     POISSON_THRESHOLDS,
     BootstrapState,
