@@ -544,7 +544,7 @@ def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
 
 
 def _read_settings(values: dict):
-    from .readers import ReadSettings
+    from .io.base import ReadSettings
 
     fmt = values.get("input_format")
     return ReadSettings(
@@ -556,7 +556,8 @@ def _read_settings(values: dict):
 
 
 def _list_columns(values: dict) -> None:
-    from .readers import expand_sources, open_input
+    from .io.expand import expand_sources
+    from .io.sources import open_input
 
     values = _checked(values)
     source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))

@@ -16,25 +16,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .columns import Column, Selection, choose_columns, class_names, class_numbers
 from .errors import DataError, InputError, OptionError
+from .io.base import STDIN_NAME, Batch, CellError, ReadSettings
+from .io.columns import Column, Selection, choose_columns, class_names, class_numbers
+from .io.expand import expand_sources, file_identity, would_read
+from .io.inputs import Input, aligned
+from .io.remote import redact
+from .io.sources import open_input
 from .numerics import core, validate
 from .numerics.reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .numerics.validate import InvalidValue
 from .options import LossOptions
-from .readers import (
-    STDIN_NAME,
-    Batch,
-    CellError,
-    Input,
-    ReadSettings,
-    aligned,
-    expand_sources,
-    file_identity,
-    open_input,
-    redact,
-    would_read,
-)
 from .result import LossResult
 
 
@@ -177,7 +169,7 @@ def compute(
         scorer = _Scorer(opts, selection, first, label_input or first, per_class=per_class, top=top, extras=extras)
         writer = None
         if out is not None:
-            from .writers import PerSampleWriter
+            from .io.writers import PerSampleWriter
 
             writer = PerSampleWriter(out, [c.name for c in selection.keep])
         sizes = [first.size] + [None if "://" in p or p == "-" else os.path.getsize(p) for p in paths[1:]]
@@ -701,7 +693,7 @@ def _result(
     class_names = _class_names(selection.predictions) or [str(i) for i in range(state.n_classes or 0)]
     groups = None
     if selection.by:
-        # Keys are tuples of (kind, value) pairs (readers._group_key): sorted by kind, then value.
+        # Keys are tuples of (kind, value) pairs (cecli.io.convert._group_key): sorted by kind, then value.
         groups = [
             (dict(zip(selection.names("by"), (value for _, value in key), strict=True)), part)
             for key, part in sorted(state.groups.items(), key=lambda item: item[0])
@@ -764,7 +756,7 @@ def score_files(
             scorer.start_file(index, source)
             writer = None
             if out_dir is not None:
-                from .writers import PerSampleWriter
+                from .io.writers import PerSampleWriter
 
                 part = os.path.join(out_dir, f"part-{index:05d}.parquet")
                 writer = PerSampleWriter(part, [c.name for c in selection.keep])

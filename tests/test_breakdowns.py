@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 import cecli
 from cecli.cli import app
+from cecli.io.base import ReadSettings
 from cecli.numerics.reduce import HISTOGRAM_EDGES, Histogram
 from cecli.pipeline import _row_argmax
-from cecli.readers import ReadSettings
 
 N = 200
 CLASSES = ("cat", "dog", "eel")

@@ -16,8 +16,8 @@ import warnings
 
 import pytest
 
-from cecli import readers
 from cecli.cli import app
+from cecli.io import csv as io_csv
 
 OK_CSV = "y_true,y_pred\n1,0.9\n0,0.2\n"
 SPARSE_CSV = "label,p_0,p_1\n0,0.2,0.8\n1,0.5,0.5\n"
@@ -379,7 +379,7 @@ def test_bad_input_is_one_line_and_an_exit_code(
 ):
     """Every case also runs with CSV parsed in 8-byte blocks (each line its own block, in parallel)."""
     if csv_block_bytes is not None:
-        monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", csv_block_bytes)
+        monkeypatch.setattr(io_csv, "_CSV_BLOCK_BYTES", csv_block_bytes)
     for name, content in files.items():
         write_file(name, content)
     monkeypatch.chdir(tmp_path)

@@ -23,12 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cecli import columns as columns_module
 from cecli.cli import app
-from cecli.columns import Column, choose_columns
+from cecli.io import columns as columns_module
+from cecli.io.base import ReadSettings
+from cecli.io.columns import Column, choose_columns
+from cecli.io.expand import expand_sources
 from cecli.options import LossOptions
 from cecli.pipeline import score_files
-from cecli.readers import ReadSettings, expand_sources
 
 USAGE, BAD_INPUT = 2, 3
 LN = math.log

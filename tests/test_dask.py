@@ -795,7 +795,7 @@ def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp
     """The first failure ends the run; the tasks still running stop at their next batch, so no part is
     written once compute() has returned, and none is left half-written."""
     from cecli import pipeline
-    from cecli.readers import ReadSettings
+    from cecli.io.base import ReadSettings
 
     shards = _shards(dump)
     bad = shards[1]
@@ -1032,7 +1032,7 @@ def test_a_file_the_worker_cannot_see_is_named_with_the_worker(dump, in_process_
 
 def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatch, capsys):
     from cecli import pipeline
-    from cecli.readers import ReadSettings
+    from cecli.io.base import ReadSettings
 
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
     slow_batches = pipeline._batches
@@ -1090,7 +1090,7 @@ def test_tls_address_without_tls_settings_is_a_usage_error(dump, runner, monkeyp
 
 def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, capsys):
     from cecli import pipeline
-    from cecli.readers import ReadSettings
+    from cecli.io.base import ReadSettings
 
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
     expected = compute("sparse", str(dump), y="label", p="p_*", per_sample=False).value

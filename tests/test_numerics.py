@@ -262,7 +262,7 @@ def test_infinite_losses_are_counted_in_the_histogram_and_called_infinite(tmp_pa
 
 def test_nan_losses_are_never_called_infinite():
     """A NaN loss (from a caller's own losses) gets its own warning and its own histogram count."""
-    from cecli.columns import Column, Selection
+    from cecli.io.columns import Column, Selection
 
     selection = Selection((Column(1, "y", "double"),), (Column(2, "x", "double"),))
     losses = [1.0, math.nan, math.inf, 0.5]

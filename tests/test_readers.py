@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cecli.columns import Column, choose_columns
 from cecli.errors import InputError
+from cecli.io.base import ReadSettings
+from cecli.io.columns import Column, choose_columns
+from cecli.io.sources import open_input
 from cecli.pipeline import compute
-from cecli.readers import ReadSettings, open_input
 
 N = 50
 IDS = [f"id,{i}" for i in range(N)]  # a comma inside a quoted --keep field
@@ -112,7 +113,7 @@ def test_csv_block_size_does_not_change_anything(
     source = "-" if via_stdin else str(path)
     read = ReadSettings(input_format="tsv" if delimiter == "\t" else "csv", batch_rows=5)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
-    monkeypatch.setattr("cecli.readers._CSV_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr("cecli.io.csv._CSV_BLOCK_BYTES", block_bytes)
     result = compute("sparse", source, y="label", keep="id", read=read)
     assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
     assert result.keep["id"] == IDS
@@ -299,7 +300,7 @@ def test_bad_cell_deep_in_a_csv_is_located_on_both_read_paths(runner, tmp_path, 
 
 
 def test_newline_blocks_end_at_newlines_and_keep_an_unterminated_last_line_in_the_last_block():
-    from cecli.readers import _newline_blocks
+    from cecli.io.csv import _newline_blocks
 
     assert list(_newline_blocks(io.BytesIO(b"a,1\nb,2\nc,3"), 64)) == [b"a,1\nb,2\nc,3"]
     assert list(_newline_blocks(io.BytesIO(b"a,1\nb,2\nc,3"), 6)) == [b"a,1\n", b"b,2\nc,3"]
@@ -308,7 +309,7 @@ def test_newline_blocks_end_at_newlines_and_keep_an_unterminated_last_line_in_th
 
 
 def test_newline_blocks_of_a_stream_that_reads_short_still_end_at_newlines():
-    from cecli.readers import _newline_blocks
+    from cecli.io.csv import _newline_blocks
 
     class Trickle(io.RawIOBase):
         def __init__(self, data: bytes) -> None:

@@ -26,7 +26,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cecli.cli import app
-from cecli.readers import expand_sources
+from cecli.io.expand import expand_sources
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120  # seconds a subprocess may take before the test gives up on it (not a timing assertion)
@@ -405,7 +405,7 @@ def test_out_larger_than_the_system_allows_is_one_line_and_leaves_nothing(tmp_pa
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".ndjson"])
 def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, suffix, room):
     """ENOSPC from the file system once `room` bytes are written; the temporary file is removed."""
-    from cecli import writers
+    from cecli.io import writers
 
     class Disk(io.FileIO):
         written = 0
@@ -537,7 +537,7 @@ def test_sigterm_during_a_remote_wait_ends_the_run(tmp_path, silent_server):
 def test_remote_filesystems_are_built_with_bounded_waits(monkeypatch):
     from datetime import timedelta
 
-    from cecli.readers import _filesystem
+    from cecli.io.remote import _filesystem
 
     monkeypatch.setenv("CECLI_REMOTE_TIMEOUT", "7")
     gcs, path = _filesystem("gs://bucket/dump/x.parquet")
@@ -624,7 +624,7 @@ def test_secrets_in_a_folder_url_stay_hidden_in_every_listed_path(cli, inputs):
     ],
 )
 def test_would_read_says_where_a_later_run_reads(tmp_path, monkeypatch, source, out, read):
-    from cecli.readers import would_read
+    from cecli.io.expand import would_read
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dump").mkdir()

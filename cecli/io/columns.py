@@ -11,7 +11,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from .errors import InputError, OptionError, printable
+from cecli.errors import InputError, OptionError, printable
 
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
