@@ -7,6 +7,7 @@ for, and written batch by batch to ``out`` when given, so memory stays bounded.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -175,7 +176,7 @@ def compute(
         sizes = [first.size] + [None if "://" in p or p == "-" else os.path.getsize(p) for p in paths[1:]]
         total = None if None in sizes else sum(sizes)
         done = 0
-        with writer if writer is not None else _nothing():
+        with writer if writer is not None else contextlib.nullcontext():
             for index, source_input in enumerate(_inputs(first, paths, read, selection)):
                 scorer.start_file(index, source_input, own_labels=label_input is None)
                 # Decoding runs in a reader thread; the conversion to NumPy runs here, which
@@ -294,14 +295,6 @@ def _prefetched(batches: Iterator, threads: list[threading.Thread], depth: int =
         thread.join(timeout=None if complete else 0.2)
         if thread.is_alive() or not complete:
             _ABANDONED.append(batches)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _shown(path: str) -> str:
@@ -760,7 +753,7 @@ def score_files(
 
                 part = os.path.join(out_dir, f"part-{index:05d}.parquet")
                 writer = PerSampleWriter(part, [c.name for c in selection.keep])
-            with writer if writer is not None else _nothing():
+            with writer if writer is not None else contextlib.nullcontext():
                 for batch in _batches(source, None, selection, read, opts):
                     if check is not None:
                         check()

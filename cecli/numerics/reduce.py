@@ -209,26 +209,6 @@ HISTOGRAM_EDGES = (0.0, *(10.0 ** (k / 2) for k in range(-12, 7)), math.inf)
 _INNER_EDGES = np.asarray(HISTOGRAM_EDGES[1:-1])
 
 
-def _octave_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Per binary exponent e: the bin of 2**e and the one inner edge inside [2**e, 2**(e+1)), if any.
-
-    A half-decade (a factor 3.16) is wider than an octave, so each octave meets at most two
-    bins and one comparison with the exact edge settles a value's bin.
-    """
-    exponents = np.arange(-1023, 1025)  # the biased exponent field, shifted; -1023: zero and subnormals
-    with np.errstate(over="ignore"):
-        low = np.ldexp(1.0, exponents)
-        high = np.ldexp(1.0, exponents + 1)
-    low[0] = 0.0
-    first_bin = np.searchsorted(_INNER_EDGES, low, side="right")
-    split = _INNER_EDGES[np.minimum(first_bin, _INNER_EDGES.size - 1)]
-    split = np.where((first_bin < _INNER_EDGES.size) & (split < high), split, np.nan)  # NaN: never >=
-    return first_bin, split
-
-
-_OCTAVE_BIN, _OCTAVE_SPLIT = _octave_tables()
-
-
 @dataclass(frozen=True)
 class Histogram:
     """Counts of per-sample losses in :data:`HISTOGRAM_EDGES` bins, and of NaN losses.
@@ -249,12 +229,10 @@ class Histogram:
         if np.isnan(losses).any():
             nan = int(np.isnan(losses).sum())
             losses = losses[~np.isnan(losses)]
-        # The biased exponent field picks the octave and the tables turn it into a bin with one
-        # exact comparison: searchsorted(edges, losses, side="right") - 1, about 2x faster.
-        octave = losses.view(np.int64) >> 52
-        np.maximum(octave, 0, out=octave)  # a negative value (sign bit set) shifts to < 0: bin 0
-        bins = _OCTAVE_BIN.take(octave)
-        bins += losses >= _OCTAVE_SPLIT.take(octave)
+        # A value on an edge counts in the bin above it; negative values and -inf fall in bin 0.
+        # (A bit trick on the exponent field was measured only 2-13 % faster per 65,536-row
+        # batch, about 0.05 ms, far below the cost of parsing the batch: not worth its code.)
+        bins = np.searchsorted(_INNER_EDGES, losses, side="right")
         return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()), nan)
 
     def __add__(self, other: Histogram) -> Histogram:
