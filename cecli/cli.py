@@ -21,45 +21,22 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import CecliError, ExitCode, OptionError, StdoutError, printable
+from .losses import REGISTRY, Loss
+from .options import BASES, COLORS, ENGINES, FORMATS, LIKES, OUTPUT_FORMATS, REDUCTIONS
 
 
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-    ndjson = "ndjson"
-    csv = "csv"
+def _choices(name: str, values) -> type[StrEnum]:
+    """A Typer choice type whose values are a choice list of :mod:`cecli.options` (written only there)."""
+    return StrEnum(name, {value: value for value in values})
 
 
-class InputFormat(StrEnum):
-    csv = "csv"
-    tsv = "tsv"
-    json = "json"
-    ndjson = "ndjson"
-    parquet = "parquet"
-
-
-class Reduction(StrEnum):
-    mean = "mean"
-    sum = "sum"
-    none = "none"
-
-
-class Base(StrEnum):
-    e = "e"
-    two = "2"
-    ten = "10"
-
-
-class Framework(StrEnum):
-    keras = "keras"
-    torch = "torch"
-    sklearn = "sklearn"
-
-
-class Color(StrEnum):
-    auto = "auto"
-    always = "always"
-    never = "never"
+OutputFormat = _choices("OutputFormat", OUTPUT_FORMATS)
+InputFormat = _choices("InputFormat", FORMATS)
+Reduction = _choices("Reduction", REDUCTIONS)
+Base = _choices("Base", BASES)
+Framework = _choices("Framework", LIKES)
+Color = _choices("Color", COLORS)
+Engine = _choices("Engine", ENGINES)
 
 
 def _say(kind: str, text: str) -> None:
@@ -269,11 +246,6 @@ Precision = Annotated[
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No warnings on stderr.", rich_help_panel=_OUT)]
 
 
-class Engine(StrEnum):
-    local = "local"
-    dask = "dask"
-
-
 EngineOpt = Annotated[
     Engine,
     typer.Option("--engine", help="local streaming, or dask (pip install 'cecli[dask]').", rich_help_panel=_IO),
@@ -358,11 +330,11 @@ _COMMON_OPTIONS = [
     _parameter("delimiter", Delimiter, None),
     _parameter("header", Header, None),
     _parameter("batch_rows", BatchRows, 1 << 16),
-    _parameter("engine", EngineOpt, Engine.local),
+    _parameter("engine", EngineOpt, Engine("local")),
     _parameter("scheduler", Scheduler, None),
     _parameter("wait_for_workers", WaitForWorkers, None),
-    _parameter("reduction", ReductionOpt, Reduction.mean),
-    _parameter("base", BaseOpt, Base.e),
+    _parameter("reduction", ReductionOpt, Reduction("mean")),
+    _parameter("base", BaseOpt, Base("e")),
     _parameter("format", FormatOpt, None),
     _parameter("out", Out, None),
     _parameter("summary_only", SummaryOnly, False),
@@ -371,113 +343,42 @@ _COMMON_OPTIONS = [
     _parameter("value_only", ValueOnly, False),
     _parameter("precision", Precision, None),
     _parameter("quiet", Quiet, False),
-    _parameter("color", ColorOpt, Color.auto),
+    _parameter("color", ColorOpt, Color("auto")),
 ]
 
 
-def _command(loss: str):
-    """Register `func` as ``cecli LOSS`` with its own options plus the shared ones.
-
-    The decorated function only declares the loss-specific options and holds the help
-    text; the shared options are defined once above and appended here.
-    """
-
-    def register(func):
-        own = list(inspect.signature(func).parameters.values())
-        shared = (_LABEL_OPTIONS if loss != "entropy" else []) + _COMMON_OPTIONS
-        parameters = [_parameter("input", Input, None), *own, *shared]
-
-        def command(**values):
-            _guarded(loss, values)
-
-        command.__name__ = func.__name__
-        command.__doc__ = func.__doc__
-        command.__signature__ = inspect.Signature(parameters)
-        command.__annotations__ = {p.name: p.annotation for p in parameters}
-        app.command(name=loss)(command)
-        return func
-
-    return register
+# The options only some losses take (the `options` of each registry entry), as the CLI declares them.
+_LOSS_PARAMETERS = {
+    "like": (Like, None),
+    "from_logits": (FromLogits, False),
+    "eps": (Eps, None),
+    "pos_weight": (PosWeight, None),
+    "label_smoothing": (Smoothing, 0.0),
+    "class_weights": (ClassWeights, None),
+    "ignore_index": (IgnoreIndex, None),
+    "temperature": (Temperature, 1.0),
+    "per_class": (PerClass, False),
+}
 
 
-@_command("bce")
-def bce(
-    *,
-    like: Like = None,
-    from_logits: FromLogits = False,
-    eps: Eps = None,
-    pos_weight: PosWeight = None,
-    label_smoothing: Smoothing = 0.0,
-):
-    """Binary and multi-label cross-entropy of probabilities (or logits).
+def _register(loss: Loss) -> None:
+    """Register ``cecli LOSS`` from its registry entry: its help, its own options, then the shared ones."""
+    own = [_parameter(name, *_LOSS_PARAMETERS[name]) for name in loss.options]
+    shared = (_LABEL_OPTIONS if loss.has_labels else []) + _COMMON_OPTIONS
+    parameters = [_parameter("input", Input, None), *own, *shared]
 
-    Example: printf 'y_true,y_pred\\n1,0.9\\n0,0.2\\n' | cecli bce -f json
-    """
+    def command(**values):
+        _guarded(loss.name, values)
 
-
-@_command("cce")
-def cce(
-    *,
-    like: Like = None,
-    from_logits: FromLogits = False,
-    eps: Eps = None,
-    label_smoothing: Smoothing = 0.0,
-    class_weights: ClassWeights = None,
-    per_class: PerClass = False,
-):
-    """Categorical cross-entropy of one-hot or soft labels against class probabilities.
-
-    Example: cecli cce sample_data/seed-cce.csv
-    """
+    command.__name__ = loss.name
+    command.__doc__ = loss.help
+    command.__signature__ = inspect.Signature(parameters)
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    app.command(name=loss.name)(command)
 
 
-@_command("sparse")
-def sparse(
-    *,
-    like: Like = None,
-    from_logits: FromLogits = False,
-    eps: Eps = None,
-    label_smoothing: Smoothing = 0.0,
-    class_weights: ClassWeights = None,
-    ignore_index: IgnoreIndex = None,
-    per_class: PerClass = False,
-):
-    """Cross-entropy of integer (or class-name) labels against class probabilities.
-
-    Example: cecli sparse sample_data/seed-sparse.csv --reduction sum
-    """
-
-
-@_command("softmax")
-def softmax(
-    *,
-    like: Like = None,
-    temperature: Temperature = 1.0,
-    label_smoothing: Smoothing = 0.0,
-    class_weights: ClassWeights = None,
-    ignore_index: IgnoreIndex = None,
-    per_class: PerClass = False,
-):
-    """Softmax cross-entropy of raw scores (logits), with integer or one-hot labels.
-
-    Example: cecli softmax sample_data/softmax-logits.csv
-    """
-
-
-@_command("entropy")
-def entropy():
-    """Shannon entropy of each row's distribution.
-
-    Example: cecli entropy sample_data/seed-entropy-fair-coin.csv --base 2
-    """
-
-
-@_command("kl")
-def kl():
-    """Kullback-Leibler divergence KL(labels || predictions) of each row's distributions.
-
-    Example: cecli kl sample_data/seed-cce.csv --base 2
-    """
+for _loss in REGISTRY.values():
+    _register(_loss)
 
 
 @app.command("columns")

@@ -10,9 +10,6 @@ import numpy as np
 
 from cecli.errors import DataError
 
-FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")
-
-
 DEFAULT_BATCH_ROWS = 1 << 16
 
 

@@ -21,8 +21,9 @@ import os
 import sys
 
 from cecli.errors import InputError
+from cecli.options import FORMATS
 
-from .base import FORMATS, STDIN_NAME, ReadSettings, pa
+from .base import STDIN_NAME, ReadSettings, pa
 from .csv import CsvInput
 from .inputs import Input
 from .json import JsonInput, NdjsonInput, _json_loads

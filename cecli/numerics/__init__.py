@@ -5,5 +5,8 @@
 that report the first bad index), :mod:`~cecli.numerics.exact` (exact sums and dot
 products) and :mod:`~cecli.numerics.reduce` (:class:`~cecli.numerics.reduce.Partial` and
 the other mergeable states). Nothing here reads files or knows about the CLI; these
-modules import only NumPy, the standard library and :mod:`cecli.errors`.
+modules import only NumPy, the standard library, :mod:`cecli.errors` and the choice lists of
+:mod:`cecli.options`.
 """
+
+DEFAULT_EPS = 1e-7  # here, not in core, so that the options read it without importing NumPy

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_EPS = 1e-7
+from . import DEFAULT_EPS
 
 __all__ = [
     "DEFAULT_EPS",

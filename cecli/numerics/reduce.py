@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .exact import _PRODUCT_EXPONENT, _UNIT_EXPONENT, _abs_range, _abs_range_of, _ratio, _to_float, exact_dot, exact_sum
+from cecli.options import REDUCTIONS
 
-REDUCTIONS = ("mean", "sum", "none")
+from .exact import _PRODUCT_EXPONENT, _UNIT_EXPONENT, _abs_range, _abs_range_of, _ratio, _to_float, exact_dot, exact_sum
 
 
 def check_reduction(reduction: str) -> str:
