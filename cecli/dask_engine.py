@@ -1,7 +1,7 @@
 """The optional Dask engine: score groups of files as tasks on a Dask cluster.
 
 Each task runs cecli's own reader and NumPy core on its files
-(:func:`cecli.pipeline.score_files`) and returns a :class:`~cecli.numerics.reduce.ScoreState`.
+(:func:`cecli.scoring.score_files`) and returns a :class:`~cecli.numerics.reduce.ScoreState`.
 The client adds the states in file order; the sums inside are exact, so the result is
 the local engine's to the last bit, and the same from run to run.
 
@@ -165,7 +165,7 @@ def _task(files, *, client_version: str, reference: str, out_dir: str | None, **
 
     The version is checked here too because workers that join during the run were not asked before it.
     """
-    from . import __version__, pipeline
+    from . import __version__, scoring
 
     if client_version != __version__:
         raise OptionError(
@@ -180,7 +180,7 @@ def _task(files, *, client_version: str, reference: str, out_dir: str | None, **
             f"a Dask worker ({_worker_name()}) cannot see the --out folder {out_dir}", hint=_SAME_PATHS_HINT
         )
     try:
-        return pipeline.score_files(files, reference=reference, out_dir=out_dir, check=_stop_if_cancelled, **options)
+        return scoring.score_files(files, reference=reference, out_dir=out_dir, check=_stop_if_cancelled, **options)
     except (CecliError, _Cancelled):
         raise
     except Exception as error:

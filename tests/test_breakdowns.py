@@ -26,7 +26,7 @@ import cecli
 from cecli.cli import app
 from cecli.io.base import ReadSettings
 from cecli.numerics.reduce import HISTOGRAM_EDGES, Histogram
-from cecli.pipeline import _row_argmax
+from cecli.scoring import _row_argmax
 
 N = 200
 CLASSES = ("cat", "dog", "eel")

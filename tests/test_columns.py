@@ -29,7 +29,7 @@ from cecli.io.base import ReadSettings
 from cecli.io.columns import Column, choose_columns
 from cecli.io.expand import expand_sources
 from cecli.options import LossOptions
-from cecli.pipeline import score_files
+from cecli.scoring import score_files
 
 USAGE, BAD_INPUT = 2, 3
 LN = math.log

@@ -794,14 +794,14 @@ def test_out_folder_with_other_contents_is_refused(dump, tmp_path, runner, monke
 def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp_path, in_process_cluster, monkeypatch):
     """The first failure ends the run; the tasks still running stop at their next batch, so no part is
     written once compute() has returned, and none is left half-written."""
-    from cecli import pipeline
+    from cecli import scoring
     from cecli.io.base import ReadSettings
 
     shards = _shards(dump)
     bad = shards[1]
     bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
     started = []
-    slow_batches = pipeline._batches
+    slow_batches = scoring._batches
 
     def slow(*args, **kwargs):  # about 0.5 s a file, so that tasks are still running at the failure
         for batch in slow_batches(*args, **kwargs):
@@ -811,7 +811,7 @@ def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp
             time.sleep(0.05)
             yield batch
 
-    monkeypatch.setattr(pipeline, "_batches", slow)
+    monkeypatch.setattr(scoring, "_batches", slow)
     monkeypatch.setattr(dask_engine, "TASK_FILES", 5)  # two tasks of 5 files, run side by side
     out = tmp_path / "losses"
     with pytest.raises(InputError) as caught:
@@ -945,11 +945,11 @@ SLOW_PRELOAD = '''
 import os
 import time
 
-import cecli.pipeline
+import cecli.scoring
 
 MARK = {mark!r}
-if not getattr(cecli.pipeline._batches, "slowed", False):  # a preload may run twice
-    _batches = cecli.pipeline._batches
+if not getattr(cecli.scoring._batches, "slowed", False):  # a preload may run twice
+    _batches = cecli.scoring._batches
 
     def _slow(*args, **kwargs):
         for batch in _batches(*args, **kwargs):
@@ -958,7 +958,7 @@ if not getattr(cecli.pipeline._batches, "slowed", False):  # a preload may run t
             yield batch
 
     _slow.slowed = True
-    cecli.pipeline._batches = _slow
+    cecli.scoring._batches = _slow
 '''
 
 
@@ -1031,11 +1031,11 @@ def test_a_file_the_worker_cannot_see_is_named_with_the_worker(dump, in_process_
 
 
 def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatch, capsys):
-    from cecli import pipeline
+    from cecli import scoring
     from cecli.io.base import ReadSettings
 
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
-    slow_batches = pipeline._batches
+    slow_batches = scoring._batches
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
     ) as cluster:
@@ -1047,7 +1047,7 @@ def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatc
                 time.sleep(0.02)  # the worker goes while the task still runs, so its result is lost
                 yield batch
 
-        monkeypatch.setattr(pipeline, "_batches", slow_then_leave)
+        monkeypatch.setattr(scoring, "_batches", slow_then_leave)
         with pytest.raises(OptionError) as caught:
             compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
                     scheduler=cluster.scheduler_address, wait_for_workers=0.5)  # fmt: skip
@@ -1089,12 +1089,12 @@ def test_tls_address_without_tls_settings_is_a_usage_error(dump, runner, monkeyp
 
 
 def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, capsys):
-    from cecli import pipeline
+    from cecli import scoring
     from cecli.io.base import ReadSettings
 
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
     expected = compute("sparse", str(dump), y="label", p="p_*", per_sample=False).value
-    slow_batches = pipeline._batches
+    slow_batches = scoring._batches
     left = threading.Event()
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
@@ -1113,7 +1113,7 @@ def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, c
                 time.sleep(0.02)
                 yield batch
 
-        monkeypatch.setattr(pipeline, "_batches", slow_then_leave)
+        monkeypatch.setattr(scoring, "_batches", slow_then_leave)
         result = compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
                          scheduler=cluster.scheduler_address, wait_for_workers=30, per_sample=False)  # fmt: skip
     assert result.value == expected

@@ -316,7 +316,7 @@ def choose_columns(
     prediction or the weight (:class:`OptionError`).
 
     The selection is made on one file; the columns of every other file of a dataset are
-    found by name (see :func:`cecli.pipeline._check_columns`).
+    found by name (see :func:`cecli.scoring._check_columns`).
     """
     weight_cols = resolve(weight, columns, option="-w", file=file) if weight else []
     if len(weight_cols) > 1:
