@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import CecliError, ExitCode, OptionError, StdoutError, printable
@@ -106,7 +106,9 @@ def _report(failure: BaseException) -> int:
     if isinstance(failure, Exception) and hasattr(failure, "format_message") and hasattr(failure, "exit_code"):
         context = getattr(failure, "ctx", None)
         where = f" (see '{context.command_path} --help')" if context is not None else ""
-        if failure.format_message():  # empty after no_args_is_help has printed the help
+        if type(failure).__name__ == "NoArgsIsHelpError":  # a bare `cecli`: the help, as before
+            sys.stdout.write(failure.format_message() + "\n")
+        elif failure.format_message():
             _say("error", failure.format_message() + where)
         return ExitCode.USAGE
     _print_traceback(failure)
@@ -144,10 +146,48 @@ class _Group(TyperGroup):
             code = _report(failure)
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
+    def _main_shell_completion(self, *args, **kwargs) -> None:
+        """No shell completion: ``_CECLI_COMPLETE`` is an ordinary variable and cecli runs as usual.
+
+        Typer answers it with "Shell bash not supported" (exit 1) when its own completion is
+        switched off, which is worse than nothing (README, "Options").
+        """
+
+
+# Click's plain help, not rich's: rich boxes give the descriptions a 21-character column at
+# 80 columns and cut long flag names at 60; Click's formatter never cuts a name (a long one
+# puts its description on the next line), caps the width at 80, prints text literally
+# (``[dask]``) and needs no rich import.
+_EXIT_CODES = (
+    "Exit codes: 0 ok; 1 a --fail-above or --fail-below gate failed (only then); 2 usage error;"
+    " 3 bad or unreadable input, or output that cannot be written; 4 internal error (a bug);"
+    " 130 interrupted; 141 stdout closed early; 143 terminated."
+)
+
+
+class _Help(TyperCommand):
+    """A command whose help lists its options under their panels (Input, Loss, Output) in Click's plain layout."""
+
+    def format_options(self, ctx, formatter) -> None:
+        sections: dict[str, list] = {"Arguments": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                panel = "Arguments" if param.param_type_name == "argument" else param.rich_help_panel or "Options"
+                sections.setdefault(panel, []).append(record)
+        for panel, records in sections.items():
+            if records:
+                with formatter.section(panel):
+                    # Names up to 30 characters share a line with their description; below 80
+                    # columns a third of the width, so that descriptions keep room to read.
+                    formatter.write_dl(records, col_max=30 if formatter.width >= 78 else formatter.width // 3)
+
 
 app = typer.Typer(
     cls=_Group,
     add_completion=False,
+    rich_markup_mode=None,
+    epilog=_EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -180,7 +220,8 @@ Input = Annotated[
     list[str] | None,
     typer.Argument(
         metavar="INPUT",
-        help="Files, folders, globs or URLs read as one dataset, or - for stdin (the default when piped).",
+        help="Files, folders, globs or URLs, or - for stdin (the default when piped). Several inputs are pooled:"
+        " their rows are read, in order, as one dataset.",
         show_default=False,
     ),
 ]
@@ -250,11 +291,11 @@ Out = Annotated[
 SummaryOnly = Annotated[bool, typer.Option("--summary-only", help="Leave out per-sample values.", rich_help_panel=_OUT)]
 FailAbove = Annotated[
     float | None,
-    typer.Option("--fail-above", help="Exit 1 if the reduced loss is above X.", rich_help_panel=_OUT),
+    typer.Option("--fail-above", metavar="X", help="Exit 1 if the reduced loss is above X.", rich_help_panel=_OUT),
 ]
 FailBelow = Annotated[
     float | None,
-    typer.Option("--fail-below", help="Exit 1 if the reduced loss is below X.", rich_help_panel=_OUT),
+    typer.Option("--fail-below", metavar="X", help="Exit 1 if the reduced loss is below X.", rich_help_panel=_OUT),
 ]
 ValueOnly = Annotated[
     bool,
@@ -276,7 +317,7 @@ class Engine(StrEnum):
 
 EngineOpt = Annotated[
     Engine,
-    typer.Option("--engine", help="local streaming, or dask (pip install 'cecli[dask]').", rich_help_panel=_IO),
+    typer.Option("--engine", help="local streaming, or dask (needs the extra: pip install 'cecli[dask]').", rich_help_panel=_IO),
 ]
 Scheduler = Annotated[
     str | None,
@@ -292,7 +333,7 @@ By = Annotated[
     str | None,
     typer.Option("--by", help="Summarise per group of these columns (e.g. a split).", rich_help_panel=_OUT),
 ]
-Top = Annotated[int, typer.Option("--top", min=0, help="List the K largest per-sample losses.", rich_help_panel=_OUT)]
+Top = Annotated[int, typer.Option("--top", min=0, metavar="K", help="List the K largest per-sample losses.", rich_help_panel=_OUT)]
 PerClass = Annotated[
     bool, typer.Option("--per-class", help="Count and mean loss per true class.", rich_help_panel=_OUT)
 ]
@@ -300,7 +341,9 @@ Like = Annotated[
     Framework | None,
     typer.Option(
         "--like",
-        help="Match a library's conventions: keras, torch or sklearn (see README).",
+        help="Give the number this library gives. keras: clip 1e-7, mean divides by the row count, class"
+        " weights become sample weights; torch: no clipping (bce clamps each log at -100), weighted bce mean"
+        " divides by the row count; sklearn: clip 2.2e-16, rows not renormalised.",
         rich_help_panel=_MATH,
         show_default=False,
     ),
@@ -311,10 +354,10 @@ FromLogits = Annotated[
 Eps = Annotated[
     float | None,
     typer.Option(
-        "--eps", help="Clip probabilities to \\[eps, 1-eps]; 0 disables (default 1e-7).", rich_help_panel=_MATH
+        "--eps", help="Clip probabilities to [eps, 1-eps]; 0 disables (default 1e-7).", rich_help_panel=_MATH
     ),
 ]
-Smoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing s.", rich_help_panel=_MATH)]
+Smoothing = Annotated[float, typer.Option("--label-smoothing", metavar="S", help="Label smoothing S, in [0, 1].", rich_help_panel=_MATH)]
 PosWeight = Annotated[
     str | None,
     typer.Option(
@@ -328,7 +371,7 @@ IgnoreIndex = Annotated[
     int | None, typer.Option("--ignore-index", help="Rows with this label do not count.", rich_help_panel=_MATH)
 ]
 Temperature = Annotated[
-    float, typer.Option("--temperature", help="Divide scores by T before the softmax.", rich_help_panel=_MATH)
+    float, typer.Option("--temperature", metavar="T", help="Divide scores by T before the softmax.", rich_help_panel=_MATH)
 ]
 
 
@@ -382,7 +425,7 @@ def _command(loss: str):
         command.__doc__ = func.__doc__
         command.__signature__ = inspect.Signature(parameters)
         command.__annotations__ = {p.name: p.annotation for p in parameters}
-        app.command(name=loss)(command)
+        app.command(name=loss, cls=_Help, epilog=_EXIT_CODES)(command)
         return func
 
     return register
@@ -468,7 +511,7 @@ def kl():
     """
 
 
-@app.command("columns")
+@app.command("columns", cls=_Help, epilog=_EXIT_CODES)
 def columns(
     input: Input = None,
     input_format: InputFormatOpt = None,
