@@ -317,7 +317,9 @@ class Engine(StrEnum):
 
 EngineOpt = Annotated[
     Engine,
-    typer.Option("--engine", help="local streaming, or dask (needs the extra: pip install 'cecli[dask]').", rich_help_panel=_IO),
+    typer.Option(
+        "--engine", help="local streaming, or dask (needs the extra: pip install 'cecli[dask]').", rich_help_panel=_IO
+    ),
 ]
 Scheduler = Annotated[
     str | None,
@@ -333,7 +335,9 @@ By = Annotated[
     str | None,
     typer.Option("--by", help="Summarise per group of these columns (e.g. a split).", rich_help_panel=_OUT),
 ]
-Top = Annotated[int, typer.Option("--top", min=0, metavar="K", help="List the K largest per-sample losses.", rich_help_panel=_OUT)]
+Top = Annotated[
+    int, typer.Option("--top", min=0, metavar="K", help="List the K largest per-sample losses.", rich_help_panel=_OUT)
+]
 PerClass = Annotated[
     bool, typer.Option("--per-class", help="Count and mean loss per true class.", rich_help_panel=_OUT)
 ]
@@ -353,11 +357,11 @@ FromLogits = Annotated[
 ]
 Eps = Annotated[
     float | None,
-    typer.Option(
-        "--eps", help="Clip probabilities to [eps, 1-eps]; 0 disables (default 1e-7).", rich_help_panel=_MATH
-    ),
+    typer.Option("--eps", help="Clip probabilities to [eps, 1-eps]; 0 disables (default 1e-7).", rich_help_panel=_MATH),
 ]
-Smoothing = Annotated[float, typer.Option("--label-smoothing", metavar="S", help="Label smoothing S, in [0, 1].", rich_help_panel=_MATH)]
+Smoothing = Annotated[
+    float, typer.Option("--label-smoothing", metavar="S", help="Label smoothing S, in [0, 1].", rich_help_panel=_MATH)
+]
 PosWeight = Annotated[
     str | None,
     typer.Option(
@@ -371,7 +375,8 @@ IgnoreIndex = Annotated[
     int | None, typer.Option("--ignore-index", help="Rows with this label do not count.", rich_help_panel=_MATH)
 ]
 Temperature = Annotated[
-    float, typer.Option("--temperature", metavar="T", help="Divide scores by T before the softmax.", rich_help_panel=_MATH)
+    float,
+    typer.Option("--temperature", metavar="T", help="Divide scores by T before the softmax.", rich_help_panel=_MATH),
 ]
 
 
