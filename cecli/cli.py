@@ -771,7 +771,7 @@ def _score(loss: str, values: dict) -> None:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
     _tune_for_batches()
-    with _progress_bar(enabled=not values["quiet"]) as progress:
+    with _progress_bar(enabled=not values["quiet"], colour=values["color"].value) as progress:
         result = compute(
             loss,
             _sources(values["input"], values.get("labels")),
@@ -835,8 +835,9 @@ class _progress_bar:
     appears after half a second, so one-liners never flash it.
     """
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self, *, enabled: bool, colour: str = "auto") -> None:
         self.enabled = enabled and sys.stderr.isatty()
+        self.colour = colour
         self.bar = None
 
     def __enter__(self):
@@ -866,7 +867,7 @@ class _progress_bar:
                     DownloadColumn(),
                     TransferSpeedColumn(),
                     TimeRemainingColumn(),
-                    console=Console(stderr=True),
+                    console=Console(stderr=True, **_colour(self.colour)),
                     transient=True,
                 )
                 self.bar.start()
@@ -879,6 +880,21 @@ class _progress_bar:
         if self.bar is not None:
             self.bar.stop()
         return False
+
+
+def _colour(setting: str) -> dict:
+    """Console settings for ``--color`` (README, "Options"), for the table on stdout and the progress bar on stderr.
+
+    ``never``, and ``auto`` with ``NO_COLOR`` set (non-empty), mean no escape code at all:
+    rich's ``no_color`` alone drops colours but keeps bold and italics, so the colour system
+    is switched off. ``always`` gives colour (standard ANSI) even in a pipe, whatever
+    ``NO_COLOR`` or ``TERM`` say: the flag is the more specific request.
+    """
+    if setting == "always":
+        return {"force_terminal": True, "color_system": "standard", "no_color": False}
+    if setting == "never" or os.environ.get("NO_COLOR"):
+        return {"color_system": None, "no_color": True}
+    return {}
 
 
 def _render(result, fmt: str, values: dict, per_sample: bool) -> None:
@@ -894,14 +910,7 @@ def _render(result, fmt: str, values: dict, per_sample: bool) -> None:
     else:
         from rich.console import Console
 
-        color = values["color"].value
-        console = Console(
-            file=out,
-            force_terminal=True if color == "always" else None,
-            no_color=color == "never" or bool(os.environ.get("NO_COLOR")),
-            highlight=False,
-            emoji=False,
-        )
+        console = Console(file=out, highlight=False, emoji=False, **_colour(values["color"].value))
         render.render_table(
             result, console, precision=6 if values["precision"] is None else values["precision"], per_sample=per_sample
         )

@@ -59,44 +59,46 @@ def render_lines(result: LossResult, stream, *, fmt: str) -> None:
 
 
 def render_table(result: LossResult, console, *, precision: int = 6, per_sample: bool = True) -> None:
-    """Per-sample rows (the first :data:`TABLE_ROWS`) and a summary block."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+    """Per-sample rows (the first :data:`TABLE_ROWS`) and a summary block.
 
+    Every table goes through :func:`_print_table`, which never cuts a number: its title and
+    caption are lines of their own, and columns that do not fit the console are left out.
+    """
     if per_sample and result.per_sample is not None:
-        table = Table(box=box.SIMPLE_HEAD, title=Text(f"cecli {result.options.loss}: per-sample loss"))
-        table.add_column(Text("row"), justify="right")
-        table.add_column(Text(f"loss ({result.options.unit})"), justify="right")
-        for name in result.keep:
-            table.add_column(Text(printable(name)))
         values = result.per_sample_list()
-        for i, loss in enumerate(values[:TABLE_ROWS]):
-            kept = [Text(_shown(result.keep[n][i])) for n in result.keep]
-            table.add_row(Text(str(i + 1)), Text(_number(loss, precision) if loss is not None else "—"), *kept)
-        if len(values) > TABLE_ROWS:
-            table.caption = Text(f"… {len(values) - TABLE_ROWS} more rows (use -f json or --out for all)")
-        console.print(table)
+        rows = [
+            [
+                str(i + 1),
+                _number(loss, precision) if loss is not None else "—",
+                *(_shown(result.keep[n][i]) for n in result.keep),
+            ]
+            for i, loss in enumerate(values[:TABLE_ROWS])
+        ]
+        more = len(values) - TABLE_ROWS
+        _print_table(
+            console,
+            f"cecli {result.options.loss}: per-sample loss",
+            ["row", f"loss ({result.options.unit})", *map(printable, result.keep)],
+            ["number", "number", *("text" for _ in result.keep)],
+            rows,
+            caption=f"… {more} more rows (-f json or --out for all)" if more > 0 else None,
+        )
     document = result.to_dict(per_sample=False)
     if result.groups is not None:
-        console.print(
-            _breakdown_table(
-                "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
-                [(", ".join(map(_shown, key.values())), part) for key, part in result.groups],
-                precision,
-            )
+        _breakdown_table(
+            console,
+            "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
+            [(", ".join(map(_shown, key.values())), part) for key, part in result.groups],
+            precision,
         )
     if result.per_class is not None:
-        console.print(
-            _breakdown_table("per true class", [(name, part) for name, _, part in result.per_class], precision, "class")
+        _breakdown_table(
+            console, "per true class", [(name, part) for name, _, part in result.per_class], precision, "class"
         )
     if result.top is not None and result.top.rows:
-        console.print(_top_table(result, precision))
+        _top_table(console, result, precision)
     if result.histogram is not None and result.partial.count:
-        console.print(_histogram_table(result))
-    summary = Table(box=box.SIMPLE_HEAD, show_header=False, title=Text("summary"))
-    summary.add_column(justify="left")
-    summary.add_column(justify="right")
+        _histogram_table(console, result)
     rows = [
         ("loss", result.options.loss),
         ("value", _number(document["value"], precision)),
@@ -112,58 +114,100 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         *([("perplexity", _number(document["perplexity"], precision))] if document["perplexity"] is not None else []),
         ("input", f"{printable(result.input['path'] or ', '.join(result.input['paths']))} ({result.input['format']})"),
     ]
-    for label, value in rows:
-        summary.add_row(Text(label), Text(value))
-    console.print(summary)
+    # The values are numbers and words, then the input's path, the one cell long enough to fold.
+    _print_table(console, "summary", ["", ""], ["text", "value"], [list(row) for row in rows], header=False)
 
 
-def _breakdown_table(title: str, rows: list, precision: int, heading: str = "group"):
+_TEXT_WIDTH = 12  # a text column (kept values, group names) may fold down to this width before columns are left out
+
+
+# How each kind of column is laid out: (justify, no_wrap). Numbers and bars are never cut or
+# wrapped; text (kept values, group names, the input's path) folds onto more lines.
+_KINDS = {"number": ("right", True), "bar": ("left", True), "text": ("left", False), "value": ("right", False)}
+
+
+def _print_table(
+    console,
+    title: str,
+    headings: list[str],
+    kinds: list[str],
+    rows: list[list[str]],
+    *,
+    caption: str | None = None,
+    header: bool = True,
+) -> None:
+    """Print a table whose numbers are never cut or wrapped.
+
+    When the table does not fit the console even with its text columns folded to
+    :data:`_TEXT_WIDTH`, columns are left out from the right (the first two always stay) and
+    a line names them. The title and caption are lines of their own, wrapped to the console,
+    not to the (often narrower) table.
+    """
     from rich import box
+    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD, title=Text(title))
-    for name in (heading, "count", "mean", "sum", "min", "max"):
-        table.add_column(Text(name), justify="left" if name == heading else "right")
-    for label, part in rows:
-        numbers = [part.mean, part.sum, part.min, part.max]
-        table.add_row(Text(printable(label)), Text(str(part.count)), *(Text(_number(v, precision)) for v in numbers))
-    return table
+    natural = [max([cell_len(h) if header else 0, *(cell_len(row[i]) for row in rows)]) for i, h in enumerate(headings)]
+    needed = [w if _KINDS[kind][1] else min(w, _TEXT_WIDTH) for w, kind in zip(natural, kinds, strict=True)]
+    shown = len(headings)
+    while shown > 2 and sum(needed[:shown]) + 3 * shown + 1 > console.width:  # padding 2 and a rule 1 a column
+        shown -= 1
+    table = Table(box=box.SIMPLE_HEAD, show_header=header)
+    for heading, kind in zip(headings[:shown], kinds[:shown], strict=True):
+        justify, no_wrap = _KINDS[kind]
+        table.add_column(Text(heading), justify=justify, no_wrap=no_wrap, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row[:shown]))
+    console.print(Text(title, style="bold"))
+    console.print(table)
+    notes = [f"({', '.join(headings[shown:])} left out at this width; -f json has them)"] if headings[shown:] else []
+    notes += [caption] if caption else []
+    for note in notes:
+        console.print(Text(note))
+    if notes:
+        console.print()
 
 
-def _top_table(result: LossResult, precision: int):
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+def _breakdown_table(console, title: str, rows: list, precision: int, heading: str = "group") -> None:
+    cells = [
+        [printable(label), str(part.count), *(_number(v, precision) for v in (part.mean, part.sum, part.min, part.max))]
+        for label, part in rows
+    ]
+    _print_table(console, title, [heading, "count", "mean", "sum", "min", "max"], ["text", *["number"] * 5], cells)
 
+
+def _top_table(console, result: LossResult, precision: int) -> None:
     names = list(result.input.get("keep_columns", []))
-    table = Table(box=box.SIMPLE_HEAD, title=Text(f"{len(result.top.rows)} largest losses"))
-    table.add_column(Text("row"), justify="right")
-    table.add_column(Text(f"loss ({result.options.unit})"), justify="right")
-    for name in names:
-        table.add_column(Text(printable(name)))
-    for loss, row, kept in result.top.rows:
-        table.add_row(Text(str(row)), Text(_number(loss, precision)), *(Text(_shown(v)) for v in kept))
-    return table
+    cells = [[str(row), _number(loss, precision), *(_shown(v) for v in kept)] for loss, row, kept in result.top.rows]
+    _print_table(
+        console,
+        f"{len(result.top.rows)} largest losses",
+        ["row", f"loss ({result.options.unit})", *map(printable, names)],
+        ["number", "number", *("text" for _ in names)],
+        cells,
+    )
 
 
-def _histogram_table(result: LossResult, width: int = 30):
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
+def _histogram_table(console, result: LossResult, width: int = 30) -> None:
     from .reduce import HISTOGRAM_EDGES
 
     counts = result.histogram.counts
     used = [i for i, c in enumerate(counts) if c]
-    table = Table(box=box.SIMPLE_HEAD, title=Text(f"distribution of per-sample loss ({result.options.unit})"))
-    table.add_column(Text("from"), justify="right")
-    table.add_column(Text("to"), justify="right")
-    table.add_column(Text("count"), justify="right")
-    table.add_column(Text(""), justify="left")
+    cells = [
+        [f"{HISTOGRAM_EDGES[i]:.3g}", f"{HISTOGRAM_EDGES[i + 1]:.3g}", str(counts[i])]
+        for i in range(used[0], used[-1] + 1)
+    ]
+    # The bars take what the console leaves, up to `width`: a bar is never cut, only shorter.
+    room = console.width - sum(max(len(row[k]) for row in [["from", "to", "count"], *cells]) for k in range(3)) - 13
+    width = max(1, min(width, room))
     peak = max(counts)
-    for i in range(used[0], used[-1] + 1):
-        low, high = HISTOGRAM_EDGES[i], HISTOGRAM_EDGES[i + 1]
-        bar = "█" * max(1 if counts[i] else 0, round(width * counts[i] / peak))
-        table.add_row(Text(f"{low:.3g}"), Text(f"{high:.3g}"), Text(str(counts[i])), Text(bar))
-    return table
+    for row, i in zip(cells, range(used[0], used[-1] + 1), strict=True):
+        row.append("█" * max(1 if counts[i] else 0, round(width * counts[i] / peak)))
+    _print_table(
+        console,
+        f"distribution of per-sample loss ({result.options.unit})",
+        ["from", "to", "count", ""],
+        ["number", "number", "number", "bar"],
+        cells,
+    )

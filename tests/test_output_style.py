@@ -1,0 +1,114 @@
+"""Colour and width of the table: no escape code unless asked for, numbers never cut, titles on one line."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import pytest
+
+from cecli.cli import _colour, app
+
+# Ten rows y=1 with p = 0.05, 0.15, ..., 0.95 (loss -ln p), and a long kept id that has to fold.
+P = [round(0.05 + 0.1 * i, 2) for i in range(10)]
+CSV = "id,y_true,y_pred,split\n" + "".join(
+    f"sample-with-a-long-identifier-{i:02d},1,{p},{'ab'[i % 2]}\n" for i, p in enumerate(P)
+)
+ESC = "\x1b"
+
+
+@pytest.fixture
+def table(runner, tmp_path, monkeypatch):
+    path = tmp_path / "t.csv"
+    path.write_text(CSV, encoding="utf-8")
+
+    def run(columns: int, *args: str, env: dict | None = None) -> str:
+        monkeypatch.setenv("COLUMNS", str(columns))
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        result = runner.invoke(app, ["bce", str(path), "-f", "table", *args], prog_name="cecli")
+        assert (result.exit_code, result.stderr) == (0, ""), result.output
+        return result.stdout
+
+    return run
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+@pytest.mark.parametrize("precision", [3, 6, 12])
+def test_every_per_sample_number_is_printed_whole(table, columns, precision):
+    text = table(columns, "--keep", "id", "--by", "split", "--precision", str(precision), "--color", "never")
+    for p in P:
+        assert f" {-math.log(p):.{precision}f} " in text
+    assert "…" not in text.replace("… 0 more rows", "")
+    assert max(len(line) for line in text.splitlines()) <= columns
+    # the group means, by hand: -ln p over the even and the odd rows
+    for parity in (0, 1):
+        mean = sum(-math.log(p) for p in P[parity::2]) / 5
+        assert f" {mean:.{precision}f} " in text
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+def test_titles_are_one_line(table, columns):
+    lines = table(columns, "--by", "split", "--color", "never").splitlines()
+    for title in ("cecli bce: per-sample loss", "by split", "summary", "distribution of per-sample loss (nats)"):
+        assert title in lines
+
+
+def test_columns_that_do_not_fit_are_left_out_and_named(table):
+    text = table(40, "--by", "split", "--color", "never")
+    assert "(min, max left out at this width; -f json has them)" in " ".join(text.split())
+    wide = table(80, "--by", "split", "--color", "never")
+    assert "left out" not in wide
+    assert re.search(r"group +count +mean +sum +min +max", wide)
+
+
+def test_the_more_rows_caption_is_one_line(runner, tmp_path, monkeypatch):
+    path = tmp_path / "many.csv"
+    path.write_text("y_true,y_pred\n" + "1,0.5\n" * 25, encoding="utf-8")
+    monkeypatch.setenv("COLUMNS", "80")
+    result = runner.invoke(app, ["bce", str(path), "-f", "table"], prog_name="cecli")
+    assert "… 5 more rows (-f json or --out for all)" in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+@pytest.mark.parametrize(
+    "args, env",
+    [
+        (["--color", "never"], {}),
+        (["--color", "never"], {"TERM": "xterm-256color", "NO_COLOR": ""}),
+        ([], {"NO_COLOR": "1", "TERM": "xterm-256color"}),
+        (["--color", "auto"], {"NO_COLOR": "1"}),
+    ],
+)
+def test_never_and_no_color_mean_no_escape_code(table, columns, args, env):
+    assert ESC not in table(columns, "--by", "split", *args, env=env)
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+@pytest.mark.parametrize("env", [{}, {"NO_COLOR": "1"}, {"TERM": "dumb"}])
+def test_always_colours_even_in_a_pipe(table, columns, env):
+    text = table(columns, "--color", "always", env=env)
+    assert f"{ESC}[1mcecli bce: per-sample loss{ESC}[0m" in text
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    assert f" {-math.log(0.05):.6f} " in plain
+
+
+@pytest.mark.parametrize(
+    "setting, env, codes",
+    [("never", {}, False), ("auto", {"NO_COLOR": "1"}, False), ("always", {"NO_COLOR": "1"}, True)],
+)
+def test_the_progress_bar_follows_the_colour_setting(setting, env, codes, monkeypatch):
+    """The bar's console on stderr is built with the same settings as the table's."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    stream = io.StringIO()
+    options = {"force_terminal": True, **_colour(setting)}  # stderr a terminal, as when the bar is shown
+    progress = Progress(TextColumn("[bold blue]cecli"), BarColumn(), console=Console(file=stream, **options))
+    progress.add_task("reading", total=10, completed=5)
+    progress.console.print(progress.make_tasks_table(progress.tasks))
+    assert (re.search(r"\x1b\[[0-9;]*m", stream.getvalue()) is not None) is codes
