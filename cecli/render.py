@@ -40,22 +40,31 @@ def render_value(result: LossResult, stream, *, precision: int | None = None) ->
     if result.value is not None or result.options.reduction != "none":
         stream.write(_number(result.value, precision) + "\n")
         return
-    stream.write("".join(_number(v, precision) + "\n" for v in result.per_sample_list()))
+    stream.write("".join(word + "\n" for word in result.per_sample_words(precision)))
 
 
 def render_lines(result: LossResult, stream, *, fmt: str) -> None:
-    """One line per sample: ``row`` (1-based record), ``loss`` and kept columns."""
+    """One line per sample: ``row`` (1-based record), ``loss`` and kept columns.
+
+    An ignored row has no loss: ``null`` in NDJSON, an empty cell in CSV. A loss that is not
+    finite is ``inf``/``nan`` text in CSV; NDJSON (strict JSON) writes ``null`` with
+    ``"nonfinite": "inf"`` beside it.
+    """
     names = list(result.keep)
+    words = result.per_sample_words()
     values = result.per_sample_list()
     if fmt == "ndjson":
-        for i, loss in enumerate(values):
-            record = {"row": i + 1, "loss": loss, **{n: result.keep[n][i] for n in names}}
+        for i, (loss, word) in enumerate(zip(values, words, strict=True)):
+            record = {"row": i + 1, "loss": loss}
+            if loss is None and word != "ignored":
+                record["nonfinite"] = word
+            record.update({n: result.keep[n][i] for n in names})
             stream.write(json.dumps(record, allow_nan=False, default=str) + "\n")
         return
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["row", "loss", *names])
-    for i, loss in enumerate(values):
-        writer.writerow([i + 1, "" if loss is None else repr(loss), *(cell_text(result.keep[n][i]) for n in names)])
+    for i, word in enumerate(words):
+        writer.writerow([i + 1, "" if word == "ignored" else word, *(cell_text(result.keep[n][i]) for n in names)])
 
 
 def render_table(result: LossResult, console, *, precision: int = 6, per_sample: bool = True) -> None:
@@ -65,16 +74,16 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
     caption are lines of their own, and columns that do not fit the console are left out.
     """
     if per_sample and result.per_sample is not None:
-        values = result.per_sample_list()
+        values = result.per_sample_words(precision, limit=TABLE_ROWS)
         rows = [
             [
                 str(i + 1),
-                _number(loss, precision) if loss is not None else "—",
+                loss,
                 *(_shown(result.keep[n][i]) for n in result.keep),
             ]
             for i, loss in enumerate(values[:TABLE_ROWS])
         ]
-        more = len(values) - TABLE_ROWS
+        more = result.per_sample.size - TABLE_ROWS
         _print_table(
             console,
             f"cecli {result.options.loss}: per-sample loss",
@@ -83,7 +92,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
             rows,
             caption=f"… {more} more rows (-f json or --out for all)" if more > 0 else None,
         )
-    document = result.to_dict(per_sample=False)
+    part = result.partial  # the numbers themselves: the table shows inf where JSON writes null
     if result.groups is not None:
         _breakdown_table(
             console,
@@ -101,17 +110,17 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         _histogram_table(console, result)
     rows = [
         ("loss", result.options.loss),
-        ("value", _number(document["value"], precision)),
+        ("value", _number(result.value, precision)),
         ("reduction", result.options.reduction),
         ("unit", result.options.unit),
-        ("count", str(document["count"])),
-        ("mean", _number(document["mean"], precision)),
-        ("sum", _number(document["sum"], precision)),
-        ("weight sum", _number(document["weight_sum"], precision)),
-        ("min", _number(document["min"], precision)),
-        ("max", _number(document["max"], precision)),
-        *([("accuracy", _number(document["accuracy"], precision))] if document["accuracy"] is not None else []),
-        *([("perplexity", _number(document["perplexity"], precision))] if document["perplexity"] is not None else []),
+        ("count", str(part.count)),
+        ("mean", _number(part.mean, precision)),
+        ("sum", _number(part.sum, precision)),
+        ("weight sum", _number(part.weight_sum, precision)),
+        ("min", _number((part.min if part.count else None), precision)),
+        ("max", _number((part.max if part.count else None), precision)),
+        *([("accuracy", _number(result.accuracy, precision))] if result.accuracy is not None else []),
+        *([("perplexity", _number(result.perplexity, precision))] if result.perplexity is not None else []),
         ("input", f"{printable(result.input['path'] or ', '.join(result.input['paths']))} ({result.input['format']})"),
     ]
     # The values are numbers and words, then the input's path, the one cell long enough to fold.

@@ -112,3 +112,77 @@ def test_the_progress_bar_follows_the_colour_setting(setting, env, codes, monkey
     progress.add_task("reading", total=10, completed=5)
     progress.console.print(progress.make_tasks_table(progress.tasks))
     assert (re.search(r"\x1b\[[0-9;]*m", stream.getvalue()) is not None) is codes
+
+
+# --------------------------------------------------------------------------- ignored rows and non-finite losses
+
+# sparse, --eps 0: row 1 puts probability 0 on its class (loss +inf), row 2 is ignored (label 9),
+# row 3 has p = 0.5 (loss ln 2).
+SPARSE = "y,p0,p1\n1,1,0\n9,0.5,0.5\n0,0.5,0.5\n"
+SPARSE_ARGS = ["-y", "y", "-p", "p0,p1", "--ignore-index", "9", "--eps", "0", "-q"]
+LN2 = math.log(2)
+
+
+@pytest.fixture
+def sparse(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.csv").write_text(SPARSE, encoding="utf-8")
+
+    def run(*args: str):
+        result = runner.invoke(app, ["sparse", "s.csv", *SPARSE_ARGS, *args], prog_name="cecli")
+        assert (result.exit_code, result.stderr) == (0, ""), result.output
+        return result.stdout
+
+    return run
+
+
+def test_json_null_is_explained_by_nonfinite_rows(sparse):
+    import json
+
+    document = json.loads(sparse("-f", "json"))
+    assert document["per_sample"] == [None, None, LN2]
+    assert document["nonfinite_rows"] == [{"row": 1, "loss": "inf"}]
+    assert "1 per-sample losses are not finite (null, listed in nonfinite_rows)" in document["warnings"]
+
+
+def test_json_nonfinite_rows_is_empty_when_every_loss_is_finite(runner, tmp_path):
+    import json
+
+    (tmp_path / "ok.csv").write_text("y_true,y_pred\n1,0.5\n", encoding="utf-8")
+    document = json.loads(runner.invoke(app, ["bce", str(tmp_path / "ok.csv"), "-f", "json"]).stdout)
+    assert (document["per_sample"], document["nonfinite_rows"]) == ([LN2], [])
+
+
+def test_ndjson_marks_the_nonfinite_loss(sparse):
+    assert sparse("-f", "ndjson") == (
+        f'{{"row": 1, "loss": null, "nonfinite": "inf"}}\n{{"row": 2, "loss": null}}\n{{"row": 3, "loss": {LN2!r}}}\n'
+    )
+
+
+def test_csv_writes_inf_and_leaves_an_ignored_row_empty(sparse):
+    assert sparse("-f", "csv") == f"row,loss\n1,inf\n2,\n3,{LN2!r}\n"
+
+
+def test_value_only_per_sample_says_ignored(sparse):
+    assert sparse("--value-only", "--reduction", "none") == f"inf\nignored\n{LN2!r}\n"
+    assert sparse("--value-only", "--reduction", "none", "--precision", "3") == "inf\nignored\n0.693\n"
+
+
+def test_table_says_ignored_and_inf(sparse):
+    lines = sparse("-f", "table", "--color", "never").splitlines()
+    assert [line.split() for line in lines[4:7]] == [["1", "inf"], ["2", "ignored"], ["3", f"{LN2:.6f}"]]
+    summary = " ".join(sparse("-f", "table", "--color", "never").split("summary")[1].split())
+    assert "value inf" in summary and "max inf" in summary and f"min {LN2:.6f}" in summary
+
+
+def test_out_files_keep_the_distinction(sparse, tmp_path):
+    import pyarrow.parquet as pq
+
+    sparse("--out", "o.csv", "-f", "json")
+    lines = (tmp_path / "o.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[1:] == ["1,inf", "2,", f"3,{LN2!r}"]
+    sparse("--out", "o.ndjson", "-f", "json")
+    assert (tmp_path / "o.ndjson").read_text(encoding="utf-8") == sparse("-f", "ndjson")
+    sparse("--out", "o.parquet", "-f", "json")
+    losses = pq.read_table(tmp_path / "o.parquet").column("loss").to_pylist()
+    assert losses[0] == math.inf and losses[1] is None and losses[2] == LN2
