@@ -382,19 +382,36 @@ def _check_nulls(array: pa.Array, column: str, what: str = "missing value") -> N
 
 
 def _bad_number(array: pa.Array) -> int:
-    """Index of the first string in `array` that does not parse as a number (binary search)."""
-    import pyarrow.compute as pc
-
+    """Index of the first string in `array` that does not parse as a number, even leniently (binary search)."""
     low, high = 0, len(array)
     while high - low > 1:
         middle = (low + high) // 2
-        try:
-            pc.cast(array.slice(low, middle - low), pa.float64())
-        except pa.ArrowInvalid:
-            high = middle
-        else:
+        if pa.types.is_float64(_lenient(array.slice(low, middle - low)).type):
             low = middle
+        else:
+            high = middle
     return low
+
+
+def _lenient(array: pa.Array) -> pa.Array:
+    """Text cells as float64 where there is no doubt what they mean, else `array` unchanged.
+
+    Surrounding spaces are dropped (``1, 0.9``: pyarrow's typed CSV columns skip them too),
+    and ``true``/``false`` (also ``True``, ``TRUE``, ...) are 1 and 0, as a boolean column of
+    Parquet or JSON is (README, "Input").
+    """
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim(array, characters=" \t")
+    for words, number in (
+        ([w for w, v in _BOOLEANS.items() if v], "1"),
+        ([w for w, v in _BOOLEANS.items() if not v], "0"),
+    ):
+        trimmed = pc.if_else(pc.is_in(trimmed, value_set=pa.array(words)), number, trimmed)
+    try:
+        return pc.cast(trimmed, pa.float64())
+    except pa.ArrowInvalid:
+        return array
 
 
 def _floats(array: pa.Array, column: str) -> np.ndarray:
@@ -406,6 +423,8 @@ def _floats(array: pa.Array, column: str) -> np.ndarray:
         try:
             array = pc.cast(array, pa.float64())
         except pa.ArrowInvalid:
+            array = _lenient(array)
+        if not pa.types.is_float64(array.type):
             index = _bad_number(array)
             value = array[index].as_py()
             if not value.strip():
@@ -953,15 +972,29 @@ class CsvInput(Input):
         # conversion error names no row, so then the file is scanned again as text to find the
         # cell; a stream that cannot be read twice (stdin) is read as text from the start.
         direct = numeric if self._reopen is not None else frozenset()
+        done = 0
         try:
-            yield from self._parse_blocks(names, direct, settings, on_invalid_row)
+            for record_batch in self._parse_blocks(names, direct, settings, on_invalid_row):
+                done += record_batch.num_rows
+                yield record_batch
         except pa.ArrowInvalid as error:
-            if "conversion error" in str(error) and direct:
-                try:
-                    self._find_bad_cell(names, settings)
-                except pa.ArrowInvalid as text_error:  # e.g. invalid UTF-8, found by the text reader
-                    raise self._parse_error(text_error, bad_rows) from None
-            raise self._parse_error(error, bad_rows) from None
+            if "conversion error" not in str(error) or not direct:
+                raise self._parse_error(error, bad_rows) from None
+            try:
+                self._find_bad_cell(names, settings)
+            except pa.ArrowInvalid as text_error:  # e.g. invalid UTF-8, found by the text reader
+                raise self._parse_error(text_error, bad_rows) from None
+            # Every cell is a number once read leniently (``true``, see _lenient): the rest as text.
+            yield from self._text_batches_from(done, names, settings)
+
+    def _text_batches_from(self, start: int, names, settings) -> Iterator[pa.RecordBatch]:
+        """The file's record batches as text columns, from record `start` (0-based) on."""
+        with self._reopen() as stream:
+            for record_batch in self._open_csv(stream, names, frozenset(), settings):
+                skip = min(start, record_batch.num_rows)
+                start -= skip
+                if skip < record_batch.num_rows:
+                    yield from _rechunk(record_batch.slice(skip), settings.batch_rows)
 
     def _parse_blocks(self, names, numeric, settings, on_invalid_row) -> Iterator[pa.RecordBatch]:
         """Parse the stream in newline-aligned blocks, two at a time, and yield batches in order.

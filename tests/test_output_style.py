@@ -186,3 +186,128 @@ def test_out_files_keep_the_distinction(sparse, tmp_path):
     sparse("--out", "o.parquet", "-f", "json")
     losses = pq.read_table(tmp_path / "o.parquet").column("loss").to_pylist()
     assert losses[0] == math.inf and losses[1] is None and losses[2] == LN2
+
+
+# --------------------------------------------------------------------------- input leniency where there is no doubt
+
+# y = 1 with p = 0.9 and y = 0 with p = 0.2: mean of -ln 0.9 and -ln(1 - 0.2), the latter as log1p(-0.2)
+# (ln(1 - p) for the float p = 0.2, without the rounding of 1 - p)
+BCE_MEAN = (-math.log(0.9) - math.log1p(-0.2)) / 2
+
+
+def _value(runner, path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["bce", str(path), "--value-only", *args], prog_name="cecli")
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, args",
+    [
+        ("y_true,y_pred\n1, 0.9\n0, 0.2\n", []),
+        ("y_true, y_pred\n1 , 0.9 \n 0,0.2\n", []),
+        ("y_true,y_pred\n1,\t0.9\n0,0.2\t\n", []),
+        ("y_true\ty_pred\n1\t 0.9\n0 \t0.2\n", ["--input-format", "tsv"]),
+        ("y_true;y_pred\n1; 0.9\n0;  0.2\n", ["--delimiter", ";"]),
+        ("y_true,y_pred\nTrue,0.9\nFalse,0.2\n", []),
+        ("y_true,y_pred\ntrue,0.9\nfalse,0.2\n", []),
+        ("y_true,y_pred\n TRUE ,0.9\nfalse,0.2\n", []),
+        ("y_true,y_pred\n1,0.9\nfalse,0.2\n", []),
+    ],
+)
+def test_spaces_and_boolean_words_are_read(runner, tmp_path, text, args):
+    path = tmp_path / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    assert _value(runner, path, *args) == (0, f"{BCE_MEAN!r}\n", "")
+
+
+@pytest.mark.parametrize(
+    "text, line, shown",
+    [
+        ("y_true,y_pred\n1, 0.9\n0, x\n", 3, "' x'"),
+        ("y_true,y_pred\n1, 0.9\n0, 0.2\n0, 1 2\n", 4, "' 1 2'"),
+        ("y_true,y_pred\nyes,0.9\n", 2, "'yes'"),
+    ],
+)
+def test_a_cell_that_is_still_not_a_number_is_named(runner, tmp_path, text, line, shown):
+    path = tmp_path / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    column = "y_true" if "yes" in text else "y_pred"
+    assert _value(runner, path) == (
+        3,
+        "",
+        f"cecli: error: {path}:{line}:{column}: not a number: {shown} (every cell of this column must be a number)\n",
+    )
+
+
+def test_blank_cell_is_still_missing(runner, tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("y_true,y_pred\n1,0.9\n0,   \n", encoding="utf-8")
+    assert _value(runner, path) == (
+        3,
+        "",
+        f"cecli: error: {path}:3:y_pred: missing value (fill in every cell, or drop the row)\n",
+    )
+
+
+def test_small_and_streamed_paths_agree_on_spaces(tmp_path, monkeypatch):
+    from cecli import readers
+    from cecli.pipeline import compute
+
+    path = tmp_path / "in.csv"
+    path.write_text("y_true,y_pred\n1, 0.9\n0,0.2 \n", encoding="utf-8")
+    small = compute("bce", str(path)).per_sample.tolist()
+    monkeypatch.setattr(readers, "_SMALL_CSV_BYTES", 0)  # every input through pyarrow
+    assert compute("bce", str(path)).per_sample.tolist() == small == [-math.log(0.9), -math.log1p(-0.2)]
+
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        ("1\t0.9\n0\t0.2\n", "the input looks tab-separated: use --input-format tsv or --delimiter tab"),
+        ("y_true\ty_pred\n1\t0.9\n", "the input looks tab-separated: use --input-format tsv or --delimiter tab"),
+        ("1 0.9\n0 0.2\n", "the input looks separated by ' ': use --delimiter ' '"),
+        ("y;p\n1;0.9\n", "the input looks separated by ';': use --delimiter ';'"),
+    ],
+)
+def test_one_column_stdin_suggests_the_delimiter(runner, text, hint):
+    result = runner.invoke(app, ["bce", "-", "-f", "json"], input=text, prog_name="cecli")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("cecli: error: <stdin>: cannot tell which columns hold the predictions;")
+    assert result.stderr.endswith(f" ({hint})\n")
+
+
+def test_a_wide_file_lists_ten_columns_and_the_count(runner, tmp_path):
+    path = tmp_path / "wide.csv"
+    names = [f"c{i}" for i in range(2001)]
+    path.write_text(",".join(names) + "\n" + ",".join(["0.5"] * 2001) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["bce", str(path), "-y", "nope", "-p", "c1"], prog_name="cecli")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"cecli: error: no column named 'nope' in {path} (columns are: "
+        "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, ... (2001 in all))\n"
+    )
+
+
+@pytest.mark.parametrize("batch_rows", ["1000", "65536"])
+def test_boolean_words_after_numeric_batches_of_a_file(runner, tmp_path, batch_rows):
+    """A file's numeric columns are parsed as numbers first; a `True` far down is read as 1 all the same."""
+    import json
+
+    labels = [i % 2 for i in range(5000)]
+    preds = [round(0.05 + 0.9 * ((i * 7919) % 1000) / 1000, 6) for i in range(5000)]
+    cells = [str(y) for y in labels]
+    cells[3000] = "True" if labels[3000] else "false"
+    cells[4999] = " TRUE" if labels[4999] else "FALSE "
+
+    def per_sample(name: str, column: list[str]) -> list[float]:
+        path = tmp_path / name
+        rows = "".join(f"{c},{p}\n" for c, p in zip(column, preds, strict=True))
+        path.write_text("y_true,y_pred\n" + rows, encoding="utf-8")
+        result = runner.invoke(app, ["bce", str(path), "-f", "json", "--batch-rows", batch_rows], prog_name="cecli")
+        assert (result.exit_code, result.stderr) == (0, "")
+        return json.loads(result.stdout)["per_sample"]
+
+    words = per_sample("words.csv", cells)
+    assert words == per_sample("digits.csv", [str(y) for y in labels])  # the same bits as 1 and 0
+    expected = [-math.log(p) if y else -math.log1p(-p) for y, p in zip(labels, preds, strict=True)]
+    assert all(math.isclose(a, b, rel_tol=1e-15) for a, b in zip(words, expected, strict=True))
