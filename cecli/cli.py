@@ -147,11 +147,21 @@ class _Group(TyperGroup):
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
     def _main_shell_completion(self, *args, **kwargs) -> None:
-        """No shell completion: ``_CECLI_COMPLETE`` is an ordinary variable and cecli runs as usual.
+        """Shell completion for bash, zsh and fish (README, "Options") when ``_CECLI_COMPLETE`` is set.
 
-        Typer answers it with "Shell bash not supported" (exit 1) when its own completion is
-        switched off, which is worse than nothing (README, "Options").
+        Typer registers its shells only along with ``--install-completion``, which cecli leaves
+        out; without them it answered "Shell bash not supported". Both Typer's order
+        (``source_bash``) and Click's (``bash_source``) are understood.
         """
+        value = os.environ.get("_CECLI_COMPLETE")
+        if value:
+            from typer._completion_classes import completion_init
+
+            completion_init()
+            shell, _, action = value.partition("_")
+            if shell in ("bash", "zsh", "fish") and action in ("source", "complete"):  # Click's order, bash_source
+                os.environ["_CECLI_COMPLETE"] = f"{action}_{shell}"
+        super()._main_shell_completion(*args, **kwargs)
 
 
 # Click's plain help, not rich's: rich boxes give the descriptions a 21-character column at
@@ -216,6 +226,45 @@ _IO = "Input"
 _OUT = "Output"
 _MATH = "Loss"
 
+
+def _complete_columns(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of -y, -p, -w, --keep and --by: the column names of the first INPUT given.
+
+    The command line comes from the shell's variables (``COMP_WORDS`` for bash, Typer's
+    ``_TYPER_COMPLETE_ARGS`` for zsh and fish): Click's resilient parsing leaves INPUT out of
+    ``ctx.params`` there. A comma-separated list completes its last item. Nothing when there is
+    no INPUT yet, it is stdin, or it cannot be read: completion never prints an error.
+    """
+    import shlex
+
+    line = os.environ.get("_TYPER_COMPLETE_ARGS") or os.environ.get("COMP_WORDS") or ""
+    try:
+        words = shlex.split(line)
+    except ValueError:  # an open quote
+        words = line.split()
+    takes_value = {name for param in ctx.command.params if not getattr(param, "is_flag", True) for name in param.opts}
+    paths, rest = [], iter(words[words.index(ctx.info_name) + 1 :] if ctx.info_name in words else [])
+    for word in rest:
+        if word in takes_value:
+            next(rest, None)
+        elif not word.startswith("-") and word != incomplete:
+            paths.append(word)
+    if not paths:
+        return []
+    done, comma, part = incomplete.rpartition(",")
+    try:
+        from .readers import expand_sources, open_input
+
+        source = open_input(expand_sources(paths[:1])[0], _read_settings({}))
+        try:
+            names = [column.name for column in source.columns]
+        finally:
+            source.close()
+    except Exception:  # an unreadable input: no suggestions, and no message in the middle of a command line
+        return []
+    return [done + comma + name for name in names if name.startswith(part)]
+
+
 Input = Annotated[
     list[str] | None,
     typer.Argument(
@@ -228,21 +277,41 @@ Input = Annotated[
 LabelCols = Annotated[
     str | None,
     typer.Option(
-        "-y", "--y-true", help="Label column(s): name, a,b,c, glob 'y_*', position 2 or range 2-5.", rich_help_panel=_IO
+        "-y",
+        "--y-true",
+        autocompletion=_complete_columns,
+        help="Label column(s): name, a,b,c, glob 'y_*', position 2 or range 2-5.",
+        rich_help_panel=_IO,
     ),
 ]
 PredCols = Annotated[
     str | None,
-    typer.Option("-p", "--y-pred", help="Prediction column(s), same syntax as -y.", rich_help_panel=_IO),
+    typer.Option(
+        "-p",
+        "--y-pred",
+        autocompletion=_complete_columns,
+        help="Prediction column(s), same syntax as -y.",
+        rich_help_panel=_IO,
+    ),
 ]
 LabelsFile = Annotated[
     str | None,
     typer.Option("--labels", help="Read labels from this second file, aligned by row.", rich_help_panel=_IO),
 ]
-WeightCol = Annotated[str | None, typer.Option("-w", "--weight-col", help="Sample weight column.", rich_help_panel=_IO)]
+WeightCol = Annotated[
+    str | None,
+    typer.Option(
+        "-w", "--weight-col", autocompletion=_complete_columns, help="Sample weight column.", rich_help_panel=_IO
+    ),
+]
 Keep = Annotated[
     str | None,
-    typer.Option("--keep", help="Columns to pass through to per-sample output (e.g. an id).", rich_help_panel=_IO),
+    typer.Option(
+        "--keep",
+        autocompletion=_complete_columns,
+        help="Columns to pass through to per-sample output (e.g. an id).",
+        rich_help_panel=_IO,
+    ),
 ]
 InputFormatOpt = Annotated[
     InputFormat | None,
@@ -333,7 +402,12 @@ ColorOpt = Annotated[Color, typer.Option("--color", help="Colour in the table.",
 
 By = Annotated[
     str | None,
-    typer.Option("--by", help="Summarise per group of these columns (e.g. a split).", rich_help_panel=_OUT),
+    typer.Option(
+        "--by",
+        autocompletion=_complete_columns,
+        help="Summarise per group of these columns (e.g. a split).",
+        rich_help_panel=_OUT,
+    ),
 ]
 Top = Annotated[
     int, typer.Option("--top", min=0, metavar="K", help="List the K largest per-sample losses.", rich_help_panel=_OUT)

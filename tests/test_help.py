@@ -10,7 +10,6 @@ import sys
 import pytest
 import typer
 
-from cecli import __version__
 from cecli.cli import app
 
 COMMAND = typer.main.get_command(app)
@@ -80,11 +79,49 @@ def test_bce_help_fits_in_a_screenful_at_80_columns():
     assert len(_help(80, "bce").splitlines()) <= 85
 
 
-@pytest.mark.parametrize("shell", ["bash_source", "zsh_source", "fish_source", "bash_complete"])
-def test_the_completion_variable_changes_nothing(runner, shell):
-    env = {"_CECLI_COMPLETE": shell, "COMP_WORDS": "cecli b", "COMP_CWORD": "1"}
-    result = runner.invoke(app, ["--version"], prog_name="cecli", env=env)
-    assert (result.exit_code, result.stdout, result.stderr) == (0, f"cecli {__version__}\n", "")
-    scored = runner.invoke(app, ["bce", "-", "-f", "json"], input="y_true,y_pred\n1,0.5\n", env=env)
-    assert scored.exit_code == 0
-    assert '"value": 0.6931471805599453' in scored.stdout  # ln 2, the loss of p = 0.5
+def _complete(runner, tmp_path, monkeypatch, shell: str, line: str) -> list[str]:
+    """What cecli answers a shell completing `line` (bash: the words; zsh and fish: the line) in `tmp_path`."""
+    monkeypatch.chdir(tmp_path)
+    words = line.split()
+    env = {"_CECLI_COMPLETE": f"complete_{shell}", "_TYPER_COMPLETE_FISH_ACTION": "get-args"}
+    if shell == "bash":
+        env.update(COMP_WORDS=line, COMP_CWORD=str(len(words) - (0 if line.endswith(" ") else 1)))
+    else:
+        env["_TYPER_COMPLETE_ARGS"] = line
+    result = runner.invoke(app, [], prog_name="cecli", env=env)
+    assert (result.exit_code, result.stderr) == (0, "")
+    if shell == "zsh":  # _arguments '*: :(("a":"help" "b"))'
+        return re.findall(r'"((?:[^"\\]|\\.)*)"(?::"(?:[^"\\]|\\.)*")?', result.stdout.partition("((")[2])
+    return [item.split("\t")[0] for item in result.stdout.splitlines() if item]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("cecli s", ["sparse", "softmax"]),
+        ("cecli bce --lab", ["--labels", "--label-smoothing"]),
+        ("cecli bce --like ", ["keras", "torch", "sklearn"]),
+        ("cecli sparse --reduction s", ["sum"]),
+        ("cecli bce d.csv -y ", ["id", "y_true", "y_pred", "split"]),
+        ("cecli bce d.csv --keep id,y_", ["id,y_true", "id,y_pred"]),
+        ("cecli bce --labels other.csv d.csv --by s", ["split"]),
+        ("cecli bce missing.csv -p ", []),
+    ],
+)
+def test_completion(runner, tmp_path, monkeypatch, shell, line, expected):
+    (tmp_path / "d.csv").write_text("id,y_true,y_pred,split\na,1,0.9,x\n", encoding="utf-8")
+    (tmp_path / "other.csv").write_text("label\n1\n", encoding="utf-8")
+    assert sorted(_complete(runner, tmp_path, monkeypatch, shell, line)) == sorted(expected)
+
+
+@pytest.mark.parametrize("value", ["source_bash", "bash_source", "source_zsh", "zsh_source", "source_fish"])
+def test_completion_scripts(runner, value):
+    result = runner.invoke(app, [], prog_name="cecli", env={"_CECLI_COMPLETE": value})
+    assert (result.exit_code, result.stderr) == (0, "")
+    shell = value.replace("source", "").strip("_")
+    marker = {"bash": "complete -o default -F _cecli_completion cecli", "zsh": "#compdef cecli"}.get(
+        shell, "complete --command cecli"
+    )
+    assert marker in result.stdout
+    assert f"_CECLI_COMPLETE=complete_{shell}" in result.stdout
