@@ -125,12 +125,60 @@ def _print_traceback(failure: BaseException) -> None:
         pass
 
 
+class _Formatter(typer.Context.formatter_class):
+    """Click's help formatter, wrapping only at spaces: Click's breaks after hyphens, which cut
+    ``--per-class`` in two at a line end. Words longer than a line stay whole."""
+
+    @staticmethod
+    def _wrap(text: str, width: int) -> list[str]:
+        import textwrap
+
+        lines = []
+        for paragraph in text.split("\n\n"):
+            if paragraph.startswith("\b\n"):  # Click's mark for a paragraph kept as written
+                lines += paragraph[2:].splitlines()
+            else:
+                words = " ".join(paragraph.split())
+                lines += textwrap.wrap(words, max(width, 10), break_on_hyphens=False, break_long_words=False)
+            lines.append("")
+        return lines[:-1]
+
+    def write_text(self, text: str) -> None:
+        indent = " " * self.current_indent
+        for line in self._wrap(text, self.width - self.current_indent):
+            self.write(f"{indent}{line}\n" if line else "\n")
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        rows = list(rows)
+        first_width = min(max((len(first) for first, _ in rows), default=0), col_max) + col_spacing
+        indent = " " * self.current_indent
+        for first, second in rows:
+            self.write(f"{indent}{first}")
+            if not second:
+                self.write("\n")
+                continue
+            if len(first) <= first_width - col_spacing:
+                self.write(" " * (first_width - len(first)))
+            else:  # a long name has its description on the next line, never cut
+                self.write("\n" + " " * (first_width + self.current_indent))
+            lines = self._wrap(second, self.width - first_width - self.current_indent) or [""]
+            self.write(f"{lines[0]}\n")
+            for line in lines[1:]:
+                self.write(f"{indent}{' ' * first_width}{line}\n" if line else "\n")
+
+
+class _Context(typer.Context):
+    formatter_class = _Formatter
+
+
 class _Group(TyperGroup):
     """Runs the app without Click's standalone handling, so that :func:`_report` maps every outcome.
 
     That covers what happens outside a command too: usage errors, ``--version`` and ``--help``
     (whose output can meet a closed pipe or a full disk), and the final flush of stdout.
     """
+
+    context_class = _Context
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -177,6 +225,8 @@ _EXIT_CODES = (
 
 class _Help(TyperCommand):
     """A command whose help lists its options under their panels (Input, Loss, Output) in Click's plain layout."""
+
+    context_class = _Context
 
     def format_options(self, ctx, formatter) -> None:
         sections: dict[str, list] = {"Arguments": []}

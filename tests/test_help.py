@@ -42,6 +42,7 @@ def test_every_flag_name_is_printed_whole(name, columns):
     assert len(flags) > 5
     assert sorted(set(flags) - printed) == []
     assert "…" not in text
+    assert not re.search(r"\w-\n", text)  # no word, flag or option value broken at a hyphen
     assert max(map(len, text.splitlines())) <= min(columns, 80) - 2
     assert " ".join(text.split()).endswith(EXIT_CODES)  # the epilog
 
@@ -50,6 +51,7 @@ def test_every_flag_name_is_printed_whole(name, columns):
 def test_the_epilog_lists_the_exit_codes(columns):
     text = _help(columns)
     assert max(map(len, text.splitlines())) <= min(columns, 80) - 2
+    assert not re.search(r"\w-\n", text)
     assert " ".join(text.split()).endswith(EXIT_CODES)
 
 
