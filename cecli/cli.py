@@ -178,8 +178,6 @@ class _Group(TyperGroup):
     (whose output can meet a closed pipe or a full disk), and the final flush of stdout.
     """
 
-    context_class = _Context
-
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             try:
@@ -193,6 +191,8 @@ class _Group(TyperGroup):
         except BaseException as failure:
             code = _report(failure)
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+    context_class = _Context  # the app's own help, as the commands'
 
     def _main_shell_completion(self, *args, **kwargs) -> None:
         """Shell completion for bash, zsh and fish (README, "Options") when ``_CECLI_COMPLETE`` is set.
