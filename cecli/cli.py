@@ -881,11 +881,12 @@ _LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "ignore_index", "tempe
 
 def _score(loss: str, values: dict) -> None:
     from .pipeline import compute
-    from .result import gate_failure
+    from .result import check_gate, gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
     values = _checked(values, fmt)
     reduction = values["reduction"].value
+    check_gate(fail_above=values["fail_above"], fail_below=values["fail_below"])
     options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
     if values.get("like"):
         options["like"] = values["like"].value

@@ -56,6 +56,22 @@ def _xlogy(x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
         return np.where(x == 0, 0.0, x * log_y)
 
 
+def weighted(weights, values) -> np.ndarray:
+    """``weights * values`` with the convention ``0 * anything = 0`` (also ``0 * inf``).
+
+    A class or positive weight of 0 removes its term from the formula, so it must not
+    turn an infinite ``-log 0`` into NaN.
+
+    Examples
+    --------
+    >>> weighted(np.array([0.0, 2.0]), np.array([np.inf, 1.5])).tolist()
+    [0.0, 3.0]
+    """
+    # 0 * inf is masked out below; a product beyond the float range is inf, an honest infinite loss
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where(np.asarray(weights) == 0, 0.0, weights * values)
+
+
 def _log(p: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):  # log(0) = -inf is the honest answer when eps = 0
         return np.log(p)
@@ -186,9 +202,9 @@ def binary_cross_entropy(
         positive = y == 1.0
         if np.all(positive | (y == 0.0)):
             # Hard labels (the common case) pick one term; the same numbers as the formula below.
-            losses = 0.0 - np.where(positive, w_pos * log_p, log_not_p)
+            losses = 0.0 - np.where(positive, log_p if pos_weight is None else weighted(w_pos, log_p), log_not_p)
         else:
-            losses = 0.0 - (w_pos * _xlogy(y, log_p) + _xlogy(1.0 - y, log_not_p))
+            losses = 0.0 - (weighted(w_pos, _xlogy(y, log_p)) + _xlogy(1.0 - y, log_not_p))
     if losses.ndim == 2:
         losses = losses.mean(axis=1)
     return _in_base(losses, base)
@@ -197,7 +213,7 @@ def binary_cross_entropy(
 def _smoothed_nll(targets: np.ndarray, log_p: np.ndarray, class_weights) -> np.ndarray:
     terms = _xlogy(targets, log_p)
     if class_weights is not None:
-        terms = terms * class_weights
+        terms = weighted(class_weights, terms)  # a class of weight 0 adds nothing, even where p = 0
     return 0.0 - terms.sum(axis=1)
 
 
@@ -353,10 +369,15 @@ def sparse_cross_entropy(
     else:
         losses = 0.0 - _pick(log_p, safe)
     if weights is not None:
-        losses = weights[safe] * losses
+        losses = weighted(weights[safe], losses)  # 0 * w_y * (-log 0) = 0
     if s:
-        spread = 0.0 - (log_p.sum(axis=1) if weights is None else log_p @ weights)
-        losses = (1.0 - s) * losses + (s / n_classes) * spread
+        if weights is None:
+            spread = 0.0 - log_p.sum(axis=1)
+        elif (weights == 0).any():  # 0 * log 0 = 0 for a class of weight 0
+            spread = 0.0 - weighted(weights, log_p).sum(axis=1)
+        else:
+            spread = 0.0 - log_p @ weights
+        losses = weighted(1.0 - s, losses) + (s / n_classes) * spread
     if ignored is not None:
         losses[ignored] = 0.0
     return _in_base(losses, base)

@@ -93,16 +93,24 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
             caption=f"… {more} more rows (-f json or --out for all)" if more > 0 else None,
         )
     part = result.partial  # the numbers themselves: the table shows inf where JSON writes null
+    document = result.to_dict(per_sample=False)  # each group's and class's value, reduced as the total is
     if result.groups is not None:
         _breakdown_table(
             console,
             "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
-            [(", ".join(map(_shown, key.values())), part) for key, part in result.groups],
+            [
+                (", ".join(map(_shown, key.values())), summary)
+                for (key, _), summary in zip(result.groups, document["by"], strict=True)
+            ],
             precision,
         )
     if result.per_class is not None:
         _breakdown_table(
-            console, "per true class", [(name, part) for name, _, part in result.per_class], precision, "class"
+            console,
+            "per true class",
+            [(name, summary) for (name, _, _), summary in zip(result.per_class, document["per_class"], strict=True)],
+            precision,
+            "class",
         )
     if result.top is not None and result.top.rows:
         _top_table(console, result, precision)
@@ -117,8 +125,9 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         ("mean", _number(part.mean, precision)),
         ("sum", _number(part.sum, precision)),
         ("weight sum", _number(part.weight_sum, precision)),
-        ("min", _number((part.min if part.count else None), precision)),
-        ("max", _number((part.max if part.count else None), precision)),
+        ("denominator", _number(result.denominator, precision)),
+        ("min", _number(part.min if part.count else None, precision)),
+        ("max", _number(part.max if part.count else None, precision)),
         *([("accuracy", _number(result.accuracy, precision))] if result.accuracy is not None else []),
         *([("perplexity", _number(result.perplexity, precision))] if result.perplexity is not None else []),
         ("input", f"{printable(result.input['path'] or ', '.join(result.input['paths']))} ({result.input['format']})"),
@@ -179,11 +188,12 @@ def _print_table(
 
 
 def _breakdown_table(console, title: str, rows: list, precision: int, heading: str = "group") -> None:
+    names = ("value", "mean", "sum", "min", "max")  # the JSON keys of each row, as in the summary
     cells = [
-        [printable(label), str(part.count), *(_number(v, precision) for v in (part.mean, part.sum, part.min, part.max))]
-        for label, part in rows
+        [printable(label), str(summary["count"]), *(_number(summary[name], precision) for name in names)]
+        for label, summary in rows
     ]
-    _print_table(console, title, [heading, "count", "mean", "sum", "min", "max"], ["text", *["number"] * 5], cells)
+    _print_table(console, title, [heading, "count", *names], ["text", *["number"] * 6], cells)
 
 
 def _top_table(console, result: LossResult, precision: int) -> None:
@@ -203,16 +213,17 @@ def _histogram_table(console, result: LossResult, width: int = 30) -> None:
 
     counts = result.histogram.counts
     used = [i for i, c in enumerate(counts) if c]
-    cells = [
-        [f"{HISTOGRAM_EDGES[i]:.3g}", f"{HISTOGRAM_EDGES[i + 1]:.3g}", str(counts[i])]
-        for i in range(used[0], used[-1] + 1)
-    ]
+    nan = result.histogram.nan
+    bins = range(used[0], used[-1] + 1) if used else range(0)
+    cells = [[f"{HISTOGRAM_EDGES[i]:.3g}", f"{HISTOGRAM_EDGES[i + 1]:.3g}", str(counts[i])] for i in bins]
+    if nan:  # NaN has no bin; it is counted on its own row so that the counts add up
+        cells.append(["NaN", "", str(nan)])
     # The bars take what the console leaves, up to `width`: a bar is never cut, only shorter.
     room = console.width - sum(max(len(row[k]) for row in [["from", "to", "count"], *cells]) for k in range(3)) - 13
     width = max(1, min(width, room))
-    peak = max(counts)
-    for row, i in zip(cells, range(used[0], used[-1] + 1), strict=True):
-        row.append("█" * max(1 if counts[i] else 0, round(width * counts[i] / peak)))
+    peak = max(*counts, nan)
+    for row, count in zip(cells, [*(counts[i] for i in bins), *([nan] if nan else [])], strict=True):
+        row.append("█" * max(1 if count else 0, round(width * count / peak)))
     _print_table(
         console,
         f"distribution of per-sample loss ({result.options.unit})",

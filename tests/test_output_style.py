@@ -57,10 +57,10 @@ def test_titles_are_one_line(table, columns):
 
 def test_columns_that_do_not_fit_are_left_out_and_named(table):
     text = table(40, "--by", "split", "--color", "never")
-    assert "(min, max left out at this width; -f json has them)" in " ".join(text.split())
+    assert "(sum, min, max left out at this width; -f json has them)" in " ".join(text.split())
     wide = table(80, "--by", "split", "--color", "never")
     assert "left out" not in wide
-    assert re.search(r"group +count +mean +sum +min +max", wide)
+    assert re.search(r"group +count +value +mean +sum +min +max", wide)
 
 
 def test_the_more_rows_caption_is_one_line(runner, tmp_path, monkeypatch):
