@@ -6,13 +6,14 @@ or in which order the states were added: all sums are exact (Python integers cou
 power-of-two unit) and only the final statistic is rounded.
 
 Rows enter as per-sample losses ``l`` with optional sample weights ``a`` and denominator
-weights ``d`` (default ``a``): each row contributes the numerator ``y = a * l`` and the
-denominator ``x = d`` (1 without weights). In the normal states ``y`` is the exact product
-(``0 * anything = 0``), as :meth:`cecli.reduce.Partial.of` sums it, so their mean is
-:attr:`cecli.reduce.Partial.mean` bit for bit; the resampling states use the float product
-``fl(a * l)`` (a relative change of at most ``2**-53`` per row, far below their Monte-Carlo
-error). The reduced value is the ratio
-``m = sum(y) / sum(x)``, and each method below treats rows as independent draws from a
+weights ``d`` (default ``a``; the whole per-row denominator, where ``Partial.of``'s
+`denominators` are factors it multiplies by ``a``): each row contributes the numerator
+``y = a * l`` and the denominator ``x = d`` (1 without weights). In the normal states ``y``
+is the exact product (``0 * anything = 0``), as :meth:`cecli.reduce.Partial.of` sums it, so
+their mean is :attr:`cecli.reduce.Partial.mean` bit for bit; the resampling states use the
+float product ``fl(a * l)`` (a relative change of at most ``2**-53`` per row, far below
+their Monte-Carlo error). The reduced value is the ratio ``m = sum(y) / sum(x)``, and each
+method below treats rows as independent draws from a
 population of rows (the dump is a sample of the data the model will meet):
 
 ``normal``
