@@ -61,19 +61,36 @@ def _check_nulls(array: pa.Array, column: str, what: str = "missing value") -> N
 
 
 def _bad_number(array: pa.Array) -> int:
-    """Index of the first string in `array` that does not parse as a number (binary search)."""
-    import pyarrow.compute as pc
-
+    """Index of the first string in `array` that does not parse as a number, even leniently (binary search)."""
     low, high = 0, len(array)
     while high - low > 1:
         middle = (low + high) // 2
-        try:
-            pc.cast(array.slice(low, middle - low), pa.float64())
-        except pa.ArrowInvalid:
-            high = middle
-        else:
+        if pa.types.is_float64(_lenient(array.slice(low, middle - low)).type):
             low = middle
+        else:
+            high = middle
     return low
+
+
+def _lenient(array: pa.Array) -> pa.Array:
+    """Text cells as float64 where there is no doubt what they mean, else `array` unchanged.
+
+    Surrounding spaces are dropped (``1, 0.9``: pyarrow's typed CSV columns skip them too),
+    and ``true``/``false`` (also ``True``, ``TRUE``, ...) are 1 and 0, as a boolean column of
+    Parquet or JSON is (README, "Input").
+    """
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim(array, characters=" \t")
+    for words, number in (
+        ([w for w, v in _BOOLEANS.items() if v], "1"),
+        ([w for w, v in _BOOLEANS.items() if not v], "0"),
+    ):
+        trimmed = pc.if_else(pc.is_in(trimmed, value_set=pa.array(words)), number, trimmed)
+    try:
+        return pc.cast(trimmed, pa.float64())
+    except pa.ArrowInvalid:
+        return array
 
 
 def _floats(array: pa.Array, column: str) -> np.ndarray:
@@ -85,6 +102,8 @@ def _floats(array: pa.Array, column: str) -> np.ndarray:
         try:
             array = pc.cast(array, pa.float64())
         except pa.ArrowInvalid:
+            array = _lenient(array)
+        if not pa.types.is_float64(array.type):
             index = _bad_number(array)
             value = array[index].as_py()
             if not value.strip():

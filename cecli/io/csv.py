@@ -176,6 +176,8 @@ class CsvInput(Input):
                         raise
                     return read(self._read_options(len(block) + 1, skip_header=first, use_threads=False))
             except pa.ArrowInvalid as error:
+                if numeric and (table := self._lenient_block(block, first, names, numeric)) is not None:
+                    return table
                 raise _BlockError(error, block, first) from None
 
         def tables() -> Iterator[pa.Table]:
@@ -204,6 +206,27 @@ class CsvInput(Input):
         except _BlockError as failed:
             failed.records_before = done
             raise
+
+    def _lenient_block(self, block: bytes, first: bool, names, numeric) -> pa.Table | None:
+        """`block` with every column as text, when its numeric columns hold numbers once read leniently.
+
+        pyarrow's float conversion takes surrounding spaces but not ``true``/``false``, which
+        :func:`_lenient` reads as 1 and 0; ``None`` leaves the error to :meth:`_block_error`.
+        """
+        import pyarrow.csv as pa_csv
+
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(block),
+                read_options=self._read_options(len(block) + 1, skip_header=first, use_threads=False),
+                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter),
+                convert_options=self._convert_options(names, frozenset()),
+            )
+            for name in numeric:
+                _floats(table.column(name).combine_chunks(), name)
+        except (pa.ArrowInvalid, CellError):
+            return None
+        return table
 
     def _convert_options(self, names, numeric):
         import pyarrow.csv as pa_csv

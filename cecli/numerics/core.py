@@ -404,7 +404,8 @@ def label_weights(labels, class_weights, *, ignore_index: int | None = None) -> 
     """Weight ``w_y`` of each row's class, 0 for ignored rows: the mean's denominator terms.
 
     PyTorch ``cross_entropy`` with class-index targets and ``weight`` averages as
-    ``sum(l) / sum(w_y)``; multiply these by any sample weights to get that denominator.
+    ``sum(l) / sum(w_y)``: pass these as ``denominators`` to :meth:`cecli.numerics.reduce.Partial.of`
+    (which multiplies them by any sample weights) and read ``reduced("mean")``.
     """
     targets = np.asarray(labels, dtype=np.int64)
     weights = np.asarray(class_weights, dtype=np.float64)

@@ -360,7 +360,7 @@ def negative_log_likelihood(log_probs, *, base: float | None = None) -> np.ndarr
     ----------
     log_probs : array_like, shape (n,)
         ``log p_y`` in natural log (a token log-prob dump: vLLM, lm-evaluation-harness).
-        Values must be ``<= 0`` (see :func:`cecli.validate.check_log_probabilities`);
+        Values must be ``<= 0`` (see :func:`cecli.numerics.validate.check_log_probabilities`);
         ``-inf`` (probability 0) gives an honest ``inf``.
     base : float, optional
         Logarithm base of the result (2 = bits).
@@ -406,9 +406,12 @@ def nll_loss(
     Notes
     -----
     PyTorch's ``reduction='mean'`` is ``sum(l) / sum(w_y)`` over the rows not ignored.
-    Pass ``denominators=label_weights(labels, w, ignore_index=...)`` (times any sample
-    weights) to :meth:`cecli.reduce.Partial.of`; without class weights use
-    ``w = np.ones(C)`` there, so that ignored rows drop out of the count.
+    Pass ``denominators=label_weights(labels, w, ignore_index=...)`` to
+    :meth:`cecli.numerics.reduce.Partial.of` (with any sample weights ``s`` as `weights`: ``Partial``
+    multiplies the factors by them, ``D = sum(s * w_y)``) and read
+    ``partial.reduced("mean")``, which is ``sum(s * l) / D``; ``partial.mean`` stays
+    ``sum(s * l) / sum(s)``. Without class weights use ``w = np.ones(C)`` there, so that
+    ignored rows drop out of the count.
 
     Examples
     --------
