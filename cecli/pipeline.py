@@ -1,31 +1,31 @@
 """``compute()``: the library entry point below the CLI.
 
-input -> readers (NumPy batches) -> validate -> core (per-sample losses) -> reduce
-(Partial per batch, summed) -> LossResult. Per-sample values are kept only when asked
-for, and written batch by batch to ``out`` when given, so memory stays bounded.
+It checks the options, opens the inputs, chooses the columns, and hands the files to an
+engine (:mod:`cecli.engines.local` or :mod:`cecli.engines.dask`), which streams them through
+:mod:`cecli.scoring` (io -> validate -> core -> reduce); the state becomes a LossResult.
+Per-sample values are kept only when asked for, and written batch by batch to ``out`` when
+given, so memory stays bounded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
+from .engines import local
 from .errors import DataError, OptionError
 from .io.base import ReadSettings
 from .io.columns import Selection, choose_columns
 from .io.expand import expand_sources, file_identity, would_read
-from .io.inputs import Input
 from .io.sources import open_input
 from .numerics import validate
 from .numerics.reduce import ScoreState, TopK
 from .options import LossOptions
 from .result import LossResult
-from .scoring import _batches, _check_columns, _class_names, _Scorer, _shown, _write
+from .scoring import _class_names, _shown
 
 
 def compute(
@@ -146,7 +146,7 @@ def compute(
                 f"--per-class does not apply to `cecli {loss}`", hint="use it with cce, sparse or softmax"
             )
         if engine == "dask":
-            from .dask_engine import run
+            from .engines.dask import run
 
             first.close()
             state = run(
@@ -164,33 +164,23 @@ def compute(
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
             return _result(state, opts, selection, paths, None, out, fmt=first.format, extras=extras, notes=notes)
-        scorer = _Scorer(opts, selection, first, label_input or first, per_class=per_class, top=top, extras=extras)
-        writer = None
-        if out is not None:
-            from .io.writers import PerSampleWriter
-
-            writer = PerSampleWriter(out, [c.name for c in selection.keep])
-        sizes = [first.size] + [None if "://" in p or p == "-" else os.path.getsize(p) for p in paths[1:]]
-        total = None if None in sizes else sum(sizes)
-        done = 0
-        with writer if writer is not None else contextlib.nullcontext():
-            for index, source_input in enumerate(_inputs(first, paths, read, selection)):
-                scorer.start_file(index, source_input, own_labels=label_input is None)
-                # Decoding runs in a reader thread; the conversion to NumPy runs here, which
-                # balances the two cores best.
-                prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
-                for batch in _batches(source_input, label_input, selection, read, opts, prefetch):
-                    losses, counted = scorer.add(batch)
-                    if per_sample:
-                        scorer.keep_per_sample(losses, counted, batch)
-                    if writer is not None:
-                        _write(writer, scorer.total_rows - batch.size, losses, counted, batch, source_input)
-                    if progress is not None:
-                        progress(done + (source_input.position() or 0), total)
-                done += source_input.size or 0
-        per_sample_values = scorer.per_sample_values() if per_sample else None
+        state, per_sample_values = local.run(
+            first,
+            label_input,
+            paths,
+            selection=selection,
+            opts=opts,
+            read=read,
+            per_class=per_class,
+            top=top,
+            extras=extras,
+            per_sample=per_sample,
+            out=out,
+            progress=progress,
+            readers=readers,
+        )
         return _result(
-            scorer.state,
+            state,
             opts,
             selection,
             paths,
@@ -211,70 +201,6 @@ def compute(
             first.close()
             if label_input is not None:
                 label_input.close()
-
-
-def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selection) -> Iterator[Input]:
-    """Yield `first`, then each further file opened in turn, checked against `selection`."""
-    yield first
-    for path in paths[1:]:
-        opened = open_input(path, read)
-        try:
-            _check_columns(opened, selection, paths[0])
-            yield opened
-        finally:
-            opened.close()
-
-
-_ABANDONED: list = []
-
-
-def _prefetched(batches: Iterator, threads: list[threading.Thread], depth: int = 2) -> Iterator:
-    """Read the next batches in a background thread while the caller computes.
-
-    pyarrow and NumPy release the GIL, so decoding and the math overlap on two cores.
-    Errors from the reader are re-raised in the caller's thread, in order.
-    """
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    finished = object()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(finished)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            slots.put(error)
-
-    thread = threading.Thread(target=produce, name="cecli-reader", daemon=True)
-    threads.append(thread)
-    thread.start()
-    complete = False
-    try:
-        while True:
-            item = slots.get()
-            if item is finished:
-                complete = True
-                return
-            if isinstance(item, BaseException):
-                complete = True  # the reader has stopped
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # After an interrupt the reader may be blocked on a pipe that never closes: don't wait for
-        # it, and keep its generator alive, because finalizing pyarrow's streaming reader waits
-        # for its read-ahead thread. The process is about to exit.
-        thread.join(timeout=None if complete else 0.2)
-        if thread.is_alive() or not complete:
-            _ABANDONED.append(batches)
 
 
 def _refuse_overwrite(out: str, inputs: list[tuple[str | None, tuple[int, int] | None]]) -> None:

@@ -3,8 +3,8 @@
 :class:`_Scorer` validates and scores each :class:`~cecli.io.base.Batch` (error location,
 class weights the Keras way, accuracy, groups, the largest losses, per-sample buffers) into a
 :class:`~cecli.numerics.reduce.ScoreState`. :func:`score_files` runs it over whole files: the
-unit of work of a Dask task. The local engine (:mod:`cecli.pipeline`) and the Dask engine
-(:mod:`cecli.dask_engine`) both import this module, never each other.
+unit of work of a Dask task. The local engine (:mod:`cecli.engines.local`) and the Dask engine
+(:mod:`cecli.engines.dask`) both import this module, never each other.
 """
 
 from __future__ import annotations

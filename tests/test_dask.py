@@ -35,7 +35,7 @@ from cecli.errors import InputError, OptionError
 
 distributed = pytest.importorskip("distributed")
 
-from cecli import dask_engine  # noqa: E402 - only once Dask is known to be installed
+from cecli.engines import dask as dask_engine  # noqa: E402 - only once Dask is known to be installed
 
 N_CLASSES = 5
 # One spec for every comparison: --by, --per-class and --top with a kept column exercise every merged part.

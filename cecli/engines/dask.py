@@ -27,8 +27,8 @@ import sys
 import threading
 import time
 
-from .errors import CecliError, InputError, OptionError, printable
-from .numerics.reduce import ScoreState
+from cecli.errors import CecliError, InputError, OptionError, printable
+from cecli.numerics.reduce import ScoreState
 
 TASK_BYTES = 64 << 20  # group small files until a task reads about this much
 TASK_FILES = 256  # ... or holds this many files
@@ -119,7 +119,7 @@ def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_
     """Submit one task per group of files; their states in file order, or the first failure."""
     from distributed import as_completed
 
-    from . import __version__
+    from cecli import __version__
 
     run_id = f"{os.getpid()}-{time.monotonic_ns()}"
     futures = [
@@ -165,7 +165,7 @@ def _task(files, *, client_version: str, reference: str, out_dir: str | None, **
 
     The version is checked here too because workers that join during the run were not asked before it.
     """
-    from . import __version__, scoring
+    from cecli import __version__, scoring
 
     if client_version != __version__:
         raise OptionError(
@@ -375,7 +375,7 @@ def _check_workers(client) -> None:
     """
     import pkgutil
 
-    from . import __version__
+    from cecli import __version__
 
     try:
         versions = {"scheduler": client.run_on_scheduler(pkgutil.resolve_name, _WORKER_VERSION)}
