@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import OptionError
 from .losses import LOSS_OPTIONS, REGISTRY, applies
-from .numerics import DEFAULT_EPS
+from .numerics import DEFAULT_EPS, REDUCTIONS
 
-# Every choice list of cecli, written once: the CLI builds its choices from these.
+# Every choice list of cecli, written once: the CLI builds its choices from these. LOSSES come from the
+# registry, REDUCTIONS from the numerics that compute them (which import nothing above them).
 LOSSES = tuple(REGISTRY)
-REDUCTIONS = ("mean", "sum", "none")
 BASES = {"e": ("nats", None), "2": ("bits", 2.0), "10": ("bans", 10.0)}
 LIKES = ("keras", "torch", "sklearn")
 FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")  # input formats

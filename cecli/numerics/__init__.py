@@ -5,8 +5,9 @@
 that report the first bad index), :mod:`~cecli.numerics.exact` (exact sums and dot
 products) and :mod:`~cecli.numerics.reduce` (:class:`~cecli.numerics.reduce.Partial` and
 the other mergeable states). Nothing here reads files or knows about the CLI; these
-modules import only NumPy, the standard library, :mod:`cecli.errors` and the choice lists of
-:mod:`cecli.options`.
+modules import only NumPy, the standard library and :mod:`cecli.errors`.
 """
 
-DEFAULT_EPS = 1e-7  # here, not in core, so that the options read it without importing NumPy
+# Here, not in core, so that the options (read at start-up) take them without importing NumPy.
+DEFAULT_EPS = 1e-7
+REDUCTIONS = ("mean", "sum", "none")

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cecli.options import REDUCTIONS
-
+from . import REDUCTIONS
 from .exact import _PRODUCT_EXPONENT, _UNIT_EXPONENT, _abs_range, _abs_range_of, _ratio, _to_float, exact_dot, exact_sum
 
 
