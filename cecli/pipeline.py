@@ -24,7 +24,7 @@ from .io.sources import open_input
 from .numerics import validate
 from .numerics.reduce import ScoreState, TopK
 from .options import LossOptions
-from .result import LossResult
+from .result import InputInfo, LossResult
 from .scoring import _class_names, _shown
 
 
@@ -302,18 +302,18 @@ def _result(
         )
     if partial.nan:
         warnings.append(f"{partial.nan} of {partial.count} losses are NaN (not a number)")
-    described = {
-        "path": display if len(paths) == 1 else None,
-        "paths": [_shown(p) for p in paths],
-        "format": fmt,
-        "labels_path": _shown(labels) if labels else labels,
-        "label_columns": selection.names("labels"),
-        "prediction_columns": selection.names("predictions"),
-        "weight_column": selection.weight.name if selection.weight else None,
-        "keep_columns": selection.names("keep"),
-        "by_columns": selection.names("by"),
-        "classes": state.n_classes,
-    }
+    described = InputInfo(
+        path=display if len(paths) == 1 else None,
+        paths=[_shown(p) for p in paths],
+        format=fmt,
+        labels_path=_shown(labels) if labels else labels,
+        label_columns=selection.names("labels"),
+        prediction_columns=selection.names("predictions"),
+        weight_column=selection.weight.name if selection.weight else None,
+        keep_columns=selection.names("keep"),
+        by_columns=selection.names("by"),
+        classes=state.n_classes,
+    )
     class_names = _class_names(selection.predictions) or [str(i) for i in range(state.n_classes or 0)]
     groups = None
     if selection.by:

@@ -147,7 +147,7 @@ def test_gzip_bytes_on_stdin_equal_plain(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", fake_stdin)
     result = compute("sparse", "-")
     assert result.per_sample.tolist() == compute("sparse", str(plain)).per_sample.tolist()
-    assert result.input["format"] == "csv"
+    assert result.input.format == "csv"
 
 
 @pytest.mark.parametrize(
@@ -159,7 +159,7 @@ def test_bom_and_crlf(tmp_path, prefix, newline):
     path = tmp_path / "d.csv"
     path.write_bytes(prefix + _csv(newline=newline).encode())
     result = compute("sparse", str(path), keep="id")
-    assert result.input["label_columns"] == ["label"]
+    assert result.input.label_columns == ["label"]
     assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
     assert result.keep["id"] == IDS
 
@@ -271,12 +271,12 @@ def test_file_urls_read_like_paths(tmp_path):
     by_url = compute("bce", folder.as_uri())
     assert by_url.value == by_path.value == pytest.approx((-math.log(0.9) - math.log(0.8) - math.log(0.6)) / 3)
     parts = [folder / "split=a" / "part-0.parquet", folder / "split=b" / "part-0.csv"]
-    assert by_url.input["paths"] == [f"file://{part}" for part in parts]  # _SUCCESS is skipped
+    assert by_url.input.paths == [f"file://{part}" for part in parts]  # _SUCCESS is skipped
     single = compute("bce", (folder / "split=a" / "part-0.parquet").as_uri())
     assert single.per_sample.tolist() == pytest.approx([-math.log(0.9), -math.log(0.8)])
     # Options in a folder URL's query (e.g. ?region= for s3) are carried to every file it lists.
     with_query = compute("bce", folder.as_uri() + "?unused=1")
-    assert with_query.input["paths"] == [f"file://{part}?unused=1" for part in parts]
+    assert with_query.input.paths == [f"file://{part}?unused=1" for part in parts]
     assert with_query.value == by_path.value
 
 
