@@ -383,13 +383,8 @@ def test_bad_input_is_one_line_and_an_exit_code(
     for name, content in files.items():
         write_file(name, content)
     monkeypatch.chdir(tmp_path)
-    with warnings.catch_warnings():
-        # Some error paths leak a file handle (see test_errors_close_the_input); keep that out of this test.
-        warnings.simplefilter("ignore", ResourceWarning)
-        result = runner.invoke(app, args, prog_name="cecli")
-        stdout, output, actual, exit_code = result.stdout, result.output, result.stderr, result.exit_code
-        del result
-        gc.collect()
+    result = runner.invoke(app, args, prog_name="cecli")
+    stdout, output, actual, exit_code = result.stdout, result.output, result.stderr, result.exit_code
     assert stdout == ""
     assert actual == stderr
     assert exit_code == code

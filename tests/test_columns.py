@@ -14,10 +14,8 @@ with its exit code. The classes come from issue 11 ("Trust") and one item of iss
 
 from __future__ import annotations
 
-import gc
 import json
 import math
-import warnings
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,13 +34,8 @@ LN = math.log
 
 
 def invoke(runner, args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # error paths may leave a handle to the GC
-        result = runner.invoke(app, args, prog_name="cecli")
-        outcome = result.exit_code, result.stdout, result.stderr
-        del result
-        gc.collect()
-    return outcome
+    result = runner.invoke(app, args, prog_name="cecli")
+    return result.exit_code, result.stdout, result.stderr
 
 
 def score(runner, args):
