@@ -1,9 +1,11 @@
 """The optional Dask engine: score groups of files as tasks on a Dask cluster.
 
 Each task runs cecli's own reader and NumPy core on its files
-(:func:`cecli.pipeline.score_files`) and returns a :class:`~cecli.reduce.ScoreState`.
-The client adds the states in file order; the sums inside are exact, so the result is
-the local engine's to the last bit, and the same from run to run.
+(:func:`cecli.pipeline.score_files`, which reads in one thread and computes in another)
+and returns a :class:`~cecli.reduce.ScoreState`. The states are merged on the workers, each
+finished range of tasks with its finished neighbours, so the client receives one state; the
+sums inside are exact and merged in file order, so the result is the local engine's to the
+last bit, and the same from run to run.
 
 The cluster is, in order: ``scheduler`` (``--scheduler``), ``DASK_SCHEDULER_ADDRESS``,
 or a private local cluster of worker processes bound to 127.0.0.1 (dashboard on a free
@@ -104,10 +106,9 @@ def run(
     with _quiet_dask_logs(), _cluster(address, option) as address, _connected(Client, address, option) as client:
         _wait_for_first_worker(client, address, wait)
         _check_workers(client)
-        states = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
+        merged = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
                             selection=selection, opts=opts, read=read, per_class=per_class, top=top,
                             extras=extras)  # fmt: skip
-    merged = sum(states, ScoreState())
     if out_dir is not None:
         _remove_temporary_parts(out_dir)  # of a worker killed mid-part, whose task ran again elsewhere
         with open(os.path.join(out_dir, "_SUCCESS"), "w"):
@@ -115,15 +116,26 @@ def run(
     return merged
 
 
-def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_dir, **options) -> list[ScoreState]:
-    """Submit one task per group of files; their states in file order, or the first failure."""
+def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_dir, **options) -> ScoreState:
+    """Submit one task per group of files and merge their states on the workers; the merged state.
+
+    As tasks finish, each finished range of neighbouring tasks is merged with the finished ranges
+    right before and after it, by a task on the workers (:func:`_merged`, left to right), so the
+    client receives one state and never more than one at a time. Merging only neighbours, in
+    file order, gives the left-to-right sum's result to the bit, whatever the order the tasks
+    finish in: ``+`` on states is exact and associative. The first failure ends the run.
+    """
     from distributed import as_completed
 
     from . import __version__
 
+    if not tasks:
+        return ScoreState()
     run_id = f"{os.getpid()}-{time.monotonic_ns()}"
-    futures = [
-        client.submit(
+    span: dict[str, tuple[int, int]] = {}  # key -> the range of tasks [first, last + 1) it holds
+    live: dict[str, object] = {}  # key -> future, for every future not yet merged into another
+    for number, files in enumerate(tasks):
+        future = client.submit(
             _task,
             files,
             client_version=__version__,
@@ -133,31 +145,53 @@ def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_
             key=f"cecli-task-{number}-{run_id}",
             pure=False,
         )
-        for number, files in enumerate(tasks)
-    ]
-    index = {future.key: number for number, future in enumerate(futures)}
-    states: list[ScoreState | None] = [None] * len(futures)
-    watch = _Watch(client, futures, address, wait)
-    finished = False
+        span[future.key], live[future.key] = (number, number + 1), future
+    ending: dict[int, object] = {}  # finished ranges by the end of their range ...
+    starting: dict[int, object] = {}  # ... and by their start
+    pending = as_completed(list(live.values()))
+    watch = _Watch(client, live, address, wait)
+    merged = None
     try:
         watch.start()
-        for future in as_completed(futures):
-            if future.status == "finished":
-                states[index[future.key]] = future.result()
-                continue
+        for future in pending:
             if future.status == "error":
-                raise _translated(future.exception(), tasks[index[future.key]])
-            raise watch.reason()  # cancelled: no worker for too long, or the scheduler is gone
-        finished = True
+                raise _translated(future.exception(), tasks[span[future.key][0]])
+            if future.status != "finished":
+                raise watch.reason()  # cancelled: no worker for too long, or the scheduler is gone
+            first, end = span[future.key]
+            parts = [ending.pop(first, None), future, starting.pop(end, None)]
+            parts = [part for part in parts if part is not None]
+            for part in parts:
+                starting.pop(span[part.key][0], None)
+                ending.pop(span[part.key][1], None)
+            first, end = span[parts[0].key][0], span[parts[-1].key][1]
+            if len(parts) > 1:
+                future = client.submit(_merged, *parts, key=f"cecli-merge-{first}-{end}-{run_id}", pure=False)
+                span[future.key], live[future.key] = (first, end), future
+                for part in parts:
+                    del live[part.key]  # held by the merge task until it has run
+                pending.add(future)
+            elif (first, end) == (0, len(tasks)):
+                merged = future.result()
+            else:
+                starting[first], ending[end] = future, future
     except _lost_scheduler_errors():  # evaluated only once an exception is raised
         raise watch.reason() from None
     finally:
         watch.stop()
-        if not finished and client.status == "running":  # else the scheduler is gone, and the tasks with it
-            _cancel(client, futures)
-        if not finished and out_dir is not None:
+        if merged is None and client.status == "running":  # else the scheduler is gone, and the tasks with it
+            _cancel(client, list(live.values()))
+        if merged is None and out_dir is not None:
             _remove_temporary_parts(out_dir)
-    return states
+    return merged
+
+
+def _merged(*states: ScoreState) -> ScoreState:
+    """The sum of `states` of neighbouring ranges of tasks, left to right (a task on a worker)."""
+    total = states[0]
+    for state in states[1:]:
+        total = total + state
+    return total
 
 
 def _task(files, *, client_version: str, reference: str, out_dir: str | None, **options) -> ScoreState:
@@ -260,7 +294,8 @@ class _Watch:
     ``as_completed`` returns); meanwhile a line on stderr says that cecli is waiting.
     """
 
-    def __init__(self, client, futures, address: str, wait: float) -> None:
+    def __init__(self, client, futures: dict, address: str, wait: float) -> None:
+        # `futures` (key -> future) changes while the watch runs: it is copied in one step before use.
         self.client, self.futures, self.address, self.wait = client, futures, address, wait
         self.expired = False
         self._stop = threading.Event()
@@ -295,7 +330,7 @@ class _Watch:
             elif time.monotonic() - since >= self.wait:
                 self.expired = True
                 with contextlib.suppress(Exception):
-                    self.client.cancel(self.futures)
+                    self.client.cancel(list(self.futures.values()))
                 return
 
     def reason(self) -> CecliError:

@@ -755,6 +755,9 @@ def score_files(
     cancelled Dask task), and the part's temporary file is then removed.
     """
     scorer = None
+    readers: list[threading.Thread] = []
+    # As in the local engine: a reader thread decodes the next batches while this one computes.
+    prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
     for index, path in files:
         source = open_input(path, read)
         try:
@@ -769,7 +772,7 @@ def score_files(
                 part = os.path.join(out_dir, f"part-{index:05d}.parquet")
                 writer = PerSampleWriter(part, [c.name for c in selection.keep])
             with writer if writer is not None else _nothing():
-                for batch in _batches(source, None, selection, read, opts):
+                for batch in _batches(source, None, selection, read, opts, prefetch):
                     if check is not None:
                         check()
                     losses, counted = scorer.add(batch)

@@ -1118,3 +1118,106 @@ def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, c
                          scheduler=cluster.scheduler_address, wait_for_workers=30, per_sample=False)  # fmt: skip
     assert result.value == expected
     assert capsys.readouterr().err == "cecli: the Dask cluster has no workers; waiting up to 30 s for one\n"
+
+
+# --------------------------------------------------------------------------- states merged on the workers (issue 13)
+
+
+@pytest.fixture
+def tied_dump(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """Six shards holding the same 30 predictions (so the largest losses tie across shards), unique ids.
+
+    Returns the folder and the 30 losses, written out here: -ln(clip(p[label] / sum(p), 1e-7, 1 - 1e-7)).
+    """
+    folder = tmp_path / "tied"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    rows = 30
+    logits = rng.normal(size=(rows, N_CLASSES))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = rng.integers(0, N_CLASSES, rows)
+    for shard in range(6):
+        columns = {"id": [f"s{shard}-r{i}" for i in range(rows)], "label": labels}
+        columns.update({f"p_{j}": probabilities[:, j] for j in range(N_CLASSES)})
+        pq.write_table(pa.table(columns), folder / f"shard-{shard}.parquet")
+    picked = probabilities[np.arange(rows), labels] / probabilities.sum(axis=1)
+    return folder, -np.log(np.clip(picked, 1e-7, 1 - 1e-7))
+
+
+def _bracketed(states: list, rng) -> object:
+    """The states summed in order, under a random bracketing (a random tree of neighbour merges)."""
+    if len(states) == 1:
+        return states[0]
+    cut = int(rng.integers(1, len(states)))
+    return dask_engine._merged(_bracketed(states[:cut], rng), _bracketed(states[cut:], rng))
+
+
+def test_merge_order_never_changes_a_bit(tied_dump, in_process_cluster, monkeypatch):
+    """Every tree of neighbour merges gives the left-to-right sum, to the bit and in dict order."""
+    folder, losses = tied_dump
+    monkeypatch.setattr(dask_engine, "TASK_FILES", 1)  # one task per shard
+    seen = {}
+    run_tasks = dask_engine._run_tasks
+
+    def recording(client, address, tasks, wait, **options):
+        seen.update(tasks=tasks, options=options)
+        return run_tasks(client, address, tasks, wait, **options)
+
+    monkeypatch.setattr(dask_engine, "_run_tasks", recording)
+    spec = {"y": "label", "p": "p_*", "by": "id", "per_class": True, "top": 3, "keep": "id", "per_sample": False}
+    result = compute("sparse", str(folder), **spec, engine="dask", scheduler=in_process_cluster.scheduler_address)
+    assert result.to_dict(per_sample=False) == compute("sparse", str(folder), **spec).to_dict(per_sample=False)
+
+    from cecli import pipeline
+
+    states = [pipeline.score_files(files, **seen["options"]) for files in seen["tasks"]]
+    assert len(states) == 6
+    left_to_right = states[0]
+    for state in states[1:]:
+        left_to_right = left_to_right + state
+    rng = np.random.default_rng(13)
+    for _ in range(40):
+        merged = _bracketed(states, rng)
+        assert repr(merged) == repr(left_to_right)  # every float's repr, and every dict in its order
+        assert list(merged.groups) == list(left_to_right.groups)
+    # Ties keep the earlier rows: the largest loss is in every shard; the first three shards' copies win.
+    largest = int(np.argmax(losses))
+    assert int(np.sum(losses == losses[largest])) == 1
+    top = result.to_dict(per_sample=False)["top"]
+    assert [(row["row"], row["id"]) for row in top] == [(30 * s + largest + 1, f"s{s}-r{largest}") for s in range(3)]
+    assert [row["loss"] for row in top] == pytest.approx([losses[largest]] * 3, rel=1e-12)
+    assert len(result.to_dict(per_sample=False)["by"]) == 6 * len(losses)  # one group per id
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_client_receives_one_merged_state_whatever_order_tasks_finish(dump, monkeypatch, seed):
+    """Tasks finish in a shuffled order; the workers merge their states; the client fetches one."""
+    from cecli import pipeline
+
+    monkeypatch.setattr(dask_engine, "TASK_FILES", 1)
+    delays = np.random.default_rng(seed).permutation(10) * 0.01
+    score_files = pipeline.score_files
+
+    def shuffled(files, **options):
+        time.sleep(delays[files[0][0]])
+        return score_files(files, **options)
+
+    monkeypatch.setattr(pipeline, "score_files", shuffled)
+    fetched = []
+    result_of = distributed.Future.result
+
+    def counting(future, *args, **kwargs):
+        fetched.append(future.key)
+        return result_of(future, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Future, "result", counting)
+    local = _summary(compute("sparse", str(dump), **SPEC, per_sample=False))
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=4, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        result = compute("sparse", str(dump), **SPEC, per_sample=False, engine="dask", scheduler=address)
+        merges = [key for key in cluster.scheduler.task_prefixes if key.startswith("cecli-merge")]
+    assert _summary(result) == local
+    assert len(fetched) == 1 and fetched[0].startswith("cecli-merge-0-10-")  # one state: all ten tasks
+    assert merges == ["cecli-merge"]
