@@ -7,8 +7,9 @@ finished range of tasks with its finished neighbours, so the client receives one
 sums inside are exact and merged in file order, so the result is the local engine's to the
 last bit, and the same from run to run.
 
-The cluster is, in order: ``scheduler`` (``--scheduler``), ``DASK_SCHEDULER_ADDRESS``,
-or a private local cluster of worker processes bound to 127.0.0.1 (dashboard on a free
+The cluster is, in order: a ``distributed.Client`` passed in (Python API), ``scheduler``
+(``--scheduler``), the address in ``scheduler_file`` (``--scheduler-file``),
+``DASK_SCHEDULER_ADDRESS``, or a private local cluster of worker processes bound to 127.0.0.1 (dashboard on a free
 loopback port), closed when the computation ends. Needs ``pip install 'cecli[dask]'``.
 
 The client waits for tasks in the order they finish: the first failed task ends the run,
@@ -83,12 +84,17 @@ def run(
     extras: bool = True,
     scheduler: str | None,
     wait_for_workers: float | None = None,
+    scheduler_file: str | None = None,
+    client=None,
 ) -> ScoreState:
     """Score `paths` on a Dask cluster and return the merged state.
 
-    Local paths and `out_dir` are made absolute here, on the client: workers resolve a relative
-    path in their own working directory. `wait_for_workers` (default :data:`WAIT_FOR_WORKERS`)
-    bounds the wait for a first worker, and for one to come back when all have left mid-run.
+    The cluster is `client` (a connected ``distributed.Client``, left open), else `scheduler`
+    (an address), else the address in `scheduler_file` (Dask's scheduler file), else
+    ``DASK_SCHEDULER_ADDRESS``, else a private local cluster. Local paths and `out_dir` are
+    made absolute here, on the client: workers resolve a relative path in their own working
+    directory. `wait_for_workers` (default :data:`WAIT_FOR_WORKERS`) bounds the wait for a
+    first worker, and for one to come back when all have left mid-run.
     """
     try:
         from distributed import Client
@@ -98,12 +104,25 @@ def run(
     wait = WAIT_FOR_WORKERS if wait_for_workers is None else wait_for_workers
     if not (wait >= 0 and math.isfinite(wait)):
         raise OptionError(f"--wait-for-workers must be a number of seconds >= 0; received {wait!r}")
-    address, option = _address(scheduler)
+    given = [name for name, value in (("client", client), ("scheduler", scheduler), ("scheduler_file", scheduler_file))
+             if value is not None]  # fmt: skip
+    if len(given) > 1:
+        raise OptionError(f"give one of {' and '.join(given)}: each names the Dask cluster to use")
+    if client is not None:
+        _check_client(client, Client)
+    else:
+        address, option = _address(scheduler, scheduler_file)
     if out_dir is not None:
         out_dir = _prepare_out_dir(out_dir)
     paths = [path if "://" in path else os.path.abspath(path) for path in paths]
     tasks = plan_tasks(paths)
-    with _quiet_dask_logs(), _cluster(address, option) as address, _connected(Client, address, option) as client:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_dask_logs())
+        if client is not None:
+            address = client.scheduler.address
+        else:
+            address = stack.enter_context(_cluster(address, option))
+            client = stack.enter_context(_connected(Client, address, option))
         _wait_for_first_worker(client, address, wait)
         _check_workers(client)
         merged = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
@@ -503,14 +522,53 @@ def _prepare_out_dir(out_dir: str) -> str:
     return out_dir
 
 
-def _address(scheduler: str | None) -> tuple[str | None, str]:
+def _check_client(client, client_class) -> None:
+    """A ``distributed.Client`` passed in must be one, and connected (else a usage error)."""
+    if not isinstance(client, client_class):
+        raise OptionError(f"client must be a distributed.Client; received {type(client).__name__}")
+    if client.status != "running":
+        raise OptionError(
+            f"the Dask client passed in is not connected (status {client.status!r})",
+            hint="pass a client of a running cluster, e.g. cluster.get_client()",
+        )
+
+
+def _address(scheduler: str | None, scheduler_file: str | None = None) -> tuple[str | None, str]:
     """The scheduler address to use and where it came from, checked for form (exit 2 when malformed)."""
     if scheduler is not None:
         return _checked_address(scheduler, "--scheduler"), "--scheduler"
+    if scheduler_file is not None:
+        option = f"the address in --scheduler-file {printable(scheduler_file)}"
+        return _checked_address(_scheduler_file_address(scheduler_file), option), option
     address = os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
         return _checked_address(address, "DASK_SCHEDULER_ADDRESS"), "DASK_SCHEDULER_ADDRESS"
     return None, ""
+
+
+def _scheduler_file_address(path: str) -> str:
+    """The ``address`` in a Dask scheduler file (as ``dask scheduler --scheduler-file PATH`` writes it)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            info = json.load(file)
+    except OSError as error:
+        raise InputError(
+            f"cannot read the Dask scheduler file: {error.strerror or error}",
+            file=path,
+            hint="start the scheduler with dask scheduler --scheduler-file PATH, or check the path",
+        ) from None
+    except ValueError:  # not JSON, or not UTF-8
+        info = None
+    address = info.get("address") if isinstance(info, dict) else None
+    if not isinstance(address, str):
+        raise InputError(
+            'is not a Dask scheduler file: it has no "address"',
+            file=path,
+            hint="give the file that dask scheduler --scheduler-file PATH writes",
+        )
+    return address
 
 
 def _checked_address(address: str, option: str) -> str:
@@ -560,11 +618,10 @@ def _probe(address: str, option: str, timeout: float) -> None:
     from distributed.comm import CommClosedError, connect
     from distributed.comm.addressing import parse_address
     from distributed.comm.registry import get_backend
-    from distributed.security import Security
 
     scheme = parse_address(address, strict=False)[0]
     get_backend(scheme)  # imported before the clock starts
-    connection_args = Security().get_connection_args("client")
+    connection_args = _security(address).get_connection_args("client")
     if scheme in ("tls", "wss") and connection_args.get("ssl_context") is None:
         raise OptionError(
             f"{option} {address} needs Dask's TLS settings, and none are configured",
@@ -640,11 +697,38 @@ def _tcp_error(address: str) -> str | None:
         return error.strerror or str(error) or type(error).__name__
 
 
+def _security(address: str):
+    """Dask's security settings for `address`, as ``distributed.Client`` finds them itself.
+
+    The function named by ``distributed.client.security-loader``, if one is configured (how
+    dask-gateway-like deployments hand out credentials); else ``Security()``, which reads
+    ``distributed.comm.tls.*`` (``ca-file``, ``client.cert``, ``client.key``, ...) from Dask's
+    configuration: its YAML files or ``DASK_DISTRIBUTED__COMM__TLS__*`` environment variables.
+    The probe and the client use the same settings.
+    """
+    import dask.config
+    from distributed.security import Security
+    from distributed.utils import import_term
+
+    loader = dask.config.get("distributed.client.security-loader", None)
+    if loader:
+        try:
+            found = import_term(loader)({"address": address})
+        except Exception as error:
+            raise OptionError(
+                f"Dask's distributed.client.security-loader {printable(str(loader))!r} failed: "
+                f"{type(error).__name__}: {printable(str(error))}"
+            ) from None
+        if found is not None:
+            return found
+    return Security()
+
+
 @contextlib.contextmanager
 def _connected(client_class, address: str, option: str):
     """A client of `address`; an unreachable scheduler is one line (exit 3)."""
     try:
-        client = client_class(address, timeout=f"{CONNECT_TIMEOUT}s")
+        client = client_class(address, timeout=f"{CONNECT_TIMEOUT}s", security=_security(address))
     except (OSError, TimeoutError) as error:
         raise InputError(
             f"cannot reach the Dask scheduler at {address}: {_os_reason(error) or error}",

@@ -58,6 +58,8 @@ def compute(
     engine: str = "local",
     scheduler: str | None = None,
     wait_for_workers: float | None = None,
+    scheduler_file: str | None = None,
+    client=None,
     **options,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) and reduce it.
@@ -102,6 +104,11 @@ def compute(
     wait_for_workers : float, optional
         Seconds the Dask engine waits for a first worker, and for one to come back when
         all have left during the run (default 60).
+    scheduler_file : str, optional
+        A Dask scheduler file (``dask scheduler --scheduler-file PATH``) naming the scheduler.
+    client : distributed.Client, optional
+        A connected Dask client to run on (from dask-jobqueue, dask-gateway, Coiled, ...);
+        left open. At most one of `client`, `scheduler` and `scheduler_file`.
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -170,6 +177,8 @@ def compute(
                 out_dir=out,
                 scheduler=scheduler,
                 wait_for_workers=wait_for_workers,
+                scheduler_file=scheduler_file,
+                client=client,
             )
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")

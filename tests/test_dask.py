@@ -208,10 +208,11 @@ def _cmdline(pid: int) -> str:
 class _RealScheduler:
     """A running ``dask scheduler`` on 127.0.0.1 to which workers can be added (see :func:`_real_scheduler`)."""
 
-    def __init__(self, folder: Path, sessions: list[int], processes: list, logs: list) -> None:
+    def __init__(self, folder: Path, sessions: list[int], processes: list, logs: list, security=None) -> None:
         self.folder, self.sessions, self.processes, self.logs = folder, sessions, processes, logs
         self.scheduler_file = folder / "scheduler.json"
         self.address = ""
+        self.security = security  # the client's, for a TLS scheduler
 
     def add_worker(self, *options, cwd: Path | None = None) -> subprocess.Popen:
         """Start one ``dask worker`` (no nanny, one thread unless `options` say otherwise)."""
@@ -227,12 +228,12 @@ class _RealScheduler:
         return process
 
     def wait_for_workers(self, count: int = 1) -> None:
-        with distributed.Client(self.address, timeout="20s") as client:
+        with distributed.Client(self.address, timeout="20s", security=self.security) as client:
             client.wait_for_workers(count, timeout=STARTUP_TIMEOUT)
 
 
 @contextlib.contextmanager
-def _real_scheduler(folder: Path, sessions: list[int]):
+def _real_scheduler(folder: Path, sessions: list[int], *, options: tuple = (), security=None):
     """``dask scheduler`` on 127.0.0.1, without workers; yields a :class:`_RealScheduler`.
 
     It and every worker added are terminated and waited for on the way out, and their sessions must
@@ -240,14 +241,14 @@ def _real_scheduler(folder: Path, sessions: list[int]):
     """
     processes: list[subprocess.Popen] = []
     logs: list = []
-    cluster = _RealScheduler(folder, sessions, processes, logs)
+    cluster = _RealScheduler(folder, sessions, processes, logs, security)
     try:
         log = open(folder / "scheduler.log", "w")  # noqa: SIM115
         logs.append(log)
         processes.append(
             _spawn(
                 [DASK_BIN, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
-                 cluster.scheduler_file, "--dashboard-address", "127.0.0.1:0"],
+                 cluster.scheduler_file, "--dashboard-address", "127.0.0.1:0", *options],
                 sessions, cwd=folder, env=_env(), stdout=log, stderr=subprocess.STDOUT,
             )
         )  # fmt: skip
@@ -257,7 +258,7 @@ def _real_scheduler(folder: Path, sessions: list[int]):
             assert time.monotonic() < deadline, "the scheduler did not start:\n" + _logs(folder)
             time.sleep(0.05)
         cluster.address = json.loads(cluster.scheduler_file.read_text())["address"]
-        assert cluster.address.startswith("tcp://127.0.0.1:")
+        assert cluster.address.startswith(("tcp://127.0.0.1:", "tls://127.0.0.1:"))
         yield cluster
     finally:
         for process in reversed(processes):  # workers first, so they do not wait for a scheduler to return
@@ -1221,3 +1222,163 @@ def test_the_client_receives_one_merged_state_whatever_order_tasks_finish(dump, 
     assert _summary(result) == local
     assert len(fetched) == 1 and fetched[0].startswith("cecli-merge-0-10-")  # one state: all ten tasks
     assert merges == ["cecli-merge"]
+
+
+# ------------------------------------------------------------------- clusters named by more than an address (issue 13)
+
+
+def test_scheduler_file_names_the_cluster(dump, in_process_cluster, runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # the option wins over the environment
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler_file.write_text(json.dumps({"type": "Scheduler", "address": in_process_cluster.scheduler_address}))
+    args = [*CLI_SPEC, str(dump), "--summary-only", "-f", "json"]
+    local = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--engine", "dask", "--scheduler-file", str(scheduler_file)])
+    assert (local.exit_code, result.exit_code, result.stderr) == (0, 0, "")
+    assert json.loads(result.stdout) == json.loads(local.stdout)
+    assert "cecli-task" in in_process_cluster.scheduler.task_prefixes
+
+
+@pytest.mark.parametrize(
+    ("contents", "code", "message"),
+    [
+        (None, 3, "{file}: cannot read the Dask scheduler file: No such file or directory (start the scheduler with "
+                  "dask scheduler --scheduler-file PATH, or check the path)"),
+        ("{not json", 3, '{file}: is not a Dask scheduler file: it has no "address" '
+                         "(give the file that dask scheduler --scheduler-file PATH writes)"),
+        ('{"address": 8786}', 3, '{file}: is not a Dask scheduler file: it has no "address" '
+                                 "(give the file that dask scheduler --scheduler-file PATH writes)"),
+        ('{"address": "ftp://127.0.0.1:1"}', 2, "the address in --scheduler-file {file} 'ftp://127.0.0.1:1' is not a "
+         "Dask scheduler address: ftp:// is not a Dask protocol (use tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786, "
+         "or tls://HOST:PORT)"),
+    ],
+)  # fmt: skip
+def test_a_bad_scheduler_file_is_one_line(dump, runner, tmp_path, monkeypatch, contents, code, message):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    scheduler_file = tmp_path / "scheduler.json"
+    if contents is not None:
+        scheduler_file.write_text(contents)
+    args = [
+        "sparse",
+        str(dump),
+        "-y",
+        "label",
+        "-p",
+        "p_*",
+        "--engine",
+        "dask",
+        "--scheduler-file",
+        str(scheduler_file),
+    ]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (code, "")
+    assert result.stderr == f"cecli: error: {message.format(file=scheduler_file)}\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "local"], "--scheduler-file cannot be combined with --engine local (a scheduler is for "
+                                "--engine dask; --engine local is the default)"),
+        ([], "--scheduler-file cannot be combined with --engine local (a scheduler is for "
+             "--engine dask; --engine local is the default)"),
+        (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"], "--scheduler-file cannot be combined with "
+         "--scheduler (each names the Dask scheduler: give one)"),
+    ],
+)  # fmt: skip
+def test_scheduler_file_conflicts_are_usage_errors(dump, runner, tmp_path, options, message):
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--scheduler-file", str(tmp_path / "s.json"), *options]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"cecli: error: {message}\n")
+
+
+def test_an_existing_client_is_used_and_left_open(dump, in_process_cluster, monkeypatch):
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # the client wins over the environment
+    local = _summary(compute("sparse", str(dump), **SPEC, per_sample=False))
+    with distributed.Client(in_process_cluster) as client:
+        results = [_summary(compute("sparse", str(dump), **SPEC, per_sample=False, engine="dask", client=client))
+                   for _ in range(2)]  # fmt: skip
+        assert client.status == "running"  # cecli did not close the caller's client
+    assert results == [local, local]
+    assert "cecli-task" in in_process_cluster.scheduler.task_prefixes
+
+
+def test_a_client_that_cannot_be_used_is_a_usage_error(dump, in_process_cluster, tmp_path):
+    with distributed.Client(in_process_cluster) as client:
+        with pytest.raises(OptionError) as both:
+            compute("sparse", str(dump), y="label", p="p_*", engine="dask", client=client, scheduler="tcp://x:1")
+        with pytest.raises(OptionError) as three:
+            compute("sparse", str(dump), y="label", p="p_*", engine="dask", client=client, scheduler="tcp://x:1",
+                    scheduler_file=str(tmp_path / "s.json"))  # fmt: skip
+    with pytest.raises(OptionError) as closed:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", client=client)
+    with pytest.raises(OptionError) as address:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", client=in_process_cluster.scheduler_address)
+    assert str(both.value) == "give one of client and scheduler: each names the Dask cluster to use"
+    assert str(three.value) == "give one of client and scheduler and scheduler_file: each names the Dask cluster to use"
+    assert str(closed.value) == (
+        "the Dask client passed in is not connected (status 'closed') "
+        "(pass a client of a running cluster, e.g. cluster.get_client())"
+    )
+    assert str(address.value) == "client must be a distributed.Client; received str"
+
+
+def test_a_failing_security_loader_is_one_line(dump, runner, monkeypatch):
+    import dask
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
+    with dask.config.set({"distributed.client.security-loader": "cecli_no_such_module.loader"}):
+        result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "cecli: error: Dask's distributed.client.security-loader 'cecli_no_such_module.loader' failed: "
+        "ModuleNotFoundError: No module named 'cecli_no_such_module'\n"
+    )
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made with the openssl command."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tls_cluster_through_a_scheduler_file_and_dask_configuration(dump, tmp_path, sessions):
+    """A real TLS scheduler and worker; cecli finds the certificates in DASK_DISTRIBUTED__COMM__TLS__*."""
+    cert, key = _self_signed(tmp_path)
+    tls = ("--tls-ca-file", cert, "--tls-cert", cert, "--tls-key", key)
+    security = distributed.security.Security(
+        tls_ca_file=str(cert), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True
+    )
+    tls_env = _env(
+        DASK_DISTRIBUTED__COMM__TLS__CA_FILE=str(cert),
+        DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT=str(cert),
+        DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY=str(key),
+    )
+    args = [*CLI_SPEC, str(dump), "--summary-only", "-f", "json", "--engine", "dask"]
+    local = _summary(compute("sparse", str(dump), **SPEC, per_sample=False))
+    with _real_scheduler(tmp_path, sessions, options=("--protocol", "tls", *tls), security=security) as cluster:
+        cluster.add_worker(*tls)
+        cluster.wait_for_workers(1)
+        file_args = [*args, "--scheduler-file", cluster.scheduler_file]
+        secured = _run_cli(file_args, sessions=sessions, env=tls_env, cwd=tmp_path)
+        plain = _run_cli(file_args, sessions=sessions, env=_env(), cwd=tmp_path)
+        address = cluster.address
+    assert address.startswith("tls://127.0.0.1:")
+    code, stdout, stderr = secured
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout) == json.loads(json.dumps(local))
+    assert plain == (
+        2,
+        "",
+        f"cecli: error: the address in --scheduler-file {cluster.scheduler_file} {address} needs Dask's TLS "
+        "settings, and none are configured (set distributed.comm.tls.ca-file, .client.cert and .client.key in "
+        "Dask's configuration, e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE)\n",
+    )
+    for session in sessions:
+        _assert_session_empty(session)
