@@ -317,22 +317,33 @@ def _cancel(client, futures) -> None:
 
 
 def _translated(error: BaseException, files) -> CecliError:
-    """The one-line error for what a task raised."""
+    """The one-line error for what a task raised; no secret of a URL among `files` is in it."""
     if isinstance(error, CecliError):
         return error
+    from .readers import redact
+
+    first = redact(files[0][1])
     if isinstance(error, ModuleNotFoundError):
         return OptionError(f"a Dask worker cannot import {error.name or 'cecli'}", hint=_SAME_VERSION_HINT)
     if isinstance(error, OSError):
-        return InputError(f"a worker cannot read it: {error}", file=files[0][1], hint=_SAME_PATHS_HINT)
+        return InputError(f"a worker cannot read it: {_scrubbed(error, files)}", file=first, hint=_SAME_PATHS_HINT)
     from distributed.scheduler import KilledWorker
 
     if isinstance(error, RuntimeError) and "deserialization of the task graph" in str(error):
         return OptionError("the Dask scheduler cannot load cecli's tasks", hint=_SAME_VERSION_HINT)
     if isinstance(error, KilledWorker):
-        return InputError(
-            "Dask workers died reading it (out of memory?)", file=files[0][1], hint="check the worker logs"
-        )
-    return InputError(f"a Dask task failed: {type(error).__name__}: {error}", file=files[0][1])
+        return InputError("Dask workers died reading it (out of memory?)", file=first, hint="check the worker logs")
+    return InputError(f"a Dask task failed: {type(error).__name__}: {_scrubbed(error, files)}", file=first)
+
+
+def _scrubbed(error: BaseException, files) -> str:
+    """The text of `error` with every credential of the URLs in `files` replaced by ``***``."""
+    from .readers import _scrub
+
+    text = str(error)
+    for _, path in files:
+        text = _scrub(text, path)
+    return text
 
 
 class _Watch:
@@ -492,8 +503,10 @@ def _prepare_out_dir(out_dir: str) -> str:
     hidden temporary files of such parts. A folder with anything else, or with ``_SUCCESS``, is refused.
     """
     if "://" in out_dir:
+        from .readers import redact
+
         raise OptionError(
-            f"--out {out_dir}: the Dask engine writes to a folder path, not a URL",
+            f"--out {redact(out_dir)}: the Dask engine writes to a folder path, not a URL",
             hint="give a folder every worker sees, e.g. on a shared file system",
         )
     out_dir = os.path.abspath(out_dir)

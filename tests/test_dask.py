@@ -727,15 +727,23 @@ def test_per_sample_output_formats_need_out_with_dask(dump, runner, monkeypatch,
     )
 
 
-@pytest.mark.parametrize("out", ["s3://bucket/losses", "gs://bucket/losses", "file:///tmp/losses"])
-def test_out_url_is_refused_with_dask(dump, runner, monkeypatch, tmp_path, out):
+@pytest.mark.parametrize(
+    ("out", "shown"),
+    [
+        ("s3://bucket/losses", "s3://bucket/losses"),
+        ("gs://bucket/losses", "gs://bucket/losses"),
+        ("file:///tmp/losses", "file:///tmp/losses"),
+        ("s3://AKIA:s3cr3t@bucket/losses?secret_key=abc", "s3://***@bucket/losses?secret_key=***"),
+    ],
+)
+def test_out_url_is_refused_with_dask(dump, runner, monkeypatch, tmp_path, out, shown):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     monkeypatch.chdir(tmp_path)
     args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", out]
     result = runner.invoke(app, args)
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
-        f"cecli: error: --out {out}: the Dask engine writes to a folder path, not a URL "
+        f"cecli: error: --out {shown}: the Dask engine writes to a folder path, not a URL "
         "(give a folder every worker sees, e.g. on a shared file system)\n"
     )
     assert sorted(os.listdir(tmp_path)) == ["dump"]  # no local folder named after the URL
@@ -1382,3 +1390,47 @@ def test_tls_cluster_through_a_scheduler_file_and_dask_configuration(dump, tmp_p
     )
     for session in sessions:
         _assert_session_empty(session)
+
+
+# --------------------------------------------------------------------------- credentials (issue 13)
+
+SECRET_URL = "s3://AKIA:s3cr3t@bucket/x.parquet?region=eu-west-1&secret_key=abc"
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            OSError(f"When reading {SECRET_URL}: AccessDenied for user AKIA, key abc"),
+            "a worker cannot read it: When reading s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: "
+            f"AccessDenied for user ***, key *** ({dask_engine._SAME_PATHS_HINT})",
+        ),
+        (
+            ValueError(f"bad footer in {SECRET_URL}"),
+            "a Dask task failed: ValueError: bad footer in s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***",
+        ),
+    ],
+)
+def test_task_errors_never_show_credentials(error, message):
+    translated = dask_engine._translated(error, [(3, SECRET_URL), (4, "/data/local.parquet")])
+    assert isinstance(translated, InputError)
+    assert str(translated) == f"s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: {message}"
+    assert "s3cr3t" not in str(translated) and "abc" not in str(translated)
+
+
+def test_a_secret_url_in_a_failed_task_is_redacted_end_to_end(dump, in_process_cluster, monkeypatch):
+    """A task's error about a URL with credentials reaches the caller redacted (the task runs on the cluster)."""
+    from cecli import pipeline
+
+    def failing(files, **options):
+        raise OSError(f"cannot open {SECRET_URL}: connection reset")
+
+    monkeypatch.setattr(pipeline, "score_files", failing)
+    monkeypatch.setattr(dask_engine, "plan_tasks", lambda paths: [[(0, SECRET_URL)]])
+    with pytest.raises(InputError) as raised:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", scheduler=in_process_cluster.scheduler_address)
+    assert str(raised.value) == (
+        "s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: a worker cannot read it: cannot open "
+        "s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: connection reset "
+        f"({dask_engine._SAME_PATHS_HINT})"
+    )
