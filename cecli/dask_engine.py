@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 
-from .errors import CecliError, InputError, OptionError, printable
+from .errors import CecliError, InputError, OptionError, OutputError, printable
 from .reduce import ScoreState
 
 TASK_BYTES = 64 << 20  # group small files until a task reads about this much
@@ -130,8 +130,11 @@ def run(
                             extras=extras)  # fmt: skip
     if out_dir is not None:
         _remove_temporary_parts(out_dir)  # of a worker killed mid-part, whose task ran again elsewhere
-        with open(os.path.join(out_dir, "_SUCCESS"), "w"):
-            pass
+        try:
+            with open(os.path.join(out_dir, "_SUCCESS"), "w"):
+                pass
+        except OSError as error:
+            raise _out_refused(error, out_dir) from None
     return merged
 
 
@@ -500,7 +503,9 @@ def _prepare_out_dir(out_dir: str) -> str:
     """Make `out_dir` absolute and ready: new, empty, or left by a failed run (no ``_SUCCESS``).
 
     From a failed run's folder only cecli's own files are removed: ``part-NNNNN.parquet`` and the
-    hidden temporary files of such parts. A folder with anything else, or with ``_SUCCESS``, is refused.
+    hidden temporary files of such parts. A folder with anything else, or with ``_SUCCESS``, is refused
+    (exit 2); a folder the system will not let cecli read, clear or create (permission denied, a
+    read-only file system) is an :class:`~cecli.errors.OutputError` (exit 3).
     """
     if "://" in out_dir:
         from .readers import redact
@@ -510,29 +515,35 @@ def _prepare_out_dir(out_dir: str) -> str:
             hint="give a folder every worker sees, e.g. on a shared file system",
         )
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir):
-        if not os.path.isdir(out_dir):
-            raise OptionError(f"--out {out_dir} is a file, not a folder", hint="give a new or empty folder")
-        names = os.listdir(out_dir)
-        if "_SUCCESS" in names:
-            raise OptionError(
-                f"--out {out_dir} holds the result of a finished run (_SUCCESS)",
-                hint="remove it or give another folder",
-            )
-        foreign = sorted(name for name in names if not _OWN_PART.fullmatch(name))
-        if foreign:
-            raise OptionError(
-                f"--out {out_dir} holds {foreign[0]!r}, which cecli did not write",
-                hint="give a new or empty folder, or one left by a failed cecli run",
-            )
-        for name in names:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(out_dir, name))
     try:
+        if os.path.exists(out_dir):
+            if not os.path.isdir(out_dir):
+                raise OptionError(f"--out {out_dir} is a file, not a folder", hint="give a new or empty folder")
+            names = os.listdir(out_dir)
+            if "_SUCCESS" in names:
+                raise OptionError(
+                    f"--out {out_dir} holds the result of a finished run (_SUCCESS)",
+                    hint="remove it or give another folder",
+                )
+            foreign = sorted(name for name in names if not _OWN_PART.fullmatch(name))
+            if foreign:
+                raise OptionError(
+                    f"--out {out_dir} holds {foreign[0]!r}, which cecli did not write",
+                    hint="give a new or empty folder, or one left by a failed cecli run",
+                )
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(out_dir, name))
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
-        raise OptionError(f"cannot create --out {out_dir}: {error.strerror or error}") from None
+        raise _out_refused(error, out_dir) from None
     return out_dir
+
+
+def _out_refused(error: OSError, out_dir: str) -> OutputError:
+    """The one line for a folder `out_dir` the system refuses to let cecli read, clear, create or fill."""
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return OutputError(f"cannot write --out: {reason}", file=out_dir, hint="choose another folder")
 
 
 def _check_client(client, client_class) -> None:

@@ -31,7 +31,7 @@ import pytest
 
 from cecli import compute
 from cecli.cli import app
-from cecli.errors import InputError, OptionError
+from cecli.errors import InputError, OptionError, OutputError
 
 distributed = pytest.importorskip("distributed")
 
@@ -1434,3 +1434,60 @@ def test_a_secret_url_in_a_failed_task_is_redacted_end_to_end(dump, in_process_c
         "s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: connection reset "
         f"({dask_engine._SAME_PATHS_HINT})"
     )
+
+
+# ------------------------------------------------------------------- an --out folder the system refuses (issue 13)
+
+
+def test_an_out_folder_the_system_forbids_is_exit_3(dump, runner, monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    target = f"/sys/cecli-test-out-{os.getpid()}"  # sysfs: no new folders, not even for root
+    with pytest.raises(OSError) as refused:
+        os.mkdir(target)
+    reason = os.strerror(refused.value.errno)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", target]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == f"cecli: error: {target}: cannot write --out: {reason} (choose another folder)\n"
+
+
+@pytest.mark.parametrize("step", ["makedirs", "listdir", "unlink"])
+def test_a_read_only_out_folder_is_exit_3(dump, runner, monkeypatch, tmp_path, step):
+    """Creating, listing or clearing (a failed run's part) the folder fails as on a read-only file system."""
+    import errno
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    out = tmp_path / ("new" if step == "makedirs" else "failed-run")
+    if step != "makedirs":
+        out.mkdir()
+        (out / "part-00000.parquet").write_bytes(b"left by a failed run")
+    real = getattr(os, step)
+
+    def read_only(path, *args, **kwargs):
+        if str(path).startswith(str(out)):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, step, read_only)
+    result = runner.invoke(
+        app, ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", str(out)]
+    )
+    monkeypatch.undo()
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == f"cecli: error: {out}: cannot write --out: Read-only file system (choose another folder)\n"
+
+
+def test_an_out_folder_that_refuses_success_marker_is_exit_3(dump, in_process_cluster, monkeypatch, tmp_path):
+    import errno
+
+    out = tmp_path / "losses"
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(dask_engine, "open", full, raising=False)  # only dask_engine's own open: _SUCCESS
+    with pytest.raises(OutputError) as raised:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", out=str(out),
+                scheduler=in_process_cluster.scheduler_address)  # fmt: skip
+    assert str(raised.value) == f"{out}: cannot write --out: No space left on device (choose another folder)"
+    assert "_SUCCESS" not in os.listdir(out)
