@@ -127,6 +127,11 @@ def compute(
         raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
     if engine not in ("local", "dask"):
         raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
+    dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
+                 "wait_for_workers": wait_for_workers}  # fmt: skip
+    if engine == "local" and any(value is not None for value in dask_only.values()):
+        name = next(name for name, value in dask_only.items() if value is not None)
+        raise OptionError(f"{name} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
     read = read or ReadSettings()
     sources = [source] if isinstance(source, str) else list(source)
     paths = expand_sources(sources)

@@ -1496,3 +1496,12 @@ def test_an_out_folder_that_refuses_success_marker_is_exit_3(dump, in_process_cl
                 scheduler=in_process_cluster.scheduler_address)  # fmt: skip
     assert str(raised.value) == f"{out}: cannot write --out: No space left on device (choose another folder)"
     assert "_SUCCESS" not in os.listdir(out)
+
+
+@pytest.mark.parametrize("name", ["scheduler", "scheduler_file", "client", "wait_for_workers"])
+def test_dask_arguments_with_the_local_engine_are_refused(dump, name):
+    with pytest.raises(OptionError) as raised:
+        compute(
+            "sparse", str(dump), y="label", p="p_*", **{name: "tcp://127.0.0.1:9" if name != "wait_for_workers" else 5}
+        )
+    assert str(raised.value) == f"{name} is for engine='dask'; the engine is 'local' (pass engine='dask')"
