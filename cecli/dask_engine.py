@@ -161,6 +161,7 @@ def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_
             _task,
             files,
             client_version=__version__,
+            client_pid=os.getpid(),
             reference=reference,
             out_dir=out_dir,
             **options,
@@ -216,14 +217,15 @@ def _merged(*states: ScoreState) -> ScoreState:
     return total
 
 
-def _task(files, *, client_version: str, reference: str, out_dir: str | None, **options) -> ScoreState:
+def _task(files, *, client_version: str, client_pid: int, reference: str, out_dir: str | None, **options) -> ScoreState:
     """The unit of work on a worker: check its cecli version and that it sees the paths, then score them.
 
     The version is checked here too because workers that join during the run were not asked before it.
     """
     from . import __version__, pipeline
 
-    _tune_worker_process()
+    if os.getpid() != client_pid:  # a worker process, not the caller's own (an in-process cluster)
+        _tune_worker_process()
     if client_version != __version__:
         raise OptionError(
             f"the Dask worker at {_worker_name()} has cecli {__version__}, this client has cecli {client_version}",
@@ -256,7 +258,8 @@ def _tune_worker_process() -> None:
     mmap threshold at 128 KiB: every batch's arrays are then mapped and page-faulted in afresh,
     and a task took about twice the local engine's time per shard. Raised thresholds keep up to
     64 MiB of freed heap per worker process for the next batch. A 0.5 ms switch interval lets the
-    reader thread and the math hand the GIL back and forth without 5 ms waits.
+    reader thread and the math hand the GIL back and forth without 5 ms waits. Not done in the
+    caller's own process (a cluster of threads in it): a library call leaves its process alone.
     """
     if _TUNED:
         return

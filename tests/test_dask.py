@@ -401,9 +401,11 @@ def test_real_scheduler_and_worker_processes_through_the_environment(dump, tmp_p
         )
         with distributed.Client(address, timeout="20s") as client:  # it did run on this scheduler
             prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+            switch_intervals = set(client.run(sys.getswitchinterval).values())
     assert (code, stderr) == (0, "")
     assert json.loads(stdout) == json.loads(json.dumps(local))
     assert "cecli-task" in prefixes
+    assert switch_intervals == {0.0005}  # the worker process got the CLI's settings from its task
     for session in sessions:
         _assert_session_empty(session)
 
@@ -1505,3 +1507,13 @@ def test_dask_arguments_with_the_local_engine_are_refused(dump, name):
             "sparse", str(dump), y="label", p="p_*", **{name: "tcp://127.0.0.1:9" if name != "wait_for_workers" else 5}
         )
     assert str(raised.value) == f"{name} is for engine='dask'; the engine is 'local' (pass engine='dask')"
+
+
+def test_an_in_process_cluster_leaves_the_callers_process_settings_alone(dump, in_process_cluster):
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", scheduler=in_process_cluster.scheduler_address)
+        assert sys.getswitchinterval() == 0.004
+    finally:
+        sys.setswitchinterval(before)
