@@ -1080,7 +1080,8 @@ def test_a_worker_that_joins_with_another_version_is_refused_by_its_task(dump, i
 
     with distributed.Client(in_process_cluster.scheduler_address) as client:
         future = client.submit(dask_engine._task, [(0, str(_shards(dump)[0]))], client_version="0.0.1-other",
-                               reference=str(dump), out_dir=None, selection=None, opts=None, read=None)  # fmt: skip
+                               client_pid=os.getpid(), reference=str(dump), out_dir=None, selection=None, opts=None,
+                               read=None)  # fmt: skip
         error = future.exception()
     (worker,) = in_process_cluster.scheduler.workers
     assert isinstance(error, OptionError)
