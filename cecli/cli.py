@@ -448,6 +448,15 @@ Scheduler = Annotated[
         rich_help_panel=_IO,
     ),
 ]
+SchedulerFile = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler-file",
+        metavar="PATH",
+        help="Dask scheduler file (as written by dask scheduler --scheduler-file PATH).",
+        rich_help_panel=_IO,
+    ),
+]
 WaitForWorkers = Annotated[
     float | None,
     typer.Option(
@@ -532,6 +541,7 @@ _COMMON_OPTIONS = [
     _parameter("batch_rows", BatchRows, 1 << 16),
     _parameter("engine", EngineOpt, Engine.local),
     _parameter("scheduler", Scheduler, None),
+    _parameter("scheduler_file", SchedulerFile, None),
     _parameter("wait_for_workers", WaitForWorkers, None),
     _parameter("reduction", ReductionOpt, Reduction.mean),
     _parameter("base", BaseOpt, Base.e),
@@ -860,6 +870,18 @@ _CONFLICTS = (
         "a scheduler is for --engine dask; --engine local is the default",
     ),
     (
+        "--scheduler-file",
+        "--engine local",
+        lambda v: v["scheduler_file"] is not None and v["engine"] == "local",
+        "a scheduler is for --engine dask; --engine local is the default",
+    ),
+    (
+        "--scheduler-file",
+        "--scheduler",
+        lambda v: v["scheduler_file"] is not None and v["scheduler"] is not None,
+        "each names the Dask scheduler: give one",
+    ),
+    (
         "--delimiter",
         "--input-format {input_format}",
         lambda v: v["delimiter"] is not None and v["input_format"] in _NOT_CSV,
@@ -948,6 +970,7 @@ def _score(loss: str, values: dict) -> None:
             engine=values["engine"].value,
             scheduler=values["scheduler"],
             wait_for_workers=values["wait_for_workers"],
+            scheduler_file=values["scheduler_file"],
             **options,
         )
     if not values["quiet"]:

@@ -58,6 +58,8 @@ def compute(
     engine: str = "local",
     scheduler: str | None = None,
     wait_for_workers: float | None = None,
+    scheduler_file: str | None = None,
+    client=None,
     **options,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) and reduce it.
@@ -102,6 +104,11 @@ def compute(
     wait_for_workers : float, optional
         Seconds the Dask engine waits for a first worker, and for one to come back when
         all have left during the run (default 60).
+    scheduler_file : str, optional
+        A Dask scheduler file (``dask scheduler --scheduler-file PATH``) naming the scheduler.
+    client : distributed.Client, optional
+        A connected Dask client to run on (from dask-jobqueue, dask-gateway, Coiled, ...);
+        left open. At most one of `client`, `scheduler` and `scheduler_file`.
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -120,6 +127,11 @@ def compute(
         raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
     if engine not in ("local", "dask"):
         raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
+    dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
+                 "wait_for_workers": wait_for_workers}  # fmt: skip
+    if engine == "local" and any(value is not None for value in dask_only.values()):
+        name = next(name for name, value in dask_only.items() if value is not None)
+        raise OptionError(f"{name} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
     read = read or ReadSettings()
     sources = [source] if isinstance(source, str) else list(source)
     paths = expand_sources(sources)
@@ -170,6 +182,8 @@ def compute(
                 out_dir=out,
                 scheduler=scheduler,
                 wait_for_workers=wait_for_workers,
+                scheduler_file=scheduler_file,
+                client=client,
             )
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
@@ -755,6 +769,9 @@ def score_files(
     cancelled Dask task), and the part's temporary file is then removed.
     """
     scorer = None
+    readers: list[threading.Thread] = []
+    # As in the local engine: a reader thread decodes the next batches while this one computes.
+    prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
     for index, path in files:
         source = open_input(path, read)
         try:
@@ -769,7 +786,7 @@ def score_files(
                 part = os.path.join(out_dir, f"part-{index:05d}.parquet")
                 writer = PerSampleWriter(part, [c.name for c in selection.keep])
             with writer if writer is not None else _nothing():
-                for batch in _batches(source, None, selection, read, opts):
+                for batch in _batches(source, None, selection, read, opts, prefetch):
                     if check is not None:
                         check()
                     losses, counted = scorer.add(batch)
