@@ -26,7 +26,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cecli.cli import app
-from cecli.readers import expand_sources
+from cecli.readers import expand_sources, would_read
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120  # seconds a subprocess may take before the test gives up on it (not a timing assertion)
@@ -624,7 +624,6 @@ def test_secrets_in_a_folder_url_stay_hidden_in_every_listed_path(cli, inputs):
     ],
 )
 def test_would_read_says_where_a_later_run_reads(tmp_path, monkeypatch, source, out, read):
-    from cecli.readers import would_read
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dump").mkdir()
@@ -670,3 +669,14 @@ def test_globs_match_like_the_standard_library_on_any_tree(files, pattern):
         else:
             with pytest.raises(InputError, match="the pattern matches no file"):
                 expand_sources([text])
+
+
+def test_an_out_path_that_cannot_be_resolved_is_left_to_the_write(tmp_path, monkeypatch):
+    """would_read answers False when a path cannot be resolved; writing it then names the real reason."""
+    (tmp_path / "dump").mkdir()
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os.path, "realpath", refuse)
+    assert would_read(str(tmp_path / "dump"), str(tmp_path / "dump" / "out.csv")) is False
