@@ -624,7 +624,6 @@ def test_secrets_in_a_folder_url_stay_hidden_in_every_listed_path(cli, inputs):
     ],
 )
 def test_would_read_says_where_a_later_run_reads(tmp_path, monkeypatch, source, out, read):
-
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dump").mkdir()
     assert would_read(source.format(root=tmp_path), out.format(root=tmp_path)) is read
