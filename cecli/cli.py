@@ -497,6 +497,23 @@ def columns(
     _guarded("columns", {"input": input, "input_format": input_format, "delimiter": delimiter, "header": header})
 
 
+@app.command("schema", cls=_Command)
+def schema():
+    """Print the JSON Schema (draft 2020-12) of the document that -f json prints.
+
+    Example: cecli schema > cecli-output.schema.json
+    """
+    from importlib.resources import files
+
+    text = (files(__package__) / "schema.json").read_text(encoding="utf-8")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(ExitCode.BROKEN_PIPE)
+
+
 # --------------------------------------------------------------------------- running
 
 

@@ -24,6 +24,38 @@ def _deterministic_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CECLI_DEBUG", raising=False)
 
 
+@pytest.fixture(scope="session")
+def output_schema():
+    """A validator for cecli/schema.json, the schema of the JSON document cecli prints."""
+    import jsonschema
+
+    schema = json.loads((PROJECT_ROOT / "cecli" / "schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator
+    validator.check_schema(schema)
+    return validator(schema)
+
+
+@pytest.fixture(autouse=True)
+def _every_json_output_matches_the_schema(monkeypatch: pytest.MonkeyPatch, output_schema) -> None:
+    """Every cecli JSON document a test prints through CliRunner is validated against cecli/schema.json.
+
+    Output that is not one JSON object with a ``schema_version`` key (a table, NDJSON lines, a value) is left alone.
+    """
+    invoke = CliRunner.invoke
+
+    def invoke_and_validate(self, *args, **kwargs):
+        result = invoke(self, *args, **kwargs)
+        try:
+            document = json.loads(result.stdout)
+        except ValueError:
+            return result
+        if isinstance(document, dict) and "schema_version" in document:
+            output_schema.validate(document)  # raises jsonschema.ValidationError, which names the key
+        return result
+
+    monkeypatch.setattr(CliRunner, "invoke", invoke_and_validate)
+
+
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
