@@ -262,6 +262,14 @@ Out = Annotated[
     str | None,
     typer.Option("--out", help="Write per-sample losses to .csv/.parquet/.ndjson (atomically).", rich_help_panel=_OUT),
 ]
+PlotOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--plot",
+        help="Draw the loss histogram (and --by / --per-class means) to FILE.png or FILE.svg (needs matplotlib).",
+        rich_help_panel=_OUT,
+    ),
+]
 SummaryOnly = Annotated[bool, typer.Option("--summary-only", help="Leave out per-sample values.", rich_help_panel=_OUT)]
 FailAbove = Annotated[
     float | None,
@@ -368,6 +376,7 @@ _COMMON_OPTIONS = [
     _parameter("base", BaseOpt, Base.e),
     _parameter("format", FormatOpt, None),
     _parameter("out", Out, None),
+    _parameter("plot", PlotOpt, None),
     _parameter("summary_only", SummaryOnly, False),
     _parameter("fail_above", FailAbove, None),
     _parameter("fail_below", FailBelow, None),
@@ -612,6 +621,10 @@ def _score(loss: str, values: dict) -> None:
     if "class_weights" in values:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
+    if values["plot"] is not None:
+        from .plot import check_plot_path
+
+        check_plot_path(values["plot"])  # a bad name or a missing matplotlib stops before the work
     _tune_for_batches()
     with _progress_bar(enabled=not values["quiet"]) as progress:
         result = compute(
@@ -625,7 +638,7 @@ def _score(loss: str, values: dict) -> None:
             by=values["by"],
             top=values["top"],
             per_class=values.get("per_class", False),
-            extras=not values["value_only"],  # accuracy and histogram would not be shown
+            extras=not values["value_only"] or values["plot"] is not None,  # else accuracy, histogram unused
             read=_read_settings(values),
             per_sample=per_sample,
             out=values["out"],
@@ -640,6 +653,10 @@ def _score(loss: str, values: dict) -> None:
         for warning in result.warnings:
             _say("warning", warning)
     _render(result, fmt, values, per_sample)
+    if values["plot"] is not None:
+        from .plot import write_plot
+
+        write_plot(result, values["plot"])
     failure = gate_failure(result.value, fail_above=values["fail_above"], fail_below=values["fail_below"])
     if failure:
         _say("gate failed", f"{reduction} {result.options.loss} loss {failure}")

@@ -8,12 +8,15 @@ import importlib.resources
 import json
 import math
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
+from typer.main import get_command
 
 from cecli.cli import app
 
@@ -133,3 +136,14 @@ def test_several_inputs_and_no_input(runner, write_file):
     assert (result.exit_code, result.stdout) == (0, f"{2 * math.log(2)!r}\n")
     result = runner.invoke(app, ["bce", "--value-only"], input="1,0.5\n")
     assert (result.exit_code, result.stdout) == (0, f"{math.log(2)!r}\n")
+
+
+@pytest.mark.parametrize("name", sorted(get_command(app).commands))
+def test_no_command_imports_pydantic(name):
+    """Typer 0.29 would import pydantic (about 50 ms) to convert any option, --help included; cecli never does."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cecli", name, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and f"cecli {name}" in done.stdout
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert "typer" in imported and "pydantic" not in imported
