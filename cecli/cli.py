@@ -78,8 +78,7 @@ class _Group(TyperGroup):
                 raise
             context = getattr(error, "ctx", None)
             where = f" (see '{context.command_path} --help')" if context is not None else ""
-            if error.format_message():  # empty after no_args_is_help has printed the help
-                _say("error", error.format_message() + where)
+            _say("error", error.format_message() + where)  # a bare `cecli` too: "Missing command."
             code = ExitCode.USAGE
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -170,7 +169,6 @@ def _convert_plainly(params) -> None:
 app = typer.Typer(
     cls=_Group,
     add_completion=False,
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Cross-entropy losses of predictions in CSV, JSON or Parquet files. See `cecli COMMAND --help`.",

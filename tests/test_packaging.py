@@ -3,8 +3,10 @@ every supported Typer (0.29 would convert through pydantic; cecli converts its o
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import importlib.resources
+import io
 import json
 import math
 import re
@@ -147,3 +149,26 @@ def test_no_command_imports_pydantic(name):
     assert done.returncode == 0 and f"cecli {name}" in done.stdout
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
     assert "typer" in imported and "pydantic" not in imported
+
+
+# --------------------------------------------------------------------------- consistency
+
+
+def test_a_bare_cecli_is_a_usage_error_on_stderr(runner):
+    result = runner.invoke(app, [], prog_name="cecli")
+    assert (result.exit_code, result.stdout) == (USAGE, "")
+    assert result.stderr == "cecli: error: Missing command. (see 'cecli --help')\n"
+
+
+def test_out_csv_is_written_as_format_csv_prints_it(runner, write_file, tmp_path):
+    """The header is unquoted in both (pyarrow alone would write "row","loss"); the rows parse the same."""
+    data = write_file("k.csv", 'id,y,p\na,1,0.9\n"b,c",0,0.2\n')
+    out = tmp_path / "o.csv"
+    args = ["bce", str(data), "-y", "y", "-p", "p", "--keep", "id", "-f", "csv", "--out", str(out)]
+    result = runner.invoke(app, args, prog_name="cecli")
+    assert (result.exit_code, result.stderr) == (0, "")
+    expected = [["row", "loss", "id"], ["1", repr(-math.log(0.9)), "a"], ["2", repr(-math.log1p(-0.2)), "b,c"]]
+    assert list(csv.reader(io.StringIO(result.stdout))) == expected
+    written = out.read_text(encoding="utf-8")
+    assert written.splitlines()[0] == result.stdout.splitlines()[0] == "row,loss,id"
+    assert list(csv.reader(io.StringIO(written))) == expected
