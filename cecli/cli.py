@@ -67,6 +67,10 @@ class _Group(TyperGroup):
     """Runs the app without Click's standalone handling, so usage errors are one line too."""
 
     def parse_args(self, ctx, args):
+        if not args and not ctx.resilient_parsing:  # a bare `cecli`: a usage error like any other, on stderr
+            commands = ", ".join(self.list_commands(ctx))
+            _say("error", f"missing command, one of: {commands} (see 'cecli --help')")
+            raise typer.Exit(ExitCode.USAGE)
         _convert_plainly(self.get_params(ctx))  # --version, --help
         return super().parse_args(ctx, args)
 
@@ -78,7 +82,7 @@ class _Group(TyperGroup):
                 raise
             context = getattr(error, "ctx", None)
             where = f" (see '{context.command_path} --help')" if context is not None else ""
-            _say("error", error.format_message() + where)  # a bare `cecli` too: "Missing command."
+            _say("error", error.format_message() + where)
             code = ExitCode.USAGE
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -157,7 +157,9 @@ def test_no_command_imports_pydantic(name):
 def test_a_bare_cecli_is_a_usage_error_on_stderr(runner):
     result = runner.invoke(app, [], prog_name="cecli")
     assert (result.exit_code, result.stdout) == (USAGE, "")
-    assert result.stderr == "cecli: error: Missing command. (see 'cecli --help')\n"
+    commands = ", ".join(get_command(app).commands)  # in the order --help lists them
+    assert commands.startswith("bce, cce, sparse, softmax, entropy, kl, columns, schema")
+    assert result.stderr == f"cecli: error: missing command, one of: {commands} (see 'cecli --help')\n"
 
 
 def test_out_csv_is_written_as_format_csv_prints_it(runner, write_file, tmp_path):
