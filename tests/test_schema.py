@@ -63,6 +63,22 @@ def test_the_conftest_hook_rejects_a_document_that_breaks_the_schema(runner):
         runner.invoke(fake, [])
 
 
+@pytest.mark.parametrize("bad", ["inf", True, [0.5]])
+def test_the_conftest_hook_checks_every_value_of_a_long_per_sample(runner, valid_document, bad):
+    """Long per_sample lists are checked by their representatives (one per type, and the extremes)."""
+    fake = typer.Typer()
+    values = [0.25 * i for i in range(200)]
+
+    @fake.command()
+    def main() -> None:
+        print(json.dumps({**valid_document, "per_sample": values}))
+
+    assert runner.invoke(fake, []).exit_code == 0
+    values[137] = bad
+    with pytest.raises(jsonschema.ValidationError):
+        runner.invoke(fake, [])
+
+
 @pytest.mark.parametrize(
     ("args", "files", "check"),
     [
