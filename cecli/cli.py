@@ -268,6 +268,7 @@ PlotOpt = Annotated[
     str | None,
     typer.Option(
         "--plot",
+        metavar="FILE",
         help="Draw the loss histogram (and --by / --per-class means) to FILE.png or FILE.svg (needs matplotlib).",
         rich_help_panel=_OUT,
     ),
