@@ -1,11 +1,15 @@
 """The command line: Typer commands that parse options, call ``compute()`` and render.
 
-This is the only module that imports typer, and nothing imports it. Errors are mapped
-to one stderr line and an exit code in one place (:func:`_guarded`); usage errors
-from option parsing in :class:`_Group`. Heavy modules (pyarrow, rich) load lazily.
+This is the only module that imports typer, and nothing imports it. Every failure is
+mapped to one stderr line and an exit code in one place, :func:`_report`, called for
+what happens inside a command (:func:`_guarded`) and around it (:class:`_Group`);
+option combinations are checked against one table, :data:`_CONFLICTS`. Heavy modules
+(pyarrow, rich) load lazily.
 """
 
+import errno
 import inspect
+import io
 import os
 import signal
 import sys
@@ -16,7 +20,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
-from .errors import CecliError, ExitCode, OptionError, printable
+from .errors import CecliError, ExitCode, OptionError, StdoutError, printable
 
 
 class OutputFormat(StrEnum):
@@ -59,12 +63,71 @@ class Color(StrEnum):
 
 
 def _say(kind: str, text: str) -> None:
-    sys.stderr.write(f"cecli: {kind}: {text}\n")
-    sys.stderr.flush()
+    """Write ``cecli: KIND: TEXT`` on stderr, with control characters in `text` escaped.
+
+    `text` carries data (column names, paths, values), which must not reach a terminal as
+    escape sequences. A stderr that cannot be written (closed, full) is passed over: the
+    exit status never depends on whether its message could be written.
+    """
+    line = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    try:
+        sys.stderr.write(f"cecli: {kind}: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):  # full, closed, or None (fd 2 closed in a test harness)
+        pass
+
+
+def _report(failure: BaseException) -> int:
+    """The one place that maps a failure to its stderr line and exit code (README, "Exit codes and errors").
+
+    - ``SystemExit``: an outcome already decided (a failed gate: 1; SIGTERM: 128 + 15); passed on.
+    - Ctrl-C (``KeyboardInterrupt``, Click's ``Abort``): "interrupted", 130.
+    - stdout closed by its reader (EPIPE): nothing on stderr, 141, and later writes go to /dev/null.
+    - :class:`CecliError`: its own line and code (2 usage, 3 bad input, 3 stdout cannot be written).
+    - Click's usage errors (unknown option, bad option value): one line, 2.
+    - anything else is a bug: the traceback, "internal error", 4.
+    """
+    if isinstance(failure, SystemExit):
+        code = failure.code
+        return code if isinstance(code, int) else ExitCode.OK if code is None else ExitCode.INTERNAL
+    if isinstance(failure, (KeyboardInterrupt, typer.Abort)):
+        _say("error", "interrupted")
+        return ExitCode.INTERRUPTED
+    if isinstance(failure, BrokenPipeError) or isinstance(failure, StdoutError) and failure.errno == errno.EPIPE:
+        _silence_stdout()
+        return ExitCode.BROKEN_PIPE
+    if isinstance(failure, StdoutError):
+        _silence_stdout()  # or the final flush would fail, and be reported, again
+    if isinstance(failure, CecliError):
+        if os.environ.get("CECLI_DEBUG") == "1":
+            _print_traceback(failure)
+        _say("error", str(failure))
+        return failure.exit_code
+    if isinstance(failure, Exception) and hasattr(failure, "format_message") and hasattr(failure, "exit_code"):
+        context = getattr(failure, "ctx", None)
+        where = f" (see '{context.command_path} --help')" if context is not None else ""
+        _say("error", failure.format_message() + where)
+        return ExitCode.USAGE
+    _print_traceback(failure)
+    _say("internal error", "this is a bug in cecli; please report it with the traceback above")
+    return ExitCode.INTERNAL
+
+
+def _print_traceback(failure: BaseException) -> None:
+    import traceback
+
+    try:
+        traceback.print_exception(failure, file=sys.stderr)
+    except (OSError, ValueError, AttributeError):  # stderr closed or full: the exit code still tells
+        pass
 
 
 class _Group(TyperGroup):
-    """Runs the app without Click's standalone handling, so usage errors are one line too."""
+    """Runs the app without Click's standalone handling, so that :func:`_report` maps every outcome.
+
+    That covers what happens outside a command too: usage errors, ``--version`` and ``--help``
+    (whose output can meet a closed pipe or a full disk), and the final flush of stdout.
+    """
 
     def parse_args(self, ctx, args):
         if not args and not ctx.resilient_parsing:  # a bare `cecli`: a usage error like any other, on stderr
@@ -76,15 +139,17 @@ class _Group(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            code = super().main(args, prog_name or "cecli", complete_var, standalone_mode=False, **extra)
-        except Exception as error:
-            if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
-                raise
-            context = getattr(error, "ctx", None)
-            where = f" (see '{context.command_path} --help')" if context is not None else ""
-            _say("error", error.format_message() + where)
-            code = ExitCode.USAGE
-        sys.exit(code if isinstance(code, int) else 0)
+            try:
+                code = super().main(args, prog_name or "cecli", complete_var, standalone_mode=False, **extra)
+            except SystemExit as exit_:  # a command's outcome, already reported by _guarded
+                code = exit_.code
+            else:
+                if code == ExitCode.INTERRUPTED:  # Typer's own mapping of Ctrl-C outside a command, unreported
+                    _say("error", "interrupted")
+            sys.stdout.flush()  # the last buffered output can still fail: a closed pipe, a full disk
+        except BaseException as failure:
+            code = _report(failure)
+        sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 class _Convert:
@@ -232,7 +297,12 @@ InputFormatOpt = Annotated[
     typer.Option("--input-format", help="Force the input format instead of extension/sniffing.", rich_help_panel=_IO),
 ]
 Delimiter = Annotated[
-    str | None, typer.Option("--delimiter", help="CSV field delimiter (default from extension).", rich_help_panel=_IO)
+    str | None,
+    typer.Option(
+        "--delimiter",
+        help="CSV field delimiter (default from extension): one character, or tab (also '\\t').",
+        rich_help_panel=_IO,
+    ),
 ]
 Header = Annotated[
     bool | None,
@@ -243,8 +313,10 @@ Header = Annotated[
         rich_help_panel=_IO,
     ),
 ]
+MAX_BATCH_ROWS = 10_000_000  # a batch's arrays stay in memory; pyarrow's JSON block (64 bytes a row) below 2 GiB
 BatchRows = Annotated[
-    int, typer.Option("--batch-rows", min=1, help="Rows per batch when streaming.", rich_help_panel=_IO)
+    int,
+    typer.Option("--batch-rows", min=1, max=MAX_BATCH_ROWS, help="Rows per batch when streaming.", rich_help_panel=_IO),
 ]
 ReductionOpt = Annotated[Reduction, typer.Option("--reduction", help="How to reduce.", rich_help_panel=_MATH)]
 BaseOpt = Annotated[
@@ -517,55 +589,48 @@ def schema():
     """
     from importlib.resources import files
 
-    text = (files(__package__) / "schema.json").read_text(encoding="utf-8")
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-        sys.exit(ExitCode.BROKEN_PIPE)
+        sys.stdout.write((files(__package__) / "schema.json").read_text(encoding="utf-8"))
+    except BaseException as failure:  # as in _guarded: a closed pipe or a full disk is mapped by _report
+        sys.exit(_report(failure))
 
 
 # --------------------------------------------------------------------------- running
 
 
 def _guarded(loss: str, values: dict) -> None:
-    """Run a command; map every outcome to one stderr line and an exit code."""
+    """Run a command; map every outcome to one stderr line and an exit code (:func:`_report`).
+
+    Inside the command, so that Click never sees the failure: it would turn an ``EPIPE``
+    into exit 1, the gate's code.
+    """
     try:
         _list_columns(values) if loss == "columns" else _score(loss, values)
-    except CecliError as error:
-        if os.environ.get("CECLI_DEBUG") == "1":
-            import traceback
-
-            traceback.print_exc()
-        _say("error", str(error))
-        sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        _say("error", "interrupted")
-        sys.exit(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
-        _silence_stdout()
-        sys.exit(ExitCode.BROKEN_PIPE)
-    except Exception:
-        import traceback
-
-        traceback.print_exc()
-        _say("internal error", "this is a bug in cecli; please report it with the traceback above")
-        sys.exit(ExitCode.INTERNAL)
+    except BaseException as failure:
+        sys.exit(_report(failure))
 
 
 def _silence_stdout() -> None:
+    """Discard what is still buffered for stdout, and later writes: it cannot be delivered."""
+    raw = getattr(getattr(sys.stdout, "buffer", None), "raw", None)
+    if isinstance(raw, _Stdout):
+        raw.discard = True
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # not a real file descriptor (in-process test runners)
+    except (OSError, ValueError, AttributeError):  # not a real file descriptor (in-process test runners)
         pass
 
 
-def _sources(paths: list[str] | None) -> list[str]:
+def _sources(paths: list[str] | None, labels: str | None = None) -> list[str]:
+    """The inputs to read: `paths`, else stdin when it is piped (a terminal or a closed stdin is a usage error)."""
+    if sys.stdin is None and "-" in [*(paths or []), labels]:  # `<&-`: Python has no stdin object at all
+        raise OptionError("stdin (-) is closed", hint="pipe data into cecli, or give a file path")
     if paths:
         return paths
-    if sys.stdin is None or sys.stdin.isatty():
+    if sys.stdin is None:
+        raise OptionError("no INPUT given and stdin is closed", hint="give a file path, or pipe data into cecli")
+    if sys.stdin.isatty():
         raise OptionError("no INPUT given and stdin is a terminal", hint="give a file path, or pipe data into cecli")
     return ["-"]
 
@@ -594,12 +659,162 @@ def _read_settings(values: dict):
 def _list_columns(values: dict) -> None:
     from .readers import expand_sources, open_input
 
+    values = _checked(values)
     source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))
     try:
+        for warning in source.warnings:  # e.g. a header that looks like data
+            _say("warning", warning)
         for column in source.describe_types():
-            sys.stdout.write(f"{column.position}\t{printable(column.name)}\t{column.type}\n")
+            # A type names fields too (struct<name: ...>, a list's item), which come from the data.
+            sys.stdout.write(f"{column.position}\t{printable(column.name)}\t{printable(column.type)}\n")
     finally:
         source.close()
+
+
+def _delimiter(text: str | None) -> str | None:
+    """The ``--delimiter`` character: one ASCII character; ``tab`` and ``\\t`` (as csvkit users type them) are TAB."""
+    if text is None or text == "\t":
+        return text
+    if text.lower() == "tab" or text == "\\t":
+        return "\t"
+    if text == "":
+        raise OptionError("--delimiter is empty", hint="give one character, such as ';', or tab")
+    if len(text) != 1 or not text.isascii():
+        raise OptionError(
+            f"--delimiter must be one ASCII character; received {printable(repr(text))}",
+            hint="such as ';' or '|', or tab",
+        )
+    if text in '"\r\n':
+        raise OptionError(f"--delimiter cannot be {text!r}", hint="quotes and line ends have their own meaning in CSV")
+    return text
+
+
+_LINES = ("ndjson", "csv")  # formats that print per-sample lines and nothing else
+_NOT_CSV = ("json", "ndjson", "parquet")
+_NUMBER_ONLY = "--value-only prints just the reduced number"
+
+# Options that cannot both apply: a usage error naming both, never one silently ignored (README, "Options").
+# (option, other option, whether both are given, why): names are formatted with the parsed values, where
+# `fmt` is the output format in effect (given with -f, or the default).
+_CONFLICTS = (
+    ("--value-only", "-f {format}", lambda v: v["value_only"] and v["format"], _NUMBER_ONLY),
+    ("--value-only", "--top {top}", lambda v: v["value_only"] and v["top"], _NUMBER_ONLY),
+    ("--value-only", "--by", lambda v: v["value_only"] and v["by"], _NUMBER_ONLY),
+    ("--value-only", "--per-class", lambda v: v["value_only"] and v["per_class"], _NUMBER_ONLY),
+    ("--value-only", "--color always", lambda v: v["value_only"] and v["color"] == "always", _NUMBER_ONLY),
+    (
+        "--summary-only",
+        "--reduction none",
+        lambda v: v["summary_only"] and v["reduction"] == "none",
+        "--reduction none gives only per-sample values, which --summary-only leaves out",
+    ),
+    (
+        "--fail-above",
+        "--reduction none",
+        lambda v: v["fail_above"] is not None and v["reduction"] == "none",
+        "a gate needs a reduced value: use --reduction mean or sum",
+    ),
+    (
+        "--fail-below",
+        "--reduction none",
+        lambda v: v["fail_below"] is not None and v["reduction"] == "none",
+        "a gate needs a reduced value: use --reduction mean or sum",
+    ),
+    (
+        "--summary-only",
+        "-f {fmt}",
+        lambda v: v["summary_only"] and v["fmt"] in _LINES,
+        "-f {fmt} prints only per-sample lines",
+    ),
+    ("--top {top}", "-f {fmt}", lambda v: v["top"] and v["fmt"] in _LINES, "-f {fmt} prints only per-sample lines"),
+    ("--by", "-f {fmt}", lambda v: v["by"] and v["fmt"] in _LINES, "-f {fmt} prints only per-sample lines"),
+    (
+        "--per-class",
+        "-f {fmt}",
+        lambda v: v["per_class"] and v["fmt"] in _LINES,
+        "-f {fmt} prints only per-sample lines",
+    ),
+    (
+        "--precision {precision}",
+        "-f {fmt}",
+        lambda v: v["precision"] is not None and not v["value_only"] and v["fmt"] != "table",
+        "-f {fmt} keeps full precision; --precision is for -f table and --value-only",
+    ),
+    (
+        "--color always",
+        "-f {fmt}",
+        lambda v: v["color"] == "always" and not v["value_only"] and v["fmt"] != "table",
+        "only -f table has colour",
+    ),
+    (
+        "--keep",
+        "--value-only",
+        lambda v: v["keep"] and v["value_only"] and not v["out"],
+        "kept columns go with per-sample values: add --out FILE",
+    ),
+    (
+        "--keep",
+        "-f {fmt}",
+        lambda v: v["keep"] and v["fmt"] == "json" and not (v["out"] or v["top"]),
+        "JSON per_sample holds only losses: add --out FILE or --top K, or use -f ndjson or csv",
+    ),
+    (
+        "--keep",
+        "--summary-only",
+        lambda v: v["keep"] and v["summary_only"] and v["fmt"] == "table" and not (v["out"] or v["top"]),
+        "kept columns go with per-sample values: add --out FILE or --top K",
+    ),
+    (
+        "--scheduler",
+        "--engine local",
+        lambda v: v["scheduler"] is not None and v["engine"] == "local",
+        "a scheduler is for --engine dask; --engine local is the default",
+    ),
+    (
+        "--delimiter",
+        "--input-format {input_format}",
+        lambda v: v["delimiter"] is not None and v["input_format"] in _NOT_CSV,
+        "only CSV has a delimiter",
+    ),
+    (
+        "--delimiter",
+        "--input-format tsv",
+        lambda v: v["delimiter"] not in (None, "\t") and v["input_format"] == "tsv",
+        "TSV is tab-delimited: use --input-format csv with --delimiter",
+    ),
+    (
+        "--{header}",
+        "--input-format {input_format}",
+        lambda v: v["header"] is not None and v["input_format"] in _NOT_CSV,
+        "only CSV has a header row",
+    ),
+)
+
+
+def _checked(values: dict, fmt: str | None = None) -> dict:
+    """`values` with ``--delimiter`` resolved, after the one check for options that cannot both apply.
+
+    `fmt` is the output format in effect; when it is the default (no ``-f``), the message says so.
+    """
+    values = {**values, "delimiter": _delimiter(values.get("delimiter"))}
+    given = {name: getattr(value, "value", value) for name, value in values.items()}  # enums as their text
+    given["fmt"] = fmt
+    given["header"] = None if values.get("header") is None else "header" if values["header"] else "no-header"
+    given = _Missing(given)
+    for first, second, applies, why in _CONFLICTS:
+        if applies(given):
+            text = f"{first} cannot be combined with {second} ({why})".format(**given)
+            if "{fmt}" in second + why and values.get("format") is None:
+                text = text[:-1] + f"; -f {fmt} is the default when stdout is not a terminal)"
+            raise OptionError(text)
+    return values
+
+
+class _Missing(dict):
+    """The parsed values; an option a command does not have (``--by`` for ``columns``) reads as not given."""
+
+    def __missing__(self, name: str) -> None:
+        return None
 
 
 _LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature")
@@ -610,12 +825,8 @@ def _score(loss: str, values: dict) -> None:
     from .result import gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
+    values = _checked(values, fmt)
     reduction = values["reduction"].value
-    gated = values["fail_above"] is not None or values["fail_below"] is not None
-    if gated and reduction == "none":
-        raise OptionError("--fail-above/--fail-below need --reduction mean or sum")
-    if values["summary_only"] and fmt in ("ndjson", "csv") and not values["value_only"]:
-        raise OptionError(f"-f {fmt} prints per-sample lines; it cannot be combined with --summary-only")
     options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
     if values.get("like"):
         options["like"] = values["like"].value
@@ -632,7 +843,7 @@ def _score(loss: str, values: dict) -> None:
     with _progress_bar(enabled=not values["quiet"]) as progress:
         result = compute(
             loss,
-            _sources(values["input"]),
+            _sources(values["input"], values.get("labels")),
             y=values.get("y"),
             p=values["p"],
             labels=values.get("labels"),
@@ -787,34 +998,108 @@ class _WithoutPandas:
 def main() -> None:
     """Console-script entry point: SIGTERM unwinds like an error, a closed pipe ends quietly.
 
+    Ctrl-C from here on raises ``KeyboardInterrupt``, so that ``finally`` blocks remove
+    temporary files; :mod:`cecli.__main__` covers the imports before (one line and 130 too).
     When the command has finished (output written, files closed, temporary files removed),
     the process ends with ``os._exit`` after flushing stdout and stderr. Interpreter teardown
     would only free memory, about 30 ms after a large run; and after an interrupt a reader
     thread (ours, or pyarrow's read-ahead) may still block on a pipe while holding the
     stream's lock, which would hang it.
     """
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    # cecli does no linear algebra, but OpenBLAS starts a thread per core when NumPy is
-    # imported, and those threads spin, taking CPU from the reader and the math (about
-    # 0.1 s of CPU a run). Set before NumPy loads; a user's own setting wins.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    sys.meta_path.insert(0, _WithoutPandas())
     try:
-        app()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+        _standard_streams()
+        # cecli does no linear algebra, but OpenBLAS starts a thread per core when NumPy is
+        # imported, and those threads spin, taking CPU from the reader and the math (about
+        # 0.1 s of CPU a run). Set before NumPy loads; a user's own setting wins.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        sys.meta_path.insert(0, _WithoutPandas())
+        app()  # _Group.main reports every outcome and raises SystemExit with its code
         code = ExitCode.OK
-    except SystemExit as exit_:
-        if not (exit_.code is None or isinstance(exit_.code, int)):
-            raise
-        code = exit_.code or ExitCode.OK
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:  # reader went away after our last write (`cecli ... | head -1`)
-        _silence_stdout()
-        code = ExitCode.BROKEN_PIPE
-    except (OSError, ValueError):
-        pass
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    except BaseException as failure:  # SystemExit, or Ctrl-C before the app took over
+        code = _report(failure)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the outcome is decided; a late Ctrl-C must not change it
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # already reported by _Group.main, or stderr that cannot be written
+            pass
     os._exit(code)
+
+
+def _standard_streams() -> None:
+    """Make stdin, stdout and stderr safe to use, whatever state the caller left them in.
+
+    - A closed descriptor 0, 1 or 2 (``<&-``, ``>&-``, ``2>&-``) is opened on /dev/null, so
+      that no file cecli opens takes its number. Python has set ``sys.stdin`` to ``None``
+      (reading stdin is then a usage error); ``sys.stdout`` fails every write with "stdout is
+      closed"; messages to a closed stderr are discarded.
+    - stdout writes through :class:`_Stdout`, which writes every byte or raises
+      :class:`StdoutError`. Python's own stdout reports a pipe closed in the middle of a large
+      write as a short count that ``TextIOWrapper`` ignores, so the rest of the output would be
+      lost without an error; and an ``OSError`` would be caught by rich or Click as exit 1.
+    - Characters the output encoding cannot represent (``PYTHONIOENCODING=ascii``) are written
+      as backslash escapes instead of failing. JSON output is ASCII already (``\\uXXXX``).
+    """
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+    for fd in closed:  # in increasing order, so os.open returns `fd` itself; dup2 only as a fallback
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    original = sys.stdout
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(_Stdout(closed=1 in closed), 1 << 16),
+        encoding=getattr(original, "encoding", None) or "utf-8",
+        errors="backslashreplace",
+        line_buffering=getattr(original, "line_buffering", False),
+    )
+    if 2 in closed:
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # kept open until the process ends
+
+
+class _Stdout(io.RawIOBase):
+    """File descriptor 1 as a raw stream that writes every byte, or raises :class:`StdoutError`.
+
+    Not an ``OSError``: rich's console turns a ``BrokenPipeError`` into ``SystemExit(1)`` and
+    Click any ``EPIPE`` into exit 1, the gate's code; :func:`_report` maps this one.
+    """
+
+    def __init__(self, *, closed: bool) -> None:
+        super().__init__()
+        self.unwritable = closed
+        self.discard = False  # set once the output has failed: what is left is dropped
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 1
+
+    def isatty(self) -> bool:
+        return os.isatty(1)
+
+    def write(self, data) -> int:
+        if self.discard:
+            return memoryview(data).nbytes
+        if self.unwritable:
+            raise StdoutError("stdout is closed", errno=errno.EBADF)
+        view = memoryview(data).cast("B")
+        size = len(view)
+        try:
+            while view:
+                try:
+                    view = view[os.write(1, view) :]
+                except BlockingIOError:  # another process sharing the pipe made it non-blocking: wait for room
+                    import select
+
+                    select.select([], [1], [])
+        except OSError as error:
+            raise StdoutError(error.strerror or str(error), errno=error.errno) from None
+        return size

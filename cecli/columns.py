@@ -122,16 +122,158 @@ def resolve(spec: str, columns: list[Column], *, option: str, file: str) -> list
     return chosen
 
 
-def _by_rules(columns: list[Column], names: tuple[str, ...], families: tuple[str, ...]) -> list[Column]:
-    lowered = {c.name.lower(): c for c in columns}
+def _prefix_length(pattern: str) -> int:
+    """Length of a family's prefix: ``p_*`` -> 2 (``p_``), ``p[0-9]*`` -> 1 (``p``)."""
+    return min(i for i in (pattern.find("*"), pattern.find("[")) if i >= 0)
+
+
+def _in_family(column: Column, pattern: str) -> bool:
+    """Whether `column` belongs to the family `pattern` (case-insensitively, with a non-empty suffix)."""
+    return len(column.name) > _prefix_length(pattern) and fnmatch.fnmatchcase(column.name.lower(), pattern)
+
+
+def _case_clash(what: str, columns: list[Column], file: str, option: str) -> InputError:
+    return InputError(
+        f"cannot tell which column holds the {what}: {' and '.join(repr(c.name) for c in columns)} differ only in case",
+        file=file,
+        hint=f"name it with {option}",
+    )
+
+
+def _by_rules(
+    columns: list[Column], names: tuple[str, ...], families: tuple[str, ...], *, what: str, file: str, option: str
+) -> list[Column]:
+    """The first rule of `names`, then of `families`, that matches; linear in the number of columns.
+
+    Names compare case-insensitively, but an exact (case-sensitive) match wins over its case
+    variants, and case variants without an exact match are an error, never a silent choice.
+    """
+    exact = {c.name: c for c in columns}
+    folded: dict[str, list[Column]] = {}
+    for column in columns:
+        folded.setdefault(column.name.lower(), []).append(column)
     for name in names:
-        if name in lowered:
-            return [lowered[name]]
+        if name in exact:
+            return [exact[name]]
+        variants = folded.get(name, [])
+        if len(variants) > 1:
+            raise _case_clash(what, variants, file, option)
+        if variants:
+            return variants
     for pattern in families:
-        found = [c for c in columns if fnmatch.fnmatchcase(c.name.lower(), pattern)]
+        found = [c for c in columns if _in_family(c, pattern)]
         if found:
-            return found
+            return _without_case_variants(found, pattern, folded, what=what, file=file, option=option)
     return []
+
+
+def _without_case_variants(
+    family: list[Column], pattern: str, folded: dict[str, list[Column]], *, what: str, file: str, option: str
+) -> list[Column]:
+    """`family` with each group of names that differ only in case reduced to its exact-case member.
+
+    ``p_cat`` and ``P_CAT``: ``p_cat`` (spelled as the rule) stays; ``p_cat`` and ``p_CAT`` is an error.
+    """
+    dropped: set[Column] = set()
+    for column in family:
+        variants = folded[column.name.lower()]
+        if len(variants) > 1 and column not in dropped:
+            exact = [c for c in variants if fnmatch.fnmatchcase(c.name, pattern)]
+            if len(exact) != 1:
+                raise _case_clash(what, variants, file, option)
+            dropped.update(c for c in variants if c is not exact[0])
+    return [c for c in family if c not in dropped]
+
+
+def _suffixes(columns: list[Column] | tuple[Column, ...], families: tuple[str, ...]) -> list[str] | None:
+    """What follows the prefix of the first family that every column belongs to (``p_cat`` -> ``cat``)."""
+    for pattern in families:
+        if all(_in_family(c, pattern) for c in columns):
+            cut = _prefix_length(pattern)
+            return [c.name[cut:] for c in columns]
+    return None
+
+
+def class_names(predictions: tuple[Column, ...] | list[Column]) -> list[str] | None:
+    """Class names of prediction columns: their suffixes after a family prefix (``p_cat, p_dog`` -> ``cat, dog``).
+
+    The prefix is one of :data:`PREDICTION_FAMILIES` (``p_``, ``prob_``, ``y_pred_``, ...)
+    shared by every column; without one, or when suffixes repeat, the names are the column
+    names. ``None`` for a single column or a list column.
+
+    Examples
+    --------
+    >>> class_names([Column(1, "p_cat", "double"), Column(2, "p_cow", "double")])
+    ['cat', 'cow']
+    >>> class_names([Column(1, "a_cat", "double"), Column(2, "a_cow", "double")])
+    ['a_cat', 'a_cow']
+    """
+    if len(predictions) < 2 or predictions[0].is_list:
+        return None
+    names = _suffixes(predictions, PREDICTION_FAMILIES)
+    if names is None or len(set(names)) != len(names):
+        return [c.name for c in predictions]
+    return names
+
+
+def class_numbers(predictions: tuple[Column, ...] | list[Column]) -> list[int] | None:
+    """The classes as integers when every class name is a number (``p_1, p_2`` -> ``[1, 2]``), else ``None``."""
+    names = class_names(predictions)
+    # Up to 15 digits: every such number is exact in float64, as labels are read.
+    if not names or not all(n.isascii() and n.isdigit() and len(n) <= 15 for n in names):
+        return None
+    numbers = [int(n) for n in names]
+    return numbers if len(set(numbers)) == len(numbers) else None
+
+
+def _class_order(predictions: list[Column]) -> list[int] | None:
+    """The order that sorts prediction columns named after the class indices ``0..C-1`` by index.
+
+    So that column ``p_k`` is class ``k`` for integer labels, ``--per-class``, ``--class-weights``
+    and ``--pos-weight``, whatever the column order in the file. ``None`` for other names.
+    """
+    numbers = class_numbers(predictions)
+    if numbers is None or sorted(numbers) != list(range(len(numbers))):
+        return None
+    return sorted(range(len(numbers)), key=numbers.__getitem__)
+
+
+def _paired(
+    labels: list[Column], predictions: list[Column], *, strict: bool, automatic: bool, file: str
+) -> list[Column]:
+    """Label columns reordered so that label ``k`` has the suffix of prediction ``k`` (``y_a`` with ``p_a``).
+
+    Label and prediction families whose suffixes do not match one to one are an error when
+    `strict`; columns that are not families (or listed by name with ``-y``/``-p``) pair in order.
+    """
+    label_suffixes = _suffixes(labels, LABEL_FAMILIES)
+    prediction_suffixes = _suffixes(predictions, PREDICTION_FAMILIES)
+    if label_suffixes is None or prediction_suffixes is None:
+        return labels
+    by_suffix = dict(zip(label_suffixes, labels, strict=True))
+    one_to_one = len(by_suffix) == len(labels) == len(predictions) == len(set(prediction_suffixes))
+    if one_to_one and by_suffix.keys() == set(prediction_suffixes):
+        return [by_suffix[s] for s in prediction_suffixes]
+    if not strict:
+        return labels
+    error = InputError if automatic else OptionError
+    raise error(
+        f"label columns {_listing(labels)} and prediction columns {_listing(predictions)} do not pair by suffix",
+        **({"file": file} if automatic else {}),
+        hint="give each label column the suffix of one prediction column (y_a with p_a), "
+        "or list the pairs in order with -y and -p",
+    )
+
+
+def _disjoint(first: list[Column], first_role: str, second: list[Column], second_role: str) -> None:
+    """A column cannot play two roles (e.g. ``-y y_pred -p y_pred``): a usage error."""
+    both = set(first) & set(second)
+    if both:
+        column = next(c for c in first if c in both)
+        raise OptionError(
+            f"column {column.name!r} is selected both as {first_role} and as {second_role}",
+            hint="choose different columns with -y, -p and -w",
+        )
 
 
 def _ambiguous(what: str, columns: list[Column], file: str) -> InputError:
@@ -166,6 +308,15 @@ def choose_columns(
     are predictions; for ``cce``/``kl`` an even number ``2C`` of columns is ``C`` labels then
     ``C`` predictions; for ``entropy`` every column is a prediction. With
     `label_columns` (a ``--labels`` file), labels are chosen among those instead.
+
+    Names compare case-insensitively, but an exact match wins and case variants without
+    one are an error. Prediction columns named after the class indices ``0..C-1`` are put
+    in class order; several label columns then pair with the predictions by suffix
+    (``y_a`` with ``p_a``, see :func:`_paired`). A column cannot be both a label, a
+    prediction or the weight (:class:`OptionError`).
+
+    The selection is made on one file; the columns of every other file of a dataset are
+    found by name (see :func:`cecli.pipeline._check_columns`).
     """
     weight_cols = resolve(weight, columns, option="-w", file=file) if weight else []
     if len(weight_cols) > 1:
@@ -173,22 +324,33 @@ def choose_columns(
     keep_cols = resolve(keep, columns, option="--keep", file=file) if keep else []
     by_cols = resolve(by, columns, option="--by", file=file) if by else []
     reserved = set(weight_cols)  # a --by column may also be the label (grouping by class)
-    label_pool = label_columns if label_columns is not None else columns
+    separate = label_columns is not None
+    label_pool = label_columns if separate else columns
     label_file = label_file or file
     labels: list[Column] = []
     if y and loss != "entropy":
         labels = resolve(y, label_pool, option="-y", file=label_file)
-    taken = set(labels) if label_columns is None else set()
+    taken = set() if separate else set(labels)
     free = [c for c in columns if c not in reserved and c not in taken]
     preds = resolve(p, columns, option="-p", file=file) if p else []
     if not preds and not headerless:
-        preds = _by_rules(free, PREDICTION_NAMES, PREDICTION_FAMILIES)
+        preds = _by_rules(free, PREDICTION_NAMES, PREDICTION_FAMILIES, what="predictions", file=file, option="-p")
+    if not separate:
+        _disjoint(labels, "a label (-y)", preds, "a prediction (-p)")
+        _disjoint(weight_cols, "the sample weight (-w)", [*labels, *preds], "a label or prediction")
     if loss != "entropy" and not labels:
-        pool = label_pool if label_columns is not None else [c for c in columns if c not in {*preds, *weight_cols}]
-        pool = [c for c in pool if c not in reserved]
-        labels = [] if headerless else _by_rules(pool, LABEL_NAMES, LABEL_FAMILIES)
+        if separate:
+            pool = [c for c in label_pool if c not in reserved]
+        else:
+            # Built once (a set per column made this quadratic); a case variant of a chosen
+            # prediction column (Y_PRED beside y_pred) is never taken as the label.
+            excluded = {*preds, *weight_cols}
+            shadowed = {c.name.lower() for c in preds}
+            pool = [c for c in columns if c not in excluded and c.name.lower() not in shadowed]
+        if not headerless:
+            labels = _by_rules(pool, LABEL_NAMES, LABEL_FAMILIES, what="labels", file=label_file, option="-y")
         if not labels:
-            labels = _fallback_labels(loss, pool, preds, label_columns is not None)
+            labels = _fallback_labels(loss, pool, preds, separate)
     if not preds:
         label_set = set(labels) | set(by_cols)
         rest = [c for c in free if c not in label_set]
@@ -198,6 +360,13 @@ def choose_columns(
             raise _ambiguous("predictions", columns, file)
     if loss != "entropy" and not labels:
         raise _ambiguous("labels", label_pool, label_file)
+    if len(labels) > 1:  # label k pairs with prediction k
+        globbed = any(ch in spec for spec in (y or "", p or "") for ch in "*?[")
+        labels = _paired(labels, preds, strict=globbed or not (y and p), automatic=not (y or p), file=label_file)
+    order = _class_order(preds)
+    if order is not None:  # pairs stay pairs
+        preds = [preds[i] for i in order]
+        labels = [labels[i] for i in order] if len(labels) == len(order) > 1 else labels
     return Selection(
         tuple(labels), tuple(preds), weight_cols[0] if weight_cols else None, tuple(keep_cols), tuple(by_cols)
     )

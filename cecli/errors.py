@@ -88,6 +88,18 @@ class DataError(CecliError, ValueError):
     """The input was read but a value is outside the math's domain (NaN, p > 1, bad label)."""
 
 
+class StdoutError(CecliError):
+    """Standard output cannot be written: a full disk, a closed stream, a reader that went away (exit 3).
+
+    ``errno`` is the operating system's error number; ``EPIPE`` (a pipe closed early, as by
+    ``cecli ... | head``) is not an error to report but the quiet exit 141.
+    """
+
+    def __init__(self, reason: str, *, errno: int | None = None) -> None:
+        super().__init__(f"cannot write the output: {reason}")
+        self.errno = errno
+
+
 class OptionError(CecliError, ValueError):
     """An option value or a combination of options is invalid (a usage error)."""
 

@@ -7,6 +7,8 @@ for, and written batch by batch to ``out`` when given, so memory stays bounded.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import queue
 import threading
@@ -16,10 +18,10 @@ from typing import NamedTuple
 import numpy as np
 
 from . import core, validate
-from .columns import Column, Selection, choose_columns
+from .columns import Column, Selection, choose_columns, class_names, class_numbers
 from .errors import DataError, InputError, OptionError
 from .options import LossOptions
-from .readers import STDIN_NAME, Batch, Input, ReadSettings, aligned, expand_sources, open_input
+from .readers import STDIN_NAME, Batch, CellError, Input, ReadSettings, aligned, expand_sources, open_input
 from .reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .result import LossResult
 from .validate import InvalidValue
@@ -166,7 +168,7 @@ def compute(
                     if per_sample:
                         scorer.keep_per_sample(losses, counted, batch)
                     if writer is not None:
-                        writer.write(scorer.total_rows - batch.size, losses, counted, batch.keep)
+                        _write(writer, scorer.total_rows - batch.size, losses, counted, batch, source_input)
                     if progress is not None:
                         progress(done + (source_input.position() or 0), total)
                 done += source_input.size or 0
@@ -207,7 +209,11 @@ def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selec
 
 
 def _check_columns(source: Input, selection: Selection, reference: str) -> None:
-    """Every selected column exists in `source` (columns were chosen on `reference`)."""
+    """Every selected column exists in `source` by name (columns were chosen on `reference`).
+
+    Readers find a selected column by its name in each file, never by its position in
+    `reference`: a file whose columns come in another order is read right.
+    """
     have = {c.name: c for c in source.columns}
     for role in ("labels", "predictions", "weight", "keep", "by"):
         for column in selection.columns(role):
@@ -299,12 +305,8 @@ def _class_labels(opts: LossOptions, selection: Selection) -> bool:
 
 
 def _class_names(predictions: tuple[Column, ...]) -> list[str] | None:
-    """Class names from prediction column suffixes: ``p_cat, p_dog`` -> ``cat, dog``."""
-    if len(predictions) < 2 or predictions[0].is_list:
-        return None
-    names = [c.name for c in predictions]
-    prefix = os.path.commonprefix(names)
-    return [n[len(prefix) :] for n in names] if all(n[len(prefix) :] for n in names) else names
+    """Class names from prediction column suffixes after the family prefix: ``p_cat, p_cow`` -> ``cat, cow``."""
+    return class_names(predictions)
 
 
 def _batches(main: Input, label_input: Input | None, selection, read, opts, prefetch=None) -> Iterator[Batch]:
@@ -348,17 +350,24 @@ class _Scorer:
         self.extras = extras
         self.selection = selection
         self.inputs = {"labels": label_input, "predictions": main, "weight": main}
-        self.state = ScoreState(top=TopK(top), per_class={} if per_class else None)
+        notes = tuple(label_input.warnings) if label_input is not main else ()
+        self.state = ScoreState(top=TopK(top), per_class={} if per_class else None, notes=notes)
         self.file_index = 0
         self.total_rows = 0  # state.rows, kept as a running count
         self.per_sample: list[np.ndarray] = []
         self.counted: list[np.ndarray] = []
         self.keep: dict[str, list] = {c.name: [] for c in selection.keep}
+        # Integer labels name their class when the prediction columns are named after classes
+        # other than 0..C-1 (p_1, p_2, p_3); columns named 0..C-1 are already in class order.
+        numbers = class_numbers(selection.predictions)
+        self.class_numbers = None if numbers is None or numbers == list(range(len(numbers))) else numbers
 
     def start_file(self, index: int, source: Input, *, own_labels: bool = True) -> None:
         """Score the next batches as file number `index` (0-based, in dataset order)."""
         self.file_index = index
         self.inputs["predictions"] = self.inputs["weight"] = source
+        if source.warnings:
+            self.state = dataclasses.replace(self.state, notes=self.state.notes + tuple(source.warnings))
         if own_labels:
             self.inputs["labels"] = source
 
@@ -435,6 +444,7 @@ class _Scorer:
             file_rows={self.file_index: batch.size},
             off_simplex=off_simplex,
             n_classes=preds.shape[1],
+            nonfinite={name: n for name, n in batch.nonfinite.items() if n},
         )
         self.total_rows += batch.size
         return losses, counted
@@ -533,9 +543,12 @@ class _Scorer:
             )
             true_class = _row_argmax(labels)
             return _Scored(losses, None, true_class, _hits(predicted, true_class), off_simplex)
-        classes = self._checked(
-            "labels", batch, validate.check_class_labels, labels[:, 0], preds.shape[1], opts.ignore_index
-        )
+        values = labels[:, 0]
+        if self.class_numbers is not None:
+            values = self._checked(
+                "labels", batch, validate.labels_by_class_number, values, self.class_numbers, opts.ignore_index
+            )
+        classes = self._checked("labels", batch, validate.check_class_labels, values, preds.shape[1], opts.ignore_index)
         losses = core.sparse_cross_entropy(
             classes,
             preds,
@@ -585,7 +598,14 @@ def _result(
             file=display,
             hint="check the weight column (-w) and --class-weights",
         )
-    warnings = list(notes or [])
+    warnings = list(state.notes) + list(notes or [])
+    for name, count in state.nonfinite.items():
+        warnings.append(
+            f"column {name!r}: {count} kept or grouped value{'s are' if count > 1 else ' is'} NaN or infinite "
+            "(written as null; a Parquet --out file keeps them)"
+        )
+    if not math.isfinite(partial.weight_sum):
+        warnings.append("the weight sum is larger than float64 can hold (written as null)")
     if state.off_simplex:
         warnings.append(
             f"{state.off_simplex} of {state.rows} prediction rows do not sum to 1 "
@@ -617,9 +637,10 @@ def _result(
     class_names = _class_names(selection.predictions) or [str(i) for i in range(state.n_classes or 0)]
     groups = None
     if selection.by:
+        # Keys are tuples of (kind, value) pairs (readers._group_key): sorted by kind, then value.
         groups = [
-            (dict(zip(selection.names("by"), key, strict=True)), part)
-            for key, part in sorted(state.groups.items(), key=lambda item: _sort_key(item[0]))
+            (dict(zip(selection.names("by"), (value for _, value in key), strict=True)), part)
+            for key, part in sorted(state.groups.items(), key=lambda item: item[0])
         ]
     per_class = None
     if state.per_class is not None:
@@ -683,10 +704,18 @@ def score_files(
                 for batch in _batches(source, None, selection, read, opts):
                     losses, counted = scorer.add(batch)
                     if writer is not None:
-                        writer.write(batch.offset, losses, counted, batch.keep)
+                        _write(writer, batch.offset, losses, counted, batch, source)
         finally:
             source.close()
     return scorer.state if scorer is not None else ScoreState()
+
+
+def _write(writer, first_row: int, losses: np.ndarray, counted: np.ndarray, batch: Batch, source: Input) -> None:
+    """Write a batch to ``--out``; a kept value the file cannot hold is named by its input file and row."""
+    try:
+        writer.write(first_row, losses, counted, batch.keep, batch.kept)
+    except CellError as error:
+        raise error.locate(file=source.display, row=source.user_row(batch.offset + error.index)) from None
 
 
 def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:
@@ -719,11 +748,3 @@ _ARGMAX_TABLE_BITS = 12
 _patterns = np.arange(1 << _ARGMAX_TABLE_BITS)
 _LOWEST_SET_BIT = np.log2(np.maximum(_patterns & -_patterns, 1)).astype(np.int64)  # exact for powers of 2
 del _patterns
-
-
-def _sort_key(key: tuple) -> tuple:
-    """Order group keys deterministically: nulls last, numbers before text."""
-    return tuple(
-        (value is None, not isinstance(value, int | float), str(value) if not isinstance(value, int | float) else value)
-        for value in key
-    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .columns import Column, Selection
-from .errors import DataError, InputError
+from .errors import DataError, InputError, OptionError, printable
 
 FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")
 DEFAULT_BATCH_ROWS = 1 << 16
@@ -90,8 +91,10 @@ class Batch:
     offset: int
     size: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    keep: dict[str, list] = field(default_factory=dict)
-    groups: dict[str, tuple[np.ndarray, list]] = field(default_factory=dict)  # codes, distinct values
+    keep: dict[str, list] = field(default_factory=dict)  # JSON values (see _json_value)
+    groups: dict[str, tuple[np.ndarray, list]] = field(default_factory=dict)  # codes, distinct keys (_group_key)
+    kept: dict[str, pa.Array] = field(default_factory=dict)  # typed --keep columns as read, for a Parquet --out
+    nonfinite: dict[str, int] = field(default_factory=dict)  # NaN/inf kept or grouped values, turned into None
 
 
 class CellError(DataError):
@@ -477,13 +480,164 @@ def class_indices(array: pa.Array, column: str, class_names: list[str] | None) -
     return np.array([lookup[t] for t in texts], dtype=np.float64)
 
 
-def _codes(array: pa.Array) -> tuple[np.ndarray, list]:
-    """Dictionary-encode a group column: per-row codes into a list of distinct values (None = null)."""
+_EXACT_INTEGERS = 2.0**53  # below this, every integral float64 is an exact integer
+_JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_BOOLEANS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+
+
+class _Nonfinite:
+    """Counts the NaN and infinite numbers that :func:`_json_value` turned into ``None``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def _json_value(value, nonfinite: _Nonfinite):
+    """A kept or grouped value as cecli prints it, whatever format it came from.
+
+    Numbers are JSON numbers, not typed ones: an integral float below 2**53 in magnitude
+    is the integer it equals (Parquet's ``0.0``, CSV's ``0.0`` and JSON's ``0`` are all
+    ``0``); NaN and infinities become ``None`` (JSON has no such numbers) and are counted.
+    Values JSON has no type for (dates, decimals, bytes) become their text.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (math.inf, -math.inf):
+            nonfinite.count += 1
+            return None
+        return int(value) if value.is_integer() and abs(value) < _EXACT_INTEGERS else value
+    if isinstance(value, list | tuple):
+        return [_json_value(item, nonfinite) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item, nonfinite) for key, item in value.items()}
+    return str(value)
+
+
+def _text_value(text: str | None, nonfinite: _Nonfinite):
+    """A CSV/TSV cell typed as the same text would be in JSON.
+
+    A JSON number (``7``, ``-0.5``, ``1e3``; not ``007``, ``+1``, ``.5`` or ``nan``) is a
+    number, ``true``/``false`` (also ``True``, ``TRUE``, ...) a boolean, an empty cell null,
+    anything else text. Each cell is typed on its own, so the result does not depend on
+    batches or files.
+    """
+    if not text:
+        return None
+    if _JSON_INTEGER.fullmatch(text):
+        return _json_value(int(text), nonfinite)
+    if _JSON_NUMBER.fullmatch(text):
+        return _json_value(float(text), nonfinite)
+    return _BOOLEANS.get(text, text)
+
+
+def _is_text(array: pa.Array) -> bool:
+    return pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+
+
+def _pass_through(array: pa.Array, text: bool, nonfinite: _Nonfinite) -> list:
+    """A ``--keep`` column as Python values printed alike from every format (see :func:`_json_value`).
+
+    `text` says the input has no types (CSV/TSV): each cell is then typed by :func:`_text_value`.
+    Whole columns of text, integers or floats take a vectorized path with the same result.
+    """
+    if text and _is_text(array):
+        return _text_values(array, nonfinite)
+    if pa.types.is_integer(array.type) or pa.types.is_string(array.type) or pa.types.is_boolean(array.type):
+        return array.to_pylist()  # already JSON values
+    if pa.types.is_floating(array.type):
+        return _float_values(array, nonfinite)
+    return [_json_value(value, nonfinite) for value in array.to_pylist()]
+
+
+def _mask(array: pa.Array) -> np.ndarray:
+    """A boolean Arrow array (nulls as false) as a NumPy bool array."""
+    import pyarrow.compute as pc
+
+    return _view(pc.cast(pc.fill_null(array, False), pa.uint8())).astype(bool)
+
+
+def _float_values(array: pa.Array, nonfinite: _Nonfinite) -> list:
+    """:func:`_json_value` of every value of a float column, vectorized."""
+    import pyarrow.compute as pc
+
+    nulls = _mask(array.is_null()) if array.null_count else np.zeros(len(array), dtype=bool)
+    x = _view(pc.cast(pc.fill_null(array, 0.0) if array.null_count else array, pa.float64()))
+    finite = np.isfinite(x)
+    with np.errstate(invalid="ignore"):
+        integral = finite & (np.abs(x) < _EXACT_INTEGERS) & (np.trunc(x) == x)
+    if integral.all():
+        values = x.astype(np.int64).tolist()
+    else:
+        values = x.tolist()
+        for i in np.flatnonzero(integral).tolist():
+            values[i] = int(values[i])
+    for i in np.flatnonzero(~finite | nulls).tolist():
+        values[i] = None
+    nonfinite.count += int((~finite & ~nulls).sum())
+    return values
+
+
+def _text_values(array: pa.Array, nonfinite: _Nonfinite) -> list:
+    """:func:`_text_value` of every cell of a CSV column; columns of only text or only numbers are vectorized."""
+    import pyarrow.compute as pc
+
+    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)  # an empty cell is null
+    numbers = pc.sum(pc.match_substring_regex(array, f"^{_JSON_NUMBER.pattern}$")).as_py() or 0
+    if not numbers and not pc.any(pc.is_in(array, pa.array(list(_BOOLEANS)))).as_py():
+        return array.to_pylist()
+    # Integers beyond 2**53 must not pass through float64: they are typed one by one.
+    long_integers = pc.any(pc.match_substring_regex(array, "^-?[0-9]{16,}$")).as_py()
+    if numbers == len(array) - array.null_count and not long_integers:
+        if pc.all(pc.match_substring_regex(array, f"^{_JSON_INTEGER.pattern}$")).as_py() is not False:
+            return pc.cast(array, pa.int64()).to_pylist()
+        # pyarrow's text-to-float64 conversion rounds correctly, as Python's float does.
+        return _float_values(pc.cast(array, pa.float64()), nonfinite)
+    return [_text_value(cell, nonfinite) for cell in array.to_pylist()]
+
+
+def _group_key(value) -> tuple:
+    """A ``--by`` value made distinct by kind, as JSON prints it: numbers, then booleans, text, null.
+
+    Python's ``1 == True`` would otherwise merge the groups ``1`` and ``true``.
+    """
+    if value is None:
+        return (3, None)
+    if isinstance(value, bool):
+        return (1, value)
+    if isinstance(value, int | float):
+        return (0, value)
+    return (2, value)
+
+
+def _codes(array: pa.Array, text: bool, nonfinite: _Nonfinite) -> tuple[np.ndarray, list[tuple]]:
+    """Dictionary-encode a group column: per-row codes into a list of distinct keys (see :func:`_group_key`).
+
+    Distinct cells that print alike (CSV ``1`` and ``1.0``, a NaN and a null) are one group.
+    """
     import pyarrow.compute as pc
 
     encoded = pc.dictionary_encode(array, null_encoding="encode")
     codes = _view(pc.cast(encoded.indices, pa.int64()))
-    return codes, encoded.dictionary.to_pylist()
+    keys: list[tuple] = []
+    index: dict[tuple, int] = {}
+    remap = np.empty(len(encoded.dictionary), dtype=np.int64)
+    bad = []
+    for i, value in enumerate(encoded.dictionary.to_pylist()):
+        before = nonfinite.count
+        key = _group_key(
+            _text_value(value, nonfinite) if text and isinstance(value, str) else _json_value(value, nonfinite)
+        )
+        if nonfinite.count != before:
+            nonfinite.count = before
+            bad.append(i)
+        remap[i] = index.setdefault(key, len(keys))
+        if remap[i] == len(keys):
+            keys.append(key)
+    if bad:  # count rows, not distinct values
+        nonfinite.count += int(np.isin(codes, bad).sum())
+    return remap[codes] if len(keys) != len(remap) else codes, keys
 
 
 def to_matrix(batch: pa.RecordBatch, columns: tuple[Column, ...]) -> np.ndarray:
@@ -514,6 +668,7 @@ class Input:
     format: str = ""
     header_lines: int = 0  # lines before the first record, for line numbers in messages
     headerless: bool = False
+    untyped: bool = False  # CSV/TSV: kept and grouped cells are typed one by one (see _text_value)
     size: int | None = None  # bytes, for progress
     raw = None  # the underlying byte stream, for progress
 
@@ -527,6 +682,7 @@ class Input:
     def __init__(self, display: str) -> None:
         self.display = display
         self.columns: list[Column] = []
+        self.warnings: list[str] = []  # e.g. a header that looks like data; shown with the result
 
     def user_row(self, index: int) -> int:
         """The 1-based row a user sees for the record at 0-based `index`."""
@@ -575,16 +731,23 @@ class Input:
         DataError
             For a missing, non-numeric or ragged cell; the error names file, row and column.
         """
+        nested = [c for c in selection.by if c.is_list or c.type.startswith(("struct", "map"))]
+        if nested and "predictions" in roles:
+            raise OptionError(
+                f"--by column {nested[0].name!r} holds {'lists' if nested[0].is_list else 'records'}, "
+                "not single values",
+                hint="group by a column of numbers or text",
+            )
         values = None if selection.keep or selection.by else self._plain_numbers()
         if values is not None:
-            yield from _plain_batches(values, selection, settings, roles)
+            yield from _plain_batches(values, self.columns, selection, settings, roles)
             return
         wanted = [getattr(selection, r) for r in roles]
-        names: list[str] = []
+        names: dict[str, None] = {}  # ordered and without duplicates, in linear time
         for part in wanted + [selection.keep, selection.by if "predictions" in roles else ()]:
             for column in (part,) if isinstance(part, Column) else part or ():
-                if column.name not in names:
-                    names.append(column.name)
+                names[column.name] = None
+        names = list(names)
         offset = 0
         width = None
         numeric = {c.name for role in roles if role != "labels" or not class_labels for c in selection.columns(role)}
@@ -614,9 +777,16 @@ class Input:
                             width = matrix.shape[1] if record_batch.num_rows else width
                         batch.arrays[role] = matrix
                 for column in selection.keep:
-                    batch.keep[column.name] = record_batch.column(column.name).to_pylist()
+                    nonfinite = _Nonfinite()
+                    array = record_batch.column(column.name)
+                    batch.keep[column.name] = _pass_through(array, self.untyped, nonfinite)
+                    if not self.untyped:  # CSV has no types to keep: a Parquet --out gets the text
+                        batch.kept[column.name] = array
+                    batch.nonfinite[column.name] = nonfinite.count
                 for column in selection.by if "predictions" in roles else ():
-                    batch.groups[column.name] = _codes(record_batch.column(column.name))
+                    nonfinite = _Nonfinite()
+                    batch.groups[column.name] = _codes(record_batch.column(column.name), self.untyped, nonfinite)
+                    batch.nonfinite.setdefault(column.name, nonfinite.count)
             except CellError as error:
                 raise error.locate(file=self.display, row=self.user_row(offset + error.index)) from None
             except InputError as error:
@@ -628,17 +798,24 @@ class Input:
         """Release the underlying file."""
 
 
-def _plain_batches(values: np.ndarray, selection: Selection, settings: ReadSettings, roles) -> Iterator[Batch]:
-    """Batches of a parsed matrix `values`, laid out as pyarrow's are (column-major float64)."""
+def _plain_batches(
+    values: np.ndarray, own: list[Column], selection: Selection, settings: ReadSettings, roles
+) -> Iterator[Batch]:
+    """Batches of a parsed matrix `values`, laid out as pyarrow's are (column-major float64).
+
+    Selected columns are found by name among this input's columns `own`, as pyarrow finds
+    them: the selection may have been made on another file whose columns come in another order.
+    """
+    index = {c.name: c.position - 1 for c in own}
     for start in range(0, len(values), settings.batch_rows):
         rows = values[start : start + settings.batch_rows]
         batch = Batch(start, len(rows))
         for role in roles:
             columns = getattr(selection, role)
             if role == "weight" and columns is not None:
-                batch.arrays[role] = rows[:, columns.position - 1].copy()
+                batch.arrays[role] = rows[:, index[columns.name]].copy()
             elif role != "weight" and columns:
-                batch.arrays[role] = np.asfortranarray(rows[:, [c.position - 1 for c in columns]])
+                batch.arrays[role] = np.asfortranarray(rows[:, [index[c.name] for c in columns]])
         yield batch
 
 
@@ -653,6 +830,7 @@ class CsvInput(Input):
     def __init__(self, display, head: bytes, stream, reopen, delimiter: str, header: bool | None) -> None:
         super().__init__(display)
         self.format = "tsv" if delimiter == "\t" else "csv"
+        self.untyped = True
         self.delimiter = delimiter
         self._stream = stream
         self._reopen = reopen
@@ -673,15 +851,53 @@ class CsvInput(Input):
             raise InputError(f"cannot read the first line: {error}", file=display, hint="check the file") from None
         if not first:
             raise InputError("the first line is empty", file=display, hint="start the file with a header or data row")
-        looks_numeric = all(_NUMBER.match(cell) for cell in first)
-        self.has_header = header if header is not None else not looks_numeric
+        self.has_header = header if header is not None else self._is_header(first)
         self.headerless = not self.has_header
         self.header_lines = 1 if self.has_header else 0
         names = [c.strip() for c in first] if self.has_header else [str(i + 1) for i in range(len(first))]
-        self._set_columns([(n, "string", False) for n in names])
+        if self.has_header and "" in names:
+            raise InputError(
+                "empty column name in the header",
+                file=display,
+                row=1,
+                column=str(names.index("") + 1),
+                hint="name every column" + (", or pass --no-header if the first row is data" if header is None else ""),
+            )
+        try:
+            self._set_columns([(n, "string", False) for n in names])
+        except InputError as error:  # a duplicate name: the header is line 1
+            raise error.locate(row=1) from None
         self._head_text = text
         self._head_bytes = head
         self._whole = whole
+
+    def _is_header(self, cells: list[str]) -> bool:
+        """Whether the first row is a header, when neither --header nor --no-header says so.
+
+        A row of numbers only is data. A row of numbers and empty cells could be either (data
+        with a missing value, or a header with unnamed columns): an error asks which. Any other
+        row is the header; numbers among its names get a warning, as it may be data with a typo.
+        """
+        numbers = [cell.strip() for cell in cells if _NUMBER.match(cell)]
+        empty = [i for i, cell in enumerate(cells, 1) if not cell.strip()]
+        if len(numbers) == len(cells):
+            return False
+        if numbers and len(numbers) + len(empty) == len(cells):
+            raise InputError(
+                "the first row holds numbers and an empty cell: a data row with a missing value, "
+                "or a header without a name",
+                file=self.display,
+                row=1,
+                column=str(empty[0]),
+                hint="pass --no-header if it is data, or name every column",
+            )
+        if numbers:
+            self.warnings.append(
+                f"{printable(self.display)}:1: the header has names that look like numbers "
+                f"({', '.join(map(repr, numbers))}); "
+                "if the first row is data, pass --no-header (--header silences this warning)"
+            )
+        return True
 
     def _plain_numbers(self) -> np.ndarray | None:
         """A small input's records as a float64 matrix when every cell is a plain number, else ``None``.
@@ -921,6 +1137,21 @@ class NdjsonInput(Input):
         if not isinstance(record, dict):
             raise InputError("a line is not a JSON object", file=display, row=1, hint="each line must be {...}")
         self._kinds = {name: _json_kind(value) for name, value in record.items()}
+        # A null on the first line says nothing about the column: take the kind of its first
+        # value in the peeked head (a column null throughout it stays a number column).
+        unknown = {name for name, value in record.items() if value is None}
+        for line in head.removeprefix(_BOM).split(b"\n")[1:-1] if unknown else ():
+            if not line.strip():
+                continue
+            try:
+                later = json.loads(line)
+            except ValueError:
+                break
+            for name in [n for n in unknown if isinstance(later, dict) and later.get(n) is not None]:
+                self._kinds[name] = _json_kind(later[name])
+                unknown.discard(name)
+            if not unknown:
+                break
         self._set_columns(_arrow_fields(pa.schema([(n, k) for n, k in self._kinds.items()])))
 
     def record_batches(self, names, settings, numeric=frozenset()):
@@ -984,14 +1215,20 @@ def _json_kind(value) -> pa.DataType:
         return pa.list_(pa.float64())
     if isinstance(value, str):
         return pa.string()
+    if isinstance(value, bool):
+        return pa.bool_()
     return pa.float64()
 
 
 def _describe(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
     return "a list" if isinstance(value, list) else "text" if isinstance(value, str) else "a number"
 
 
 def _describe_kind(kind: pa.DataType) -> str:
+    if pa.types.is_boolean(kind):
+        return "a boolean"
     return "a list" if pa.types.is_list(kind) else "text" if pa.types.is_string(kind) else "a number"
 
 
@@ -1165,7 +1402,15 @@ def aligned(left: Iterator[Batch], right: Iterator[Batch], *, left_name: str, ri
             parts.append(_slice(buffer, 0, take))
             buffer = _slice(buffer, take, buffer.size)
             pending_rows -= take
-        merged = Batch(batch.offset, batch.size, dict(batch.arrays), dict(batch.keep), dict(batch.groups))
+        merged = Batch(
+            batch.offset,
+            batch.size,
+            dict(batch.arrays),
+            dict(batch.keep),
+            dict(batch.groups),
+            dict(batch.kept),
+            dict(batch.nonfinite),
+        )
         for role in parts[0].arrays if parts else ():
             merged.arrays[role] = np.concatenate([p.arrays[role] for p in parts])
         yield merged
@@ -1186,4 +1431,6 @@ def _slice(batch: Batch, start: int, stop: int) -> Batch:
         {k: v[start:stop] for k, v in batch.arrays.items()},
         {k: v[start:stop] for k, v in batch.keep.items()},
         {k: (codes[start:stop], values) for k, (codes, values) in batch.groups.items()},
+        {k: v.slice(start, stop - start) for k, v in batch.kept.items()},
+        dict(batch.nonfinite),
     )

@@ -342,6 +342,8 @@ class ScoreState:
     file_rows: dict = field(default_factory=dict)
     off_simplex: int = 0
     n_classes: int | None = None
+    nonfinite: dict = field(default_factory=dict)  # --keep/--by column -> NaN or infinite values (printed as null)
+    notes: tuple = ()  # warnings about the input (e.g. a header that looks like data), in file order
 
     @property
     def rows(self) -> int:
@@ -367,4 +369,6 @@ class ScoreState:
             {i: self.file_rows.get(i, 0) + other.file_rows.get(i, 0) for i in self.file_rows | other.file_rows},
             self.off_simplex + other.off_simplex,
             self.n_classes if self.n_classes is not None else other.n_classes,
+            {k: self.nonfinite.get(k, 0) + other.nonfinite.get(k, 0) for k in self.nonfinite | other.nonfinite},
+            self.notes + other.notes,
         )

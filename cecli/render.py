@@ -12,7 +12,7 @@ import json
 import math
 
 from .errors import printable
-from .result import LossResult
+from .result import LossResult, cell_text, json_text
 
 TABLE_ROWS = 20
 
@@ -25,8 +25,9 @@ def _number(value, precision: int | None) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _group_value(value) -> str:
-    return "null" if value is None else '""' if value == "" else printable(value)
+def _shown(value) -> str:
+    """A kept or grouped value in the table, as JSON prints it (``0``, ``0.5``, ``true``, ``null``)."""
+    return '""' if value == "" else printable(json_text(value))
 
 
 def render_json(result: LossResult, stream, *, per_sample: bool = True) -> None:
@@ -54,7 +55,7 @@ def render_lines(result: LossResult, stream, *, fmt: str) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["row", "loss", *names])
     for i, loss in enumerate(values):
-        writer.writerow([i + 1, "" if loss is None else repr(loss), *(result.keep[n][i] for n in names)])
+        writer.writerow([i + 1, "" if loss is None else repr(loss), *(cell_text(result.keep[n][i]) for n in names)])
 
 
 def render_table(result: LossResult, console, *, precision: int = 6, per_sample: bool = True) -> None:
@@ -71,7 +72,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
             table.add_column(Text(printable(name)))
         values = result.per_sample_list()
         for i, loss in enumerate(values[:TABLE_ROWS]):
-            kept = [Text(printable(result.keep[n][i])) for n in result.keep]
+            kept = [Text(_shown(result.keep[n][i])) for n in result.keep]
             table.add_row(Text(str(i + 1)), Text(_number(loss, precision) if loss is not None else "—"), *kept)
         if len(values) > TABLE_ROWS:
             table.caption = Text(f"… {len(values) - TABLE_ROWS} more rows (use -f json or --out for all)")
@@ -80,8 +81,8 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
     if result.groups is not None:
         console.print(
             _breakdown_table(
-                "by " + ", ".join(result.input.get("by_columns", [])),
-                [(", ".join(map(_group_value, key.values())), part) for key, part in result.groups],
+                "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
+                [(", ".join(map(_shown, key.values())), part) for key, part in result.groups],
                 precision,
             )
         )
@@ -142,7 +143,7 @@ def _top_table(result: LossResult, precision: int):
     for name in names:
         table.add_column(Text(printable(name)))
     for loss, row, kept in result.top.rows:
-        table.add_row(Text(str(row)), Text(_number(loss, precision)), *(Text(printable(v)) for v in kept))
+        table.add_row(Text(str(row)), Text(_number(loss, precision)), *(Text(_shown(v)) for v in kept))
     return table
 
 

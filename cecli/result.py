@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -78,7 +79,7 @@ class LossResult:
             "rows": self.rows,
             "mean": finite("mean", p.mean),
             "sum": finite("sum", p.sum),
-            "weight_sum": p.weight_sum,
+            "weight_sum": _null_if_infinite(p.weight_sum),  # warned about with the result (pipeline)
             "min": finite("min", p.min) if p.count else None,
             "max": finite("max", p.max) if p.count else None,
             "options": self.options.to_dict(),
@@ -121,6 +122,27 @@ class LossResult:
         return [v if good else None for v, good in zip(values, ok.tolist(), strict=True)]
 
 
+def json_text(value) -> str:
+    """A kept or grouped value as the JSON output writes it (``0``, ``0.5``, ``true``, ``null``); text as is."""
+    return "null" if value is None else cell_text(value)
+
+
+def cell_text(value) -> str:
+    """A kept value in a CSV cell: as :func:`json_text`, but empty for null (the CSV reader's null)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        return float.__repr__(value)  # what json.dumps writes (kept values are finite)
+    if value is None:
+        return ""
+    if kind is bool:
+        return "true" if value else "false"
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
+
+
 def gate_failure(value: float | None, *, fail_above: float | None, fail_below: float | None) -> str | None:
     """Why a ``--fail-above``/``--fail-below`` gate fails, or ``None`` when it passes.
 
@@ -143,7 +165,11 @@ def _summary(part: Partial, finite) -> dict:
         "count": part.count,
         "mean": finite("group mean", part.mean),
         "sum": finite("group sum", part.sum),
-        "weight_sum": part.weight_sum,
+        "weight_sum": _null_if_infinite(part.weight_sum),  # at most the total's, warned about with the result
         "min": finite("group min", part.min),
         "max": finite("group max", part.max),
     }
+
+
+def _null_if_infinite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

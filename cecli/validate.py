@@ -148,6 +148,34 @@ def check_class_labels(labels: np.ndarray, n_classes: int, ignore_index: int | N
     return labels.astype(np.int64, copy=False)
 
 
+def labels_by_class_number(labels: np.ndarray, numbers: list[int], ignore_index: int | None = None) -> np.ndarray:
+    """Class indices of integer labels that name classes: label ``numbers[i]`` is class ``i``.
+
+    For prediction columns named after classes that are not ``0..C-1`` (``p_1, p_2, p_3``),
+    a label ``2`` means column ``p_2``, never the column at index 2. `ignore_index` stays as it is.
+
+    Examples
+    --------
+    >>> labels_by_class_number(np.array([3.0, 1.0, -100.0]), [1, 2, 3], ignore_index=-100).tolist()
+    [2.0, 0.0, -100.0]
+    """
+    check_finite(labels, "label")
+    order = np.argsort(numbers)
+    known = np.asarray(numbers, dtype=np.float64)[order]
+    at = np.minimum(np.searchsorted(known, labels), len(known) - 1)
+    found = known[at] == labels
+    allowed = found if ignore_index is None else found | (labels == ignore_index)
+    if not allowed.all():
+        index = _first(~allowed)[0]
+        value = float(labels[index])
+        raise InvalidValue(
+            f"label {int(value) if value.is_integer() else value!r} is not a class",
+            index=index,
+            hint=f"the prediction columns name the classes {', '.join(map(str, numbers))}",
+        )
+    return np.where(found, order[at], labels)
+
+
 def check_weights(weights: np.ndarray) -> None:
     """Sample weights: finite and >= 0."""
     check_nonnegative(weights, "weight", "sample weights must be finite and >= 0")

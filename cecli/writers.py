@@ -20,6 +20,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .errors import OptionError
+from .readers import CellError
+from .result import cell_text
 
 ROW_GROUP_ROWS = 1 << 18  # buffer this many rows per write: bounded memory, sensible row groups
 OUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}
@@ -46,6 +48,7 @@ class PerSampleWriter:
         self._writer = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._types: dict[str, pa.DataType] = {}  # Parquet: each kept column's type, once known
 
     def __enter__(self) -> PerSampleWriter:
         fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self._folder)
@@ -55,7 +58,22 @@ class PerSampleWriter:
         self._file = os.fdopen(fd, "wb")
         return self
 
-    def write(self, offset: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]) -> None:
+    def write(
+        self,
+        offset: int,
+        losses: np.ndarray,
+        counted: np.ndarray,
+        keep: dict[str, list],
+        kept: dict[str, pa.Array] | None = None,
+    ) -> None:
+        """Write one batch: `keep` holds the kept columns as JSON values, `kept` typed ones as read (Parquet types).
+
+        Raises
+        ------
+        CellError
+            When a kept column's type differs from earlier batches' in a Parquet file (``index`` is
+            the batch's first row with such a value), which has one type per column.
+        """
         rows = np.arange(offset + 1, offset + 1 + losses.size, dtype=np.int64)
         if self.format == "ndjson":
             lines = []
@@ -67,15 +85,55 @@ class PerSampleWriter:
             return
         loss_array = pa.array(losses, mask=~(counted & np.isfinite(losses)), type=pa.float64())
         columns = {"row": pa.array(rows), "loss": loss_array}
-        columns.update({name: pa.array(keep[name]) for name in self.keep})
+        for name in self.keep:
+            if self.format == "parquet" and kept and name in kept:
+                columns[name] = self._typed(name, kept[name])
+            else:  # as -f csv writes them (CSV input has no types to keep), so the file reads back the same values
+                columns[name] = self._typed(
+                    name, pa.array([None if v is None else cell_text(v) for v in keep[name]], pa.string())
+                )
         self._pending.append(pa.table(columns))
         self._pending_rows += losses.size
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._flush()
 
+    def _typed(self, name: str, array: pa.Array) -> pa.Array:
+        """`array` in the Parquet type of column `name`: the first non-null type seen (a wider integer
+        or float is cast to it, integers to a float type); anything else is an error."""
+        import pyarrow.compute as pc
+
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        known = self._types.get(name)
+        if pa.types.is_null(array.type) or array.type == known:
+            return array
+        if known is None:
+            self._types[name] = array.type
+            return array
+        if _kind(array.type) == _kind(known) or (_kind(known) == "float" and _kind(array.type) == "int"):
+            try:
+                return array.cast(known)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        index = pc.indices_nonzero(array.is_valid())[0].as_py()
+        raise CellError(
+            f"{array.type} value where earlier rows have {known}, and a Parquet --out column has one type",
+            index=index,
+            column=name,
+            hint="write --out as .csv or .ndjson, or give the column one type in every file",
+        )
+
     def _flush(self) -> None:
         """Write the buffered batches as one table (one Parquet row group, not one per batch)."""
         if self._pending:
+            if self.format == "parquet":
+                # A column that was null so far takes its later type, or text if it is null throughout.
+                for name in self.keep:
+                    self._types.setdefault(name, pa.string())
+                schema = pa.schema(
+                    [("row", pa.int64()), ("loss", pa.float64())] + [(name, self._types[name]) for name in self.keep]
+                )
+                self._pending = [table.cast(schema) for table in self._pending]
             self._write(pa.concat_tables(self._pending))
             self._pending, self._pending_rows = [], 0
 
@@ -100,7 +158,8 @@ class PerSampleWriter:
             if self._writer is None and exc_type is None and self.format != "ndjson":
                 # No rows: still a valid file, with the header / schema.
                 empty = {"row": pa.array([], pa.int64()), "loss": pa.array([], pa.float64())}
-                self._write(pa.table({**empty, **{name: pa.array([], pa.string()) for name in self.keep}}))
+                kept = {name: pa.array([], self._types.get(name, pa.string())) for name in self.keep}
+                self._write(pa.table({**empty, **kept}))
             if self._writer is not None:
                 self._writer.close()
             self._file.close()
@@ -111,3 +170,13 @@ class PerSampleWriter:
             if self._tmp is not None and os.path.exists(self._tmp):
                 os.unlink(self._tmp)
         return False
+
+
+def _kind(arrow_type: pa.DataType) -> str:
+    if pa.types.is_integer(arrow_type):
+        return "int"
+    if pa.types.is_floating(arrow_type):
+        return "float"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    return str(arrow_type)

@@ -495,7 +495,7 @@ def test_table_shows_every_breakdown(runner, dataset_files, monkeypatch):
     positions = [text.index(section) for section in sections]
     assert positions == sorted(positions)
     by_section = text[positions[0] : positions[1]]
-    for group in ("train", "val", "test", '""'):
+    for group in ("train", "val", "test", "null"):  # an empty CSV cell is null, as in JSON
         assert group in by_section
     class_section = text[positions[1] : positions[2]]
     for name in CLASSES:

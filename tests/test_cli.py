@@ -259,7 +259,7 @@ def test_keep_accepts_an_exact_name_that_looks_like_a_glob(cli, write_file):
 
 def test_json_has_no_markup_or_ansi(cli, write_file):
     write_file("m.csv", f"id,{MARKUP},y_true,y_pred\na,[red]v[/red],1,0.9\nb,z,0,0.2\n")
-    result = cli("bce", "m.csv", "--keep", "2", "-f", "json", "--color", "always")
+    result = cli("bce", "m.csv", "--keep", "2", "-f", "json", "--top", "2")
     assert "\x1b[" not in result.stdout
     document = _json(result)
     assert document["input"]["keep_columns"] == [MARKUP]

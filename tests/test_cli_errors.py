@@ -8,6 +8,7 @@ Cases marked xfail describe what DESIGN.md asks for where cecli does not do it y
 from __future__ import annotations
 
 import gc
+import math
 import os
 import subprocess
 import sys
@@ -293,7 +294,7 @@ CASES = [
         {"d.csv": "y_true,y_pred,y_pred\n1,0.9,0.8\n"},
         ["bce", "d.csv"],
         BAD_INPUT,
-        "cecli: error: d.csv: duplicate column name 'y_pred' (give every column a unique name)\n",
+        "cecli: error: d.csv:1: duplicate column name 'y_pred' (give every column a unique name)\n",
     ),
     case(
         "option-not-applicable",
@@ -315,14 +316,15 @@ CASES = [
         {"ok.csv": OK_CSV},
         ["bce", "ok.csv", "--fail-above", "1", "--reduction", "none"],
         USAGE,
-        "cecli: error: --fail-above/--fail-below need --reduction mean or sum\n",
+        "cecli: error: --fail-above cannot be combined with --reduction none "
+        "(a gate needs a reduced value: use --reduction mean or sum)\n",
     ),
     case(
         "summary-only-with-ndjson",
         {"ok.csv": OK_CSV},
         ["bce", "ok.csv", "-f", "ndjson", "--summary-only"],
         USAGE,
-        "cecli: error: -f ndjson prints per-sample lines; it cannot be combined with --summary-only\n",
+        "cecli: error: --summary-only cannot be combined with -f ndjson (-f ndjson prints only per-sample lines)\n",
     ),
     case(
         "eps-out-of-range",
@@ -447,3 +449,242 @@ def test_json_mixed_types_message_does_not_depend_on_hash_seed(write_file, tmp_p
     # The same as NDJSON: the first record sets the column's type.
     expected = "cecli: error: m.json:2:y_pred: text where earlier rows have a number (use one type per column)\n"
     assert messages == {expected}
+
+
+# --------------------------------------------------------------------------- option values and combinations
+
+OK_MEAN = (-math.log(0.9) - math.log(0.8)) / 2  # OK_CSV: -log p for y = 1, -log(1 - p) for y = 0
+
+
+def _conflict(first, second, why):
+    return f"cecli: error: {first} cannot be combined with {second} ({why})\n"
+
+
+_VALUE = "--value-only prints just the reduced number"
+_LINES = "prints only per-sample lines"
+_DEFAULT_JSON = "; -f json is the default when stdout is not a terminal)"
+
+# Every pair of options that cannot both apply (README "Options"): usage error naming both.
+CONFLICTS = [
+    pytest.param(["--value-only", "-f", "json"], _conflict("--value-only", "-f json", _VALUE), id="value-only+json"),
+    pytest.param(["--value-only", "-f", "table"], _conflict("--value-only", "-f table", _VALUE), id="value-only+table"),
+    pytest.param(["--value-only", "-f", "csv"], _conflict("--value-only", "-f csv", _VALUE), id="value-only+csv"),
+    pytest.param(
+        ["--value-only", "--top", "3", "--by", "g"], _conflict("--value-only", "--top 3", _VALUE), id="value-only+top"
+    ),
+    pytest.param(["--value-only", "--by", "g"], _conflict("--value-only", "--by", _VALUE), id="value-only+by"),
+    pytest.param(
+        ["--value-only", "--color", "always"],
+        _conflict("--value-only", "--color always", _VALUE),
+        id="value-only+color",
+    ),
+    pytest.param(
+        ["--value-only", "--keep", "g"],
+        _conflict("--keep", "--value-only", "kept columns go with per-sample values: add --out FILE"),
+        id="keep+value-only",
+    ),
+    pytest.param(
+        ["--summary-only", "--reduction", "none", "--value-only"],
+        _conflict(
+            "--summary-only",
+            "--reduction none",
+            "--reduction none gives only per-sample values, which --summary-only leaves out",
+        ),
+        id="summary-only+reduction-none+value-only",
+    ),
+    pytest.param(
+        ["--summary-only", "--reduction", "none", "-f", "json"],
+        _conflict(
+            "--summary-only",
+            "--reduction none",
+            "--reduction none gives only per-sample values, which --summary-only leaves out",
+        ),
+        id="summary-only+reduction-none",
+    ),
+    pytest.param(
+        ["--fail-below", "0.1", "--reduction", "none"],
+        _conflict("--fail-below", "--reduction none", "a gate needs a reduced value: use --reduction mean or sum"),
+        id="fail-below+reduction-none",
+    ),
+    pytest.param(
+        ["--summary-only", "-f", "csv"],
+        _conflict("--summary-only", "-f csv", f"-f csv {_LINES}"),
+        id="summary-only+csv",
+    ),
+    pytest.param(
+        ["--top", "2", "-f", "ndjson"], _conflict("--top 2", "-f ndjson", f"-f ndjson {_LINES}"), id="top+ndjson"
+    ),
+    pytest.param(["--by", "g", "-f", "csv"], _conflict("--by", "-f csv", f"-f csv {_LINES}"), id="by+csv"),
+    pytest.param(
+        ["--precision", "3", "-f", "json"],
+        _conflict(
+            "--precision 3", "-f json", "-f json keeps full precision; --precision is for -f table and --value-only"
+        ),
+        id="precision+json",
+    ),
+    pytest.param(
+        ["--precision", "3", "-f", "ndjson"],
+        _conflict(
+            "--precision 3", "-f ndjson", "-f ndjson keeps full precision; --precision is for -f table and --value-only"
+        ),
+        id="precision+ndjson",
+    ),
+    pytest.param(
+        ["--precision", "3"],  # CliRunner's stdout is not a terminal: json by default, and the message says so
+        _conflict(
+            "--precision 3", "-f json", "-f json keeps full precision; --precision is for -f table and --value-only"
+        )[:-2]
+        + _DEFAULT_JSON
+        + "\n",
+        id="precision+default-json",
+    ),
+    pytest.param(
+        ["--color", "always", "-f", "json"],
+        _conflict("--color always", "-f json", "only -f table has colour"),
+        id="color+json",
+    ),
+    pytest.param(
+        ["--keep", "g", "-f", "json"],
+        _conflict(
+            "--keep", "-f json", "JSON per_sample holds only losses: add --out FILE or --top K, or use -f ndjson or csv"
+        ),
+        id="keep+json",
+    ),
+    pytest.param(
+        ["--keep", "g", "--summary-only", "-f", "table"],
+        _conflict("--keep", "--summary-only", "kept columns go with per-sample values: add --out FILE or --top K"),
+        id="keep+summary-only-table",
+    ),
+    pytest.param(
+        ["--scheduler", "tcp://127.0.0.1:8786"],
+        _conflict("--scheduler", "--engine local", "a scheduler is for --engine dask; --engine local is the default"),
+        id="scheduler+engine-local",
+    ),
+    pytest.param(
+        ["--input-format", "json", "--delimiter", ";"],
+        _conflict("--delimiter", "--input-format json", "only CSV has a delimiter"),
+        id="delimiter+json",
+    ),
+    pytest.param(
+        ["--input-format", "tsv", "--delimiter", ";"],
+        _conflict("--delimiter", "--input-format tsv", "TSV is tab-delimited: use --input-format csv with --delimiter"),
+        id="delimiter+tsv",
+    ),
+    pytest.param(
+        ["--input-format", "parquet", "--no-header"],
+        _conflict("--no-header", "--input-format parquet", "only CSV has a header row"),
+        id="no-header+parquet",
+    ),
+    pytest.param(
+        ["--delimiter", ";;"],
+        "cecli: error: --delimiter must be one ASCII character; received ';;' (such as ';' or '|', or tab)\n",
+        id="delimiter-two-chars",
+    ),
+    pytest.param(
+        ["--delimiter", ""],
+        "cecli: error: --delimiter is empty (give one character, such as ';', or tab)\n",
+        id="delimiter-empty",
+    ),
+    pytest.param(
+        ["--delimiter", "§"],
+        "cecli: error: --delimiter must be one ASCII character; received '§' (such as ';' or '|', or tab)\n",
+        id="delimiter-not-ascii",
+    ),
+    pytest.param(
+        ["--delimiter", '"'],
+        "cecli: error: --delimiter cannot be '\"' (quotes and line ends have their own meaning in CSV)\n",
+        id="delimiter-quote",
+    ),
+    pytest.param(
+        ["--batch-rows", "100000000000"],
+        "cecli: error: Invalid value for '--batch-rows': 100000000000 is not in the range 1<=x<=10000000. "
+        "(see 'cecli bce --help')\n",
+        id="batch-rows-too-large",
+    ),
+    pytest.param(
+        ["--batch-rows", "0"],
+        "cecli: error: Invalid value for '--batch-rows': 0 is not in the range 1<=x<=10000000. "
+        "(see 'cecli bce --help')\n",
+        id="batch-rows-zero",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "stderr"), CONFLICTS)
+def test_options_that_cannot_both_apply_are_a_usage_error(runner, write_file, tmp_path, monkeypatch, args, stderr):
+    write_file("g.csv", "y_true,y_pred,g\n1,0.9,a\n0,0.2,b\n")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["bce", "g.csv", "-y", "y_true", "-p", "y_pred", *args], prog_name="cecli")
+    assert (result.exit_code, result.stderr, result.stdout) == (USAGE, stderr, "")
+
+
+@pytest.mark.parametrize(
+    ("command", "stderr"),
+    [
+        pytest.param(
+            ["columns", "g.csv", "--input-format", "ndjson", "--delimiter", "|"],
+            _conflict("--delimiter", "--input-format ndjson", "only CSV has a delimiter"),
+            id="columns-delimiter+ndjson",
+        ),
+        pytest.param(
+            ["columns", "g.csv", "--delimiter", "ab"],
+            "cecli: error: --delimiter must be one ASCII character; received 'ab' (such as ';' or '|', or tab)\n",
+            id="columns-delimiter-two-chars",
+        ),
+        pytest.param(
+            ["sparse", "g.csv", "--value-only", "--per-class"],
+            _conflict("--value-only", "--per-class", _VALUE),
+            id="sparse-value-only+per-class",
+        ),
+        pytest.param(
+            ["sparse", "s.csv", "--per-class", "-f", "csv"],
+            _conflict("--per-class", "-f csv", f"-f csv {_LINES}"),
+            id="sparse-per-class+csv",
+        ),
+        pytest.param(
+            ["entropy", "s.csv", "-p", "p_0,p_1", "--color", "always", "-f", "ndjson"],
+            _conflict("--color always", "-f ndjson", "only -f table has colour"),
+            id="entropy-color+ndjson",
+        ),
+    ],
+)
+def test_the_same_rule_in_every_command(runner, write_file, tmp_path, monkeypatch, command, stderr):
+    write_file("g.csv", "y_true,y_pred,g\n1,0.9,a\n0,0.2,b\n")
+    write_file("s.csv", SPARSE_CSV)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, command, prog_name="cecli")
+    assert (result.exit_code, result.stderr, result.stdout) == (USAGE, stderr, "")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--value-only", "--summary-only"], id="value-only+summary-only"),  # redundant, not contradictory
+        pytest.param(["--value-only", "--out", "o.csv"], id="value-only+out"),
+        pytest.param(["--value-only", "--keep", "g", "--out", "o.csv"], id="value-only+keep+out"),
+        pytest.param(["--value-only", "--precision", "17"], id="value-only+precision"),
+    ],
+)
+def test_options_that_combine_give_the_value(runner, write_file, tmp_path, monkeypatch, args):
+    write_file("g.csv", "y_true,y_pred,g\n1,0.9,a\n0,0.2,b\n")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["bce", "g.csv", "-y", "y_true", "-p", "y_pred", *args], prog_name="cecli")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert float(result.stdout) == pytest.approx(OK_MEAN, rel=1e-15)
+
+
+@pytest.mark.parametrize("delimiter", ["\t", "tab", "TAB", "\\t"])
+def test_tab_delimiter_spellings(runner, write_file, tmp_path, monkeypatch, delimiter):
+    write_file("t.txt", "y_true\ty_pred\n1\t0.9\n0\t0.2\n")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["bce", "t.txt", "--input-format", "csv", "--delimiter", delimiter, "--value-only"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert float(result.stdout) == pytest.approx(OK_MEAN, rel=1e-15)
+
+
+def test_semicolon_delimiter(runner, write_file, tmp_path, monkeypatch):
+    write_file("s.csv", "y_true;y_pred\n1;0.9\n0;0.2\n")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["bce", "s.csv", "--delimiter", ";", "--value-only"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert float(result.stdout) == pytest.approx(OK_MEAN, rel=1e-15)

@@ -1,7 +1,7 @@
 """Every seed example, in every sample_data format, through the real CLI (DESIGN.md "JSON output") and compute().
 
-The expected numbers come from tests/data/seed_examples.json (a copy of the design card's), an independent source; the input files are
-written by sample_data/make_sample_data.py.
+The expected numbers come from tests/data/seed_examples.json (a copy of the design card's), an independent source;
+the input files are written by sample_data/make_sample_data.py.
 """
 
 from __future__ import annotations
