@@ -183,7 +183,7 @@ def _set(path: str, value):
         _set("count", 1.5),
         _set("rows", "3"),
         _set("mean", "0.5"),
-        _set("weight_sum", None),
+        _set("weight_sum", -1.0),
         _set("accuracy", 1.5),
         _set("perplexity", 0.5),
         _set("per_sample", [0.5, "inf"]),
