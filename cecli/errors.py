@@ -106,6 +106,14 @@ class OptionError(CecliError, ValueError):
     exit_code = ExitCode.USAGE
 
 
+class OutputError(CecliError):
+    """``--out`` cannot be written (permission denied, read-only file system, disk full).
+
+    The system refused a write, as for an input that cannot be read: exit 3. A name that
+    is wrong on its face (an input, a folder, an unknown extension) is an :class:`OptionError`.
+    """
+
+
 def _rebuild(cls: type, message: str, state: dict) -> CecliError:
     error = cls.__new__(cls)
     Exception.__init__(error, message)

@@ -21,7 +21,19 @@ from . import core, validate
 from .columns import Column, Selection, choose_columns, class_names, class_numbers
 from .errors import DataError, InputError, OptionError
 from .options import LossOptions
-from .readers import STDIN_NAME, Batch, CellError, Input, ReadSettings, aligned, expand_sources, open_input
+from .readers import (
+    STDIN_NAME,
+    Batch,
+    CellError,
+    Input,
+    ReadSettings,
+    aligned,
+    expand_sources,
+    file_identity,
+    open_input,
+    redact,
+    would_read,
+)
 from .reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .result import LossResult
 from .validate import InvalidValue
@@ -55,7 +67,9 @@ def compute(
     loss : {"bce", "cce", "sparse", "softmax", "entropy"}
     source : str or list of str
         Paths, folders, globs or URLs read as one dataset in order, or ``"-"`` for stdin.
-        Columns are chosen on the first file; every other file must have them.
+        Columns are chosen on the first file; every other file must have them. A folder or
+        glob reads each file once, however many links lead to it; a file given twice is
+        read twice, with a warning.
     y, p, weight, keep, by : str, optional
         Column specs for labels, predictions, the sample weight, pass-through columns
         and grouping columns (names, comma lists, globs, 1-based positions or ranges).
@@ -74,7 +88,9 @@ def compute(
         Keep per-sample losses in the result (memory grows with the rows).
     out : str, optional
         Write per-sample losses to this ``.csv``, ``.parquet`` or ``.ndjson`` file,
-        atomically.
+        atomically. It must not be an input (same device and inode) nor lie where a later
+        run over `source` would read it (:class:`~cecli.errors.OptionError`); a write the
+        system refuses raises :class:`~cecli.errors.OutputError`.
     progress : callable, optional
         Called after each batch with (bytes done, total bytes or ``None``).
     engine : {"local", "dask"}
@@ -102,13 +118,18 @@ def compute(
     if engine not in ("local", "dask"):
         raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
     read = read or ReadSettings()
-    paths = expand_sources([source] if isinstance(source, str) else list(source))
+    sources = [source] if isinstance(source, str) else list(source)
+    paths = expand_sources(sources)
     if labels and (len(paths) > 1 or engine == "dask"):
         raise OptionError("--labels needs exactly one INPUT and the local engine", hint="drop --labels")
     if engine == "dask" and "-" in paths:
         raise OptionError("the Dask engine reads files, not stdin", hint="give paths or use --engine local")
-    if out is not None and engine == "local":
-        _refuse_overwrite(out, [*paths, labels])
+    identities = [file_identity(path) for path in paths]
+    if out is not None:
+        named = [*zip(paths, identities, strict=True), (labels, file_identity(labels) if labels else None)]
+        _refuse_overwrite(out, named)
+        _refuse_inside(out, sources, folder=engine == "dask")
+    notes = _repeated(paths, identities)
     first = open_input(paths[0], read)
     label_input = open_input(labels, read) if labels else None
     readers: list[threading.Thread] = []
@@ -146,7 +167,8 @@ def compute(
                 out_dir=out,
                 scheduler=scheduler,
             )
-            notes = ["per-sample values stay on the Dask workers (use --out DIR for them)"] if per_sample else []
+            if per_sample:
+                notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
             return _result(state, opts, selection, paths, None, out, fmt=first.format, extras=extras, notes=notes)
         scorer = _Scorer(opts, selection, first, label_input or first, per_class=per_class, top=top, extras=extras)
         writer = None
@@ -183,6 +205,7 @@ def compute(
             fmt=first.format,
             extras=extras,
             per_sample=per_sample_values,
+            notes=notes,
         )
     except (KeyboardInterrupt, SystemExit):
         interrupted = True
@@ -219,7 +242,7 @@ def _check_columns(source: Input, selection: Selection, reference: str) -> None:
         for column in selection.columns(role):
             if column.name not in have or have[column.name].is_list != column.is_list:
                 raise InputError(
-                    f"has no column {column.name!r} like {reference}",
+                    f"has no column {column.name!r} like {_shown(reference)}",
                     file=source.display,
                     hint="every file of a dataset needs the same columns",
                 )
@@ -285,17 +308,54 @@ class _nothing:
         return False
 
 
-def _refuse_overwrite(out: str, inputs: list[str | None]) -> None:
-    for path in inputs:
-        if (
-            path
-            and path != "-"
-            and "://" not in path
-            and os.path.exists(path)
-            and os.path.exists(out)
-            and os.path.samefile(path, out)
-        ):
-            raise OptionError(f"--out {out} is an input file", hint="write the per-sample losses somewhere else")
+def _shown(path: str) -> str:
+    """A path as messages and the JSON show it: stdin by name, URLs without credentials."""
+    return STDIN_NAME if path == "-" else redact(path)
+
+
+def _refuse_overwrite(out: str, inputs: list[tuple[str | None, tuple[int, int] | None]]) -> None:
+    """``--out`` must not be an input: the same device and inode, however either is named.
+
+    That covers links, hard links, ``file://`` URLs and stdin redirected from a file.
+    """
+    target = file_identity(out)
+    if target is None:
+        return
+    for path, identity in inputs:
+        if path and identity == target:
+            raise OptionError(
+                f"--out {out} is the input {_shown(path)}", hint="write the per-sample losses somewhere else"
+            )
+
+
+def _refuse_inside(out: str, sources: list[str], *, folder: bool) -> None:
+    """``--out`` must not be written where a later run over the same INPUTs would read it as data.
+
+    An input folder takes in every data file below it (a glob, every match), so a losses file
+    there, or the Dask engine's ``part-NNNNN.parquet`` files, would be scored as data next time.
+    """
+    probe = os.path.join(out, "part-00000.parquet") if folder else out
+    for source in sources:
+        if would_read(source, probe):
+            pattern = not os.path.lexists(source) and any(ch in source for ch in "*?[")
+            raise OptionError(
+                f"--out {out} is inside the input {_shown(source)}, so a later run would read it as data",
+                hint="write it elsewhere, or under a name "
+                + ("the pattern does not match" if pattern else "starting with _"),
+            )
+
+
+def _repeated(paths: list[str], identities: list[tuple[int, int] | None]) -> list[str]:
+    """A warning for each file given more than once (it is scored each time, as asked)."""
+    names: dict[tuple[int, int], list[str]] = {}
+    for path, identity in zip(paths, identities, strict=True):
+        if identity is not None:
+            names.setdefault(identity, []).append(_shown(path))
+    return [
+        f"the same file is given {len(given)} times ({', '.join(given)}); it is scored each time"
+        for given in names.values()
+        if len(given) > 1
+    ]
 
 
 def _class_labels(opts: LossOptions, selection: Selection) -> bool:
@@ -582,7 +642,7 @@ def _result(
     notes: list[str] | None = None,
 ) -> LossResult:
     """Check that the state is usable and turn it into a :class:`LossResult`."""
-    display = STDIN_NAME if paths[0] == "-" else paths[0] if len(paths) == 1 else f"{len(paths)} files"
+    display = _shown(paths[0]) if len(paths) == 1 else f"{len(paths)} files"
     partial = state.partial
     if state.rows == 0:
         raise DataError("no data rows", file=display, hint="the input has a header but no rows to score")
@@ -624,9 +684,9 @@ def _result(
         )
     described = {
         "path": display if len(paths) == 1 else None,
-        "paths": [STDIN_NAME if p == "-" else p for p in paths],
+        "paths": [_shown(p) for p in paths],
         "format": fmt,
-        "labels_path": labels,
+        "labels_path": _shown(labels) if labels else labels,
         "label_columns": selection.names("labels"),
         "prediction_columns": selection.names("predictions"),
         "weight_column": selection.weight.name if selection.weight else None,

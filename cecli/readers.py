@@ -4,9 +4,11 @@ Each input is opened once, its columns are listed without reading the data, and 
 selected columns are then streamed as :class:`Batch` objects of float64 arrays that
 carry the 0-based index of their first record, so that an error can name the row.
 
-Rows in messages are 1-based as a user counts them: the line of a CSV/TSV/NDJSON file
-(the header is line 1; quoted fields that span lines are not supported), the record of
-a JSON document, the row of a Parquet file.
+Rows in messages are 1-based as a user counts them: the physical line of a CSV/TSV/NDJSON
+file, as an editor shows it (the header is line 1; blank lines, which readers skip, count;
+quoted fields that span lines are not supported), the record of a JSON document, the row
+of a Parquet file. A failure to read or decompress the bytes is an InputError naming the
+file wherever it surfaces (see `_Chain`).
 
 pyarrow is imported on first use: a small all-numeric CSV (a shell one-liner) is parsed
 without it, which saves about a third of such a command's start-up.
@@ -14,6 +16,7 @@ without it, which saves about a third of such a command's start-up.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -21,6 +24,7 @@ import math
 import os
 import re
 import sys
+from array import array as _typed_array
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .columns import Column, Selection
-from .errors import DataError, InputError, OptionError, printable
+from .errors import CecliError, DataError, InputError, OptionError, printable
 
 FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")
 DEFAULT_BATCH_ROWS = 1 << 16
@@ -108,12 +112,89 @@ class CellError(DataError):
 # --------------------------------------------------------------------------- bytes
 
 
-class _Chain(io.RawIOBase):
-    """A byte stream that replays a peeked `head` and then reads on from `rest`."""
+class _Lines:
+    r"""Where the records of a line-based text stream are, noted as its bytes stream past.
 
-    def __init__(self, head: bytes, rest) -> None:
+    Readers skip blank lines (CSV: empty lines; NDJSON: whitespace-only lines too), so the
+    n-th record is not always on line n. This notes the physical line numbers of the skipped
+    lines as the bytes go by (the text is scanned in C, line by line only in a chunk with a
+    blank line or a lone ``\r``), so an error maps a record back to the line an editor shows,
+    also for stdin, which cannot be read twice. Line ends are ``\n``, ``\r\n`` and a lone
+    ``\r``, as pyarrow's readers take them.
+    """
+
+    def __init__(self, *, whitespace_is_blank: bool) -> None:
+        # 1-based physical lines without a record, ascending (8 bytes each: a stream may hold many)
+        self.skipped = _typed_array("q")
+        self._lines = 0  # complete lines seen
+        self._strip = b" \t\r\n" if whitespace_is_blank else b"\r\n"
+        # A chunk without a match has no blank line (NDJSON: a line starting with whitespace is rare).
+        self._blank = re.compile(rb"\n[\n \t]" if whitespace_is_blank else rb"\n\n")
+        self._carry = b""  # the incomplete last line (b"x" for one known not to be blank)
+        self._start = True  # a byte-order mark at the start is not part of the first line
+
+    def feed(self, data: bytes) -> None:
+        """Note the lines in the next bytes of the stream."""
+        if self._start and data:
+            self._start = False
+            data = data.removeprefix(_BOM)
+        if not data:
+            return
+        open_blank = not self._carry.strip(self._strip)  # the current line may still turn out blank
+        first = data.find(b"\n")
+        if (
+            b"\r" not in data
+            and b"\r" not in self._carry
+            and not (open_blank and self._blank.search(b"\n" + self._carry + data[: first + 1 if first >= 0 else None]))
+            and not self._blank.search(data)
+        ):  # the common case: no blank line and no \r line end in this chunk
+            self._lines += data.count(b"\n")
+            last = data.rfind(b"\n")
+            tail = self._carry + data if last < 0 and open_blank else data[last + 1 :] if last >= 0 else b"x"
+        else:
+            lines = (self._carry + data).splitlines(keepends=True)  # bytes split at \n, \r\n and \r only
+            # The last piece is incomplete unless it ends in \n (after a final \r a \n may follow).
+            tail = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+            for line in lines:
+                self._lines += 1
+                if not line.strip(self._strip):
+                    self.skipped.append(self._lines)
+        if tail.strip(self._strip):  # not blank: only whether it ends in \r matters
+            tail = b"x\r" if tail.endswith(b"\r") else b"x"
+        self._carry = tail
+
+    @property
+    def records(self) -> int:
+        """Complete lines seen that are not skipped."""
+        return self._lines - len(self.skipped)
+
+    def line_of(self, record: int) -> int:
+        """The 1-based physical line of the 0-based `record`-th line that is not skipped.
+
+        That is the least line L with L = record + 1 + (skipped lines up to L), reached by
+        iterating from below.
+        """
+        line, before = record + 1, 0
+        while (count := bisect.bisect_right(self.skipped, line)) != before:
+            line, before = record + 1 + count, count
+        return line
+
+
+class _Chain(io.RawIOBase):
+    """A byte stream that replays a peeked `head` and then reads on from `rest`.
+
+    Every input is read through one (see `_peek`), so a failure to read or decompress
+    `rest` becomes an :class:`InputError` naming the file, wherever it surfaces: at open,
+    inside pyarrow's readers or in the prefetch thread (which re-raises it in order).
+    """
+
+    def __init__(self, head: bytes, rest, display: str, codec: str | None = None, beneath=None) -> None:
         self._head = memoryview(head)
         self._rest = rest
+        self._display = display
+        self._codec = codec
+        self._beneath = beneath  # the compressed stream: gzip and bz2 file objects leave it open
+        self.lines: _Lines | None = None  # set by a line-based reader of a stream it cannot reopen
 
     def readable(self) -> bool:
         return True
@@ -121,30 +202,69 @@ class _Chain(io.RawIOBase):
     def close(self) -> None:
         if not self.closed and self._rest is not sys.stdin.buffer:
             self._rest.close()
+            if self._beneath is not None:
+                self._beneath.close()
         super().close()
 
     def readinto(self, buffer) -> int:
         if self._head.nbytes:
             n = min(len(buffer), self._head.nbytes)
             buffer[:n] = self._head[:n]
+            if self.lines is not None:
+                self.lines.feed(self._head[:n].tobytes())
             self._head = self._head[n:]
             return n
-        data = self._rest.read1(len(buffer)) if hasattr(self._rest, "read1") else self._rest.read(len(buffer))
+        data = _read_some(self._rest, len(buffer), self._display, self._codec)
         buffer[: len(data)] = data
+        if self.lines is not None:
+            self.lines.feed(data)
         return len(data)
 
 
-def _peek(stream, size: int = _HEAD_BYTES) -> tuple[bytes, io.BufferedReader]:
-    """Read up to `size` bytes (more until a newline, for a whole first line) and rewind."""
+_CODEC_TOOLS = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"}
+
+
+def _read_some(stream, size: int, display: str, codec: str | None) -> bytes:
+    """Up to `size` bytes of `stream`; a read or decompression failure is an InputError naming `display`.
+
+    A compressed file cut short ends in EOFError (gzip, bz2) or OSError "Truncated compressed
+    stream" (zstd); a damaged one in BadGzipFile (an OSError, e.g. a bad CRC), zlib.error or
+    OSError "Invalid data stream" (bz2). Errors of the file underneath were already turned
+    into an InputError by the inner stream, which these codecs pass on unchanged.
+    """
+    import zlib
+
+    try:
+        return stream.read1(size) if hasattr(stream, "read1") else stream.read(size)
+    except (OSError, EOFError, zlib.error) as error:
+        detail = str(error) or type(error).__name__
+        if codec is None:
+            raise InputError(
+                f"cannot read: {getattr(error, 'strerror', None) or detail}", file=display, hint="check the file"
+            ) from None
+        tool = _CODEC_TOOLS[codec]
+        raise InputError(
+            f"truncated or corrupt {codec} data: {detail}",
+            file=display,
+            hint=f"test it with `{tool} -t`, then copy or download it again",
+        ) from None
+
+
+def _peek(stream, display: str, codec: str | None = None, beneath=None) -> tuple[bytes, io.BufferedReader]:
+    """Read up to 64 KiB (more until a newline, for a whole first line) and rewind.
+
+    `codec` names the compression `stream` decodes (for messages), `beneath` the stream it reads from.
+    """
+    size = _HEAD_BYTES
     parts, total = [], 0
     while total < size or (b"\n" not in b"".join(parts) and total < 16 * size):
-        chunk = stream.read1(size) if hasattr(stream, "read1") else stream.read(size)
+        chunk = _read_some(stream, size, display, codec)
         if not chunk:
             break
         parts.append(chunk)
         total += len(chunk)
     head = b"".join(parts)
-    return head, io.BufferedReader(_Chain(head, stream), buffer_size=1 << 20)
+    return head, io.BufferedReader(_Chain(head, stream, display, codec, beneath), buffer_size=1 << 20)
 
 
 def _decompress(stream, codec: str):
@@ -177,7 +297,7 @@ def _sniff(head: bytes) -> str:
     if text.startswith(b"{"):
         first, _, rest = text.partition(b"\n")
         try:
-            json.loads(first)
+            _json_loads(first)
         except ValueError:
             return "json"
         return "ndjson" if rest.strip() else "json"
@@ -195,13 +315,31 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
     InputError
         If the file cannot be opened or its format is unknown or malformed.
     """
-    display = STDIN_NAME if path == "-" else path
+    display = STDIN_NAME if path == "-" else redact(path)
     fmt, codec = (None, None) if path == "-" else _split_extension(path.split("?", 1)[0] if "://" in path else path)
     if settings.input_format:
         if settings.input_format not in FORMATS:
             raise InputError(f"unknown input format {settings.input_format!r}", hint=f"use one of {', '.join(FORMATS)}")
         fmt = settings.input_format
+    if "://" in path:
+        # The network may not answer: wait where a signal can end the wait. Opening and the first
+        # bytes must come within the deadline; reading on (a whole JSON document) may take longer.
+        raw = _remote(lambda: _first_bytes(path, display), display)
+        return _remote(lambda: _open(path, display, fmt, codec, settings, raw), display, deadline=False)
+    return _open(path, display, fmt, codec, settings)
+
+
+def _first_bytes(path: str, display: str) -> io.BufferedReader:
     raw = _open_raw(path, display)
+    try:
+        return _peek(raw, display)[1]
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _open(path: str, display: str, fmt: str | None, codec: str | None, settings: ReadSettings, raw=None) -> Input:
+    raw = raw if raw is not None else _open_raw(path, display)
     try:
         return _open_stream(path, display, raw, fmt, codec, settings)
     except BaseException:
@@ -211,19 +349,16 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
 
 
 def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | None, settings: ReadSettings) -> Input:
-    head, stream = _peek(raw)
+    head, stream = _peek(raw, display)
     if codec is None:
         codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
     if codec:
-        try:
-            head, stream = _peek(_decompress(stream, codec))
-        except (OSError, EOFError, pa.ArrowException) as error:
-            raise InputError(f"cannot decompress {codec} data: {error}", file=display) from None
+        head, stream = _peek(_decompress(stream, codec), display, codec, beneath=stream)
     fmt = fmt or _sniff(head)
     if not head.strip():
         raise InputError("the input is empty", file=display, hint="give a file with a header and rows of data")
     regular = path != "-" and "://" not in path and os.path.isfile(path)  # not a FIFO, pipe or URL
-    reopen = (lambda: _reopen(path, codec)) if regular else None
+    reopen = (lambda: _reopen(path, display, codec)) if regular else None
     if fmt == "parquet":
         seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
         opened: Input = ParquetInput(display, stream, plain_path=seekable)
@@ -245,38 +380,226 @@ def _open_raw(path: str, display: str):
         return sys.stdin.buffer
     try:
         if "://" in path:
-            from pyarrow import fs
-
-            filesystem, inner = fs.FileSystem.from_uri(path)
+            filesystem, inner = _filesystem(path)
             return filesystem.open_input_stream(inner)
         if os.path.isdir(path):
             raise InputError("is a directory, not a file", file=display, hint="give one file")
         return open(path, "rb")  # noqa: SIM115 - closed by Input.close
     except OSError as error:
-        raise InputError(error.strerror or str(error), file=display, hint="check the path") from None
+        reason = error.strerror or _scrub(str(error), path)
+        raise InputError(reason, file=display, hint="check the path") from None
     except pa.ArrowException as error:
-        raise InputError(f"cannot open: {error}", file=display, hint="check the URL and your credentials") from None
+        hint = "check the URL and your credentials"
+        raise InputError(f"cannot open: {_scrub(str(error), path)}", file=display, hint=hint) from None
 
 
 def _url_file(url: str):
     """A seekable file for a URL, so Parquet reads only the row groups and columns it needs."""
-    from pyarrow import fs
-
-    filesystem, inner = fs.FileSystem.from_uri(url)
+    filesystem, inner = _filesystem(url)
     return filesystem.open_input_file(inner)
 
 
-def _expand_url(url: str) -> list[str]:
-    """A URL naming a folder lists its data files (recursively, sorted); a file stays as is."""
+# Remote reads. A cloud client left to its defaults may retry for minutes (GCS without credentials
+# retries its token request for ever) inside a C++ call that Python's signal handlers cannot
+# interrupt. So every remote filesystem is built with bounded waits, and every call that opens,
+# lists or peeks at a URL runs in a worker thread while the main thread waits on an event, where
+# SIGINT and SIGTERM are handled and a deadline ends the wait. The CLI ends with os._exit, so a
+# worker still blocked in the network does not keep the process alive.
+
+REMOTE_TIMEOUT = 20.0  # seconds; CECLI_REMOTE_TIMEOUT overrides it
+_S3_QUERY = {"region", "scheme", "endpoint_override", "tls_ca_file_path"}
+_S3_FLAGS = {"allow_bucket_creation", "allow_bucket_deletion", "allow_delayed_open"}
+_SECRET_KEY = re.compile(r"secret|token|passw|key|signature|credential|^sig$", re.I)
+
+
+def remote_timeout() -> float:
+    """Seconds one remote connection or request may take: ``CECLI_REMOTE_TIMEOUT``, else 20.
+
+    S3 makes at most 2 attempts of a request, GCS stops retrying after this time, and
+    listing a URL, or opening it until its first bytes arrive, gives up after 3 times this.
+    """
+    text = os.environ.get("CECLI_REMOTE_TIMEOUT")
+    if text is None:
+        return REMOTE_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds < math.inf):
+        raise OptionError(f"CECLI_REMOTE_TIMEOUT must be a number of seconds > 0; received {text!r}")
+    return seconds
+
+
+def _filesystem(url: str):
+    """(pyarrow filesystem, path inside it) for a URL, with bounded network waits.
+
+    Options in the URL's query are kept; the bounds are added where the user gave none.
+    """
     from pyarrow import fs
 
+    seconds = remote_timeout()
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() in ("gs", "gcs") and not re.search(r"[?&]retry_limit_seconds=", rest):
+        url += ("&" if "?" in rest else "?") + f"retry_limit_seconds={max(1, round(seconds))}"
+    elif scheme.lower() == "s3":
+        s3 = _s3_filesystem(url, seconds)
+        if s3 is not None:
+            return s3
+    return fs.FileSystem.from_uri(url)
+
+
+def _s3_filesystem(url: str, seconds: float):
+    """An S3 filesystem with bounded connect/request times and 2 attempts, as ``from_uri`` would build it.
+
+    ``from_uri`` takes no timeouts, and its defaults waited 100 s on an endpoint that never
+    answers. ``None`` for a query option only ``from_uri`` knows (then the deadline still holds).
+    """
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    from pyarrow import fs
+
+    parts = urlsplit(url)
+    options: dict = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _S3_QUERY:
+            options[key] = value
+        elif key in _S3_FLAGS:
+            options[key] = value.lower() in ("1", "true", "yes")
+        else:
+            return None
+    authority = parts.netloc
+    if "@" in authority:
+        userinfo, authority = authority.rsplit("@", 1)
+        key, _, secret = userinfo.partition(":")
+        options.update(access_key=unquote(key), secret_key=unquote(secret))
+    bucket = authority
+    if "region" not in options and "endpoint_override" not in options and bucket:
+        options["region"] = fs.resolve_s3_region(bucket)  # as from_uri does
+    filesystem = fs.S3FileSystem(
+        connect_timeout=seconds,
+        request_timeout=seconds,
+        retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=2),
+        **options,
+    )
+    return filesystem, (bucket + unquote(parts.path)).rstrip("/")
+
+
+def _remote(call: Callable, display: str, *, deadline: bool = True):
+    """``call()`` in a worker thread, waited for so that signals work and (with `deadline`) a deadline holds."""
+    import threading
+    import time
+
+    limit = 3 * remote_timeout() if deadline else math.inf
+    outcome: dict = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="cecli-remote", daemon=True).start()
+    start = time.monotonic()
+    # Short waits: a signal delivered to another thread is handled at the next wake-up.
+    while not done.wait(0.1):
+        if time.monotonic() - start < limit:
+            continue
+        raise InputError(
+            f"no answer within {limit:g} s",
+            file=display,
+            hint="check the URL and the network; CECLI_REMOTE_TIMEOUT sets the wait",
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def redact(path: str) -> str:
+    """`path` with credentials hidden: a URL's userinfo and secret query values become ``***``.
+
+    >>> redact("s3://AKIA:s3cr3t@bucket/x.csv?region=eu-west-1&secret_key=abc")
+    's3://***@bucket/x.csv?region=eu-west-1&secret_key=***'
+    """
+    if "://" not in path:
+        return path
+    scheme, _, rest = path.partition("://")
+    authority, tail = re.match(r"([^/?#]*)(.*)", rest, re.S).groups()
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    if "?" in tail:
+        base, _, query = tail.partition("?")
+        items = []
+        for item in query.split("&"):
+            key, equals, _ = item.partition("=")
+            items.append(f"{key}=***" if equals and _SECRET_KEY.search(key) else item)
+        tail = f"{base}?{'&'.join(items)}"
+    return f"{scheme}://{authority}{tail}"
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` (a library's message) with every secret of `url` replaced by ``***``."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    if "://" not in url:
+        return text
+    text = text.replace(url, redact(url))
     try:
-        filesystem, inner = fs.FileSystem.from_uri(url)
+        parts = urlsplit(url)
+        secrets = [parts.username, parts.password]
+        secrets += [value for key, value in parse_qsl(parts.query, keep_blank_values=True) if _SECRET_KEY.search(key)]
+    except ValueError:
+        secrets = []
+    for secret in sorted({s for s in secrets if s} | {unquote(s) for s in secrets if s}, key=len, reverse=True):
+        # Whole words only, so a user name "u" does not garble "unsupported".
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
+    return text
+
+
+def _local_path(url: str) -> str | None:
+    """The local path of a ``file://`` URL (its query dropped), else ``None``."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    return unquote(parts.path)
+
+
+def _expand_url(url: str) -> list[str]:
+    """A URL naming a folder lists its data files (recursively, sorted); a file stays as is.
+
+    A ``file://`` folder is walked like a local one (links, loops and errors as in
+    :func:`expand_sources`); object stores have no links. pyarrow's recursive
+    ``FileSelector`` is not used for local folders: it follows a ``loop -> .`` link until
+    the system refuses (one file became 41 paths, 284 entries with two links), and a
+    folder of plain files should not need pyarrow's import.
+    """
+    local = _local_path(url)
+    query = url.split("?", 1)[1] if "?" in url else ""
+    # Options in the query (e.g. s3://bucket/dir?region=eu-west-1) apply to every file.
+    suffix = f"?{query}" if query else ""
+    if local is not None:
+        if not os.path.isdir(local):
+            return [url]
+        return [f"file://{path}{suffix}" for path in _walk_folder(local, redact(url))]
+    return _remote(lambda: _list_url(url), redact(url))
+
+
+def _list_url(url: str) -> list[str]:
+    from pyarrow import fs
+
+    display = redact(url)
+    try:
+        filesystem, inner = _filesystem(url)
         if filesystem.get_file_info(inner).type != fs.FileType.Directory:
             return [url]
         infos = filesystem.get_file_info(fs.FileSelector(inner, recursive=True))
     except (OSError, pa.ArrowException) as error:
-        raise InputError(f"cannot list: {error}", file=url, hint="check the URL and your credentials") from None
+        hint = "check the URL and your credentials"
+        raise InputError(f"cannot list: {_scrub(str(error), url)}", file=display, hint=hint) from None
     found = sorted(
         info.path
         for info in infos
@@ -285,16 +608,16 @@ def _expand_url(url: str) -> list[str]:
         and info.path.lower().endswith(_DATA_SUFFIXES)
     )
     if not found:
-        raise InputError("the folder holds no data files", file=url, hint="expected .csv, .parquet, ... files")
+        raise InputError("the folder holds no data files", file=display, hint="expected .csv, .parquet, ... files")
     scheme = url.split("://", 1)[0]
-    # Options in the query (e.g. s3://bucket/dir?region=eu-west-1) apply to every file.
     query = url.split("?", 1)[1] if "?" in url else ""
     return [f"{scheme}://{path}" + (f"?{query}" if query else "") for path in found]  # e.g. s3://bucket/key
 
 
-def _reopen(path: str, codec: str | None):
-    raw = open(path, "rb")  # noqa: SIM115 - read to the end by the caller
-    return _decompress(raw, codec) if codec else raw
+def _reopen(path: str, display: str, codec: str | None):
+    """The file again from its start, guarded as at open (for a second pass that locates an error)."""
+    stream = io.BufferedReader(_Chain(b"", open(path, "rb"), display))  # noqa: SIM115 - closed by the caller
+    return io.BufferedReader(_Chain(b"", _decompress(stream, codec), display, codec, stream)) if codec else stream
 
 
 _DATA_SUFFIXES = tuple(_EXTENSIONS) + tuple(e + c for e in _EXTENSIONS for c in _COMPRESSIONS)
@@ -305,10 +628,12 @@ def expand_sources(paths: list[str]) -> list[str]:
 
     Files in a folder are those with a data extension (``.csv``, ``.parquet``, ...,
     optionally compressed); names starting with ``.`` or ``_`` (``_SUCCESS``) are
-    skipped. A pattern that matches nothing is an error.
+    skipped. Links are followed, but a folder or a file reached twice (through a link
+    such as ``latest -> run2``, or a loop such as ``loop -> .``) is read once: under a
+    path without links if it has one, else under its first path in sorted order. A
+    folder or link that cannot be read is an error that names it, never skipped. A
+    pattern that matches nothing is an error.
     """
-    import glob
-
     expanded: list[str] = []
     for path in paths:
         if path == "-":
@@ -316,29 +641,219 @@ def expand_sources(paths: list[str]) -> list[str]:
         elif "://" in path:
             expanded.extend(_expand_url(path))
         elif os.path.isdir(path):
-            found = sorted(
-                os.path.join(folder, name)
-                for folder, subfolders, names in os.walk(path)
-                for name in names
-                if not name.startswith((".", "_"))
-                and name.lower().endswith(_DATA_SUFFIXES)
-                and not any(
-                    part.startswith((".", "_")) for part in os.path.relpath(folder, path).split(os.sep) if part != "."
-                )
-            )
-            if not found:
-                raise InputError("the folder holds no data files", file=path, hint="expected .csv, .parquet, ... files")
-            expanded.extend(found)
-        elif not os.path.exists(path) and any(ch in path for ch in "*?["):
-            found = sorted(glob.glob(path, recursive=True))
-            if not found:
-                raise InputError("the pattern matches no file", file=path, hint="check the pattern")
-            expanded.extend(found)
+            expanded.extend(_walk_folder(path, path))
+        elif not os.path.lexists(path) and any(ch in path for ch in "*?["):
+            expanded.extend(_glob(path))
         else:
             expanded.append(path)
     if expanded.count("-") > 1:
         raise InputError("stdin (-) can be read only once", file="-")
     return expanded
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _walk(root: str, start, step: Callable) -> Iterator[tuple[str, tuple[str, ...], object, bool, bool]]:
+    """Yield (path, names below `root`, state, is a folder, reached through a link) for entries under `root`.
+
+    An entry's state is ``step(state of its folder, its name)``, `start` for `root`; an entry
+    whose state is falsy is not looked at (nor, for a folder, entered). Each folder (device,
+    inode) is listed once, links last, so a folder reachable without a link is listed under
+    that path, and a loop ends. An entry that cannot be listed or followed raises
+    :class:`InputError` naming it.
+    """
+    seen: set[tuple[int, int]] = set()
+    plain: deque = deque([(root, (), start, False)])
+    linked: deque = deque()
+    while plain or linked:
+        folder, parts, state, via_link = (plain or linked).popleft()
+        try:
+            status = os.stat(folder)
+            if (status.st_dev, status.st_ino) in seen:
+                continue
+            seen.add((status.st_dev, status.st_ino))
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as error:
+            raise InputError(f"cannot list this folder: {error.strerror}", file=folder, hint=_UNREADABLE_HINT) from None
+        for entry in entries:
+            below = (*parts, entry.name)
+            entry_state = step(state, entry.name)
+            if not entry_state:
+                continue
+            try:
+                is_link = entry.is_symlink()
+                is_folder = entry.is_dir()
+                if is_link:
+                    os.stat(entry.path)  # a link to nothing, or a loop of links, is an error
+            except OSError as error:
+                raise InputError(f"cannot follow: {error.strerror}", file=entry.path, hint=_UNREADABLE_HINT) from None
+            yield entry.path, below, entry_state, is_folder, via_link or is_link
+            if is_folder:
+                (linked if is_link else plain).append((entry.path, below, entry_state, via_link or is_link))
+
+
+_UNREADABLE_HINT = "make it readable, or move it out of the input"
+
+
+def _unique(found: list[tuple[str, bool]]) -> list[str]:
+    """Paths of distinct files, sorted; of several paths to one file, one without links, else the first."""
+    first: dict[tuple[int, int], tuple[bool, str]] = {}
+    for path, via_link in found:
+        try:
+            status = os.stat(path)
+        except OSError as error:
+            raise InputError(f"cannot read: {error.strerror}", file=path, hint=_UNREADABLE_HINT) from None
+        key = (status.st_dev, status.st_ino)
+        first[key] = min(first.get(key, (via_link, path)), (via_link, path))
+    return sorted(path for _, path in first.values())
+
+
+def _walk_folder(folder: str, display: str) -> list[str]:
+    """The data files under `folder`, each file once (see :func:`expand_sources`)."""
+    found = _folder_files(folder)
+    if not found:
+        raise InputError("the folder holds no data files", file=display, hint="expected .csv, .parquet, ... files")
+    return _unique(found)
+
+
+def _folder_files(folder: str, via_link: bool = False) -> list[tuple[str, bool]]:
+    """(path, reached through a link) of the data files under `folder`, before removing repeats."""
+    return [
+        (path, via_link or linked)
+        for path, _, _, is_folder, linked in _walk(folder, True, lambda _, name: not _is_hidden(name))
+        if not is_folder and path.lower().endswith(_DATA_SUFFIXES)
+    ]
+
+
+def _glob(pattern: str) -> list[str]:
+    """Files matching a glob as :func:`glob.glob` with ``recursive=True`` would, each file once.
+
+    ``*``, ``?`` and ``[...]`` match within a name and not a leading ``.``; ``**`` matches
+    any number of folders. A folder that matches is read as a folder. Unlike glob.glob,
+    links are not followed twice and an unreadable folder is an error.
+    """
+    base, parts = _split_pattern(pattern)
+    glob = _Pattern(parts)
+    found: list[tuple[str, bool]] = []
+    walked = _walk(base or ".", glob.start, glob.step) if os.path.isdir(base or ".") else ()
+    for _, below, states, is_folder, via_link in walked:
+        if glob.whole(states, folder=is_folder):
+            path = os.path.join(base, *below)  # as glob.glob spells it: no "./" for a relative pattern
+            if is_folder:  # read as a folder; one without data files adds none, as glob.glob would
+                found.extend(_folder_files(path, via_link))
+            else:
+                found.append((path, via_link))
+    if not found:
+        raise InputError("the pattern matches no file", file=pattern, hint="check the pattern")
+    return _unique(found)
+
+
+def _split_pattern(pattern: str) -> tuple[str, tuple[str, ...]]:
+    """The folder before the first wildcard (``""`` for the working folder), and the name patterns after it."""
+    parts = pattern.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+    base = os.sep.join(parts[:first]) or ("" if first == 0 else os.sep)
+    return base, tuple(part for part in parts[first:] if part)
+
+
+def would_read(source: str, path: str) -> bool:
+    """Would a later run read a file at `path` (not yet there) as part of `source`?
+
+    True when `path` lies in the folder `source` under a data name that is not hidden,
+    or matches the glob `source`.
+    """
+    if "://" in source or "://" in path:
+        source, path = _local_path(source) or source, _local_path(path) or path
+        if "://" in source or "://" in path:  # an object store holds no local input
+            return False
+    if source == "-" or not path.lower().endswith(_DATA_SUFFIXES):
+        return False
+    target = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+    if os.path.isdir(source):
+        below = os.path.relpath(target, os.path.realpath(source)).split(os.sep)
+        return below[0] != ".." and not any(map(_is_hidden, below))
+    if os.path.lexists(source) or not any(ch in source for ch in "*?["):
+        return False
+    base, parts = _split_pattern(os.path.abspath(source))
+    below = os.path.relpath(target, os.path.realpath(base or ".")).split(os.sep)
+    if below[0] == "..":
+        return False
+    glob = _Pattern(parts)
+    states = glob.start
+    for name in below:
+        states = glob.step(states, name)
+    return glob.whole(states, folder=False)
+
+
+def _name_matches(name: str, part: str) -> bool:
+    import fnmatch
+
+    return (part.startswith(".") or not name.startswith(".")) and fnmatch.fnmatchcase(name, part)
+
+
+class _Pattern:
+    """A glob's name patterns as a set-of-states matcher: the state after some folder names is
+    the set of pattern positions they can reach, so each entry of a walk costs one step.
+
+    As in :func:`glob.glob`, only the last pattern, or a trailing ``**``, matches a file: in
+    ``*/**`` the ``*`` matches folders only. ``_FILE`` in a state marks a name that matches as a file.
+    """
+
+    _FILE = -1
+
+    def __init__(self, parts: tuple[str, ...]) -> None:
+        self.parts = parts
+        self.start = self._closure({0})
+
+    def _closure(self, states: set[int]) -> frozenset[int]:
+        # "**" also matches no folder at all: its position reaches the next one.
+        for i in sorted(states):
+            while 0 <= i < len(self.parts) and self.parts[i] == "**":
+                i += 1
+                states.add(i)
+        return frozenset(states)
+
+    def step(self, states: frozenset[int], name: str) -> frozenset[int]:
+        following, last = set(), len(self.parts) - 1
+        for i in states:
+            if i in (self._FILE, last + 1):
+                continue
+            if self.parts[i] == "**":
+                if not name.startswith("."):
+                    following.add(i)
+                    if all(part == "**" for part in self.parts[i:]):
+                        following.add(self._FILE)
+            elif _name_matches(name, self.parts[i]):
+                following.add(i + 1)
+                if i == last:
+                    following.add(self._FILE)
+        return self._closure(following)
+
+    def whole(self, states: frozenset[int], *, folder: bool = True) -> bool:
+        return (len(self.parts) if folder else self._FILE) in states
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a local file, ``-`` (stdin) or a ``file://`` URL; ``None`` otherwise.
+
+    ``None`` too for what does not exist or cannot be examined (opening it will say why).
+    """
+    try:
+        if path == "-":
+            status = os.fstat(sys.stdin.fileno())
+        elif "://" in path:
+            local = _local_path(path)
+            if local is None:
+                return None
+            status = os.stat(local)
+        else:
+            status = os.stat(path)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+    return status.st_dev, status.st_ino
 
 
 # --------------------------------------------------------------------------- conversion
@@ -417,7 +932,14 @@ def _floats(array: pa.Array, column: str) -> np.ndarray:
                 hint="every cell of this column must be a number",
             ) from None
     elif not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type) or pa.types.is_boolean(array.type)):
-        raise CellError(f"holds {array.type} values, not numbers", index=0, column=column, hint=_SELECT_HINT)
+        kind = (
+            "objects"
+            if pa.types.is_struct(array.type)
+            else "lists"
+            if pa.types.is_list(array.type) or pa.types.is_large_list(array.type)
+            else f"{array.type} values"
+        )
+        raise CellError(f"holds {kind}, not numbers", index=0, column=column, hint=_SELECT_HINT)
     if pa.types.is_float64(array.type) or pa.types.is_float32(array.type):
         # float32 stays float32 (exact either way); the math widens what it uses to float64.
         return _view(array)
@@ -433,6 +955,9 @@ def _list_floats(array: pa.Array, column: str, width: int | None) -> np.ndarray:
     _check_nulls(array, column, "missing list")
     lengths = _view(pc.cast(pc.list_value_length(array), pa.int64()))
     expected = width if width is not None else (int(lengths[0]) if len(lengths) else 0)
+    if expected == 0 and len(lengths):
+        index = int(np.flatnonzero(lengths == 0)[0])
+        raise CellError("empty list", index=index, column=column, hint="every row needs one value per class")
     if len(lengths) and (lengths != expected).any():
         index = int(np.flatnonzero(lengths != expected)[0])
         raise CellError(
@@ -671,6 +1196,11 @@ class Input:
     untyped: bool = False  # CSV/TSV: kept and grouped cells are typed one by one (see _text_value)
     size: int | None = None  # bytes, for progress
     raw = None  # the underlying byte stream, for progress
+    # Line-based text (CSV, NDJSON): a reader skips blank lines, so the record at an index is found
+    # again by re-reading the file (`_reopen`), or, for a stream read once, from the `_lines` noted.
+    _reopen: Callable | None = None
+    _lines: _Lines | None = None
+    _whitespace_is_blank = False
 
     def position(self) -> int | None:
         """Bytes consumed so far (an estimate), or ``None`` when unknown."""
@@ -685,8 +1215,27 @@ class Input:
         self.warnings: list[str] = []  # e.g. a header that looks like data; shown with the result
 
     def user_row(self, index: int) -> int:
-        """The 1-based row a user sees for the record at 0-based `index`."""
-        return index + 1 + self.header_lines
+        """The 1-based row a user sees for the record at 0-based `index`.
+
+        The physical line of a CSV/TSV/NDJSON file, as an editor counts them (blank lines, which
+        hold no record, included; the header is line 1); else the 1-based record.
+        """
+        record = index + self.header_lines
+        if self._lines is not None:
+            return self._lines.line_of(record)
+        if self._reopen is None:
+            return record + 1
+        lines = _Lines(whitespace_is_blank=self._whitespace_is_blank)
+        with self._reopen() as stream:  # only on an error: read up to the record again
+            while lines.records <= record and (chunk := stream.read(1 << 20)):
+                lines.feed(chunk)
+        return lines.line_of(record)
+
+    def _track_lines(self, stream, reopen) -> None:
+        """Keep what `user_row` needs: a way to reopen the file, else the blank lines of `stream`."""
+        self._reopen = reopen
+        if reopen is None and isinstance(getattr(stream, "raw", None), _Chain):
+            self._lines = stream.raw.lines = _Lines(whitespace_is_blank=self._whitespace_is_blank)
 
     def record_batches(
         self, names: list[str], settings: ReadSettings, numeric: frozenset[str] = frozenset()
@@ -833,7 +1382,7 @@ class CsvInput(Input):
         self.untyped = True
         self.delimiter = delimiter
         self._stream = stream
-        self._reopen = reopen
+        self._track_lines(stream, reopen)
         whole = len(head) < _SMALL_CSV_BYTES  # then `head` holds the whole input (see _peek)
         try:
             text = head.removeprefix(_BOM).decode("utf-8")
@@ -868,7 +1417,6 @@ class CsvInput(Input):
         except InputError as error:  # a duplicate name: the header is line 1
             raise error.locate(row=1) from None
         self._head_text = text
-        self._head_bytes = head
         self._whole = whole
 
     def _is_header(self, cells: list[str]) -> bool:
@@ -943,69 +1491,71 @@ class CsvInput(Input):
         )
 
     def record_batches(self, names, settings, numeric=frozenset()):
-        bad_rows: list[str] = []
-
-        def on_invalid_row(row) -> str:
-            bad_rows.append(row.text)
-            return "error"
-
         # Numeric columns parse straight to float64 (twice as fast as text + cast). pyarrow's
-        # conversion error names no row, so then the file is scanned again as text to find the
-        # cell; a stream that cannot be read twice (stdin) is read as text from the start.
-        direct = numeric if self._reopen is not None else frozenset()
+        # errors name no row: the block that failed is then searched for the cause (`_block_error`).
         try:
-            yield from self._parse_blocks(names, direct, settings, on_invalid_row)
-        except pa.ArrowInvalid as error:
-            if "conversion error" in str(error) and direct:
-                try:
-                    self._find_bad_cell(names, settings)
-                except pa.ArrowInvalid as text_error:  # e.g. invalid UTF-8, found by the text reader
-                    raise self._parse_error(text_error, bad_rows) from None
-            raise self._parse_error(error, bad_rows) from None
+            yield from self._parse_blocks(self._stream, names, numeric, settings)
+        except _BlockError as failed:
+            raise self._block_error(failed, names, numeric) from None
 
-    def _parse_blocks(self, names, numeric, settings, on_invalid_row) -> Iterator[pa.RecordBatch]:
-        """Parse the stream in newline-aligned blocks, two at a time, and yield batches in order.
+    def _parse_blocks(self, stream, names, numeric, settings) -> Iterator[pa.RecordBatch]:
+        """Parse `stream` in blocks of whole lines, two at a time, and yield batches in order.
 
         pyarrow's streaming reader parses on one core; blocks parsed in parallel by
         ``read_csv`` use both, and memory stays bounded by a few blocks. Cutting at a
-        newline is safe because quoted fields spanning lines are not supported anyway.
-        A file with lone ``\\r`` line ends is read by the streaming reader.
+        line end is safe because quoted fields spanning lines are not supported anyway.
+        A line longer than pyarrow's parse block (1 MiB) is read too: its block is then
+        parsed again as one piece. A block that fails raises :class:`_BlockError`.
         """
         import pyarrow.csv as pa_csv
 
-        if b"\n" not in self._head_bytes or re.search(rb"\r(?!\n)", self._head_bytes.rstrip(b"\r")):
-            for record_batch in self._open_csv(self._stream, names, numeric, settings, on_invalid_row):
-                yield from _rechunk(record_batch, settings.batch_rows)
-            return
         # The first block holds the header line, if any; each block is parsed by one thread.
         read_options = [self._read_options(1 << 20, skip_header=first, use_threads=False) for first in (True, False)]
-        parse_options = pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row)
-        convert_options = self._convert_options(names, numeric)
+        parse_options = pa_csv.ParseOptions(delimiter=self.delimiter)
+        convert = self._convert_options(names, numeric)
 
         def parse(block: bytes, first: bool) -> pa.Table:
-            return pa_csv.read_csv(
-                pa.py_buffer(block),
-                read_options=read_options[0 if first else 1],
-                parse_options=parse_options,
-                convert_options=convert_options,
-            )
+            def read(options) -> pa.Table:
+                return pa_csv.read_csv(
+                    pa.py_buffer(block), read_options=options, parse_options=parse_options, convert_options=convert
+                )
 
-        blocks = _newline_blocks(self._stream, _CSV_BLOCK_BYTES)
-        first = next(blocks, b"")
-        second = next(blocks, None)
-        if second is None:  # a small input: no threads needed
-            yield from parse(first, True).to_batches(max_chunksize=settings.batch_rows)
-            return
-        from concurrent.futures import ThreadPoolExecutor
+            try:
+                try:
+                    return read(read_options[0 if first else 1])
+                except pa.ArrowInvalid as error:  # "straddling object straddles two block boundaries"
+                    if "straddl" not in str(error):
+                        raise
+                    return read(self._read_options(len(block) + 1, skip_header=first, use_threads=False))
+            except pa.ArrowInvalid as error:
+                raise _BlockError(error, block, first) from None
 
-        with ThreadPoolExecutor(2, thread_name_prefix="cecli-csv") as pool:
-            pending = deque([pool.submit(parse, first, True), pool.submit(parse, second, False)])
-            for block in blocks:
-                pending.append(pool.submit(parse, block, False))
-                if len(pending) > 2:
-                    yield from pending.popleft().result().to_batches(max_chunksize=settings.batch_rows)
-            while pending:
-                yield from pending.popleft().result().to_batches(max_chunksize=settings.batch_rows)
+        def tables() -> Iterator[pa.Table]:
+            blocks = _newline_blocks(stream, _CSV_BLOCK_BYTES)
+            first = next(blocks, b"")
+            second = next(blocks, None)
+            if second is None:  # a small input: no threads needed
+                yield parse(first, True)
+                return
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(2, thread_name_prefix="cecli-csv") as pool:
+                pending = deque([pool.submit(parse, first, True), pool.submit(parse, second, False)])
+                for block in blocks:
+                    pending.append(pool.submit(parse, block, False))
+                    if len(pending) > 2:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+
+        done = 0
+        try:
+            for table in tables():
+                yield from table.to_batches(max_chunksize=settings.batch_rows)
+                done += table.num_rows
+        except _BlockError as failed:
+            failed.records_before = done
+            raise
 
     def _convert_options(self, names, numeric):
         import pyarrow.csv as pa_csv
@@ -1016,71 +1566,75 @@ class CsvInput(Input):
             include_columns=names, column_types=types, null_values=[""], strings_can_be_null=False
         )
 
-    def _open_csv(self, stream, names, numeric, settings, on_invalid_row=None):
+    def _block_error(self, failed: _BlockError, names, numeric) -> CecliError:
+        """The error of a block pyarrow could not read, on its line.
+
+        The block is parsed again with every column as text: a bad number then parses and
+        `_floats` names it; a ragged row or invalid UTF-8 in a chosen column fails again, and
+        the block's rows are read one by one with Python's csv module to find it.
+        """
         import pyarrow.csv as pa_csv
 
-        block_size = max(1 << 16, min(1 << 24, settings.batch_rows * 16 * max(len(self.columns), 1)))
-        return pa_csv.open_csv(
-            stream,
-            read_options=self._read_options(block_size),
-            parse_options=pa_csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid_row),
-            convert_options=self._convert_options(names, numeric),
-        )
+        def row(index: int) -> int:
+            return self.user_row(failed.records_before + index)
 
-    def _find_bad_cell(self, names, settings) -> None:
-        """Re-read the file as text and raise the error of its first non-numeric cell."""
-        offset = 0
-        with self._reopen() as stream:
-            for record_batch in self._open_csv(stream, names, frozenset(), settings):
-                for name in names:
-                    try:
-                        _floats(record_batch.column(name), name)
-                    except CellError as error:
-                        raise error.locate(file=self.display, row=self.user_row(offset + error.index)) from None
-                offset += record_batch.num_rows
-
-    def _parse_error(self, error: Exception, bad_rows: list[str]) -> InputError:
-        text = str(error)
-        if "UTF8" in text or "UTF-8" in text:
-            return InputError(
-                "invalid UTF-8 text", file=self.display, row=self._find_bad_utf8_line(), hint="save the file as UTF-8"
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(failed.block),
+                read_options=self._read_options(len(failed.block) + 1, skip_header=failed.first, use_threads=False),
+                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter),
+                convert_options=self._convert_options(names, frozenset()),
             )
-        if bad_rows or "Expected" in text:
-            line = self._find_ragged_line()
-            got = text.split("got ", 1)[-1].split(":", 1)[0] if "got " in text else "?"
-            return InputError(
-                f"row has {got} fields, the header has {len(self.columns)}",
-                file=self.display,
-                row=line,
-                hint="quote fields that contain the delimiter, or fix the row",
-            )
-        return InputError(f"cannot parse: {text}", file=self.display, hint="check that the file is CSV")
-
-    def _find_bad_utf8_line(self) -> int | None:
-        if self._reopen is None:
-            return None
-        with self._reopen() as stream:
-            for number, line in enumerate(stream, start=1):
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError:
-                    return number
-        return None
-
-    def _find_ragged_line(self) -> int | None:
-        if self._reopen is None:
-            return None
-        with (
-            self._reopen() as stream,
-            io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="") as lines,
-        ):
-            for number, row in enumerate(csv.reader(lines, delimiter=self.delimiter), start=1):
-                if row and len(row) != len(self.columns):
-                    return number
-        return None
+        except pa.ArrowInvalid:
+            table = None
+        # The first bad cell in reading order (row, then column): never an order of a set.
+        found: list[CellError] = []
+        for name in [c.name for c in self.columns if c.name in numeric] if table is not None else ():
+            try:
+                _floats(table.column(name).combine_chunks(), name)
+            except CellError as error:
+                found.append(error)
+        if found:
+            first = min(found, key=lambda error: error.index)  # min keeps the leftmost column on a tie
+            return first.locate(file=self.display, row=row(first.index))
+        positions = [c.position - 1 for c in self.columns if c.name in names]
+        text = failed.block.decode("utf-8", errors="surrogateescape")  # an invalid byte becomes U+DC80..U+DCFF
+        records = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=self.delimiter)
+        if failed.first and self.header_lines:
+            next(records, None)  # the header
+        index = 0
+        for cells in records:
+            if not cells:
+                continue  # a blank line: no record
+            if len(cells) != len(self.columns):
+                return InputError(
+                    f"row has {len(cells)} fields, the header has {len(self.columns)}",
+                    file=self.display,
+                    row=row(index),
+                    hint="quote fields that contain the delimiter, or fix the row",
+                )
+            if any(_SURROGATE.search(cells[p]) for p in positions):
+                return InputError(
+                    "invalid UTF-8 text", file=self.display, row=row(index), hint="save the file as UTF-8"
+                )
+            index += 1
+        message = _one_line(failed.error).removeprefix("CSV parse error: ")
+        return InputError(f"cannot parse: {message}", file=self.display, hint="check that the file is CSV")
 
     def close(self) -> None:
         self._stream.close()
+
+
+class _BlockError(Exception):
+    """pyarrow could not read a CSV block: its error, the block, and how many records came before it."""
+
+    def __init__(self, error: Exception, block: bytes, first: bool) -> None:
+        super().__init__(str(error))
+        self.error, self.block, self.first = error, block, first
+        self.records_before = 0
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 _CSV_BLOCK_BYTES = 8 << 20
@@ -1089,9 +1643,11 @@ _PLAIN_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"  # [0-9
 
 
 def _newline_blocks(stream, size: int) -> Iterator[bytes]:
-    """Blocks of about `size` bytes that end just after a newline (the last one at the end of the stream).
+    r"""Blocks of about `size` bytes that end just after a line end (the last one at the end of the stream).
 
-    A last line without a newline stays in the last block rather than making a batch of its own.
+    A line ends at ``\n``, ``\r\n`` or a lone ``\r``. A block may end between the ``\r`` and
+    ``\n`` of a CRLF: the next then starts with an empty line, which the CSV reader skips. A
+    last line without a line end stays in the last block rather than making a batch of its own.
     """
     rest = b""
     while True:
@@ -1103,8 +1659,8 @@ def _newline_blocks(stream, size: int) -> Iterator[bytes]:
                     yield rest + data
                 return
             data += more
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:  # no newline in this block: a very long line continues
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        if cut == 0:  # no line end in this block: a very long line continues
             rest += data
             continue
         yield rest + data[:cut]
@@ -1119,45 +1675,48 @@ def _rechunk(record_batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch
 
 
 class NdjsonInput(Input):
-    """Newline-delimited JSON records, streamed with pyarrow's JSON reader."""
+    """Newline-delimited JSON records, streamed with pyarrow's JSON reader.
+
+    A column's type is that of its first non-null value in the first 64 KiB (a column that is
+    null there is read as numbers); every later value must have the same JSON type.
+    """
 
     format = "ndjson"
+    _whitespace_is_blank = True
 
     def __init__(self, display, head: bytes, stream, reopen) -> None:
         super().__init__(display)
         self._stream = stream
-        self._reopen = reopen
-        first_line = head.removeprefix(_BOM).lstrip().split(b"\n", 1)[0]
+        self._track_lines(stream, reopen)
+        text = head.removeprefix(_BOM)
+        body = text.lstrip()
+        row = len(_LINE_END.findall(text, 0, len(text) - len(body))) + 1  # after leading blank lines
+        lines = _LINE_END.split(body)
         try:
-            record = json.loads(first_line.rstrip(b"\r"))
+            record = _json_loads(lines[0])
         except ValueError as error:
-            raise InputError(
-                _json_message(error), file=display, row=1, hint="each line must be one JSON object"
-            ) from None
+            raise InputError(_json_message(error), file=display, row=row, hint=_json_hint(error)) from None
         if not isinstance(record, dict):
-            raise InputError("a line is not a JSON object", file=display, row=1, hint="each line must be {...}")
-        self._kinds = {name: _json_kind(value) for name, value in record.items()}
-        # A null on the first line says nothing about the column: take the kind of its first
-        # value in the peeked head (a column null throughout it stays a number column).
-        unknown = {name for name, value in record.items() if value is None}
-        for line in head.removeprefix(_BOM).split(b"\n")[1:-1] if unknown else ():
-            if not line.strip():
-                continue
+            raise InputError("a line is not a JSON object", file=display, row=row, hint="each line must be {...}")
+        kinds = {name: _json_kind(value) for name, value in record.items()}
+        for line in lines[1:-1]:  # the head's other complete lines, for columns that start with null
+            if "null" not in kinds.values():
+                break
             try:
-                later = json.loads(line)
+                later = _json_loads(line) if line.strip() else {}
             except ValueError:
-                break
-            for name in [n for n in unknown if isinstance(later, dict) and later.get(n) is not None]:
-                self._kinds[name] = _json_kind(later[name])
-                unknown.discard(name)
-            if not unknown:
-                break
-        self._set_columns(_arrow_fields(pa.schema([(n, k) for n, k in self._kinds.items()])))
+                break  # reported when the data is read
+            for name, kind in kinds.items():
+                if kind == "null" and isinstance(later, dict):
+                    kinds[name] = _json_kind(later.get(name))
+        self._kinds = {name: "number" if kind == "null" else kind for name, kind in kinds.items()}
+        self._set_columns(_arrow_fields(pa.schema([(n, _arrow_kind(k)) for n, k in self._kinds.items()])))
 
     def record_batches(self, names, settings, numeric=frozenset()):
         import pyarrow.json as pa_json
 
-        schema = pa.schema([(n, self._kinds[n]) for n in names])
+        schema = pa.schema([(n, _arrow_kind(self._kinds[n])) for n in names])
+        done = 0
         try:
             reader = pa_json.open_json(
                 self._stream,
@@ -1166,86 +1725,219 @@ class NdjsonInput(Input):
             )
             for record_batch in reader:
                 yield from _rechunk(record_batch, settings.batch_rows)
+                done += record_batch.num_rows
         except pa.ArrowInvalid as error:
-            raise self._locate(error) from None
+            raise self._locate(error, names, done) from None
 
     def close(self) -> None:
         self._stream.close()
 
-    def _locate(self, error: Exception) -> InputError:
-        message = str(error).removeprefix("JSON parse error: ")
+    def _locate(self, error: Exception, names: list[str], done: int) -> InputError:
+        """The error pyarrow found, on its line: found again by reading the file line by line,
+        or for a stream that cannot be reread, from pyarrow's message (`done` records were read)."""
         if self._reopen is not None:
             with self._reopen() as stream, io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace") as lines:
-                for number, line in enumerate(lines, 1):
+                for number, line in enumerate(lines, 1):  # universal newlines: \n, \r\n and \r end a line
                     if not line.strip():
                         continue
                     try:
-                        record = json.loads(line.rstrip("\r\n"))
+                        record = _json_loads(line.rstrip("\r\n"))
                     except ValueError as bad:
-                        return InputError(
-                            _json_message(bad),
-                            file=self.display,
-                            row=number,
-                            hint="each line must be one JSON object",
-                        )
+                        return InputError(_json_message(bad), file=self.display, row=number, hint=_json_hint(bad))
                     if not isinstance(record, dict):
                         return InputError(
                             "line is not a JSON object", file=self.display, row=number, hint="each line must be {...}"
                         )
-                    for name, kind in self._kinds.items():
-                        if name in record and record[name] is not None and _json_kind(record[name]) != kind:
+                    for name in names:
+                        misfit = _misfit(record.get(name), self._kinds[name])
+                        if misfit is not None:
                             return InputError(
-                                f"{_describe(record[name])} where the first row has {_describe_kind(kind)}",
+                                f"{misfit} where earlier rows have {_expected(self._kinds[name])}",
                                 file=self.display,
                                 row=number,
                                 column=name,
                                 hint="use one type per column",
                             )
-        return InputError(message, file=self.display, hint="check that every line is one JSON object")
+        message = str(error).removeprefix("JSON parse error: ")
+        # e.g. "Column(/y_pred) changed from number to string in row 3" (the row counts from the block's start)
+        changed = re.match(r"Column\(/(.*?)(/\[\])?\) changed from (\w+) to (\w+)(?: in row (\d+))?", message)
+        if changed:
+            name, inner, before, after, row = changed.groups()
+            words = {"number": "a number", "string": "text", "boolean": "a boolean", "object": "an object"}
+            words["array"] = "a list"
+            got, had = words.get(after, after), words.get(before, before)
+            return InputError(
+                f"a list holding {got} where earlier rows have a list of numbers"
+                if inner
+                else f"{got} where earlier rows have {had}",
+                file=self.display,
+                row=None if row is None else self.user_row(done + int(row)),
+                column=name,
+                hint="use one type per column",
+            )
+        return InputError(
+            f"invalid JSON: {message}", file=self.display, hint="check that every line is one JSON object"
+        )
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_JSON_DEPTH = 100  # deeper than any record cecli reads (3 levels: array, object, list)
+_JSON_HINT = "cecli reads records of numbers, text, booleans and lists of numbers"
+_KIND_WORDS = {"number": "a number", "boolean": "a boolean", "text": "text", "list": "a list", "object": "an object"}
+_KIND_PLURALS = {"number": "numbers", "boolean": "booleans", "text": "text", "list": "lists", "object": "objects"}
+
+
+class _TooDeep(json.JSONDecodeError):
+    """JSON nested deeper than Python's parser follows (it raised RecursionError)."""
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer: an int when it fits int64 (class labels stay integers), else the nearest float64.
+
+    JSON sets no size limit on numbers. As CSV and NDJSON (read by pyarrow) do, a number
+    outside the int64 range is read as float64 (``inf`` beyond about 1.8e308); the checks on
+    values then judge it (a 30-digit label is outside the classes, a 30-digit logit is fine).
+    """
+    if len(text) <= 20:
+        value = int(text)
+        if -(1 << 63) <= value < 1 << 63:
+            return value
+    return float(text)
+
+
+def _widen(value):
+    """`value` with its integers beyond int64 as `_json_int` reads them (in lists and objects too)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < 1 << 63:
+        return _json_int(str(value))
+    if isinstance(value, list):
+        return [_widen(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _widen(item) for key, item in value.items()}
+    return value
+
+
+def _json_loads(text: str | bytes, **options):
+    """``json.loads``, with too deep nesting a JSONDecodeError and integers of any length read.
+
+    Integers too long for Python's ``int`` (over 4300 digits) are read as `_json_int` reads
+    them; the other integers beyond int64 are widened when their column is made (`_widen`).
+    ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's json writes) are read as numbers, as
+    pyarrow's NDJSON reader reads them; the checks on values then judge them.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        try:
+            return json.loads(text, **options)
+        except ValueError as error:
+            if isinstance(error, json.JSONDecodeError) or "digits" not in str(error):
+                raise
+            return json.loads(text, parse_int=_json_int, **options)
+    except RecursionError:
+        depth = 0
+        for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+            depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(token.group(), 0)
+            if depth > _JSON_DEPTH:
+                raise _TooDeep("nested too deeply", text, token.start()) from None
+        raise _TooDeep("nested too deeply", text, 0) from None
+
+
+def _json_hint(error: ValueError) -> str:
+    return _JSON_HINT if isinstance(error, _TooDeep) else "each line must be one JSON object"
 
 
 def _json_message(error: ValueError) -> str:
+    if isinstance(error, _TooDeep):
+        return f"JSON nested too deeply at column {error.colno}"
     if isinstance(error, json.JSONDecodeError):
         return f"invalid JSON at column {error.colno}: {error.msg}"
     return f"invalid JSON: {error}"  # e.g. invalid UTF-8
 
 
-def _json_kind(value) -> pa.DataType:
-    if isinstance(value, list):
-        return pa.list_(pa.float64())
+def _json_kind(value) -> str:
+    """The JSON type of a parsed value: null, boolean, number, text, list or object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
     if isinstance(value, str):
-        return pa.string()
-    if isinstance(value, bool):
-        return pa.bool_()
-    return pa.float64()
+        return "text"
+    return "list" if isinstance(value, list) else "object"
 
 
-def _describe(value) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    return "a list" if isinstance(value, list) else "text" if isinstance(value, str) else "a number"
+def _arrow_kind(kind: str) -> pa.DataType:
+    """The Arrow type an NDJSON column of a JSON type is read as (lists as lists of numbers)."""
+    if kind == "list":
+        return pa.list_(pa.float64())
+    if kind == "object":
+        return pa.struct([])  # a column of objects is listed, and refused if chosen
+    return {"boolean": pa.bool_(), "text": pa.string()}.get(kind, pa.float64())
 
 
-def _describe_kind(kind: pa.DataType) -> str:
-    if pa.types.is_boolean(kind):
-        return "a boolean"
-    return "a list" if pa.types.is_list(kind) else "text" if pa.types.is_string(kind) else "a number"
+def _expected(kind: str) -> str:
+    return "a list of numbers" if kind == "list" else _KIND_WORDS[kind]
+
+
+def _misfit(value, kind: str) -> str | None:
+    """What `value` is when it is not of JSON type `kind`, else ``None`` (null fits every type)."""
+    got = _json_kind(value)
+    if got == "null" or (got == kind and got != "list"):
+        return None
+    if got != kind:
+        return _KIND_WORDS[got]
+    odd = next((_json_kind(item) for item in value if _json_kind(item) not in ("number", "null")), None)
+    return None if odd is None else f"a list holding {_KIND_WORDS[odd]}"
+
+
+def _first_misfit(values: list) -> tuple[int, str] | None:
+    """The 1-based row and description of the first value whose JSON type differs from the values before it.
+
+    Items of lists are compared with the items before them in the same way.
+    """
+    first = inner = None
+    for number, value in enumerate(values, 1):
+        kind = _json_kind(value)
+        if kind == "null":
+            continue
+        first = first or kind
+        if kind != first:
+            return number, f"{_KIND_WORDS[kind]} where earlier rows have {_KIND_WORDS[first]}"
+        for item in value if kind == "list" else ():
+            item_kind = _json_kind(item)
+            if item_kind == "null":
+                continue
+            inner = inner or item_kind
+            if item_kind != inner:
+                return (
+                    number,
+                    f"a list holding {_KIND_WORDS[item_kind]} where earlier values are {_KIND_PLURALS[inner]}",
+                )
+    return None
 
 
 class JsonInput(Input):
-    """A JSON document: an array of records, or an object of equally long columns."""
+    """A JSON document: an array of records, or an object of equally long columns.
+
+    Each column holds one JSON type (booleans are not numbers; a list column holds lists of one type).
+    """
 
     format = "json"
 
     def __init__(self, display, stream) -> None:
         super().__init__(display)
         try:
-            document = json.loads(stream.read().decode("utf-8-sig"), object_pairs_hook=_unique_keys)
+            document = _json_loads(stream.read().decode("utf-8-sig"), object_pairs_hook=_unique_keys)
         except UnicodeDecodeError:
             raise InputError("invalid UTF-8 text", file=display, hint="save the file as UTF-8") from None
         except _DuplicateKey as error:
             raise InputError(
                 f"duplicate key {error.key!r} in a JSON object", file=display, hint="give every column a unique name"
+            ) from None
+        except _TooDeep as error:
+            raise InputError(
+                f"JSON nested too deeply at line {error.lineno} column {error.colno}", file=display, hint=_JSON_HINT
             ) from None
         except ValueError as error:
             raise InputError(
@@ -1256,23 +1948,41 @@ class JsonInput(Input):
         finally:
             stream.close()
         columns = self._columns_of(document)
-        arrays = {}
-        for name, values in columns.items():
-            try:
-                arrays[name] = pa.array(values)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                row, value = _first_odd_value(values)
-                raise InputError(
-                    f"{_describe(value)} where earlier rows have {_describe(next(v for v in values if v is not None))}",
-                    file=display,
-                    row=row,
-                    column=name,
-                    hint="use one type per column",
-                ) from None
+        arrays = {name: self._column(name, values) for name, values in columns.items()}
         self.table = pa.table(arrays) if arrays else pa.table({})
         self._set_columns(_arrow_fields(self.table.schema))
 
+    def _column(self, name: str, values: list) -> pa.Array:
+        """The Arrow array of a column, or an InputError naming the first value unlike those before it."""
+        odd = None
+        try:
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            odd = _first_misfit(values)
+            if odd is None:
+                try:
+                    array = pa.array(_widen(values))  # integers beyond int64 become float64
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                    raise InputError(
+                        f"cannot read the column: {_one_line(error)}",
+                        file=self.display,
+                        column=name,
+                        hint="use one type per column",
+                    ) from None
+        else:
+            # pyarrow reads [1.5, true] as [1.5, 1.0]: booleans among numbers are refused here too.
+            odd = _first_misfit(values) if _has_boolean(array.type, values) else None
+        if odd is not None:
+            raise InputError(odd[1], file=self.display, row=odd[0], column=name, hint="use one type per column")
+        return array
+
     def _columns_of(self, document) -> dict[str, list]:
+        if document == [] or document == {}:
+            raise InputError(
+                f"the JSON document is {json.dumps(document)}: no records",
+                file=self.display,
+                hint='use [{"y_true": 1, "y_pred": 0.9}, ...] or {"y_true": [...], "y_pred": [...]}',
+            )
         if isinstance(document, dict):
             lengths = {name: len(v) if isinstance(v, list) else None for name, v in document.items()}
             for name, length in lengths.items():
@@ -1321,13 +2031,13 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     return dict(pairs)
 
 
-def _first_odd_value(values: list) -> tuple[int, object]:
-    """The first value whose kind differs from the first non-null value's (1-based row, value)."""
-    common = next((_describe(v) for v in values if v is not None), None)
-    for number, value in enumerate(values, 1):
-        if value is not None and _describe(value) != common:
-            return number, value
-    return 1, values[0] if values else None
+def _has_boolean(arrow_type: pa.DataType, values: list) -> bool:
+    """Whether a column that pyarrow read as numbers (or lists of numbers) holds a boolean."""
+    if pa.types.is_floating(arrow_type):
+        return any(type(value) is bool for value in values)
+    if pa.types.is_list(arrow_type) and pa.types.is_floating(arrow_type.value_type):
+        return any(type(item) is bool for value in values if value for item in value)
+    return False
 
 
 class ParquetInput(Input):
@@ -1348,7 +2058,9 @@ class ParquetInput(Input):
             schema = self.file.schema_arrow
         except (pa.ArrowException, OSError) as error:
             raise InputError(
-                f"not a readable Parquet file: {error}", file=display, hint="the file may be truncated or corrupt"
+                f"not a readable Parquet file: {_one_line(error)}",
+                file=display,
+                hint="the file may be truncated or corrupt",
             ) from None
         self._set_columns(_arrow_fields(schema))
 
@@ -1366,11 +2078,18 @@ class ParquetInput(Input):
                 yield record_batch
         except (pa.ArrowException, OSError) as error:
             raise InputError(
-                f"cannot read Parquet data: {error}", file=self.display, hint="the file may be truncated or corrupt"
+                f"cannot read Parquet data: {_one_line(error)}",
+                file=self.display,
+                hint="the file may be truncated or corrupt",
             ) from None
 
     def close(self) -> None:
         self.file.close()
+
+
+def _one_line(error: Exception) -> str:
+    """An error's text on one line (pyarrow's may span several)."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def aligned(left: Iterator[Batch], right: Iterator[Batch], *, left_name: str, right_name: str) -> Iterator[Batch]:

@@ -2,7 +2,9 @@
 
 The file appears whole or not at all: rows go to a hidden temporary file in the same
 folder, which replaces `path` only after the last batch. Any exception (including
-SIGTERM, which the CLI turns into ``SystemExit``) removes the temporary file.
+SIGTERM, which the CLI turns into ``SystemExit``) removes the temporary file. A write the
+system refuses (permission denied, read-only file system, disk full) is an
+:class:`~cecli.errors.OutputError` naming the path and the reason.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from .errors import OptionError
+from .errors import OptionError, OutputError
 from .readers import CellError
 from .result import cell_text
 
@@ -38,6 +40,8 @@ class PerSampleWriter:
         if self.format is None:
             raise OptionError(f"cannot tell the format of --out {path}", hint="use a .csv, .parquet or .ndjson name")
         folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise OptionError(f"--out {path} is a folder", hint="give a file name, such as losses.csv")
         if not os.path.isdir(folder):
             raise OptionError(f"the folder of --out {path} does not exist", hint="create it first")
         self.path = path
@@ -51,11 +55,14 @@ class PerSampleWriter:
         self._types: dict[str, pa.DataType] = {}  # Parquet: each kept column's type, once known
 
     def __enter__(self) -> PerSampleWriter:
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self._folder)
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self._folder)
+        except OSError as error:
+            raise _refused(error, self.path) from None
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(self._tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
-        self._file = os.fdopen(fd, "wb")
+        self._file = io.BufferedWriter(_OutFile(fd, self.path))
         return self
 
     def write(
@@ -152,6 +159,8 @@ class PerSampleWriter:
         self._writer.write_table(table.cast(self._writer.schema) if self.format == "parquet" else table)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self._file.raw.dropping = True  # the first error is the one to report, not a full disk on close
         try:
             if exc_type is None:
                 self._flush()
@@ -164,9 +173,15 @@ class PerSampleWriter:
                 self._writer.close()
             self._file.close()
             if exc_type is None:
-                os.replace(self._tmp, self.path)
+                try:
+                    os.replace(self._tmp, self.path)
+                except OSError as error:
+                    raise _refused(error, self.path) from None
                 self._tmp = None
         finally:
+            if not self._file.closed:  # a write failed before the close
+                self._file.raw.dropping = True
+                self._file.close()
             if self._tmp is not None and os.path.exists(self._tmp):
                 os.unlink(self._tmp)
         return False
@@ -180,3 +195,34 @@ def _kind(arrow_type: pa.DataType) -> str:
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return "text"
     return str(arrow_type)
+
+
+class _OutFile(io.FileIO):
+    """The temporary file under the writers: a write the system refuses (disk full, file too
+    large, I/O error) becomes an :class:`OutputError` naming ``--out``, wherever it happens
+    (our writes, pyarrow's, a flush on close). After that, or once the run has failed, further
+    writes are dropped: the file is removed anyway.
+    """
+
+    def __init__(self, fd: int, path: str) -> None:
+        super().__init__(fd, "wb")
+        self.path = path
+        self.dropping = False
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        if self.dropping:
+            return view.nbytes
+        try:
+            done = 0
+            while done < view.nbytes:  # a raw write may be partial
+                done += super().write(view[done:])
+        except OSError as error:
+            self.dropping = True
+            raise _refused(error, self.path) from None
+        return view.nbytes
+
+
+def _refused(error: OSError, path: str) -> OutputError:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return OutputError(f"cannot write --out: {reason}", file=path, hint="nothing was written; choose another place")

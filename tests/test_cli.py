@@ -371,7 +371,9 @@ def test_out_parquet_row_groups_gather_batches(cli, write_file, tmp_path, monkey
 def test_out_refuses_to_overwrite_the_input(cli, ok_csv):
     result = cli("bce", "ok.csv", "--out", "ok.csv")
     assert result.exit_code == 2
-    assert result.stderr == "cecli: error: --out ok.csv is an input file (write the per-sample losses somewhere else)\n"
+    assert (
+        result.stderr == "cecli: error: --out ok.csv is the input ok.csv (write the per-sample losses somewhere else)\n"
+    )
     assert ok_csv.read_text() == OK_CSV
 
 

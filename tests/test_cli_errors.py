@@ -176,7 +176,7 @@ CASES = [
         {"m.ndjson": '{"y_true": 1, "y_pred": 0.9}\n{"y_true": 0, "y_pred": "x"}\n'},
         ["bce", "m.ndjson"],
         BAD_INPUT,
-        "cecli: error: m.ndjson:2:y_pred: text where the first row has a number (use one type per column)\n",
+        "cecli: error: m.ndjson:2:y_pred: text where earlier rows have a number (use one type per column)\n",
     ),
     case(
         "ndjson-invalid-line",
