@@ -384,6 +384,17 @@ Scheduler = Annotated[
         rich_help_panel=_IO,
     ),
 ]
+WaitForWorkers = Annotated[
+    float | None,
+    typer.Option(
+        "--wait-for-workers",
+        min=0,
+        metavar="SECONDS",
+        help="Dask: how long to wait for a first worker, or for one to come back (default 60).",
+        rich_help_panel=_IO,
+        show_default=False,
+    ),
+]
 ColorOpt = Annotated[Color, typer.Option("--color", help="Colour in the table.", rich_help_panel=_OUT)]
 
 By = Annotated[
@@ -447,6 +458,7 @@ _COMMON_OPTIONS = [
     _parameter("batch_rows", BatchRows, 1 << 16),
     _parameter("engine", EngineOpt, Engine.local),
     _parameter("scheduler", Scheduler, None),
+    _parameter("wait_for_workers", WaitForWorkers, None),
     _parameter("reduction", ReductionOpt, Reduction.mean),
     _parameter("base", BaseOpt, Base.e),
     _parameter("format", FormatOpt, None),
@@ -765,6 +777,24 @@ _CONFLICTS = (
         "kept columns go with per-sample values: add --out FILE or --top K",
     ),
     (
+        "--engine dask",
+        "-f {fmt}",
+        lambda v: v["engine"] == "dask" and v["fmt"] in _LINES and not v["value_only"],
+        "per-sample values stay on the Dask workers: write them with --out DIR",
+    ),
+    (
+        "--engine dask",
+        "--value-only --reduction none",
+        lambda v: v["engine"] == "dask" and v["value_only"] and v["reduction"] == "none",
+        "per-sample values stay on the Dask workers: write them with --out DIR",
+    ),
+    (
+        "--wait-for-workers",
+        "--engine local",
+        lambda v: v["wait_for_workers"] is not None and v["engine"] == "local",
+        "it is how long --engine dask waits for a worker",
+    ),
+    (
         "--scheduler",
         "--engine local",
         lambda v: v["scheduler"] is not None and v["engine"] == "local",
@@ -822,11 +852,12 @@ _LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "ignore_index", "tempe
 
 def _score(loss: str, values: dict) -> None:
     from .pipeline import compute
-    from .result import gate_failure
+    from .result import check_gate, gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
     values = _checked(values, fmt)
     reduction = values["reduction"].value
+    check_gate(fail_above=values["fail_above"], fail_below=values["fail_below"])
     options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
     if values.get("like"):
         options["like"] = values["like"].value
@@ -861,6 +892,7 @@ def _score(loss: str, values: dict) -> None:
             progress=progress,
             engine=values["engine"].value,
             scheduler=values["scheduler"],
+            wait_for_workers=values["wait_for_workers"],
             **options,
         )
     if not values["quiet"]:

@@ -8,21 +8,46 @@ the local engine's to the last bit, and the same from run to run.
 The cluster is, in order: ``scheduler`` (``--scheduler``), ``DASK_SCHEDULER_ADDRESS``,
 or a private local cluster of worker processes bound to 127.0.0.1 (dashboard on a free
 loopback port), closed when the computation ends. Needs ``pip install 'cecli[dask]'``.
+
+The client waits for tasks in the order they finish: the first failed task ends the run,
+the other tasks are cancelled, and the client waits (at most :data:`STOP_WAIT` seconds)
+until none of them still runs, so no ``--out`` part appears after cecli has exited. A task
+checks before each batch, and before it renames a part into place, whether it has been
+cancelled (which also happens when the client goes away).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import re
+import sys
+import threading
+import time
 
-from .errors import CecliError, InputError, OptionError
+from .errors import CecliError, InputError, OptionError, printable
 from .reduce import ScoreState
 
 TASK_BYTES = 64 << 20  # group small files until a task reads about this much
 TASK_FILES = 256  # ... or holds this many files
-CONNECT_TIMEOUT = "10s"
+CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler and hear it answer
+WAIT_FOR_WORKERS = 60.0  # default seconds to wait for a first worker (and for one to come back)
+STOP_WAIT = 10.0  # seconds to wait, after a failure, for cancelled tasks to stop
+WATCH_INTERVAL = 1.0  # seconds between two looks at the number of workers during a run
+DEFAULT_PORT = 8786  # Dask's scheduler port, when an address has none
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "QUOTA PERIOD" or "max PERIOD"
+CGROUP_V1_QUOTA = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
 _INSTALL_HINT = "pip install 'cecli[dask]'"
+_SAME_VERSION_HINT = "install cecli, with the same version, on the scheduler and every worker"
+_SAME_PATHS_HINT = "Dask workers open paths themselves: every worker needs the same path, e.g. a shared file system"
+# Resolved on each worker by the standard library's pkgutil.resolve_name: a function of cecli's own
+# could not even be loaded on a worker whose cecli lacks it (an older version) or that has no cecli.
+_WORKER_VERSION = "cecli:__version__"
+# What cecli may remove from an --out folder left by a failed run: its own parts and their temporary files.
+_OWN_PART = re.compile(r"part-\d{5}\.parquet|\.part-\d{5}\.parquet\.[^/]*\.tmp")
+_HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
 def plan_tasks(paths: list[str]) -> list[list[tuple[int, str]]]:
@@ -55,123 +80,567 @@ def run(
     out_dir: str | None,
     extras: bool = True,
     scheduler: str | None,
+    wait_for_workers: float | None = None,
 ) -> ScoreState:
-    """Score `paths` on a Dask cluster and return the merged state."""
+    """Score `paths` on a Dask cluster and return the merged state.
+
+    Local paths and `out_dir` are made absolute here, on the client: workers resolve a relative
+    path in their own working directory. `wait_for_workers` (default :data:`WAIT_FOR_WORKERS`)
+    bounds the wait for a first worker, and for one to come back when all have left mid-run.
+    """
     try:
         from distributed import Client
     except ImportError:
         raise OptionError("--engine dask needs Dask, which is not installed", hint=_INSTALL_HINT) from None
-    from .pipeline import score_files
 
+    wait = WAIT_FOR_WORKERS if wait_for_workers is None else wait_for_workers
+    if not (wait >= 0 and math.isfinite(wait)):
+        raise OptionError(f"--wait-for-workers must be a number of seconds >= 0; received {wait!r}")
+    address, option = _address(scheduler)
     if out_dir is not None:
-        _prepare_out_dir(out_dir)
+        out_dir = _prepare_out_dir(out_dir)
+    paths = [path if "://" in path else os.path.abspath(path) for path in paths]
     tasks = plan_tasks(paths)
-    with _cluster(scheduler) as address, Client(address, timeout=CONNECT_TIMEOUT) as client:
+    with _quiet_dask_logs(), _cluster(address, option) as address, _connected(Client, address, option) as client:
+        _wait_for_first_worker(client, address, wait)
         _check_workers(client)
-        futures = [
-            client.submit(
-                score_files,
-                files,
-                selection=selection,
-                opts=opts,
-                read=read,
-                per_class=per_class,
-                top=top,
-                extras=extras,
-                out_dir=out_dir,
-                reference=paths[0],
-                key=f"cecli-task-{number}-{os.getpid()}-{id(tasks)}",
-                pure=False,
-            )
-            for number, files in enumerate(tasks)
-        ]
-        states = []
-        for files, future in zip(tasks, futures, strict=True):
-            try:
-                states.append(_result(client, future))
-            except CecliError:
-                raise
-            except ModuleNotFoundError as error:
-                raise OptionError(
-                    f"a Dask worker cannot import {error.name or 'cecli'}",
-                    hint="install cecli, with the same version, on every worker",
-                ) from None
-            except OSError as error:
-                raise InputError(
-                    f"a worker cannot read it: {error}", file=files[0][1], hint="check that workers see the same paths"
-                ) from None
+        states = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
+                            selection=selection, opts=opts, read=read, per_class=per_class, top=top,
+                            extras=extras)  # fmt: skip
     merged = sum(states, ScoreState())
     if out_dir is not None:
+        _remove_temporary_parts(out_dir)  # of a worker killed mid-part, whose task ran again elsewhere
         with open(os.path.join(out_dir, "_SUCCESS"), "w"):
             pass
     return merged
 
 
-def _check_workers(client) -> None:
-    """Fail early, and clearly, if a worker cannot import cecli.
+def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_dir, **options) -> list[ScoreState]:
+    """Submit one task per group of files; their states in file order, or the first failure."""
+    from distributed import as_completed
 
-    A worker that cannot load the code of a task dies instead of reporting an error, so each worker
-    is asked first, with a standard-library function that needs no cecli of its own.
+    from . import __version__
+
+    run_id = f"{os.getpid()}-{time.monotonic_ns()}"
+    futures = [
+        client.submit(
+            _task,
+            files,
+            client_version=__version__,
+            reference=reference,
+            out_dir=out_dir,
+            **options,
+            key=f"cecli-task-{number}-{run_id}",
+            pure=False,
+        )
+        for number, files in enumerate(tasks)
+    ]
+    index = {future.key: number for number, future in enumerate(futures)}
+    states: list[ScoreState | None] = [None] * len(futures)
+    watch = _Watch(client, futures, address, wait)
+    finished = False
+    try:
+        watch.start()
+        for future in as_completed(futures):
+            if future.status == "finished":
+                states[index[future.key]] = future.result()
+                continue
+            if future.status == "error":
+                raise _translated(future.exception(), tasks[index[future.key]])
+            raise watch.reason()  # cancelled: no worker for too long, or the scheduler is gone
+        finished = True
+    except _lost_scheduler_errors():  # evaluated only once an exception is raised
+        raise watch.reason() from None
+    finally:
+        watch.stop()
+        if not finished and client.status == "running":  # else the scheduler is gone, and the tasks with it
+            _cancel(client, futures)
+        if not finished and out_dir is not None:
+            _remove_temporary_parts(out_dir)
+    return states
+
+
+def _task(files, *, client_version: str, reference: str, out_dir: str | None, **options) -> ScoreState:
+    """The unit of work on a worker: check its cecli version and that it sees the paths, then score them.
+
+    The version is checked here too because workers that join during the run were not asked before it.
     """
-    import importlib.util
+    from . import __version__, pipeline
 
-    specs = client.run(importlib.util.find_spec, "cecli", on_error="return")
-    missing = sorted(worker for worker, spec in specs.items() if spec is None or isinstance(spec, BaseException))
-    if missing:
+    if client_version != __version__:
         raise OptionError(
-            f"the Dask worker at {missing[0]} cannot import cecli",
-            hint="install cecli, with the same version, on every worker",
+            f"the Dask worker at {_worker_name()} has cecli {__version__}, this client has cecli {client_version}",
+            hint=_SAME_VERSION_HINT,
+        )
+    for _, path in files:
+        if "://" not in path and not os.path.exists(path):
+            raise InputError(f"a Dask worker ({_worker_name()}) cannot see this file", file=path, hint=_SAME_PATHS_HINT)
+    if out_dir is not None and not os.path.isdir(out_dir):
+        raise OptionError(
+            f"a Dask worker ({_worker_name()}) cannot see the --out folder {out_dir}", hint=_SAME_PATHS_HINT
+        )
+    try:
+        return pipeline.score_files(files, reference=reference, out_dir=out_dir, check=_stop_if_cancelled, **options)
+    except (CecliError, _Cancelled):
+        raise
+    except Exception as error:
+        # Sent back as a short CecliError: Dask's client hangs on an error whose traceback it cannot
+        # deserialize (a RecursionError's is 1,000 frames deep), and the client only needs the one line.
+        raise _translated(error, files) from None
+
+
+class _Cancelled(Exception):
+    """Raised inside a task that the scheduler has cancelled (another task failed, or the client left)."""
+
+
+def _stop_if_cancelled() -> None:
+    """Raise :class:`_Cancelled` if this task is no longer wanted; reads only the worker's own state."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        key = worker.get_current_task()
+    except (ImportError, ValueError, KeyError):  # not inside a Dask task
+        return
+    task = worker.state.tasks.get(key)
+    if task is None or task.state not in ("executing", "long-running"):
+        raise _Cancelled(key)
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return "?"
+
+
+def _running_keys(keys: set, dask_worker=None) -> list:
+    """Of `keys`, those a thread of this worker still runs (executed on each worker)."""
+    return sorted(set(dask_worker.active_threads.values()) & keys)
+
+
+def _cancel(client, futures) -> None:
+    """Cancel `futures` and wait, at most :data:`STOP_WAIT` s, until no worker still runs one of them."""
+    keys = {future.key for future in futures}
+    with contextlib.suppress(Exception):  # the scheduler may be gone: nothing to cancel then
+        client.cancel(futures, force=True)
+        deadline = time.monotonic() + STOP_WAIT
+        while time.monotonic() < deadline:
+            running = client.run(_running_keys, keys, on_error="return")
+            if not any(isinstance(found, list) and found for found in running.values()):
+                return
+            time.sleep(0.05)
+
+
+def _translated(error: BaseException, files) -> CecliError:
+    """The one-line error for what a task raised."""
+    if isinstance(error, CecliError):
+        return error
+    if isinstance(error, ModuleNotFoundError):
+        return OptionError(f"a Dask worker cannot import {error.name or 'cecli'}", hint=_SAME_VERSION_HINT)
+    if isinstance(error, OSError):
+        return InputError(f"a worker cannot read it: {error}", file=files[0][1], hint=_SAME_PATHS_HINT)
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(error, RuntimeError) and "deserialization of the task graph" in str(error):
+        return OptionError("the Dask scheduler cannot load cecli's tasks", hint=_SAME_VERSION_HINT)
+    if isinstance(error, KilledWorker):
+        return InputError(
+            "Dask workers died reading it (out of memory?)", file=files[0][1], hint="check the worker logs"
+        )
+    return InputError(f"a Dask task failed: {type(error).__name__}: {error}", file=files[0][1])
+
+
+class _Watch:
+    """Watches the number of workers while tasks run.
+
+    When the cluster has had no worker for `wait` seconds the run is cancelled (so that
+    ``as_completed`` returns); meanwhile a line on stderr says that cecli is waiting.
+    """
+
+    def __init__(self, client, futures, address: str, wait: float) -> None:
+        self.client, self.futures, self.address, self.wait = client, futures, address, wait
+        self.expired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="cecli-dask-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        since = None
+        while not self._stop.wait(WATCH_INTERVAL):
+            try:
+                if self.client.status != "running":
+                    raise ConnectionError(self.client.status)
+                info = self.client.scheduler_info(n_workers=1)
+            except Exception:
+                # The scheduler is gone, and the run with it: a scheduler that comes back has
+                # forgotten every task. Closing the client cancels the futures at once, instead
+                # of after Dask's attempts to reconnect.
+                with contextlib.suppress(Exception):
+                    self.client.close(timeout=1)
+                return
+            if info.get("n_workers", len(info.get("workers", ()))):
+                since = None
+            elif since is None:
+                since = time.monotonic()
+                _notice(f"the Dask cluster has no workers; waiting up to {self.wait:g} s for one")
+            elif time.monotonic() - since >= self.wait:
+                self.expired = True
+                with contextlib.suppress(Exception):
+                    self.client.cancel(self.futures)
+                return
+
+    def reason(self) -> CecliError:
+        """The error for futures that were cancelled under cecli's feet."""
+        if self.expired:
+            return OptionError(
+                f"the Dask cluster has had no workers for {self.wait:g} s",
+                hint="check the worker logs, or wait longer with --wait-for-workers SECONDS",
+            )
+        return InputError(
+            f"lost the Dask scheduler at {self.address} during the run",
+            hint="check the scheduler's log; rerun when it is back",
         )
 
 
-def _result(client, future, poll: float = 2.0):
-    """The future's result; an error instead of waiting forever once the cluster has no workers."""
-    from distributed import TimeoutError as DaskTimeout
-    from distributed import wait
+def _lost_scheduler_errors() -> tuple[type[BaseException], ...]:
+    """Dask's errors for futures cancelled because the scheduler went away (used in ``except``)."""
+    from distributed.client import CancelledError
+    from distributed.comm import CommClosedError
 
-    while True:
-        try:
-            wait(future, timeout=poll)
-        except (DaskTimeout, TimeoutError):
-            if not client.scheduler_info().get("workers"):
-                raise OptionError(
-                    "the Dask cluster has no workers left",
-                    hint="check the worker logs; every worker needs cecli installed",
-                ) from None
-            continue
-        return future.result()
-
-
-def _prepare_out_dir(out_dir: str) -> None:
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise OptionError(
-            f"--out {out_dir} must be a new or empty folder with --engine dask",
-            hint="it receives one part-NNNNN.parquet per input file and a _SUCCESS marker",
-        )
-    os.makedirs(out_dir, exist_ok=True)
+    return (CancelledError, CommClosedError)
 
 
 @contextlib.contextmanager
-def _cluster(scheduler: str | None):
-    """Yield a scheduler address: the given one, the environment's, or a private local cluster."""
-    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+def _quiet_dask_logs():
+    """Keep Dask's own log lines (a lost connection, a failed task) off stderr during the run.
+
+    cecli reports each of those as its one error line. Dask logs through the handlers of the
+    ``distributed`` logger, which does not propagate; they get a filter that drops every record.
+    """
+    handlers = list(logging.getLogger("distributed").handlers)
+    for handler in handlers:
+        handler.addFilter(_drop)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(_drop)
+
+
+def _drop(record: logging.LogRecord) -> bool:
+    return False
+
+
+def _notice(text: str) -> None:
+    """A line on stderr while cecli waits (the library has no other channel during a blocking call)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"cecli: {text}", file=sys.stderr, flush=True)
+
+
+def _wait_for_first_worker(client, address: str, wait: float) -> None:
+    info = client.scheduler_info(n_workers=1)
+    if info.get("n_workers", len(info.get("workers", ()))):
+        return
+    _notice(f"waiting up to {wait:g} s for a first worker to join the Dask scheduler at {address}")
+    from distributed import TimeoutError as DaskTimeout
+
+    try:
+        client.wait_for_workers(1, timeout=wait)
+    except (DaskTimeout, TimeoutError):
+        raise OptionError(
+            f"no worker joined the Dask scheduler at {address} within {wait:g} s",
+            hint="start workers, or wait longer with --wait-for-workers SECONDS",
+        ) from None
+    except OSError:  # the connection to the scheduler closed while waiting
+        raise InputError(
+            f"lost the Dask scheduler at {address} while waiting for a worker", hint="check the scheduler's log"
+        ) from None
+
+
+def _check_workers(client) -> None:
+    """Fail early, and clearly, if the scheduler or a worker cannot import cecli or has another version.
+
+    The scheduler deserializes each task and a worker runs it, so both need the client's cecli; a
+    worker that cannot load the code of a task dies instead of reporting an error. So each is asked
+    first, with a standard-library function that needs no cecli of its own.
+    """
+    import pkgutil
+
+    from . import __version__
+
+    try:
+        versions = {"scheduler": client.run_on_scheduler(pkgutil.resolve_name, _WORKER_VERSION)}
+    except Exception as error:  # the error raised on the scheduler, sent back
+        versions = {"scheduler": error}
+    versions.update(sorted(client.run(pkgutil.resolve_name, _WORKER_VERSION, on_error="return").items()))
+    for name, version in versions.items():
+        where = "the Dask scheduler" if name == "scheduler" else f"the Dask worker at {name}"
+        if isinstance(version, BaseException):
+            raise OptionError(f"{where} cannot import cecli", hint=_SAME_VERSION_HINT)
+        if version != __version__:
+            raise OptionError(
+                f"{where} has cecli {printable(version)}, this client has cecli {__version__}",
+                hint=_SAME_VERSION_HINT,
+            )
+
+
+def _remove_temporary_parts(out_dir: str) -> None:
+    """Remove the hidden temporary files of parts once no task of this run writes any more."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(out_dir):
+            if name.startswith(".") and _OWN_PART.fullmatch(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(out_dir, name))
+
+
+def _prepare_out_dir(out_dir: str) -> str:
+    """Make `out_dir` absolute and ready: new, empty, or left by a failed run (no ``_SUCCESS``).
+
+    From a failed run's folder only cecli's own files are removed: ``part-NNNNN.parquet`` and the
+    hidden temporary files of such parts. A folder with anything else, or with ``_SUCCESS``, is refused.
+    """
+    if "://" in out_dir:
+        raise OptionError(
+            f"--out {out_dir}: the Dask engine writes to a folder path, not a URL",
+            hint="give a folder every worker sees, e.g. on a shared file system",
+        )
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir):
+        if not os.path.isdir(out_dir):
+            raise OptionError(f"--out {out_dir} is a file, not a folder", hint="give a new or empty folder")
+        names = os.listdir(out_dir)
+        if "_SUCCESS" in names:
+            raise OptionError(
+                f"--out {out_dir} holds the result of a finished run (_SUCCESS)",
+                hint="remove it or give another folder",
+            )
+        foreign = sorted(name for name in names if not _OWN_PART.fullmatch(name))
+        if foreign:
+            raise OptionError(
+                f"--out {out_dir} holds {foreign[0]!r}, which cecli did not write",
+                hint="give a new or empty folder, or one left by a failed cecli run",
+            )
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(out_dir, name))
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as error:
+        raise OptionError(f"cannot create --out {out_dir}: {error.strerror or error}") from None
+    return out_dir
+
+
+def _address(scheduler: str | None) -> tuple[str | None, str]:
+    """The scheduler address to use and where it came from, checked for form (exit 2 when malformed)."""
+    if scheduler is not None:
+        return _checked_address(scheduler, "--scheduler"), "--scheduler"
+    address = os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
+        return _checked_address(address, "DASK_SCHEDULER_ADDRESS"), "DASK_SCHEDULER_ADDRESS"
+    return None, ""
+
+
+def _checked_address(address: str, option: str) -> str:
+    """`address` if it is a Dask address (``tcp://HOST:PORT``, ``tls://``, ``HOST:PORT``, ...); else OptionError."""
+    import ipaddress
+
+    from distributed.comm import registry
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    def malformed(why: str) -> OptionError:
+        return OptionError(
+            f"{option} {printable(address)!r} is not a Dask scheduler address: {why}",
+            hint="use tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786, or tls://HOST:PORT",
+        )
+
+    scheme, location = parse_address(address.strip(), strict=False)
+    if scheme not in registry.backends:
+        raise malformed(f"{scheme}:// is not a Dask protocol")
+    if scheme == "inproc":
+        return address.strip()
+    try:
+        host, port = parse_host_port(location, DEFAULT_PORT)
+    except ValueError:
+        raise malformed("the port is not a number") from None
+    if not host:
+        raise malformed("no host")
+    if not _HOST.fullmatch(host):
         try:
-            yield address
-        except (OSError, TimeoutError) as error:
-            raise InputError(
-                f"cannot reach the Dask scheduler at {address}: {error}",
-                hint="check --scheduler or DASK_SCHEDULER_ADDRESS",
-            ) from None
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise malformed(f"{printable(host)!r} is not a host name") from None
+    if not 0 < int(port) < 65536:
+        raise malformed(f"port {port} is outside 1-65535")
+    return address.strip()
+
+
+def _probe(address: str, option: str, timeout: float) -> None:
+    """Check, within about `timeout` s, that a Dask scheduler answers at `address`.
+
+    Dask's own client may wait far longer (an endpoint that accepts a connection and never
+    answers, an HTTP server), or misread another protocol's bytes as a frame length. This
+    asks the endpoint who it is, in a thread of its own (the caller may run an event loop).
+    """
+    import asyncio
+    import concurrent.futures
+
+    from distributed.comm import CommClosedError, connect
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+    from distributed.security import Security
+
+    scheme = parse_address(address, strict=False)[0]
+    get_backend(scheme)  # imported before the clock starts
+    connection_args = Security().get_connection_args("client")
+    if scheme in ("tls", "wss") and connection_args.get("ssl_context") is None:
+        raise OptionError(
+            f"{option} {address} needs Dask's TLS settings, and none are configured",
+            hint="set distributed.comm.tls.ca-file, .client.cert and .client.key in Dask's configuration, "
+            "e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE",
+        )
+
+    async def identity():
+        deadline = time.monotonic() + timeout
+        # Dask's connect retries until `timeout`, but then waits for the handshake without limit.
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **connection_args), timeout + 1)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await asyncio.wait_for(comm.read(), max(deadline - time.monotonic(), 0.1))
+        finally:
+            comm.abort()
+
+    def unreachable(why: str) -> InputError:
+        return InputError(f"cannot reach the Dask scheduler at {address}: {why}", hint=f"check {option}")
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="cecli-probe") as pool:
+        try:
+            answer = pool.submit(asyncio.run, identity()).result()
+        except CommClosedError:
+            raise unreachable("it closed the connection instead of answering as a Dask scheduler") from None
+        except (TimeoutError, OSError) as error:  # refused, no route, unknown name, or a connection left unanswered
+            refused = _os_reason(error) or _tcp_error(address)
+            if refused:
+                raise unreachable(f"{refused} for {timeout:g} s") from None
+            raise unreachable(f"it accepted the connection but did not answer within {timeout:g} s") from None
+        except Exception:  # another protocol's bytes misread as Dask frames (e.g. a huge frame length)
+            raise unreachable("what answers there does not speak Dask's protocol") from None
+    kind = answer.get("type") if isinstance(answer, dict) else None
+    if kind != "Scheduler":
+        what = f"a Dask {kind}" if isinstance(kind, str) else "not a Dask scheduler"
+        raise unreachable(f"{printable(what)} answers there, not a scheduler")
+
+
+def _os_reason(error: BaseException) -> str | None:
+    """Why a connection failed, as the operating system says it ("Connection refused"), if it did.
+
+    Dask wraps the system's error in its own ("Timed out trying to connect to ADDRESS after
+    10 s"), which repeats the address and hides the cause.
+    """
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        found = re.search(r"\[Errno -?\d+\] ([^\n]+)", str(cause))
+        if found:
+            return found.group(1)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _tcp_error(address: str) -> str | None:
+    """The system's error for a plain TCP connection to `address` (tcp:// and tls://), or None if one opens.
+
+    Tells "nothing listens there" from "something listens and does not answer" when Dask's
+    attempts ran out of time without saying which.
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address, strict=False)
+    if scheme not in ("tcp", "tls"):
+        return None
+    try:
+        with socket.create_connection(parse_host_port(location, DEFAULT_PORT), timeout=1.0):
+            return None
+    except OSError as error:
+        return error.strerror or str(error) or type(error).__name__
+
+
+@contextlib.contextmanager
+def _connected(client_class, address: str, option: str):
+    """A client of `address`; an unreachable scheduler is one line (exit 3)."""
+    try:
+        client = client_class(address, timeout=f"{CONNECT_TIMEOUT}s")
+    except (OSError, TimeoutError) as error:
+        raise InputError(
+            f"cannot reach the Dask scheduler at {address}: {_os_reason(error) or error}",
+            hint=f"check {option or 'the cluster'}",
+        ) from None
+    with client:
+        yield client
+
+
+@contextlib.contextmanager
+def _cluster(address: str | None, option: str = ""):
+    """Yield a scheduler address: the given one (checked to answer as a scheduler) or a private local cluster."""
+    if address:
+        _probe(address, option, CONNECT_TIMEOUT)
+        yield address
         return
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=min(os.cpu_count() or 1, 4),
+        n_workers=min(usable_cpus(), 4),
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
         dashboard_address="127.0.0.1:0",
-        silence_logs=logging.ERROR,
+        silence_logs=logging.CRITICAL,  # a failed task is cecli's one error line, not the workers' log
     ) as cluster:
         yield cluster.scheduler_address
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its CPU set (``sched_getaffinity``), capped by a cgroup CPU quota.
+
+    ``os.cpu_count()`` counts the machine's CPUs, also in a container limited to fewer. The quota
+    is ``ceil(quota / period)`` from cgroup v2 ``cpu.max`` (or v1 ``cpu.cfs_quota_us``); none is
+    ``max`` (v1: ``-1``). At least 1.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    return max(1, min(cpus, quota) if quota else cpus)
+
+
+def _cgroup_quota() -> int | None:
+    try:
+        with open(CGROUP_CPU_MAX) as file:
+            quota, period = (file.read().split() + ["100000"])[:2]
+    except OSError:
+        try:
+            quota, period = (_read(name) for name in CGROUP_V1_QUOTA)
+        except OSError:
+            return None
+    try:
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:  # "max": no quota
+        return None
+    return math.ceil(quota_us / period_us) if quota_us > 0 and period_us > 0 else None
+
+
+def _read(path: str) -> str:
+    with open(path) as file:
+        return file.read().strip()

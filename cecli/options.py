@@ -46,7 +46,8 @@ PRESETS = {
     # Keras 3 on TensorFlow (float64): clip 1e-7, renormalise (sparse: after clipping),
     # mean = sum(w * l) / N ("sum_over_batch_size"), class weights become sample weights by label.
     "keras": Preset(sparse_renormalize="after_clip", mean_denominator="count", class_weights_as="label"),
-    # PyTorch: BCELoss clamps log at -100 and its weighted mean divides by N; cross_entropy takes logits.
+    # PyTorch: BCELoss clamps log at -100 and reduces over all N * k elements (mean: / (N * k), sum: all
+    # of them, whatever weight= holds); cross_entropy takes logits.
     "torch": Preset(eps=0.0, log_floor=TORCH_LOG_FLOOR),
     # scikit-learn >= 1.5 log_loss: clip to machine eps, no renormalisation, mean = sum(w * l) / sum(w).
     "sklearn": Preset(eps=SKLEARN_EPS, renormalize="none", sparse_renormalize="none"),
@@ -115,8 +116,9 @@ class LossOptions:
         object.__setattr__(self, "log_floor", preset.log_floor)
         renormalize = preset.sparse_renormalize if self.loss == "sparse" else preset.renormalize
         object.__setattr__(self, "renormalize", renormalize)
-        denominator = "count" if self.like == "torch" and self.loss == "bce" else preset.mean_denominator
-        object.__setattr__(self, "mean_denominator", denominator)  # BCELoss(weight=) divides by N
+        # BCELoss / BCEWithLogitsLoss reduce over all N * k elements, whatever weight= holds.
+        denominator = "elements" if self.like == "torch" and self.loss == "bce" else preset.mean_denominator
+        object.__setattr__(self, "mean_denominator", denominator)
         object.__setattr__(self, "class_weights_as", preset.class_weights_as)
         if self.reduction not in REDUCTIONS:
             raise OptionError(f"unknown reduction {self.reduction!r}", hint=f"use one of {', '.join(REDUCTIONS)}")

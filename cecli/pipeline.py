@@ -8,7 +8,6 @@ for, and written batch by batch to ``out`` when given, so memory stays bounded.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import queue
 import threading
@@ -58,6 +57,7 @@ def compute(
     progress: Callable[[int, int | None], None] | None = None,
     engine: str = "local",
     scheduler: str | None = None,
+    wait_for_workers: float | None = None,
     **options,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) and reduce it.
@@ -99,6 +99,9 @@ def compute(
     scheduler : str, optional
         Address of a Dask scheduler (else ``DASK_SCHEDULER_ADDRESS``, else a private
         local cluster on 127.0.0.1).
+    wait_for_workers : float, optional
+        Seconds the Dask engine waits for a first worker, and for one to come back when
+        all have left during the run (default 60).
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -166,6 +169,7 @@ def compute(
                 extras=extras,
                 out_dir=out,
                 scheduler=scheduler,
+                wait_for_workers=wait_for_workers,
             )
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
@@ -470,20 +474,19 @@ class _Scorer:
         counted = np.ones(batch.size, dtype=bool)
         if labels is not None and opts.ignore_index is not None:
             counted = labels != opts.ignore_index
+        # What the reduced mean divides by (Partial.of multiplies it by the sample weights, exactly).
         denominators = None
         if opts.class_weights is not None and opts.class_weights_as == "label":
             # Keras turns class_weight into sample weights: w[label] (arg-max for one-hot/soft rows).
             classes = np.where(counted, true_class, 0)
-            losses = np.asarray(opts.class_weights)[classes] * losses
+            losses = core.weighted(np.asarray(opts.class_weights)[classes], losses)
         elif labels is not None and opts.class_weights is not None:
             denominators = core.label_weights(labels, opts.class_weights, ignore_index=opts.ignore_index)
-            if weights is not None:
-                denominators = denominators * weights
-        if opts.mean_denominator == "count":
-            denominators = np.ones(batch.size)  # Keras "sum_over_batch_size": sum(w * l) / N
+        if opts.mean_denominator in ("count", "elements"):
+            denominators = "count"  # Keras "sum_over_batch_size": sum(w * l) / N; PyTorch bce: / (N * k)
 
         def only_counted(values):
-            return None if values is None else values[counted]
+            return values if values is None or isinstance(values, str) else values[counted]
 
         losses_c, weights_c, denominators_c = losses[counted], only_counted(weights), only_counted(denominators)
         groups = {}
@@ -591,7 +594,8 @@ class _Scorer:
             if not self.extras:
                 return _Scored(losses)
             threshold = 0.0 if opts.from_logits else 0.5
-            return _Scored(losses, hits=((preds >= threshold) == (labels >= 0.5)).mean(axis=1))
+            # Right label columns per row, an integer: accuracy divides by k once, exactly (LossResult).
+            return _Scored(losses, hits=((preds >= threshold) == (labels >= 0.5)).sum(axis=1, dtype=np.float64))
         # Class weights inside the loss (PyTorch), or applied afterwards by label (Keras; see add()).
         common["class_weights"] = opts.class_weights if opts.class_weights_as == "loss" else None
         common["renormalize"] = opts.renormalize
@@ -652,7 +656,7 @@ def _result(
             file=display,
             hint="check --ignore-index",
         )
-    if partial.scaled_weight_sum == 0:
+    if partial.scaled_denominator == 0:
         raise DataError(
             "the weights of all counted rows are 0, so the mean is undefined",
             file=display,
@@ -664,24 +668,24 @@ def _result(
             f"column {name!r}: {count} kept or grouped value{'s are' if count > 1 else ' is'} NaN or infinite "
             "(written as null; a Parquet --out file keeps them)"
         )
-    if not math.isfinite(partial.weight_sum):
-        warnings.append("the weight sum is larger than float64 can hold (written as null)")
     if state.off_simplex:
         warnings.append(
             f"{state.off_simplex} of {state.rows} prediction rows do not sum to 1 "
             f"(|sum - 1| > {validate.ROW_SUM_TOLERANCE}); "
             + ("they were used as given" if opts.renormalize == "none" else "they were divided by their sum")
         )
-    if partial.nonfinite:
+    if partial.pos_inf or partial.neg_inf:
         clipping_off = opts.eps == 0 and not opts.from_logits
         warnings.append(
-            f"{partial.nonfinite} of {partial.count} losses are infinite"
+            f"{partial.pos_inf + partial.neg_inf} of {partial.count} losses are infinite"
             + (
                 " (a probability of exactly 0 or 1 on the wrong side of a label; --eps 0 turns off clipping)"
                 if clipping_off
                 else ""
             )
         )
+    if partial.nan:
+        warnings.append(f"{partial.nan} of {partial.count} losses are NaN (not a number)")
     described = {
         "path": display if len(paths) == 1 else None,
         "paths": [_shown(p) for p in paths],
@@ -726,6 +730,7 @@ def _result(
         warnings=warnings,
         out=out,
         rows=state.rows,
+        elements=state.n_classes if opts.loss == "bce" and state.n_classes else 1,
     )
 
 
@@ -740,11 +745,14 @@ def score_files(
     extras: bool = True,
     out_dir: str | None = None,
     reference: str = "the first file",
+    check: Callable[[], None] | None = None,
 ) -> ScoreState:
     """Score (index, path) files into one :class:`ScoreState`; the unit of work of a Dask task.
 
     With `out_dir`, per-sample losses of input file ``i`` go to ``out_dir/part-iiiii.parquet``
-    (``row`` counts records within that file), written atomically.
+    (``row`` counts records within that file), written atomically. `check`, if given, is called
+    before each batch and before a part is renamed into place; it raises to stop the work (a
+    cancelled Dask task), and the part's temporary file is then removed.
     """
     scorer = None
     for index, path in files:
@@ -762,9 +770,13 @@ def score_files(
                 writer = PerSampleWriter(part, [c.name for c in selection.keep])
             with writer if writer is not None else _nothing():
                 for batch in _batches(source, None, selection, read, opts):
+                    if check is not None:
+                        check()
                     losses, counted = scorer.add(batch)
                     if writer is not None:
                         _write(writer, batch.offset, losses, counted, batch, source)
+                if check is not None:
+                    check()
         finally:
             source.close()
     return scorer.state if scorer is not None else ScoreState()

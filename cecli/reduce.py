@@ -2,9 +2,12 @@
 
 A :class:`Partial` summarises any number of per-sample losses. Partials of batches,
 files or cluster tasks combine with ``+`` (or ``sum()``), and the sums inside are
-*exact*: every finite float64 is an integer multiple of ``2**-1074``, so each batch's
-sum is kept as a Python integer of that unit and only rounded once, when a value is
-read. The mean is therefore the same, to the last bit, however the input was split.
+*exact*: every finite float64 is an integer multiple of ``2**-1074``, and every product
+of two of them a multiple of ``2**-2148``, so each batch's sums (of losses, of weights
+and of the exact products ``w * l``) are kept as Python integers of the unit
+``2**-2254`` and only rounded once, when a value is read. The mean is therefore the
+same, to the last bit, however the input was split, and it is exact for any finite
+weights: ``w * l`` neither underflows nor overflows on the way.
 """
 
 from __future__ import annotations
@@ -17,8 +20,15 @@ import numpy as np
 REDUCTIONS = ("mean", "sum", "none")
 
 _UNIT_EXPONENT = 1127  # 1074 (smallest subnormal) + 53 (mantissa bits): all scaled exponents >= 0
+# Partial keeps its sums in units of 2**-2254: a product of two floats is a multiple of 2**-2148,
+# and the binned product path below needs 106 bits under the product of two frexp fractions.
+_PRODUCT_EXPONENT = 2 * _UNIT_EXPONENT
 _HALF_BITS = 26
 _MAX_CHUNK = 1 << 25  # keeps each bincount bin below 2**53, so the float64 bins stay exact
+_SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp's split of a float into two 26-bit halves
+_SPLIT_SAFE = 2.0**995  # below this, x * _SPLITTER cannot overflow
+_PRODUCT_SAFE = 2.0**1020  # below this, the partial products of a split cannot overflow
+_PRODUCT_TINY = 2.0**-968  # at or above this, the rounding error of a product is a float (no underflow)
 
 
 def check_reduction(reduction: str) -> str:
@@ -28,32 +38,40 @@ def check_reduction(reduction: str) -> str:
     return reduction
 
 
-def exact_sum(values: np.ndarray) -> int:
+def exact_sum(values: np.ndarray, *, bound: float | None = None) -> int:
     """The exact sum of finite float64 `values`, as an integer count of ``2**-1127``.
 
     Uses error-free extraction (Rump, Ogita and Oishi, "Accurate floating-point
     summation", 2008): with ``sigma = 2**k >= n * max|v|``, ``q = (sigma + v) - sigma``
     is exact, a multiple of ``ulp(sigma) / 2``, and the float sum of all ``q`` is exact;
-    ``v - q`` is exact too and is summed the same way until nothing is left. Values
-    near the top of the float range take the slower exponent-binning path.
+    ``v - q`` is exact too, at most ``ulp(sigma) / 2`` in magnitude, and is summed the
+    same way until nothing is left. Values near the top of the float range take the
+    slower exponent-binning path. `bound`, when the caller knows one, is any number
+    ``>= max|v|`` (it saves a pass over the values).
     """
     values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        return 0
     n_bits = values.size.bit_length()
+    top = max(float(values.max()), -float(values.min())) if bound is None else bound
+    rest = values  # the caller's array: the first step writes a new one
+    extracted = np.empty_like(values)
     total = 0
-    rest = values.copy()
-    extracted = np.empty_like(rest)
-    while rest.size:
-        top = max(float(rest.max()), -float(rest.min()))
-        if top == 0.0:
-            return total
+    while top:
         exponent = math.frexp(top)[1] + n_bits
         if exponent > 1000:  # sigma + v could overflow
             return total + _binned_sum(rest)
         sigma = math.ldexp(1.0, exponent)
         np.add(rest, sigma, out=extracted)
         np.subtract(extracted, sigma, out=extracted)
-        np.subtract(rest, extracted, out=rest)
+        if rest is values:
+            rest = values - extracted
+        else:
+            np.subtract(rest, extracted, out=rest)
         total += _scaled(float(extracted.sum()))
+        if not rest.any():
+            break
+        top = math.ldexp(1.0, exponent - 53)  # |v - q| <= ulp(sigma) / 2
     return total
 
 
@@ -69,37 +87,169 @@ def _binned_sum(values: np.ndarray) -> int:
         chunk = values[start : start + _MAX_CHUNK]
         mantissa, exponent = np.frexp(chunk)
         integers = (mantissa * 2.0**53).astype(np.int64)  # exact: at most 53 significant bits
-        scale = exponent.astype(np.int64) + (_UNIT_EXPONENT - 53)
-        high = np.bincount(scale, weights=integers >> _HALF_BITS)
-        low = np.bincount(scale, weights=integers & ((1 << _HALF_BITS) - 1))
-        for shift in np.flatnonzero(high).tolist():
-            total += int(high[shift]) << (shift + _HALF_BITS)
-        for shift in np.flatnonzero(low).tolist():
-            total += int(low[shift]) << shift
+        total += _binned(integers, exponent.astype(np.int64) + (_UNIT_EXPONENT - 53))
     return total
 
 
-def _to_float(scaled: int) -> float:
+def _binned(integers: np.ndarray, shifts: np.ndarray) -> int:
+    """``sum(integers[i] << shifts[i])`` exactly, for int64 `integers` below 2**54 and `shifts` >= 0.
+
+    Each integer is cut into 26-bit halves whose per-shift sums (bincount, in float64) stay
+    below 2**53 for up to :data:`_MAX_CHUNK` values, so the bins are exact.
+    """
+    high = np.bincount(shifts, weights=integers >> _HALF_BITS)
+    low = np.bincount(shifts, weights=integers & ((1 << _HALF_BITS) - 1))
+    total = 0
+    for shift in np.flatnonzero(high).tolist():
+        total += int(high[shift]) << (shift + _HALF_BITS)
+    for shift in np.flatnonzero(low).tolist():
+        total += int(low[shift]) << shift
+    return total
+
+
+def _product_error(a: np.ndarray, b: np.ndarray, product: np.ndarray) -> np.ndarray:
+    """Dekker's error-free product: ``a * b - product`` exactly, for ``product = a * b`` (without FMA).
+
+    Veltkamp's split writes ``a = a_high + a_low`` (and ``b`` alike) with halves of at most
+    26 significant bits, so each partial product below is exact, and so is the error
+    ``((a_high b_high - p) + a_high b_low + a_low b_high) + a_low b_low``. That holds when
+    nothing overflows and no partial product underflows; :func:`exact_dot` checks that
+    before it relies on it. (In place, to spare the memory traffic of 16 passes.)
+    """
+    if _significant_bits_at_most_26(a):  # a = a_high: two partial products vanish (integer weights, say)
+        scratch = np.multiply(b, _SPLITTER)
+        b_high = np.subtract(scratch, b)
+        np.subtract(scratch, b_high, out=b_high)
+        b_low = np.subtract(b, b_high, out=scratch)
+        error = np.multiply(a, b_high, out=b_high)
+        error -= product
+        error += np.multiply(a, b_low, out=b_low)
+        return error
+    scratch = np.multiply(a, _SPLITTER)
+    a_high = np.subtract(scratch, a)
+    np.subtract(scratch, a_high, out=a_high)  # c - (c - a)
+    a_low = np.subtract(a, a_high)
+    np.multiply(b, _SPLITTER, out=scratch)
+    b_high = np.subtract(scratch, b)
+    np.subtract(scratch, b_high, out=b_high)
+    b_low = np.subtract(b, b_high, out=scratch)
+    error = np.multiply(a_high, b_high)
+    error -= product
+    error += np.multiply(a_high, b_low, out=a_high)
+    error += np.multiply(a_low, b_high, out=b_high)
+    error += np.multiply(a_low, b_low, out=a_low)
+    return error
+
+
+def exact_dot(a, b, *, bounds: tuple[float, float, float, float] | None = None) -> int:
+    """The exact ``sum(a * b)`` of finite float64 arrays, as an integer count of ``2**-2254``.
+
+    Each product is split without rounding into ``p + e`` (Dekker's two-product; ``e = 0``
+    when every ``a`` is a power of two, such as weights of 1), and both are summed exactly
+    with :func:`exact_sum`. Where a product would overflow or its error underflow
+    (weights of 1e300 or 1e-320, say), every factor is first written as ``f * 2**k`` with
+    ``f`` in [0.5, 1) (``frexp``), the fractions are multiplied error-free, and the
+    integer halves are added per power of two, so any finite values are exact.
+    `bounds`, when the caller knows them, are ``(max|a|, max|b|, min|a|, min|b|)`` or
+    looser (larger maxima, smaller minima).
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.size == 0:
+        return 0
+    if bounds is None:
+        bounds = (*_abs_range(a), *_abs_range(b))
+        bounds = (bounds[1], bounds[3], bounds[0], bounds[2])
+    a_top, b_top, a_low, b_low = bounds
+    top = a_top * b_top  # >= every |fl(a * b)|: rounding is monotonic
+    if max(a_top, b_top) < _SPLIT_SAFE and top < _PRODUCT_SAFE:
+        product = a * b
+        if a_low * b_low < _PRODUCT_TINY:  # some product may be tiny: is its error a float?
+            with np.errstate(under="ignore"):
+                tiny = np.abs(product) < _PRODUCT_TINY
+            safe = not tiny.any() or not ((a[tiny] != 0) & (b[tiny] != 0)).any()
+        else:
+            safe = True
+        if safe:
+            shift = _PRODUCT_EXPONENT - _UNIT_EXPONENT
+            total = exact_sum(product, bound=top)
+            if not _powers_of_two(a):  # a power of two times a float is exact here
+                error = _product_error(a, b, product)
+                total += exact_sum(error, bound=top * 2.0**-53)  # |e| <= ulp(p) / 2 <= 2**-53 |p|
+            return total << shift
+    return _binned_products(a, b)
+
+
+def _abs_range(x: np.ndarray) -> tuple[float, float]:
+    """(a lower bound of min|x|, max|x|): exact for arrays of one sign, 0 below otherwise."""
+    return _abs_range_of(float(x.min()), float(x.max()))
+
+
+def _abs_range_of(low: float, high: float) -> tuple[float, float]:
+    if low >= 0:
+        return low, high
+    if high <= 0:
+        return -high, -low
+    return 0.0, max(high, -low)
+
+
+def _significant_bits_at_most_26(x: np.ndarray) -> bool:
+    """Whether every value's low 27 mantissa bits are 0: then Veltkamp's split leaves it whole."""
+    return not (x.view(np.int64) & ((1 << 27) - 1)).any()
+
+
+def _powers_of_two(x: np.ndarray) -> bool:
+    """Whether every value is 0 or a normal power of two (its mantissa bits are all 0)."""
+    return not (x.view(np.int64) & ((1 << 52) - 1)).any()
+
+
+def _binned_products(a: np.ndarray, b: np.ndarray) -> int:
+    """:func:`exact_dot` for any finite values, through ``frexp`` fractions and exponent bins."""
+    total = 0
+    for start in range(0, a.size, _MAX_CHUNK):
+        fa, ea = np.frexp(a[start : start + _MAX_CHUNK])
+        fb, eb = np.frexp(b[start : start + _MAX_CHUNK])
+        # fa, fb in [0.5, 1) are multiples of 2**-53, so fa * fb = p + e with p a multiple
+        # of 2**-54 below 2**0 and e a multiple of 2**-106 below 2**-54 in magnitude.
+        product = fa * fb
+        error = _product_error(fa, fb, product)
+        exponent = ea.astype(np.int64) + eb
+        total += _binned((product * 2.0**54).astype(np.int64), exponent + (_PRODUCT_EXPONENT - 54))
+        total += _binned((error * 2.0**106).astype(np.int64), exponent + (_PRODUCT_EXPONENT - 106))
+    return total
+
+
+def _to_float(scaled: int, unit: int = _UNIT_EXPONENT) -> float:
     try:
-        return scaled / (1 << _UNIT_EXPONENT)  # int / int is correctly rounded in Python
+        return scaled / (1 << unit)  # int / int is correctly rounded in Python
     except OverflowError:  # beyond the largest float: IEEE rounding gives infinity
         return math.inf if scaled > 0 else -math.inf
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    """``numerator / denominator`` of two exact integers, correctly rounded (inf beyond the float range)."""
+    try:
+        return numerator / denominator
+    except OverflowError:
+        return math.inf if (numerator > 0) == (denominator > 0) else -math.inf
 
 
 @dataclass(frozen=True)
 class Partial:
     """Sufficient statistics of a set of per-sample losses.
 
-    ``sum`` is ``sum(a * l)`` and ``weight_sum`` is ``sum(d)``, where ``a`` is the sample
-    weight and ``d`` the denominator weight (the sample weight, times the class weight
-    of the label for class-weighted sparse losses, as in PyTorch). Without weights both
-    are 1 per sample. Rows with a non-finite loss are counted in `nonfinite` and make
-    the sums non-finite, honestly.
+    With sample weights ``w`` (1 per sample without them), losses ``l`` and denominator
+    factors ``d`` (see :meth:`of`), a partial holds ``sum(w * l)``, ``sum(w)`` and the
+    denominator ``D`` of the reduced mean, all exact. The products ``w * l`` follow
+    ``0 * anything = 0``: a row of weight 0 adds nothing, even with an infinite loss.
+    Rows with a non-finite loss and a non-zero weight are counted in `nan`, `pos_inf`
+    and `neg_inf` and make the sums non-finite, honestly.
     """
 
     count: int = 0
-    scaled_sum: int = field(default=0, repr=False)
-    scaled_weight_sum: int = field(default=0, repr=False)
+    scaled_sum: int = field(default=0, repr=False)  # sum(w * l), units of 2**-2254
+    scaled_weight_sum: int = field(default=0, repr=False)  # sum(w), units of 2**-2254
+    scaled_denominator: int = field(default=0, repr=False)  # D, units of 2**-2254
     min: float = math.inf
     max: float = -math.inf
     nan: int = 0
@@ -108,39 +258,69 @@ class Partial:
 
     @classmethod
     def of(cls, losses, weights=None, denominators=None) -> Partial:
-        """Summarise `losses` with optional sample `weights` and mean `denominators`.
+        """Summarise `losses` with optional sample `weights` and the mean's `denominators`.
 
         Parameters
         ----------
         losses : array_like, shape (n,)
         weights : array_like, shape (n,), optional
-            Sample weights ``a`` (numerator).
-        denominators : array_like, shape (n,), optional
-            Denominator weights ``d``; defaults to `weights` (or 1 per sample).
+            Sample weights ``w`` (finite, >= 0); 1 per sample when not given.
+        denominators : array_like of shape (n,) or "count", optional
+            What the reduced mean divides by: ``D = sum(w)`` when not given,
+            ``D = sum(w * d)`` for denominator factors ``d`` (the class weight ``w_y`` of
+            each row's label, as PyTorch), or ``D = n`` for ``"count"`` (Keras'
+            ``sum_over_batch_size``).
         """
-        losses = np.asarray(losses, dtype=np.float64)
+        losses = np.asarray(losses, dtype=np.float64).ravel()
         if losses.size == 0:
             return cls()
-        weighted = losses if weights is None else losses * np.asarray(weights, dtype=np.float64)
-        if denominators is None:
-            denominators = weights
-        finite = np.isfinite(weighted)
+        shift = _PRODUCT_EXPONENT - _UNIT_EXPONENT
+        finite = np.isfinite(losses)
         all_finite = bool(finite.all())
-        nan = 0 if all_finite else int(np.isnan(weighted).sum())
-        pos_inf = 0 if all_finite else int(np.isposinf(weighted).sum())
-        neg_inf = 0 if all_finite else int(np.isneginf(weighted).sum())
-        scaled_sum = exact_sum(weighted if all_finite else weighted[finite])
-        if denominators is None:
-            scaled_weight_sum = losses.size << _UNIT_EXPONENT
-        else:
-            scaled_weight_sum = exact_sum(denominators)
-        if not nan:
+        values = losses if all_finite else losses[finite]
+        # Bounds of |loss| (the extremes below need the same passes), so the sums need none.
+        if all_finite:
             low, high = float(losses.min()), float(losses.max())
-        elif nan < losses.size:
-            low, high = float(np.nanmin(losses)), float(np.nanmax(losses))
+            loss_range = _abs_range_of(low, high)
         else:
-            low = high = math.nan
-        return cls(losses.size, scaled_sum, scaled_weight_sum, low, high, nan, pos_inf, neg_inf)
+            loss_range = _abs_range(values) if values.size else (0.0, 0.0)
+        if weights is None:
+            counted = None if all_finite else ~finite
+            scaled_sum = exact_sum(values, bound=loss_range[1]) << shift
+            scaled_weight_sum = losses.size << _PRODUCT_EXPONENT
+        else:
+            weights = np.asarray(weights, dtype=np.float64).ravel()
+            weight_range = _abs_range(weights)
+            # 0 * inf = 0 and 0 * nan = 0: a row of weight 0 does not count, whatever its loss.
+            counted = None if all_finite else ~finite & (weights != 0)
+            bounds = (weight_range[1], loss_range[1], weight_range[0], loss_range[0])
+            scaled_sum = exact_dot(weights if all_finite else weights[finite], values, bounds=bounds)
+            scaled_weight_sum = exact_sum(weights, bound=weight_range[1]) << shift
+        if counted is None or not counted.any():
+            nan = pos_inf = neg_inf = 0
+        else:
+            bad = losses[counted]
+            nan, pos_inf = int(np.isnan(bad).sum()), int(np.isposinf(bad).sum())
+            neg_inf = bad.size - nan - pos_inf
+        if denominators is None:
+            scaled_denominator = scaled_weight_sum
+        elif isinstance(denominators, str):
+            if denominators != "count":
+                raise ValueError(f"`denominators` must be an array or 'count'; received {denominators!r}")
+            scaled_denominator = losses.size << _PRODUCT_EXPONENT
+        elif weights is None:
+            scaled_denominator = exact_sum(denominators) << shift
+        else:
+            scaled_denominator = exact_dot(weights, denominators)
+        if not all_finite:  # else low and high are known from above
+            is_nan = np.isnan(losses)
+            if not is_nan.any():
+                low, high = float(losses.min()), float(losses.max())
+            elif not is_nan.all():
+                low, high = float(np.nanmin(losses)), float(np.nanmax(losses))
+            else:
+                low = high = math.nan
+        return cls(losses.size, scaled_sum, scaled_weight_sum, scaled_denominator, low, high, nan, pos_inf, neg_inf)
 
     def __add__(self, other: Partial) -> Partial:
         if not isinstance(other, Partial):
@@ -153,6 +333,7 @@ class Partial:
             self.count + other.count,
             self.scaled_sum + other.scaled_sum,
             self.scaled_weight_sum + other.scaled_weight_sum,
+            self.scaled_denominator + other.scaled_denominator,
             _nan_min(self.min, other.min),
             _nan_max(self.max, other.max),
             self.nan + other.nan,
@@ -165,39 +346,58 @@ class Partial:
 
     @property
     def nonfinite(self) -> int:
-        """Number of samples whose (weighted) loss is NaN or infinite."""
+        """Number of samples with a non-zero weight whose loss is NaN or infinite."""
         return self.nan + self.pos_inf + self.neg_inf
 
-    @property
-    def sum(self) -> float:
-        """``sum(a * l)``, correctly rounded."""
+    def _sum(self, elements: int = 1) -> float:
         if self.nan or (self.pos_inf and self.neg_inf):
             return math.nan
         if self.pos_inf or self.neg_inf:
             return math.inf if self.pos_inf else -math.inf
-        return _to_float(self.scaled_sum)
+        return _to_float(elements * self.scaled_sum, _PRODUCT_EXPONENT)
+
+    def _over(self, denominator: int) -> float:
+        if self.count == 0 or denominator == 0:
+            return math.nan
+        if self.nonfinite:
+            return self._sum() if denominator > 0 else math.nan
+        return _ratio(self.scaled_sum, denominator)
+
+    @property
+    def sum(self) -> float:
+        """``sum(w * l)``, correctly rounded (infinite only beyond the float range or for an infinite loss)."""
+        return self._sum()
 
     @property
     def weight_sum(self) -> float:
-        """``sum(d)``, the denominator of the mean, correctly rounded."""
-        return _to_float(self.scaled_weight_sum)
+        """``sum(w)`` (the row count without weights), correctly rounded."""
+        return _to_float(self.scaled_weight_sum, _PRODUCT_EXPONENT)
+
+    @property
+    def denominator(self) -> float:
+        """``D``, what the reduced mean divides by (see :meth:`of`), correctly rounded."""
+        return _to_float(self.scaled_denominator, _PRODUCT_EXPONENT)
 
     @property
     def mean(self) -> float:
-        """``sum(a * l) / sum(d)``, correctly rounded; NaN when nothing counts."""
-        if self.count == 0 or self.scaled_weight_sum == 0:
-            return math.nan
-        if self.nonfinite:
-            return self.sum / self.weight_sum if self.weight_sum > 0 else math.nan
-        try:
-            return self.scaled_sum / self.scaled_weight_sum  # int / int rounds correctly
-        except OverflowError:
-            return math.inf if self.scaled_sum > 0 else -math.inf
+        """``sum(w * l) / sum(w)``, correctly rounded; NaN when nothing counts."""
+        return self._over(self.scaled_weight_sum)
 
-    def reduced(self, reduction: str) -> float | None:
-        """The value of `reduction` (``None`` for ``"none"``)."""
+    def mean_over(self, factor: int) -> float:
+        """``sum(w * l) / (factor * sum(w))`` correctly rounded (accuracy over `factor` label columns)."""
+        return self._over(factor * self.scaled_weight_sum)
+
+    def reduced(self, reduction: str, *, elements: int = 1) -> float | None:
+        """The value of `reduction` (``None`` for ``"none"``).
+
+        ``mean`` is ``sum(w * l) / D``; ``sum`` is ``elements * sum(w * l)``, where
+        `elements` counts the loss terms each per-sample value averages (PyTorch sums
+        all ``k`` columns of a multi-label row, whose per-sample value is their mean).
+        """
         check_reduction(reduction)
-        return {"mean": self.mean, "sum": self.sum, "none": None}[reduction]
+        if reduction == "none":
+            return None
+        return self._over(self.scaled_denominator) if reduction == "mean" else self._sum(elements)
 
 
 def _nan_min(a: float, b: float) -> float:
@@ -236,15 +436,23 @@ _OCTAVE_BIN, _OCTAVE_SPLIT = _octave_tables()
 
 @dataclass(frozen=True)
 class Histogram:
-    """Counts of per-sample losses in :data:`HISTOGRAM_EDGES` bins (last bin includes inf)."""
+    """Counts of per-sample losses in :data:`HISTOGRAM_EDGES` bins, and of NaN losses.
+
+    ``+inf`` falls in the last bin (its upper edge is infinity), negative values and
+    ``-inf`` in the first; a NaN has no bin and is counted in `nan`, so ``sum(counts) +
+    nan`` is the number of losses counted.
+    """
 
     counts: tuple[int, ...] = (0,) * (len(HISTOGRAM_EDGES) - 1)
+    nan: int = 0
 
     @classmethod
     def of(cls, losses) -> Histogram:
-        """Count `losses` (NaN left out; negative values and -inf fall in the first bin)."""
+        """Count `losses` into the fixed bins; NaN values are counted in `nan`."""
         losses = np.asarray(losses, dtype=np.float64)
+        nan = 0
         if np.isnan(losses).any():
+            nan = int(np.isnan(losses).sum())
             losses = losses[~np.isnan(losses)]
         # The biased exponent field picks the octave and the tables turn it into a bin with one
         # exact comparison: searchsorted(edges, losses, side="right") - 1, about 2x faster.
@@ -252,10 +460,10 @@ class Histogram:
         np.maximum(octave, 0, out=octave)  # a negative value (sign bit set) shifts to < 0: bin 0
         bins = _OCTAVE_BIN.take(octave)
         bins += losses >= _OCTAVE_SPLIT.take(octave)
-        return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()))
+        return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()), nan)
 
     def __add__(self, other: Histogram) -> Histogram:
-        return Histogram(tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)))
+        return Histogram(tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)), self.nan + other.nan)
 
 
 @dataclass(frozen=True)
@@ -311,7 +519,7 @@ def grouped(codes: np.ndarray, losses, weights=None, denominators=None) -> dict[
         parts[int(sorted_codes[start])] = Partial.of(
             np.asarray(losses)[index],
             None if weights is None else np.asarray(weights)[index],
-            None if denominators is None else np.asarray(denominators)[index],
+            denominators if denominators is None or isinstance(denominators, str) else np.asarray(denominators)[index],
         )
     return parts
 

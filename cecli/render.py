@@ -82,13 +82,24 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         console.print(
             _breakdown_table(
                 "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
-                [(", ".join(map(_shown, key.values())), part) for key, part in result.groups],
+                [
+                    (", ".join(map(_shown, key.values())), summary)
+                    for (key, _), summary in zip(result.groups, document["by"], strict=True)
+                ],
                 precision,
             )
         )
     if result.per_class is not None:
         console.print(
-            _breakdown_table("per true class", [(name, part) for name, _, part in result.per_class], precision, "class")
+            _breakdown_table(
+                "per true class",
+                [
+                    (name, summary)
+                    for (name, _, _), summary in zip(result.per_class, document["per_class"], strict=True)
+                ],
+                precision,
+                "class",
+            )
         )
     if result.top is not None and result.top.rows:
         console.print(_top_table(result, precision))
@@ -106,6 +117,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         ("mean", _number(document["mean"], precision)),
         ("sum", _number(document["sum"], precision)),
         ("weight sum", _number(document["weight_sum"], precision)),
+        ("denominator", _number(document["denominator"], precision)),
         ("min", _number(document["min"], precision)),
         ("max", _number(document["max"], precision)),
         *([("accuracy", _number(document["accuracy"], precision))] if document["accuracy"] is not None else []),
@@ -123,11 +135,14 @@ def _breakdown_table(title: str, rows: list, precision: int, heading: str = "gro
     from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, title=Text(title))
-    for name in (heading, "count", "mean", "sum", "min", "max"):
+    names = ("value", "mean", "sum", "min", "max")  # the JSON keys of each row, as in the summary
+    for name in (heading, "count", *names):
         table.add_column(Text(name), justify="left" if name == heading else "right")
-    for label, part in rows:
-        numbers = [part.mean, part.sum, part.min, part.max]
-        table.add_row(Text(printable(label)), Text(str(part.count)), *(Text(_number(v, precision)) for v in numbers))
+    for label, summary in rows:
+        numbers = [summary[name] for name in names]
+        table.add_row(
+            Text(printable(label)), Text(str(summary["count"])), *(Text(_number(v, precision)) for v in numbers)
+        )
     return table
 
 
@@ -161,9 +176,12 @@ def _histogram_table(result: LossResult, width: int = 30):
     table.add_column(Text("to"), justify="right")
     table.add_column(Text("count"), justify="right")
     table.add_column(Text(""), justify="left")
-    peak = max(counts)
-    for i in range(used[0], used[-1] + 1):
+    nan = result.histogram.nan
+    peak = max(*counts, nan)
+    for i in range(used[0], used[-1] + 1) if used else ():
         low, high = HISTOGRAM_EDGES[i], HISTOGRAM_EDGES[i + 1]
         bar = "█" * max(1 if counts[i] else 0, round(width * counts[i] / peak))
         table.add_row(Text(f"{low:.3g}"), Text(f"{high:.3g}"), Text(str(counts[i])), Text(bar))
+    if nan:  # NaN has no bin; it is counted on its own row so that the counts add up
+        table.add_row(Text("NaN"), Text(""), Text(str(nan)), Text("█" * max(1, round(width * nan / peak))))
     return table

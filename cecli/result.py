@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
+from .errors import OptionError
 from .options import LossOptions
 from .reduce import HISTOGRAM_EDGES, Histogram, Partial, TopK
 
@@ -20,7 +21,9 @@ class LossResult:
     """Per-sample losses (unless summary-only), their reductions and what produced them.
 
     `per_sample` holds one float per input row in input order, NaN for a row that does
-    not count (``--ignore-index``); `counted` marks the rows that count.
+    not count (``--ignore-index``); `counted` marks the rows that count. `elements` is the
+    number of loss terms each per-sample value averages: the ``k`` label columns of a
+    (multi-label) bce row, else 1.
     """
 
     options: LossOptions
@@ -37,25 +40,35 @@ class LossResult:
     warnings: list[str] = field(default_factory=list)
     out: str | None = None
     rows: int = 0
+    elements: int = 1
 
     @property
     def accuracy(self) -> float | None:
         """Share of samples whose arg-max (bce: 0.5 threshold) matches the label, weighted."""
-        return None if self.hits is None else self.hits.mean
+        return None if self.hits is None else self.hits.mean_over(self.elements)
 
     @property
     def perplexity(self) -> float | None:
-        """``exp`` of the mean loss in nats (multi-class losses and entropy)."""
+        """``exp`` of the mean loss in nats, ``sum(w * l) / D`` as in `value` (multi-class losses and entropy)."""
         if self.options.loss not in ("cce", "sparse", "softmax", "entropy"):
             return None
         base = self.options.log_base
-        mean = self.partial.mean * (math.log(base) if base else 1.0)
+        mean = self.partial.reduced("mean") * (math.log(base) if base else 1.0)
         return math.exp(mean) if mean < 709.0 else math.inf
 
     @property
     def value(self) -> float | None:
-        """The loss reduced as the options ask (``None`` for ``reduction="none"``)."""
-        return self.partial.reduced(self.options.reduction)
+        """The loss reduced as the options ask (``None`` for ``reduction="none"``).
+
+        ``mean`` is ``sum(w * l) / D`` with the preset's denominator ``D`` (:attr:`denominator`);
+        ``sum`` is ``sum(w * l)``, times ``k`` when PyTorch sums all ``N * k`` elements.
+        """
+        return _reduced(self.partial, self.options, self.elements)
+
+    @property
+    def denominator(self) -> float:
+        """What ``value`` divides ``sum(w * l)`` by for ``mean`` (N * k elements for PyTorch bce)."""
+        return _denominator(self.partial, self.options, self.elements)
 
     def to_dict(self, *, per_sample: bool = True) -> dict:
         """The flat JSON document of DESIGN.md; non-finite numbers become ``None`` and a warning."""
@@ -79,7 +92,8 @@ class LossResult:
             "rows": self.rows,
             "mean": finite("mean", p.mean),
             "sum": finite("sum", p.sum),
-            "weight_sum": _null_if_infinite(p.weight_sum),  # warned about with the result (pipeline)
+            "weight_sum": finite("weight_sum", p.weight_sum),
+            "denominator": finite("denominator", self.denominator),
             "min": finite("min", p.min) if p.count else None,
             "max": finite("max", p.max) if p.count else None,
             "options": self.options.to_dict(),
@@ -91,6 +105,7 @@ class LossResult:
             document["histogram"] = {
                 "edges": [edge if math.isfinite(edge) else None for edge in HISTOGRAM_EDGES],
                 "counts": list(self.histogram.counts),
+                "nan": self.histogram.nan,
             }
         if self.top is not None:
             keep = list(self.keep) or list(self.input.get("keep_columns", []))
@@ -99,10 +114,10 @@ class LossResult:
                 for loss, row, kept in self.top.rows
             ]
         if self.groups is not None:
-            document["by"] = [{"key": key, **_summary(part, finite)} for key, part in self.groups]
+            document["by"] = [{"key": key, **self._summary(part, finite)} for key, part in self.groups]
         if self.per_class is not None:
             document["per_class"] = [
-                {"class": name, "index": index, **_summary(part, finite)} for name, index, part in self.per_class
+                {"class": name, "index": index, **self._summary(part, finite)} for name, index, part in self.per_class
             ]
         if self.out is not None:
             document["out"] = self.out
@@ -114,6 +129,19 @@ class LossResult:
             document["per_sample"] = values
         document["warnings"] = warnings
         return document
+
+    def _summary(self, part: Partial, finite) -> dict:
+        """The reduction keys of one group or class, with the same denominators as the whole."""
+        return {
+            "count": part.count,
+            "value": finite("group value", _reduced(part, self.options, self.elements)),
+            "mean": finite("group mean", part.mean),
+            "sum": finite("group sum", part.sum),
+            "weight_sum": finite("group weight_sum", part.weight_sum),
+            "denominator": finite("group denominator", _denominator(part, self.options, self.elements)),
+            "min": finite("group min", part.min),
+            "max": finite("group max", part.max),
+        }
 
     def per_sample_list(self) -> list[float | None]:
         """Per-sample losses as Python floats, ``None`` where not counted or not finite."""
@@ -143,6 +171,33 @@ def cell_text(value) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
+def _per_element(options: LossOptions, elements: int) -> int:
+    """How many loss terms PyTorch counts per sample: ``k`` for its bce over ``N * k`` elements."""
+    return elements if options.mean_denominator == "elements" else 1
+
+
+def _reduced(part: Partial, options: LossOptions, elements: int) -> float | None:
+    return part.reduced(options.reduction, elements=_per_element(options, elements))
+
+
+def _denominator(part: Partial, options: LossOptions, elements: int) -> float:
+    k = _per_element(options, elements)
+    return part.denominator if k == 1 else k * part.denominator  # exact: a count times k
+
+
+def check_gate(*, fail_above: float | None, fail_below: float | None) -> None:
+    """Refuse a gate that can never fail: a NaN threshold compares false with every value.
+
+    Infinite thresholds are legal: ``--fail-above inf`` fails only for a NaN or missing value.
+    """
+    for flag, threshold in (("--fail-above", fail_above), ("--fail-below", fail_below)):
+        if threshold is not None and math.isnan(threshold):
+            raise OptionError(
+                f"{flag} nan is a gate that can never fail (no value compares with NaN)",
+                hint=f"give {flag} a number",
+            )
+
+
 def gate_failure(value: float | None, *, fail_above: float | None, fail_below: float | None) -> str | None:
     """Why a ``--fail-above``/``--fail-below`` gate fails, or ``None`` when it passes.
 
@@ -157,19 +212,3 @@ def gate_failure(value: float | None, *, fail_above: float | None, fail_below: f
     if fail_below is not None and value < fail_below:
         return f"{value!r} < {fail_below!r} (--fail-below)"
     return None
-
-
-def _summary(part: Partial, finite) -> dict:
-    """The reduction keys of one group or class."""
-    return {
-        "count": part.count,
-        "mean": finite("group mean", part.mean),
-        "sum": finite("group sum", part.sum),
-        "weight_sum": _null_if_infinite(part.weight_sum),  # at most the total's, warned about with the result
-        "min": finite("group min", part.min),
-        "max": finite("group max", part.max),
-    }
-
-
-def _null_if_infinite(value: float) -> float | None:
-    return value if math.isfinite(value) else None

@@ -189,3 +189,19 @@ def check_logits(scores: np.ndarray) -> None:
 def rows_off_simplex(row_sums: np.ndarray, tolerance: float = ROW_SUM_TOLERANCE) -> int:
     """Number of rows whose sum (given) differs from 1 by more than `tolerance`."""
     return int(np.count_nonzero(np.abs(row_sums - 1.0) > tolerance))
+
+
+LOG_PROBABILITY_HINT = (
+    "log-probabilities are natural logs <= 0; for probabilities or logits use `cecli sparse` or `cecli softmax`"
+)
+
+
+def check_log_probabilities(array: np.ndarray) -> None:
+    """Natural-log probabilities: at most 0; ``-inf`` (probability 0) is allowed, NaN and ``> 0`` are not."""
+    if array.size == 0 or array.max() <= 0:  # max propagates NaN, which fails the test
+        return
+    bad = np.isnan(array) | (array > 0)
+    index, column = _first(bad)
+    value = _value(array, index, column)
+    what = "log-probability is NaN" if np.isnan(value) else f"log-probability {value!r} is above 0"
+    raise InvalidValue(what, index=index, column_index=column, hint=LOG_PROBABILITY_HINT)

@@ -561,6 +561,11 @@ CONFLICTS = [
         id="scheduler+engine-local",
     ),
     pytest.param(
+        ["--wait-for-workers", "5"],
+        _conflict("--wait-for-workers", "--engine local", "it is how long --engine dask waits for a worker"),
+        id="wait-for-workers+engine-local",
+    ),
+    pytest.param(
         ["--input-format", "json", "--delimiter", ";"],
         _conflict("--delimiter", "--input-format json", "only CSV has a delimiter"),
         id="delimiter+json",

@@ -289,7 +289,10 @@ def test_class_weights_follow_the_class_index_of_integer_named_columns(runner, t
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.csv").write_text("label,p_1,p_0\n0,0.3,0.7\n1,0.6,0.4\n")
     document = score(runner, ["sparse", "s.csv", "--class-weights", "1,3"])
-    assert document["mean"] == pytest.approx((1 * LN(1 / 0.7) + 3 * LN(1 / 0.6)) / 4, rel=1e-15)
+    # value and denominator follow PyTorch; mean keeps its meaning, Σw·l / Σw with unit sample weights.
+    assert document["value"] == pytest.approx((1 * LN(1 / 0.7) + 3 * LN(1 / 0.6)) / 4, rel=1e-15)
+    assert document["denominator"] == 4.0
+    assert document["mean"] == pytest.approx((1 * LN(1 / 0.7) + 3 * LN(1 / 0.6)) / 2, rel=1e-15)
 
 
 def test_integer_labels_name_their_column_when_classes_are_not_0_to_c_minus_1(runner, tmp_path, monkeypatch):

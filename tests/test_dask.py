@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import pytest
 
 from cecli import compute
 from cecli.cli import app
-from cecli.errors import OptionError
+from cecli.errors import InputError, OptionError
 
 distributed = pytest.importorskip("distributed")
 
@@ -204,50 +205,78 @@ def _cmdline(pid: int) -> str:
         return f"<{pid}>"
 
 
-@contextlib.contextmanager
-def _real_cluster(folder: Path, sessions: list[int], *, worker_options: tuple = ()):
-    """``dask scheduler`` and one ``dask worker`` (no nanny) on 127.0.0.1; yields the scheduler address.
+class _RealScheduler:
+    """A running ``dask scheduler`` on 127.0.0.1 to which workers can be added (see :func:`_real_scheduler`)."""
 
-    Both are terminated and waited for on the way out, and their sessions must then be empty.
-    """
-    scheduler_file = folder / "scheduler.json"
-    logs = {name: open(folder / f"{name}.log", "w") for name in ("scheduler", "worker")}  # noqa: SIM115
-    env = _env()
-    processes: list[subprocess.Popen] = []
-    try:
-        processes.append(
-            _spawn(
-                [DASK_BIN, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", scheduler_file,
-                 "--dashboard-address", "127.0.0.1:0"],
-                sessions, cwd=folder, env=env, stdout=logs["scheduler"], stderr=subprocess.STDOUT,
-            )
+    def __init__(self, folder: Path, sessions: list[int], processes: list, logs: list) -> None:
+        self.folder, self.sessions, self.processes, self.logs = folder, sessions, processes, logs
+        self.scheduler_file = folder / "scheduler.json"
+        self.address = ""
+
+    def add_worker(self, *options, cwd: Path | None = None) -> subprocess.Popen:
+        """Start one ``dask worker`` (no nanny, one thread unless `options` say otherwise)."""
+        log = open(self.folder / f"worker-{len(self.processes)}.log", "w")  # noqa: SIM115
+        self.logs.append(log)
+        process = _spawn(
+            [DASK_BIN, "worker", "--scheduler-file", self.scheduler_file, "--host", "127.0.0.1", "--nworkers", "1",
+             "--nthreads", "1", "--dashboard-address", "127.0.0.1:0", "--no-nanny",
+             "--local-directory", self.folder / "worker-space", *options],
+            self.sessions, cwd=cwd or self.folder, env=_env(), stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def wait_for_workers(self, count: int = 1) -> None:
+        with distributed.Client(self.address, timeout="20s") as client:
+            client.wait_for_workers(count, timeout=STARTUP_TIMEOUT)
+
+
+@contextlib.contextmanager
+def _real_scheduler(folder: Path, sessions: list[int]):
+    """``dask scheduler`` on 127.0.0.1, without workers; yields a :class:`_RealScheduler`.
+
+    It and every worker added are terminated and waited for on the way out, and their sessions must
+    then be empty.
+    """
+    processes: list[subprocess.Popen] = []
+    logs: list = []
+    cluster = _RealScheduler(folder, sessions, processes, logs)
+    try:
+        log = open(folder / "scheduler.log", "w")  # noqa: SIM115
+        logs.append(log)
         processes.append(
             _spawn(
-                [DASK_BIN, "worker", "--scheduler-file", scheduler_file, "--host", "127.0.0.1", "--nworkers", "1",
-                 "--nthreads", "1", "--dashboard-address", "127.0.0.1:0", "--no-nanny",
-                 "--local-directory", folder / "worker-space", *worker_options],
-                sessions, cwd=folder, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT,
+                [DASK_BIN, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
+                 cluster.scheduler_file, "--dashboard-address", "127.0.0.1:0"],
+                sessions, cwd=folder, env=_env(), stdout=log, stderr=subprocess.STDOUT,
             )
         )  # fmt: skip
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _ready(scheduler_file):
-            assert all(p.poll() is None for p in processes), _logs(folder)
+        while not _ready(cluster.scheduler_file):
+            assert processes[0].poll() is None, _logs(folder)
             assert time.monotonic() < deadline, "the scheduler did not start:\n" + _logs(folder)
             time.sleep(0.05)
-        with distributed.Client(scheduler_file=str(scheduler_file), timeout="20s") as client:
-            client.wait_for_workers(1, timeout=STARTUP_TIMEOUT)
-        address = json.loads(scheduler_file.read_text())["address"]
-        assert address.startswith("tcp://127.0.0.1:")
-        yield address
+        cluster.address = json.loads(cluster.scheduler_file.read_text())["address"]
+        assert cluster.address.startswith("tcp://127.0.0.1:")
+        yield cluster
     finally:
-        for process in reversed(processes):  # the worker first, so it does not wait for a scheduler to return
+        for process in reversed(processes):  # workers first, so they do not wait for a scheduler to return
             _stop(process)
-        for log in logs.values():
+        for log in logs:
             log.close()
     for process in processes:
         assert process.returncode is not None
         _assert_session_empty(process.pid)
+
+
+@contextlib.contextmanager
+def _real_cluster(folder: Path, sessions: list[int], *, worker_options: tuple = ()):
+    """``dask scheduler`` and one ``dask worker`` (no nanny) on 127.0.0.1; yields the scheduler address."""
+    with _real_scheduler(folder, sessions) as cluster:
+        worker = cluster.add_worker(*worker_options)
+        assert worker.poll() is None, _logs(folder)
+        cluster.wait_for_workers(1)
+        yield cluster.address
 
 
 def _ready(scheduler_file: Path) -> bool:
@@ -413,8 +442,8 @@ def test_out_folder_must_be_new_or_empty(dump, tmp_path, runner, monkeypatch):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"cecli: error: --out {out} must be a new or empty folder with --engine dask "
-        "(it receives one part-NNNNN.parquet per input file and a _SUCCESS marker)\n"
+        f"cecli: error: --out {out} holds 'old.parquet', which cecli did not write "
+        "(give a new or empty folder, or one left by a failed cecli run)\n"
     )
     assert os.listdir(out) == ["old.parquet"]
 
@@ -439,13 +468,14 @@ def test_without_dask_installed_the_cli_exits_2(dump, monkeypatch, runner):
 
 
 def test_unreachable_scheduler_exits_3_with_one_line(dump, monkeypatch, runner):
-    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", "1s")  # the default 10 s is too slow for a unit test
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1.0)  # the default 10 s is too slow for a unit test
     args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
     result = runner.invoke(app, args)
     assert result.exit_code == 3
-    assert result.stderr.startswith("cecli: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9: ")
-    assert result.stderr.endswith("(check --scheduler or DASK_SCHEDULER_ADDRESS)\n")
-    assert result.stderr.count("\n") == 1
+    assert result.stderr == (
+        "cecli: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9: Connection refused for 1 s "
+        "(check --scheduler)\n"
+    )
 
 
 def test_corrupt_shard_is_named(dump, in_process_cluster, runner):
@@ -511,7 +541,7 @@ def test_worker_without_cecli_is_a_clear_usage_error(dump, tmp_path, sessions):
     assert (code, stdout) == (2, "")
     assert re.fullmatch(
         r"cecli: error: the Dask worker at tcp://127\.0\.0\.1:\d+ cannot import cecli "
-        r"\(install cecli, with the same version, on every worker\)\n",
+        r"\(install cecli, with the same version, on the scheduler and every worker\)\n",
         stderr,
     ), stderr
 
@@ -564,3 +594,527 @@ def test_plan_tasks_groups_small_files_in_order(tmp_path, monkeypatch):
 
 def test_plan_tasks_of_no_files_is_empty():
     assert dask_engine.plan_tasks([]) == []
+
+
+# --------------------------------------------------------------------------- scheduler addresses (issue 12)
+
+ADDRESS_HINT = "(use tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786, or tls://HOST:PORT)"
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("not an address", "'not an address' is not a host name"),
+        ("http://127.0.0.1:1", "http:// is not a Dask protocol"),
+        ("https://scheduler.example:8786", "https:// is not a Dask protocol"),
+        ("tcp://", "no host"),
+        ("tcp://:8786", "no host"),
+        ("tcp://127.0.0.1:99999", "port 99999 is outside 1-65535"),
+        ("tcp://127.0.0.1:0", "port 0 is outside 1-65535"),
+        ("tcp://127.0.0.1:eight", "the port is not a number"),
+    ],
+)
+@pytest.mark.parametrize("given_by", ["--scheduler", "DASK_SCHEDULER_ADDRESS"])
+def test_malformed_scheduler_address_is_a_usage_error(dump, runner, monkeypatch, address, why, given_by):
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask"]
+    if given_by == "--scheduler":
+        monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+        args += ["--scheduler", address]
+    else:
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert (
+        result.stderr == f"cecli: error: {given_by} {address!r} is not a Dask scheduler address: {why} {ADDRESS_HINT}\n"
+    )
+
+
+@contextlib.contextmanager
+def _fake_endpoint(reply: bytes | None):
+    """A TCP server on 127.0.0.1 that accepts connections and sends `reply` then closes, or (None) says nothing."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if reply is None:
+                accepted.append(connection)  # held open, never answered
+            else:
+                with contextlib.suppress(OSError):
+                    connection.sendall(reply)
+                connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+        for connection in accepted:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (None, "it accepted the connection but did not answer within 1 s"),  # a hang of 400 s before
+        (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "what answers there does not speak Dask's protocol"),
+    ],
+    ids=["silent", "http"],
+)
+@pytest.mark.parametrize("given_by", ["--scheduler", "DASK_SCHEDULER_ADDRESS"])
+def test_endpoint_that_is_not_a_scheduler_exits_3(dump, runner, monkeypatch, reply, why, given_by):
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1.0)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask"]
+    with _fake_endpoint(reply) as address:
+        if given_by == "--scheduler":
+            monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+            args += ["--scheduler", address]
+        else:
+            monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+        result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == f"cecli: error: cannot reach the Dask scheduler at {address}: {why} (check {given_by})\n"
+
+
+def test_a_worker_address_is_not_a_scheduler(dump, runner, monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=1, protocol="tcp://", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        worker = next(iter(cluster.workers.values())).address
+        args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", worker]
+        result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        f"cecli: error: cannot reach the Dask scheduler at {worker}: a Dask Worker answers there, not a scheduler "
+        "(check --scheduler)\n"
+    )
+
+
+# --------------------------------------------------------------------------- options that cannot apply (issue 13)
+
+
+@pytest.mark.parametrize(
+    ("options", "printed"),
+    [
+        (["-f", "csv"], "-f csv"),
+        (["-f", "ndjson"], "-f ndjson"),
+        (["--value-only", "--reduction", "none"], "--value-only --reduction none"),
+    ],
+)
+def test_per_sample_output_formats_need_out_with_dask(dump, runner, monkeypatch, options, printed):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    result = runner.invoke(app, ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", *options])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"cecli: error: --engine dask cannot be combined with {printed} "
+        "(per-sample values stay on the Dask workers: write them with --out DIR)\n"
+    )
+
+
+@pytest.mark.parametrize("out", ["s3://bucket/losses", "gs://bucket/losses", "file:///tmp/losses"])
+def test_out_url_is_refused_with_dask(dump, runner, monkeypatch, tmp_path, out):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", out]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"cecli: error: --out {out}: the Dask engine writes to a folder path, not a URL "
+        "(give a folder every worker sees, e.g. on a shared file system)\n"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["dump"]  # no local folder named after the URL
+
+
+# --------------------------------------------------------------------------- --out after a failed run
+
+
+def test_out_folder_of_a_failed_run_is_replaced(dump, tmp_path, in_process_cluster):
+    out = tmp_path / "losses"
+    out.mkdir()
+    (out / "part-00003.parquet").write_bytes(b"left by a failed run")
+    (out / ".part-00001.parquet.x1y2z3.tmp").write_bytes(b"")  # a killed worker's temporary part
+    shards = _shards(dump)
+    compute("sparse", str(dump), y="label", p="p_*", out=str(out), engine="dask",
+            scheduler=in_process_cluster.scheduler_address)  # fmt: skip
+    assert sorted(os.listdir(out)) == ["_SUCCESS"] + [f"part-{i:05d}.parquet" for i in range(len(shards))]
+    assert pq.read_metadata(out / "part-00003.parquet").num_rows == 40 + 7 * 3
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [
+        (
+            {"part-00000.parquet": b"", "_SUCCESS": b""},
+            "--out {out} holds the result of a finished run (_SUCCESS) (remove it or give another folder)",
+        ),
+        (
+            {"part-00000.parquet": b"", "notes.txt": b"mine"},
+            "--out {out} holds 'notes.txt', which cecli did not write "
+            "(give a new or empty folder, or one left by a failed cecli run)",
+        ),
+        (
+            {"part-0.parquet": b""},  # not cecli's name for a part
+            "--out {out} holds 'part-0.parquet', which cecli did not write "
+            "(give a new or empty folder, or one left by a failed cecli run)",
+        ),
+    ],
+)
+def test_out_folder_with_other_contents_is_refused(dump, tmp_path, runner, monkeypatch, contents, message):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    out = tmp_path / "losses"
+    out.mkdir()
+    for name, data in contents.items():
+        (out / name).write_bytes(data)
+    result = runner.invoke(
+        app, ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", str(out)]
+    )
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "cecli: error: " + message.format(out=out) + "\n"
+    assert sorted(os.listdir(out)) == sorted(contents)  # nothing removed
+
+
+# --------------------------------------------------------------------------- a failed task ends the run
+
+
+def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp_path, in_process_cluster, monkeypatch):
+    """The first failure ends the run; the tasks still running stop at their next batch, so no part is
+    written once compute() has returned, and none is left half-written."""
+    from cecli import pipeline
+    from cecli.readers import ReadSettings
+
+    shards = _shards(dump)
+    bad = shards[1]
+    bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    started = []
+    slow_batches = pipeline._batches
+
+    def slow(*args, **kwargs):  # about 0.5 s a file, so that tasks are still running at the failure
+        for batch in slow_batches(*args, **kwargs):
+            if not started:  # as left by a worker killed while it wrote part 7
+                (out / ".part-00007.parquet.k1ll3d.tmp").write_bytes(b"")
+            started.append(batch)
+            time.sleep(0.05)
+            yield batch
+
+    monkeypatch.setattr(pipeline, "_batches", slow)
+    monkeypatch.setattr(dask_engine, "TASK_FILES", 5)  # two tasks of 5 files, run side by side
+    out = tmp_path / "losses"
+    with pytest.raises(InputError) as caught:
+        compute("sparse", str(dump), y="label", p="p_*", out=str(out), engine="dask", read=ReadSettings(batch_rows=10),
+                scheduler=in_process_cluster.scheduler_address)  # fmt: skip
+    assert str(caught.value).startswith(f"{bad}: not a readable Parquet file")
+    assert started  # tasks were running when the failure came
+    with distributed.Client(in_process_cluster.scheduler_address) as client:
+        running = client.run(lambda dask_worker: list(dask_worker.active_threads.values()))
+    assert running == {address: [] for address in running}  # nothing left running: no part can appear later
+    left = sorted(os.listdir(out))
+    # Task 0 fails on its second file (after about 0.2 s on the first); task 1 is then within its first file,
+    # which takes 0.4 s, and stops at its next batch instead of going on through files 6 to 9. No temporary part.
+    assert set(left) <= {"part-00000.parquet", "part-00005.parquet"}, left
+    for name in left:  # and whole parts only
+        index = int(name[5:10])
+        assert pq.read_metadata(out / name).num_rows == 40 + 7 * index
+
+    # The shard is repaired: the same command runs again into the same folder.
+    pq.write_table(_table(np.random.default_rng(1), 47, 0), bad)
+    started.clear()
+    compute("sparse", str(dump), y="label", p="p_*", out=str(out), engine="dask",
+            scheduler=in_process_cluster.scheduler_address)  # fmt: skip
+    assert sorted(os.listdir(out)) == ["_SUCCESS"] + [f"part-{i:05d}.parquet" for i in range(len(shards))]
+
+
+# --------------------------------------------------------------------------- sizing the private cluster
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "v1", "expected"),
+    [
+        (None, None, 6),  # no cgroup: the CPU set
+        ("max 100000\n", None, 6),  # no quota
+        ("150000 100000\n", None, 2),  # 1.5 CPUs -> 2 workers
+        ("100000 100000\n", None, 1),
+        ("50000 100000\n", None, 1),  # at least one
+        ("900000 100000\n", None, 6),  # a quota above the CPU set
+        (None, ("200000", "100000"), 2),  # cgroup v1
+        (None, ("-1", "100000"), 6),  # cgroup v1 without quota
+    ],
+)
+def test_usable_cpus_respects_the_cpu_set_and_the_cgroup_quota(tmp_path, monkeypatch, cpu_max, v1, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    paths = {
+        "v2": tmp_path / "cpu.max",
+        "quota": tmp_path / "cpu.cfs_quota_us",
+        "period": tmp_path / "cpu.cfs_period_us",
+    }
+    if cpu_max is not None:
+        paths["v2"].write_text(cpu_max)
+    if v1 is not None:
+        paths["quota"].write_text(v1[0] + "\n")
+        paths["period"].write_text(v1[1] + "\n")
+    monkeypatch.setattr(dask_engine, "CGROUP_CPU_MAX", str(paths["v2"]))
+    monkeypatch.setattr(dask_engine, "CGROUP_V1_QUOTA", (str(paths["quota"]), str(paths["period"])))
+    assert dask_engine.usable_cpus() == expected
+
+
+# --------------------------------------------------------------------------- real clusters that grow, differ, fail
+
+
+def test_late_worker_and_relative_paths_on_a_real_cluster(dump, tmp_path, sessions):
+    """The scheduler has no worker when cecli starts: cecli says it waits, and runs once a worker joins.
+    The worker runs in another working directory, so it can only find `dump` and `--out losses`
+    because cecli made them absolute."""
+    client_dir = tmp_path / "client"
+    client_dir.mkdir()
+    dump.rename(client_dir / "dump")
+    worker_dir = tmp_path / "elsewhere"
+    worker_dir.mkdir()
+    local = compute("sparse", str(client_dir / "dump"), y="label", p="p_*", keep="id", per_sample=True)
+    args = ["sparse", "dump", "-y", "label", "-p", "p_*", "--keep", "id", "--engine", "dask", "--out", "losses",
+            "--summary-only", "-f", "json", "--wait-for-workers", "60"]  # fmt: skip
+    with _real_scheduler(tmp_path, sessions) as cluster:
+        process = _spawn(
+            [sys.executable, "-W", "error", "-m", "cecli", *args], sessions, cwd=client_dir,
+            env=_env(DASK_SCHEDULER_ADDRESS=cluster.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            waiting = process.stderr.readline()  # blocks until cecli waits: the worker joins only then
+            cluster.add_worker(cwd=worker_dir)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            _stop(process)
+    assert waiting == (
+        f"cecli: waiting up to 60 s for a first worker to join the Dask scheduler at {cluster.address}\n"
+    )
+    assert (process.returncode, stderr) == (0, "")
+    assert json.loads(stdout)["value"] == local.value
+    shards = _shards(client_dir / "dump")
+    out = client_dir / "losses"
+    assert sorted(os.listdir(out)) == ["_SUCCESS"] + [f"part-{i:05d}.parquet" for i in range(len(shards))]
+    table = pa.concat_tables([pq.read_table(out / f"part-{i:05d}.parquet") for i in range(len(shards))])
+    np.testing.assert_array_equal(table["loss"].to_numpy(zero_copy_only=False), local.per_sample)
+    assert table["id"].to_pylist() == local.keep["id"]
+    assert not (worker_dir / "losses").exists()
+    for session in sessions:
+        _assert_session_empty(session)
+
+
+OTHER_VERSION_PRELOAD = '''
+"""Preload for `dask worker`: this worker's cecli says it is another version."""
+import cecli
+
+cecli.__version__ = "0.0.1-other"
+'''
+
+
+def test_worker_with_another_cecli_version_is_refused(dump, tmp_path, sessions):
+    preload = tmp_path / "other_version_preload.py"
+    preload.write_text(OTHER_VERSION_PRELOAD)
+    from cecli import __version__
+
+    with _real_cluster(tmp_path, sessions, worker_options=("--preload", preload)) as address:
+        code, stdout, stderr = _run_cli(
+            ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", address],
+            sessions=sessions, env=_env(), cwd=tmp_path, timeout=30,
+        )  # fmt: skip
+    assert (code, stdout) == (2, "")
+    assert re.fullmatch(
+        rf"cecli: error: the Dask worker at tcp://127\.0\.0\.1:\d+ has cecli 0\.0\.1-other, this client has cecli "
+        rf"{re.escape(__version__)} \(install cecli, with the same version, on the scheduler and every worker\)\n",
+        stderr,
+    ), stderr
+
+
+SLOW_PRELOAD = '''
+"""Preload for `dask worker`: batches take 0.2 s each, and a file marks that a task has started."""
+import os
+import time
+
+import cecli.pipeline
+
+MARK = {mark!r}
+if not getattr(cecli.pipeline._batches, "slowed", False):  # a preload may run twice
+    _batches = cecli.pipeline._batches
+
+    def _slow(*args, **kwargs):
+        for batch in _batches(*args, **kwargs):
+            open(MARK, "a").close()
+            time.sleep(0.2)
+            yield batch
+
+    _slow.slowed = True
+    cecli.pipeline._batches = _slow
+'''
+
+
+def test_losing_the_scheduler_mid_run_is_one_line(dump, tmp_path, sessions):
+    mark = tmp_path / "task-started"
+    preload = tmp_path / "slow_preload.py"
+    preload.write_text(SLOW_PRELOAD.format(mark=str(mark)))
+    with _real_scheduler(tmp_path, sessions) as cluster:
+        cluster.add_worker("--preload", preload)
+        cluster.wait_for_workers(1)
+        process = _spawn(
+            [sys.executable, "-W", "error", "-m", "cecli", "sparse", str(dump), "-y", "label", "-p", "p_*",
+             "--engine", "dask", "--scheduler", cluster.address, "--batch-rows", "10", "-f", "json"],
+            sessions, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while not mark.exists():
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, _logs(tmp_path)
+                time.sleep(0.05)
+            cluster.processes[0].kill()  # the scheduler, mid-run
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            _stop(process)
+            for worker in cluster.processes[1:]:  # without its scheduler a worker takes seconds to end on SIGTERM
+                worker.kill()
+    assert (process.returncode, stdout) == (3, "")
+    assert stderr == (
+        f"cecli: error: lost the Dask scheduler at {cluster.address} during the run "
+        "(check the scheduler's log; rerun when it is back)\n"
+    )
+
+
+def test_corrupt_shard_on_the_private_cluster_is_one_line(dump, tmp_path, sessions):
+    bad = _shards(dump)[2]
+    bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    code, stdout, stderr = _run_cli(
+        ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask"], sessions=sessions, env=_env(),
+        cwd=tmp_path,
+    )  # fmt: skip
+    with pytest.raises(InputError) as local:  # the local engine's one line for the same shard
+        compute("sparse", str(dump), y="label", p="p_*")
+    assert str(local.value).startswith(f"{bad}: not a readable Parquet file: ")
+    assert (code, stdout, stderr) == (3, "", f"cecli: error: {local.value}\n")  # no worker log before it
+    for session in sessions:
+        _assert_session_empty(session)
+
+
+def test_a_file_the_worker_cannot_see_is_named_with_the_worker(dump, in_process_cluster, monkeypatch, runner):
+    """The client sees every file, the worker does not (another machine): the message says workers need the path."""
+    gone = _shards(dump)[4]
+    plan = dask_engine.plan_tasks
+
+    def plan_then_hide(paths):  # after the client has listed and planned the files
+        tasks = plan(paths)
+        gone.rename(gone.with_name("_hidden.parquet"))
+        return tasks
+
+    monkeypatch.setattr(dask_engine, "plan_tasks", plan_then_hide)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler",
+            in_process_cluster.scheduler_address]  # fmt: skip
+    result = runner.invoke(app, args)
+    (worker,) = in_process_cluster.scheduler.workers
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        f"cecli: error: {gone}: a Dask worker ({worker}) cannot see this file (Dask workers open paths themselves: "
+        "every worker needs the same path, e.g. a shared file system)\n"
+    )
+
+
+def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatch, capsys):
+    from cecli import pipeline
+    from cecli.readers import ReadSettings
+
+    monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
+    slow_batches = pipeline._batches
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+
+        def slow_then_leave(*args, **kwargs):
+            for batch in slow_batches(*args, **kwargs):
+                if cluster.workers:  # the only worker leaves during the first task
+                    threading.Thread(target=cluster.scale, args=(0,), daemon=True).start()
+                time.sleep(0.02)  # the worker goes while the task still runs, so its result is lost
+                yield batch
+
+        monkeypatch.setattr(pipeline, "_batches", slow_then_leave)
+        with pytest.raises(OptionError) as caught:
+            compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
+                    scheduler=cluster.scheduler_address, wait_for_workers=0.5)  # fmt: skip
+    assert str(caught.value) == (
+        "the Dask cluster has had no workers for 0.5 s "
+        "(check the worker logs, or wait longer with --wait-for-workers SECONDS)"
+    )
+    assert capsys.readouterr().err == "cecli: the Dask cluster has no workers; waiting up to 0.5 s for one\n"
+
+
+def test_a_worker_that_joins_with_another_version_is_refused_by_its_task(dump, in_process_cluster):
+    """Workers that join during the run were not asked before it: each task checks its worker's version."""
+    from cecli import __version__
+
+    with distributed.Client(in_process_cluster.scheduler_address) as client:
+        future = client.submit(dask_engine._task, [(0, str(_shards(dump)[0]))], client_version="0.0.1-other",
+                               reference=str(dump), out_dir=None, selection=None, opts=None, read=None)  # fmt: skip
+        error = future.exception()
+    (worker,) = in_process_cluster.scheduler.workers
+    assert isinstance(error, OptionError)
+    assert str(error) == (
+        f"the Dask worker at {worker} has cecli {__version__}, this client has cecli 0.0.1-other "
+        "(install cecli, with the same version, on the scheduler and every worker)"
+    )
+
+
+def test_tls_address_without_tls_settings_is_a_usage_error(dump, runner, monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    for name in [name for name in os.environ if name.startswith("DASK_DISTRIBUTED__COMM__TLS")]:
+        monkeypatch.delenv(name)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", "tls://127.0.0.1:9"]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "cecli: error: --scheduler tls://127.0.0.1:9 needs Dask's TLS settings, and none are configured "
+        "(set distributed.comm.tls.ca-file, .client.cert and .client.key in Dask's configuration, "
+        "e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE)\n"
+    )
+
+
+def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, capsys):
+    from cecli import pipeline
+    from cecli.readers import ReadSettings
+
+    monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
+    expected = compute("sparse", str(dump), y="label", p="p_*", per_sample=False).value
+    slow_batches = pipeline._batches
+    left = threading.Event()
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+
+        def come_and_go():
+            cluster.scale(0)
+            time.sleep(1.0)  # no worker for a while: cecli waits (up to 30 s) ...
+            cluster.scale(1)  # ... and a new worker runs the task again
+
+        def slow_then_leave(*args, **kwargs):
+            for batch in slow_batches(*args, **kwargs):
+                if not left.is_set():
+                    left.set()
+                    threading.Thread(target=come_and_go, daemon=True).start()
+                time.sleep(0.02)
+                yield batch
+
+        monkeypatch.setattr(pipeline, "_batches", slow_then_leave)
+        result = compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
+                         scheduler=cluster.scheduler_address, wait_for_workers=30, per_sample=False)  # fmt: skip
+    assert result.value == expected
+    assert capsys.readouterr().err == "cecli: the Dask cluster has no workers; waiting up to 30 s for one\n"

@@ -106,9 +106,11 @@ def _summary(indices) -> dict:
     values = [LOSSES[i] for i in indices]
     return {
         "count": len(values),
+        "value": _exact_mean(values),  # the default reduction, mean, of an unweighted group
         "mean": _exact_mean(values),
         "sum": math.fsum(values),
         "weight_sum": float(len(values)),
+        "denominator": float(len(values)),
         "min": min(values),
         "max": max(values),
     }
@@ -579,9 +581,9 @@ def test_an_infinite_weight_sum_is_null_with_a_warning(runner, tmp_path, monkeyp
     document = json.loads(stdout)
     assert document["weight_sum"] is None
     assert [g["weight_sum"] for g in document["by"]] == [1e308, 1e308]
-    message = "the weight sum is larger than float64 can hold (written as null)"
-    assert document["warnings"] == [message]
-    assert stderr == f"cecli: warning: {message}\n"
+    messages = ["weight_sum is inf (written as null)", "denominator is inf (written as null)"]
+    assert document["warnings"] == messages
+    assert stderr == ""  # a number written as null is named in the document's warnings, as for losses
 
 
 def test_the_dask_engine_gives_the_same_groups_kept_values_and_header_warning(tmp_path):

@@ -12,6 +12,7 @@ import gc
 import json
 import math
 import warnings
+from fractions import Fraction
 
 import pytest
 
@@ -356,7 +357,7 @@ PRESET_OPTIONS = [
     ),
     pytest.param(
         ["bce", "b.csv", "--like", "torch"],
-        {"like": "torch", "eps": 0.0, "log_floor": -100.0, "mean_denominator": "count", "class_weights_as": "loss"},
+        {"like": "torch", "eps": 0.0, "log_floor": -100.0, "mean_denominator": "elements", "class_weights_as": "loss"},
         id="bce-torch",
     ),
     pytest.param(
@@ -433,8 +434,10 @@ def test_keras_mean_divides_by_the_count_not_the_weights(vector_file):
     keras = cecli.compute("bce", path, p="y_pred", weight="w", like="keras", per_sample=False)
     sklearn = cecli.compute("bce", path, p="y_pred", weight="w", like="sklearn", per_sample=False)
     assert keras.value * 3 == pytest.approx(sklearn.value * 3.5, rel=1e-6)
-    assert keras.partial.weight_sum == 3.0
-    assert sklearn.partial.weight_sum == 3.5
+    # weight_sum is Σw under every preset; the preset's own divisor is `denominator`
+    assert (keras.partial.weight_sum, keras.denominator) == (3.5, 3.0)
+    assert (sklearn.partial.weight_sum, sklearn.denominator) == (3.5, 3.5)
+    assert keras.partial.mean == sklearn.partial.mean == sklearn.value
 
 
 def test_sklearn_warning_does_not_claim_rows_were_renormalised(vector_file):
@@ -443,3 +446,310 @@ def test_sklearn_warning_does_not_claim_rows_were_renormalised(vector_file):
     assert any("do not sum to 1" in w for w in result.warnings)
     assert not any("divided by their sum" in w for w in result.warnings)
     assert any("used as given" in w for w in result.warnings)
+
+
+# --- differential table: every --like x --reduction x shape x weighting, against the documented formulas ---------
+#
+# The expected numbers are derived here from each library's documented reduction, written out in plain Python
+# (math + fractions), never from cecli's output:
+# - Keras 3 (losses.Loss.__call__ -> reduce_values): the per-sample loss is the mean over the last axis
+#   (multi-label bce), times sample_weight; "sum_over_batch_size" divides the sum by the number of samples N
+#   (ignore_class rows leave N); "sum" is the sum; class_weight becomes a sample weight by label.
+# - PyTorch (BCELoss / BCEWithLogitsLoss): the loss is the N x k element matrix times weight (broadcast per row);
+#   "mean" divides the sum of all elements by N * k, "sum" adds all of them, "none" returns the matrix (cecli's
+#   per-sample value is its row mean). cross_entropy(weight=w, ignore_index=K) with class-index targets: each
+#   term is w[y] * (-log softmax(x)[y]); "mean" divides by sum(w[y]) over non-ignored rows; with probability
+#   (one-hot) targets the terms are -sum_c w_c y_c log softmax(x)_c and "mean" divides by N.
+# - scikit-learn log_loss(y, p, sample_weight=w): clip to float64 eps, -log p[y] (no renormalisation),
+#   np.average(l, weights=w) (normalize=True) or sum(w * l) (normalize=False); no multi-label, no logits.
+# - cecli without --like: README "Numeric conventions": mean = Σw·l / Σw (class-weighted integer labels:
+#   Σw·l / Σ w·w_y, as PyTorch), sum = Σw·l, per-sample losses as Keras clips and renormalises them.
+# cecli's JSON keys keep their meaning in every case: mean = Σw·l / Σw, sum = Σw·l, weight_sum = Σw, with
+# l the per-sample value; `value` is the library's number and `denominator` what its mean divides by.
+
+DIFF_W = [1.0, 2.5, 0.3, 3.0]
+DIFF_BCE = {  # four rows; k = 1 and k = 3 label columns
+    1: {"y": [[1], [0], [1], [0]], "p": [[0.9], [0.2], [0.35], [0.7]], "x": [[2.0], [-1.0], [0.3], [1.5]]},
+    3: {
+        "y": [[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0]],
+        "p": [[0.9, 0.2, 0.6], [0.3, 0.1, 0.8], [0.7, 0.6, 0.4], [0.2, 0.9, 0.3]],
+        "x": [[2.0, -1.0, 0.5], [-0.3, -2.0, 1.2], [0.8, 0.1, -0.6], [-1.5, 2.2, -0.4]],
+    },
+}
+DIFF_LABELS = [0, 2, 1, 2]
+DIFF_P = [[0.6, 0.3, 0.1], [0.2, 0.2, 0.6], [0.1, 0.7, 0.2], [0.5, 0.25, 0.25]]
+DIFF_S = [[2.0, 1.0, 0.0], [0.0, 0.5, 1.5], [-1.0, 2.0, 0.0], [1.0, 0.0, 0.5]]
+DIFF_CW = (0.7, 1.9, 1.3)
+DIFF_PW = {1: (1.7,), 3: (1.7, 0.6, 2.2)}
+DIFF_IGNORE = 2
+KERAS_EPS, DEFAULT_EPS = 1e-7, 1e-7
+
+
+def _diff_files(tmp_path):
+    """The three CSV files of the table: bce with 1 and 3 label columns, and class labels (int and one-hot)."""
+    paths = {}
+    for k, data in DIFF_BCE.items():
+        names = ["y", "p", "x"] if k == 1 else [f"{c}_{j}" for c in "ypx" for j in "abc"]
+        rows = [[*data["y"][i], *data["p"][i], *data["x"][i], DIFF_W[i]] for i in range(4)]
+        text = ",".join([*names, "w"]) + "\n" + "".join(",".join(map(repr, r)) + "\n" for r in rows)
+        paths[f"bce{k}"] = tmp_path / f"bce{k}.csv"
+        paths[f"bce{k}"].write_text(text, encoding="utf-8")
+    header = "y,y_0,y_1,y_2,p_0,p_1,p_2,s_0,s_1,s_2,w\n"
+    rows = [
+        [label, *[int(c == label) for c in range(3)], *DIFF_P[i], *DIFF_S[i], DIFF_W[i]]
+        for i, label in enumerate(DIFF_LABELS)
+    ]
+    paths["classes"] = tmp_path / "classes.csv"
+    paths["classes"].write_text(header + "".join(",".join(map(repr, r)) + "\n" for r in rows), encoding="utf-8")
+    return paths
+
+
+def _log_sigmoid(x: float) -> float:
+    return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+
+
+def _log_softmax(row: list[float]) -> list[float]:
+    top = max(row)
+    total = math.log(sum(math.exp(v - top) for v in row))
+    return [v - top - total for v in row]
+
+
+def _clip(p: float, eps: float) -> float:
+    return min(max(p, eps), 1 - eps) if eps else p
+
+
+def _bce_elements(like, k, logits, pos_weight):
+    """The N x k matrix of per-element losses -(pw y log p + (1 - y) log(1 - p)), as each library computes it."""
+    data = DIFF_BCE[k]
+    pw = pos_weight or (1.0,) * k
+    if len(pw) == 1:
+        pw = pw * k
+    matrix = []
+    for i in range(4):
+        row = []
+        for j in range(k):
+            y = data["y"][i][j]
+            if logits:  # exact log-sigmoid (BCEWithLogitsLoss, Keras from_logits, cecli)
+                log_p, log_q = _log_sigmoid(data["x"][i][j]), _log_sigmoid(-data["x"][i][j])
+            else:
+                eps = {"keras": KERAS_EPS, "sklearn": SKLEARN_EPS, "torch": 0.0, None: DEFAULT_EPS}[like]
+                p = _clip(data["p"][i][j], eps)
+                log_p, log_q = math.log(p), math.log1p(-p)
+                if like == "torch":  # BCELoss clamps each log at -100
+                    log_p, log_q = max(log_p, TORCH_LOG_FLOOR), max(log_q, TORCH_LOG_FLOOR)
+            row.append(-(pw[j] * y * log_p + (1 - y) * log_q))
+        matrix.append(row)
+    return matrix
+
+
+def _class_losses(like, loss, logits, class_weights):
+    """Per-row -log p[y] (times the class weight where the library puts it in the loss) and each row's w_y."""
+    losses, label_weights = [], []
+    for i, label in enumerate(DIFF_LABELS):
+        if logits:
+            log_p = _log_softmax(DIFF_S[i])
+        elif like == "sklearn":  # clip to float64 eps, no renormalisation
+            log_p = [math.log(_clip(p, SKLEARN_EPS)) for p in DIFF_P[i]]
+        elif like == "keras" and loss == "sparse":  # TensorFlow: log-softmax of log(clip(p))
+            clipped = [_clip(p, KERAS_EPS) for p in DIFF_P[i]]
+            log_p = [math.log(c) - math.log(sum(clipped)) for c in clipped]
+        else:  # Keras categorical and cecli: divide by the row sum, then clip
+            total = sum(DIFF_P[i])
+            log_p = [math.log(_clip(p / total, DEFAULT_EPS)) for p in DIFF_P[i]]
+        weight = class_weights[label] if class_weights else 1.0
+        losses.append(weight * -log_p[label])  # one-hot rows: -Σ w_c y_c log p_c is the same term
+        label_weights.append(weight)
+    return losses, label_weights
+
+
+def _fsum(values) -> Fraction:
+    return sum((Fraction(v) for v in values), Fraction(0))
+
+
+def _expected(like, loss, k, logits, extras):
+    """(per-sample l or None for ignored rows, counted a_i, library value for mean, for sum, denominator)."""
+    a = DIFF_W if "w" in extras else [1.0] * 4
+    if loss == "bce":
+        elements = _bce_elements(like, k, logits, DIFF_PW[k] if "pw" in extras else None)
+        per_sample = [sum(map(Fraction, row)) / k for row in elements]  # Keras and cecli: mean over the row
+        counted = list(range(4))
+        if like == "torch":  # all N * k elements, each times its row's weight
+            total = sum((Fraction(a[i]) * Fraction(v) for i in counted for v in elements[i]), Fraction(0))
+            return per_sample, a, total / (4 * k), total, Fraction(4 * k)
+        weighted = sum((Fraction(a[i]) * per_sample[i] for i in counted), Fraction(0))
+        denominator = Fraction(4) if like == "keras" else _fsum(a)
+        return per_sample, a, weighted / denominator, weighted, denominator
+    cw = DIFF_CW if "cw" in extras else None
+    losses, label_weights = _class_losses(like, loss, logits, cw)
+    per_sample = [Fraction(v) for v in losses]
+    counted = [i for i, label in enumerate(DIFF_LABELS) if not ("ig" in extras and label == DIFF_IGNORE)]
+    weighted = sum((Fraction(a[i]) * per_sample[i] for i in counted), Fraction(0))
+    if like == "keras":
+        denominator = Fraction(len(counted))  # sum_over_batch_size; ignored rows leave N
+    elif cw and loss == "sparse" and like in (None, "torch"):
+        denominator = sum((Fraction(a[i]) * Fraction(label_weights[i]) for i in counted), Fraction(0))
+    elif like == "torch":
+        denominator = Fraction(len(counted))  # probability targets: / N
+    else:
+        denominator = sum((Fraction(a[i]) for i in counted), Fraction(0))
+    per_sample = [v if i in counted else None for i, v in enumerate(per_sample)]
+    return per_sample, a, weighted / denominator, weighted, denominator
+
+
+def _refused(like, loss, k, logits, extras) -> bool:
+    """README "Matching a library", row "not available (exit 2)"."""
+    if like == "keras":
+        return "pw" in extras
+    if like == "torch":
+        return (loss != "bce" and (not logits or "w" in extras)) or (loss == "bce" and "pw" in extras and not logits)
+    if like == "sklearn":
+        return logits or bool({"cw", "ig", "pw"} & set(extras)) or k > 1
+    return False
+
+
+DIFF_SHAPES = {  # name -> (loss, k, extras allowed)
+    "bce-single": ("bce", 1, ["", "w", "pw", "w+pw"]),
+    "bce-multi": ("bce", 3, ["", "w", "pw", "w+pw"]),
+    "sparse": ("sparse", 1, ["", "w", "cw", "ig", "cw+ig", "w+cw", "w+cw+ig"]),
+    "cce": ("cce", 1, ["", "w", "cw", "w+cw"]),
+}
+DIFF_CASES = [
+    pytest.param(like, shape, logits, extras, id=f"{like}-{shape}-{'x' if logits else 'p'}-{extras or 'plain'}")
+    for like in (None, "keras", "torch", "sklearn")
+    for shape, (_, _, extra_list) in DIFF_SHAPES.items()
+    for logits in (False, True)
+    for extras in extra_list
+]
+
+
+def _diff_args(path, loss, k, logits, extras, like, reduction) -> list[str]:
+    if loss == "bce":
+        y, p = ("y", "x" if logits else "p") if k == 1 else ("y_a,y_b,y_c", "x_a,x_b,x_c" if logits else "p_a,p_b,p_c")
+    else:
+        y = "y" if loss == "sparse" else "y_0,y_1,y_2"
+        p = "s_0,s_1,s_2" if logits else "p_0,p_1,p_2"
+    args = [loss, str(path), "-y", y, "-p", p, "--reduction", reduction, "-f", "json", "-q"]
+    args += ["--from-logits"] if logits else []
+    args += ["-w", "w"] if "w" in extras.split("+") else []
+    args += ["--class-weights", ",".join(map(repr, DIFF_CW))] if "cw" in extras else []
+    args += ["--pos-weight", ",".join(map(repr, DIFF_PW[k]))] if "pw" in extras else []
+    args += ["--ignore-index", str(DIFF_IGNORE)] if "ig" in extras else []
+    return args + (["--like", like] if like else [])
+
+
+@pytest.fixture(scope="module")
+def diff_files(tmp_path_factory):
+    return _diff_files(tmp_path_factory.mktemp("differential"))
+
+
+def _diff_compute_kwargs(loss, k, logits, extras, like, reduction) -> dict:
+    """The `cecli.compute` keyword arguments equal to :func:`_diff_args`."""
+    args = _diff_args("-", loss, k, logits, extras, like, reduction)
+    kwargs = {"y": args[3], "p": args[5], "reduction": reduction, "like": like, "from_logits": logits}
+    kwargs.update({"weight": "w"} if "w" in extras.split("+") else {})
+    kwargs.update({"class_weights": DIFF_CW} if "cw" in extras else {})
+    kwargs.update({"pos_weight": DIFF_PW[k]} if "pw" in extras else {})
+    kwargs.update({"ignore_index": DIFF_IGNORE} if "ig" in extras else {})
+    return kwargs
+
+
+@pytest.mark.parametrize(("like", "shape", "logits", "extras"), DIFF_CASES)
+def test_differential_table(runner, diff_files, like, shape, logits, extras):
+    """--reduction mean through the command line; sum and none through compute(), the same JSON document."""
+    loss, k, _ = DIFF_SHAPES[shape]
+    parts = extras.split("+") if extras else []
+    path = diff_files[f"bce{k}" if loss == "bce" else "classes"]
+    exit_code, stdout, stderr = invoke(runner, _diff_args(path, loss, k, logits, extras, like, "mean"))
+    if _refused(like, loss, k, logits, parts):
+        assert (exit_code, stdout) == (2, "")
+        assert stderr.startswith(f"cecli: error: --like {like}: ") and stderr.count("\n") == 1
+        with pytest.raises(OptionError):
+            cecli.compute(loss, str(path), **_diff_compute_kwargs(loss, k, logits, extras, like, "sum"))
+        return
+    assert (exit_code, stderr) == (0, "")
+    documents = {"mean": json.loads(stdout)}
+    for reduction in ("sum", "none"):
+        kwargs = _diff_compute_kwargs(loss, k, logits, extras, like, reduction)
+        documents[reduction] = json.loads(json.dumps(cecli.compute(loss, str(path), **kwargs).to_dict()))
+    per_sample, a, mean_value, sum_value, denominator = _expected(like, loss, k, logits, parts)
+    counted = [i for i, v in enumerate(per_sample) if v is not None]
+    weighted = sum((Fraction(a[i]) * per_sample[i] for i in counted), Fraction(0))
+    weight_sum = sum((Fraction(a[i]) for i in counted), Fraction(0))
+    expected_per_sample = [None if v is None else pytest.approx(float(v), rel=1e-12) for v in per_sample]
+    for reduction, document in documents.items():
+        expected_value = {"mean": mean_value, "sum": sum_value, "none": None}[reduction]
+        if expected_value is None:
+            assert document["value"] is None
+        else:
+            assert document["value"] == pytest.approx(float(expected_value), rel=1e-12), reduction
+        # The keys keep their documented meaning under every preset.
+        assert document["mean"] == pytest.approx(float(weighted / weight_sum), rel=1e-12)
+        assert document["sum"] == pytest.approx(float(weighted), rel=1e-12)
+        assert document["weight_sum"] == float(weight_sum)
+        assert document["denominator"] == pytest.approx(float(denominator), rel=1e-15)
+        assert document["count"] == len(counted)
+        assert document["per_sample"] == expected_per_sample
+        assert document["warnings"] == []
+
+
+# --- --by and --per-class use the preset's denominators, group by group -----------------------------------------
+
+GROUPED_BCE = "y_a,y_b,p_a,p_b,w,g\n1,0,0.9,0.2,1,a\n0,1,0.3,0.6,3,b\n1,1,0.8,0.7,0.5,a\n"
+GROUPED_ROWS = [((1, 0), (0.9, 0.2), 1.0, "a"), ((0, 1), (0.3, 0.6), 3.0, "b"), ((1, 1), (0.8, 0.7), 0.5, "a")]
+
+
+def _element(y: int, p: float) -> Fraction:
+    return Fraction(-math.log(p) if y else -math.log1p(-p))
+
+
+@pytest.mark.parametrize(
+    ("like", "reduction"),
+    [("keras", "mean"), ("keras", "sum"), ("torch", "mean"), ("torch", "sum"), (None, "mean"), (None, "sum")],
+)
+def test_by_groups_use_the_presets_denominator(runner, write_file, like, reduction):
+    path = write_file("g.csv", GROUPED_BCE)
+    args = ["bce", str(path), "-y", "y_a,y_b", "-p", "p_a,p_b", "-w", "w", "--by", "g", "--reduction", reduction]
+    exit_code, stdout, stderr = invoke(
+        runner, [*args, "-f", "json", "--summary-only"] + (["--like", like] if like else [])
+    )
+    assert (exit_code, stderr) == (0, "")
+    groups = {row["key"]["g"]: row for row in json.loads(stdout)["by"]}
+    for name in ("a", "b"):
+        rows = [r for r in GROUPED_ROWS if r[3] == name]
+        elements = sum(
+            (Fraction(w) * _element(y, p) for ys, ps, w, _ in rows for y, p in zip(ys, ps, strict=True)), Fraction(0)
+        )
+        weighted = elements / 2  # Σ w·l with l the mean of the row's 2 columns
+        weight_sum = sum((Fraction(w) for *_, w, _ in rows), Fraction(0))
+        denominator = {"keras": len(rows), "torch": 2 * len(rows), None: weight_sum}[like]
+        value = (
+            (elements if like == "torch" else weighted)
+            if reduction == "sum"
+            else (elements / denominator if like == "torch" else weighted / denominator)
+        )
+        group = groups[name]
+        assert group["value"] == pytest.approx(float(value), rel=1e-12)
+        assert group["denominator"] == float(denominator)
+        assert group["mean"] == pytest.approx(float(weighted / weight_sum), rel=1e-12)
+        assert group["weight_sum"] == float(weight_sum)
+
+
+def test_per_class_uses_the_class_weighted_denominator(runner, write_file):
+    """PyTorch cross_entropy(weight=w): a class's mean is Σ w_c l / Σ w_c over its rows, the mean of its -log p."""
+    path = write_file("c.csv", "y,s_0,s_1,s_2\n0,2,1,0\n2,0,0.5,1.5\n0,-1,2,0\n1,1,0,0.5\n")
+    rows = [(0, [2.0, 1.0, 0.0]), (2, [0.0, 0.5, 1.5]), (0, [-1.0, 2.0, 0.0]), (1, [1.0, 0.0, 0.5])]
+    args = ["softmax", str(path), "-y", "y", "-p", "s_0,s_1,s_2", "--class-weights", "0.7,1.9,1.3", "--per-class"]
+    exit_code, stdout, stderr = invoke(runner, [*args, "--like", "torch", "-f", "json", "--summary-only"])
+    assert (exit_code, stderr) == (0, "")
+    document = json.loads(stdout)
+    weights = (0.7, 1.9, 1.3)
+    for entry in document["per_class"]:
+        c = entry["index"]
+        nll = [-_log_softmax(s)[y] for y, s in rows if y == c]
+        terms = [Fraction(weights[c]) * Fraction(v) for v in nll]
+        assert entry["value"] == pytest.approx(float(sum(terms) / (len(nll) * Fraction(weights[c]))), rel=1e-12)
+        assert entry["denominator"] == float(len(nll) * Fraction(weights[c]))
+        assert entry["weight_sum"] == len(nll)  # no sample weights: Σw is the row count
+    # the classes add up to the whole: Σ value·denominator = value·denominator of the total
+    total = sum(Fraction(e["value"]) * Fraction(e["denominator"]) for e in document["per_class"])
+    assert float(total) == pytest.approx(document["value"] * document["denominator"], rel=1e-12)

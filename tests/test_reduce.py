@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cecli.reduce import REDUCTIONS, Partial, ScoreState, check_reduction, exact_sum
+from cecli.reduce import REDUCTIONS, Histogram, Partial, ScoreState, check_reduction, exact_sum
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -24,7 +24,7 @@ TINY = 5e-324  # smallest subnormal
 
 
 def exact(values) -> Fraction:
-    return sum(map(Fraction, values), Fraction(0))
+    return sum(map(Fraction, values), Fraction(0))  # Fraction(Fraction) is the same value
 
 
 def same(a: float, b: float) -> bool:
@@ -48,25 +48,43 @@ def test_of_without_weights():
 MEAN_CASES = [
     pytest.param([1.0, 2.0, 4.0], None, None, id="plain"),  # 7/3
     pytest.param([1.0, 2.0, 4.0], [1.0, 0.5, 0.25], None, id="weights"),  # (1 + 1 + 1) / 1.75 = 12/7
-    pytest.param([1.0, 2.0, 4.0], None, [2.0, 2.0, 4.0], id="denominators-only"),  # 7/8
-    pytest.param([1.0, 2.0, 4.0], [1.0, 0.5, 0.25], [0.5, 1.0, 0.0], id="weights-and-denominators"),  # 3 / 1.5
+    pytest.param([1.0, 2.0, 4.0], None, [2.0, 2.0, 4.0], id="denominators-only"),  # D = 8: value 7/8, mean 7/3
+    # D = sum(w * d) = 0.5 + 0.5 + 0 = 1: value 3 / 1; mean 3 / 1.75
+    pytest.param([1.0, 2.0, 4.0], [1.0, 0.5, 0.25], [0.5, 1.0, 0.0], id="weights-and-denominators"),
     # PyTorch class-weighted mean with an ignored row: sum(l) / sum(w_y), the ignored row has d = 0
     pytest.param([0.3, 0.0, 0.6], None, [0.2, 0.0, 3.0], id="ignored-row"),
     pytest.param([0.1] * 10, None, None, id="tenths"),  # naive left-to-right sum / 10 gives 0.09999999999999999
     pytest.param([1e16, 1.0, -1e16, 3.0], None, None, id="cancellation"),  # naive sum gives 3.0, exact 4.0
-    pytest.param([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0], None, id="rounded-products"),  # w*l rounded, then summed exactly
+    # the products w*l are exact, not rounded first (rounding them gave a mean one ulp off: ...56 for ...58)
+    pytest.param([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0], None, id="exact-products"),
+    pytest.param([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0], [0.1, 1.0, 3.0], id="exact-denominator-products"),
 ]
 
 
 @pytest.mark.parametrize(("losses", "weights", "denominators"), MEAN_CASES)
 def test_of_mean_sum_weight_sum(losses, weights, denominators):
-    products = losses if weights is None else [loss * weight for loss, weight in zip(losses, weights, strict=True)]
-    denominator_values = denominators or weights or [1.0] * len(losses)
+    """sum = Σw·l, weight_sum = Σw, mean = Σw·l / Σw, D = Σw·d (Σw without d): exact, rounded once."""
+    w = weights or [1.0] * len(losses)
+    products = exact(Fraction(a) * Fraction(b) for a, b in zip(w, losses, strict=True))
+    weight_sum = exact(w)
+    denominator = (
+        weight_sum
+        if denominators is None
+        else exact(Fraction(a) * Fraction(d) for a, d in zip(w, denominators, strict=True))
+    )
     partial = Partial.of(losses, weights, denominators)
-    assert partial.sum == float(exact(products))
-    assert partial.weight_sum == float(exact(denominator_values))
-    assert partial.mean == float(exact(products) / exact(denominator_values))
+    assert partial.sum == float(products)
+    assert partial.weight_sum == float(weight_sum)
+    assert partial.mean == float(products / weight_sum)
+    assert partial.denominator == float(denominator)
+    assert partial.reduced("mean") == float(products / denominator)
     assert (partial.count, partial.min, partial.max) == (len(losses), min(losses), max(losses))
+
+
+def test_rounded_products_would_be_one_ulp_off():
+    """Sanity check of "exact-products": summing the rounded products w*l gives another mean."""
+    naive = float(exact([0.7 * 0.3, 0.2 * 3.0, 1e-3 * 7.0]) / exact([0.3, 3.0, 7.0]))
+    assert Partial.of([0.7, 0.2, 1e-3], [0.3, 3.0, 7.0]).mean != naive
 
 
 def test_of_is_exact_where_naive_sums_are_not():
@@ -278,3 +296,149 @@ def test_score_states_add_rows_per_file_and_number_rows_across_files():
     assert total.global_row((0, 5)) == 5
     assert total.global_row((1, 1)) == 6
     assert (other_file + first + second).file_rows == total.file_rows  # order does not matter
+
+
+# --- exact weighted sums: any finite weights ---------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+from cecli.reduce import exact_dot  # noqa: E402
+
+PRODUCT_UNIT = 2**2254  # exact_dot and Partial count multiples of 2**-2254
+
+
+def dot(weights, losses) -> Fraction:
+    return sum((Fraction(w) * Fraction(v) for w, v in zip(weights, losses, strict=True)), Fraction(0))
+
+
+# non-negative finite floats of every magnitude: zero, subnormals, normals up to MAX
+ANY_WEIGHT = st.one_of(
+    st.floats(min_value=0.0, max_value=MAX, allow_subnormal=True),
+    st.sampled_from([0.0, TINY, 1e-320, 2.2250738585072014e-308, 1e-300, 1.0, 1e300, MAX]),
+    st.integers(0, 2**26).map(float),  # short weights (<= 26 significant bits) take a shorter error formula
+    st.integers(0, 2**26).map(lambda i: math.ldexp(i, -30)),
+)
+ANY_LOSS = st.one_of(
+    st.floats(min_value=0.0, max_value=MAX, allow_subnormal=True),
+    st.floats(min_value=0.0, max_value=50.0),
+    st.sampled_from([0.0, TINY, 0.1642520, 1e-17, 100.0]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(ANY_WEIGHT, ANY_LOSS), max_size=40))
+def test_exact_dot_matches_fractions(pairs):
+    weights = np.array([w for w, _ in pairs], dtype=np.float64)
+    losses = np.array([v for _, v in pairs], dtype=np.float64)
+    assert exact_dot(weights, losses) == dot(weights.tolist(), losses.tolist()) * PRODUCT_UNIT
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(ANY_WEIGHT, ANY_LOSS, ANY_WEIGHT), min_size=1, max_size=30),
+    st.integers(min_value=0, max_value=30),
+)
+def test_weighted_partial_matches_fractions_and_merges(rows, cut):
+    """sum = Σw·l, weight_sum = Σw, mean = Σw·l / Σw and D = Σw·d, each exact and rounded once."""
+    w, losses, d = ([row[i] for row in rows] for i in range(3))
+    whole = Partial.of(losses, w, d)
+    total, weight_sum, denominator = dot(w, losses), sum(map(Fraction, w), Fraction(0)), dot(w, d)
+
+    def rounded(value: Fraction) -> float:
+        try:
+            return float(value)
+        except OverflowError:  # beyond the float range: IEEE rounding gives inf
+            return math.inf
+
+    assert whole.sum == rounded(total)
+    assert whole.weight_sum == rounded(weight_sum)
+    assert whole.denominator == rounded(denominator)
+    if weight_sum:
+        assert whole.mean == rounded(total / weight_sum)
+    if denominator:
+        assert whole.reduced("mean") == rounded(total / denominator)
+    assert whole.nonfinite == 0
+    cut = min(cut, len(rows))
+    assert Partial.of(losses[:cut], w[:cut], d[:cut]) + Partial.of(losses[cut:], w[cut:], d[cut:]) == whole
+
+
+@settings(max_examples=100, deadline=None)
+@given(hnp.arrays(np.float64, st.integers(1, 50), elements=ANY_LOSS), ANY_WEIGHT.filter(lambda w: w > 0))
+def test_mean_is_scale_free_in_equal_weights(losses, weight):
+    """Equal weights, however tiny or huge, give the unweighted mean, to the last bit."""
+    assert Partial.of(losses, np.full(losses.size, weight)).mean == Partial.of(losses).mean
+
+
+@pytest.mark.parametrize(
+    ("weight", "expected_sum"),
+    [
+        pytest.param(1e-320, float(Fraction(1e-320) * 3), id="subnormal-weights"),  # w*l underflowed before
+        pytest.param(1e300, float(Fraction(1e300) * 3), id="huge-weights"),  # w*l overflowed before
+    ],
+)
+def test_extreme_equal_weights_keep_the_mean(weight, expected_sum):
+    losses = [0.5, 1.0, 1.5]  # mean 1, sum 3
+    partial = Partial.of(losses, [weight] * 3)
+    assert (partial.mean, partial.sum, partial.weight_sum) == (1.0, expected_sum, float(Fraction(weight) * 3))
+    assert partial.nonfinite == 0
+
+
+def test_sum_may_overflow_while_the_mean_stays_finite():
+    partial = Partial.of([2.0, 4.0], [MAX, MAX])  # Σw·l = 6 MAX: beyond the float range; mean = 6 MAX / 2 MAX = 3
+    assert (partial.sum, partial.weight_sum, partial.mean, partial.nonfinite) == (math.inf, math.inf, 3.0, 0)
+
+
+ZERO_WEIGHT_CASES = [
+    # losses, weights: a row of weight 0 adds nothing, whatever its loss (0 * inf = 0 * nan = 0)
+    pytest.param([1.0, math.inf], [2.0, 0.0], id="zero-weight-inf"),
+    pytest.param([1.0, math.nan], [2.0, 0.0], id="zero-weight-nan"),
+]
+
+
+@pytest.mark.parametrize(("losses", "weights"), ZERO_WEIGHT_CASES)
+def test_zero_weight_removes_a_nonfinite_loss(losses, weights):
+    partial = Partial.of(losses, weights)
+    assert (partial.sum, partial.weight_sum, partial.mean, partial.nonfinite) == (2.0, 2.0, 1.0, 0)
+    assert partial.count == 2  # the row is still a sample; only its weighted term is 0
+
+
+def test_histogram_counts_nan_apart_so_counts_add_up():
+    histogram = Histogram.of([0.5, math.nan, math.inf, 0.0, math.nan])
+    assert histogram.nan == 2
+    assert sum(histogram.counts) + histogram.nan == 5
+    assert histogram.counts[-1] == 1  # inf falls in the last bin, whose upper edge is infinity
+    merged = Histogram.of([math.nan]) + Histogram.of([1.0])
+    assert (merged.nan, sum(merged.counts)) == (1, 1)
+
+
+def test_denominators_count_ignores_the_weights():
+    partial = Partial.of([1.0, 2.0], [3.0, 5.0], "count")  # Keras "sum_over_batch_size": Σw·l / N
+    assert (partial.denominator, partial.reduced("mean"), partial.weight_sum, partial.mean) == (2.0, 6.5, 8.0, 13 / 8)
+
+
+def test_reduced_sum_of_elements():
+    # PyTorch sums all k columns of a multi-label row whose per-sample value is their mean
+    partial = Partial.of([0.1, 0.7], None, "count")
+    assert partial.reduced("sum", elements=3) == float(3 * (Fraction(0.1) + Fraction(0.7)))
+    assert partial.reduced("mean", elements=3) == float((Fraction(0.1) + Fraction(0.7)) / 2)
+
+
+EDGE_FACTORS = [
+    2.0**995 * (1 - 2**-52), 2.0**995, 2.0**996, 2.0**-968, 2.0**-969 * 1.5, 2.0**-1022, 2.0**-1000 * 0.7,
+    MAX, TINY, 1e-320, 0.1, 1.0 + 2**-52, 3.0, 0.0,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("a", EDGE_FACTORS)
+def test_exact_dot_at_the_edges_of_the_fast_path(a):
+    """Around each threshold of exact_dot (split overflow, product overflow, error underflow), against Fraction."""
+    b = np.array(EDGE_FACTORS + [0.7, 1e-17, 2.5e-300])
+    weights = np.full(b.size, a)
+    assert exact_dot(weights, b) == dot(weights.tolist(), b.tolist()) * PRODUCT_UNIT
+    for start in range(b.size):  # each pair alone, so no other pair sends the batch to the general path
+        assert (
+            exact_dot(weights[start : start + 1], b[start : start + 1])
+            == Fraction(a) * Fraction(b[start]) * PRODUCT_UNIT
+        )
