@@ -15,7 +15,7 @@ import tempfile
 
 from .errors import OptionError
 from .reduce import HISTOGRAM_EDGES, Partial
-from .result import LossResult
+from .result import LossResult, json_text
 
 FORMATS = (".png", ".svg")
 PANEL_INCHES = (8.0, 3.6)  # width, height of one panel
@@ -42,7 +42,7 @@ def write_plot(result: LossResult, path: str) -> None:
     """Draw the loss histogram and the breakdowns of `result` to `path`, atomically.
 
     The image is written to a temporary file in the same folder and renamed, so `path` is
-    whole or untouched. SVG text stays text (searchable, and the same on every machine).
+    whole or untouched. SVG text stays text (searchable and selectable), not outlines.
     """
     import matplotlib
     from matplotlib.figure import Figure
@@ -52,7 +52,7 @@ def write_plot(result: LossResult, path: str) -> None:
         breakdowns.append(("true class", "per true class", [(name, part) for name, _, part in result.per_class]))
     if result.groups:
         columns = ", ".join(result.groups[0][0])
-        groups = [(", ".join(str(value) for value in key.values()), part) for key, part in result.groups]
+        groups = [(", ".join(json_text(value) for value in key.values()), part) for key, part in result.groups]
         breakdowns.append((columns, f"by {columns}", groups))
     panels = 1 + len(breakdowns)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "cecli"}):

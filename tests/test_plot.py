@@ -4,6 +4,7 @@ written; a clear usage error without matplotlib, for a name that is not .png/.sv
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import struct
 import sys
@@ -142,3 +143,14 @@ def test_an_existing_plot_is_replaced_whole(runner, tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert _png_size(path) == PANEL_PIXELS
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "old.png"]
+
+
+def test_group_labels_read_as_the_json_output_writes_the_keys(runner, tmp_path, monkeypatch, write_file):
+    monkeypatch.chdir(tmp_path)
+    write_file("g.csv", "y,p,g\n1,0.5,\n1,0.5,true\n1,0.5,x\n")
+    result = runner.invoke(app, ["bce", "g.csv", "-y", "y", "-p", "p", "--by", "g", "--plot", "g.svg", "-f", "json"])
+    assert result.exit_code == 0
+    keys = [json.dumps(group["key"]["g"]).strip('"') for group in json.loads(result.stdout)["by"]]
+    assert sorted(keys) == ["null", "true", "x"]
+    texts, _ = _svg(tmp_path / "g.svg")
+    assert [text for text in texts if text in keys] == keys  # one tick label per group, in the JSON's order
