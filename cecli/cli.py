@@ -122,6 +122,52 @@ def _print_traceback(failure: BaseException) -> None:
         pass
 
 
+class _Formatter(typer.Context.formatter_class):
+    """Click's help formatter, wrapping only at spaces: Click's breaks after hyphens, which cut
+    ``--per-class`` in two at a line end. Words longer than a line stay whole."""
+
+    @staticmethod
+    def _wrap(text: str, width: int) -> list[str]:
+        import textwrap
+
+        lines = []
+        for paragraph in text.split("\n\n"):
+            if paragraph.startswith("\b\n"):  # Click's mark for a paragraph kept as written
+                lines += paragraph[2:].splitlines()
+            else:
+                words = " ".join(paragraph.split())
+                lines += textwrap.wrap(words, max(width, 10), break_on_hyphens=False, break_long_words=False)
+            lines.append("")
+        return lines[:-1]
+
+    def write_text(self, text: str) -> None:
+        indent = " " * self.current_indent
+        for line in self._wrap(text, self.width - self.current_indent):
+            self.write(f"{indent}{line}\n" if line else "\n")
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        rows = list(rows)
+        first_width = min(max((len(first) for first, _ in rows), default=0), col_max) + col_spacing
+        indent = " " * self.current_indent
+        for first, second in rows:
+            self.write(f"{indent}{first}")
+            if not second:
+                self.write("\n")
+                continue
+            if len(first) <= first_width - col_spacing:
+                self.write(" " * (first_width - len(first)))
+            else:  # a long name has its description on the next line, never cut
+                self.write("\n" + " " * (first_width + self.current_indent))
+            lines = self._wrap(second, self.width - first_width - self.current_indent) or [""]
+            self.write(f"{lines[0]}\n")
+            for line in lines[1:]:
+                self.write(f"{indent}{' ' * first_width}{line}\n" if line else "\n")
+
+
+class _Context(typer.Context):
+    formatter_class = _Formatter
+
+
 class _Group(TyperGroup):
     """Runs the app without Click's standalone handling, so that :func:`_report` maps every outcome.
 
@@ -150,6 +196,56 @@ class _Group(TyperGroup):
         except BaseException as failure:
             code = _report(failure)
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+    context_class = _Context  # the app's own help, as the commands'
+
+    def _main_shell_completion(self, *args, **kwargs) -> None:
+        """Shell completion for bash, zsh and fish (README, "Options") when ``_CECLI_COMPLETE`` is set.
+
+        Typer registers its shells only along with ``--install-completion``, which cecli leaves
+        out; without them it answered "Shell bash not supported". Both Typer's order
+        (``source_bash``) and Click's (``bash_source``) are understood.
+        """
+        value = os.environ.get("_CECLI_COMPLETE")
+        if value:
+            from typer._completion_classes import completion_init
+
+            completion_init()
+            shell, _, action = value.partition("_")
+            if shell in ("bash", "zsh", "fish") and action in ("source", "complete"):  # Click's order, bash_source
+                os.environ["_CECLI_COMPLETE"] = f"{action}_{shell}"
+        super()._main_shell_completion(*args, **kwargs)
+
+
+# Click's plain help, not rich's: rich boxes give the descriptions a 21-character column at
+# 80 columns and cut long flag names at 60; Click's formatter never cuts a name (a long one
+# puts its description on the next line), caps the width at 80, prints text literally
+# (``[dask]``) and needs no rich import.
+_EXIT_CODES = (
+    "Exit codes: 0 ok; 1 a --fail-above or --fail-below gate failed (only then); 2 usage error;"
+    " 3 bad or unreadable input, or output that cannot be written; 4 internal error (a bug);"
+    " 130 interrupted; 141 stdout closed early; 143 terminated."
+)
+
+
+class _Help(TyperCommand):
+    """A command whose help lists its options under their panels (Input, Loss, Output) in Click's plain layout."""
+
+    context_class = _Context
+
+    def format_options(self, ctx, formatter) -> None:
+        sections: dict[str, list] = {"Arguments": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                panel = "Arguments" if param.param_type_name == "argument" else param.rich_help_panel or "Options"
+                sections.setdefault(panel, []).append(record)
+        for panel, records in sections.items():
+            if records:
+                with formatter.section(panel):
+                    # Names up to 30 characters share a line with their description; below 80
+                    # columns a third of the width, so that descriptions keep room to read.
+                    formatter.write_dl(records, col_max=30 if formatter.width >= 78 else formatter.width // 3)
 
 
 class _Convert:
@@ -215,7 +311,7 @@ class _Convert:
         return number
 
 
-class _Command(TyperCommand):
+class _Command(_Help):
     """A command whose parameters are converted by :class:`_Convert` where Typer (0.29+) would use pydantic.
 
     Typer 0.29 asks each parameter's ``get_runtime_param()`` for its converter; Typer 0.28 has
@@ -238,6 +334,8 @@ def _convert_plainly(params) -> None:
 app = typer.Typer(
     cls=_Group,
     add_completion=False,
+    rich_markup_mode=None,
+    epilog=_EXIT_CODES,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Cross-entropy losses of predictions in CSV, JSON or Parquet files. See `cecli COMMAND --help`.",
@@ -265,32 +363,92 @@ _IO = "Input"
 _OUT = "Output"
 _MATH = "Loss"
 
+
+def _complete_columns(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of -y, -p, -w, --keep and --by: the column names of the first INPUT given.
+
+    The command line comes from the shell's variables (``COMP_WORDS`` for bash, Typer's
+    ``_TYPER_COMPLETE_ARGS`` for zsh and fish): Click's resilient parsing leaves INPUT out of
+    ``ctx.params`` there. A comma-separated list completes its last item. Nothing when there is
+    no INPUT yet, it is stdin, or it cannot be read: completion never prints an error.
+    """
+    import shlex
+
+    line = os.environ.get("_TYPER_COMPLETE_ARGS") or os.environ.get("COMP_WORDS") or ""
+    try:
+        words = shlex.split(line)
+    except ValueError:  # an open quote
+        words = line.split()
+    takes_value = {name for param in ctx.command.params if not getattr(param, "is_flag", True) for name in param.opts}
+    paths, rest = [], iter(words[words.index(ctx.info_name) + 1 :] if ctx.info_name in words else [])
+    for word in rest:
+        if word in takes_value:
+            next(rest, None)
+        elif not word.startswith("-") and word != incomplete:
+            paths.append(word)
+    if not paths:
+        return []
+    done, comma, part = incomplete.rpartition(",")
+    try:
+        from .readers import expand_sources, open_input
+
+        source = open_input(expand_sources(paths[:1])[0], _read_settings({}))
+        try:
+            names = [column.name for column in source.columns]
+        finally:
+            source.close()
+    except Exception:  # an unreadable input: no suggestions, and no message in the middle of a command line
+        return []
+    return [done + comma + name for name in names if name.startswith(part)]
+
+
 Input = Annotated[
     list[str] | None,
     typer.Argument(
         metavar="INPUT",
-        help="Files, folders, globs or URLs read as one dataset, or - for stdin (the default when piped).",
+        help="Files, folders, globs or URLs, or - for stdin (the default when piped). Several inputs are pooled:"
+        " their rows are read, in order, as one dataset.",
         show_default=False,
     ),
 ]
 LabelCols = Annotated[
     str | None,
     typer.Option(
-        "-y", "--y-true", help="Label column(s): name, a,b,c, glob 'y_*', position 2 or range 2-5.", rich_help_panel=_IO
+        "-y",
+        "--y-true",
+        autocompletion=_complete_columns,
+        help="Label column(s): name, a,b,c, glob 'y_*', position 2 or range 2-5.",
+        rich_help_panel=_IO,
     ),
 ]
 PredCols = Annotated[
     str | None,
-    typer.Option("-p", "--y-pred", help="Prediction column(s), same syntax as -y.", rich_help_panel=_IO),
+    typer.Option(
+        "-p",
+        "--y-pred",
+        autocompletion=_complete_columns,
+        help="Prediction column(s), same syntax as -y.",
+        rich_help_panel=_IO,
+    ),
 ]
 LabelsFile = Annotated[
     str | None,
     typer.Option("--labels", help="Read labels from this second file, aligned by row.", rich_help_panel=_IO),
 ]
-WeightCol = Annotated[str | None, typer.Option("-w", "--weight-col", help="Sample weight column.", rich_help_panel=_IO)]
+WeightCol = Annotated[
+    str | None,
+    typer.Option(
+        "-w", "--weight-col", autocompletion=_complete_columns, help="Sample weight column.", rich_help_panel=_IO
+    ),
+]
 Keep = Annotated[
     str | None,
-    typer.Option("--keep", help="Columns to pass through to per-sample output (e.g. an id).", rich_help_panel=_IO),
+    typer.Option(
+        "--keep",
+        autocompletion=_complete_columns,
+        help="Columns to pass through to per-sample output (e.g. an id).",
+        rich_help_panel=_IO,
+    ),
 ]
 InputFormatOpt = Annotated[
     InputFormat | None,
@@ -348,11 +506,11 @@ PlotOpt = Annotated[
 SummaryOnly = Annotated[bool, typer.Option("--summary-only", help="Leave out per-sample values.", rich_help_panel=_OUT)]
 FailAbove = Annotated[
     float | None,
-    typer.Option("--fail-above", help="Exit 1 if the reduced loss is above X.", rich_help_panel=_OUT),
+    typer.Option("--fail-above", metavar="X", help="Exit 1 if the reduced loss is above X.", rich_help_panel=_OUT),
 ]
 FailBelow = Annotated[
     float | None,
-    typer.Option("--fail-below", help="Exit 1 if the reduced loss is below X.", rich_help_panel=_OUT),
+    typer.Option("--fail-below", metavar="X", help="Exit 1 if the reduced loss is below X.", rich_help_panel=_OUT),
 ]
 ValueOnly = Annotated[
     bool,
@@ -374,7 +532,9 @@ class Engine(StrEnum):
 
 EngineOpt = Annotated[
     Engine,
-    typer.Option("--engine", help="local streaming, or dask (pip install 'cecli[dask]').", rich_help_panel=_IO),
+    typer.Option(
+        "--engine", help="local streaming, or dask (needs the extra: pip install 'cecli[dask]').", rich_help_panel=_IO
+    ),
 ]
 Scheduler = Annotated[
     str | None,
@@ -399,9 +559,16 @@ ColorOpt = Annotated[Color, typer.Option("--color", help="Colour in the table.",
 
 By = Annotated[
     str | None,
-    typer.Option("--by", help="Summarise per group of these columns (e.g. a split).", rich_help_panel=_OUT),
+    typer.Option(
+        "--by",
+        autocompletion=_complete_columns,
+        help="Summarise per group of these columns (e.g. a split).",
+        rich_help_panel=_OUT,
+    ),
 ]
-Top = Annotated[int, typer.Option("--top", min=0, help="List the K largest per-sample losses.", rich_help_panel=_OUT)]
+Top = Annotated[
+    int, typer.Option("--top", min=0, metavar="K", help="List the K largest per-sample losses.", rich_help_panel=_OUT)
+]
 PerClass = Annotated[
     bool, typer.Option("--per-class", help="Count and mean loss per true class.", rich_help_panel=_OUT)
 ]
@@ -409,7 +576,9 @@ Like = Annotated[
     Framework | None,
     typer.Option(
         "--like",
-        help="Match a library's conventions: keras, torch or sklearn (see README).",
+        help="Give the number this library gives. keras: clip 1e-7, mean divides by the row count, class"
+        " weights become sample weights; torch: no clipping (bce clamps each log at -100), weighted bce mean"
+        " divides by the row count; sklearn: clip 2.2e-16, rows not renormalised.",
         rich_help_panel=_MATH,
         show_default=False,
     ),
@@ -419,11 +588,11 @@ FromLogits = Annotated[
 ]
 Eps = Annotated[
     float | None,
-    typer.Option(
-        "--eps", help="Clip probabilities to \\[eps, 1-eps]; 0 disables (default 1e-7).", rich_help_panel=_MATH
-    ),
+    typer.Option("--eps", help="Clip probabilities to [eps, 1-eps]; 0 disables (default 1e-7).", rich_help_panel=_MATH),
 ]
-Smoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing s.", rich_help_panel=_MATH)]
+Smoothing = Annotated[
+    float, typer.Option("--label-smoothing", metavar="S", help="Label smoothing S, in [0, 1].", rich_help_panel=_MATH)
+]
 PosWeight = Annotated[
     str | None,
     typer.Option(
@@ -437,7 +606,8 @@ IgnoreIndex = Annotated[
     int | None, typer.Option("--ignore-index", help="Rows with this label do not count.", rich_help_panel=_MATH)
 ]
 Temperature = Annotated[
-    float, typer.Option("--temperature", help="Divide scores by T before the softmax.", rich_help_panel=_MATH)
+    float,
+    typer.Option("--temperature", metavar="T", help="Divide scores by T before the softmax.", rich_help_panel=_MATH),
 ]
 
 
@@ -493,7 +663,7 @@ def _command(loss: str):
         command.__doc__ = func.__doc__
         command.__signature__ = inspect.Signature(parameters)
         command.__annotations__ = {p.name: p.annotation for p in parameters}
-        app.command(name=loss, cls=_Command)(command)
+        app.command(name=loss, cls=_Command, epilog=_EXIT_CODES)(command)
         return func
 
     return register
@@ -579,7 +749,7 @@ def kl():
     """
 
 
-@app.command("columns", cls=_Command)
+@app.command("columns", cls=_Command, epilog=_EXIT_CODES)
 def columns(
     input: Input = None,
     input_format: InputFormatOpt = None,
@@ -593,7 +763,7 @@ def columns(
     _guarded("columns", {"input": input, "input_format": input_format, "delimiter": delimiter, "header": header})
 
 
-@app.command("schema", cls=_Command)
+@app.command("schema", cls=_Command, epilog=_EXIT_CODES)
 def schema():
     """Print the JSON Schema (draft 2020-12) of the document that -f json prints.
 
@@ -871,7 +1041,7 @@ def _score(loss: str, values: dict) -> None:
 
         check_plot_path(values["plot"])  # a bad name or a missing matplotlib stops before the work
     _tune_for_batches()
-    with _progress_bar(enabled=not values["quiet"]) as progress:
+    with _progress_bar(enabled=not values["quiet"], colour=values["color"].value) as progress:
         result = compute(
             loss,
             _sources(values["input"], values.get("labels")),
@@ -940,8 +1110,9 @@ class _progress_bar:
     appears after half a second, so one-liners never flash it.
     """
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self, *, enabled: bool, colour: str = "auto") -> None:
         self.enabled = enabled and sys.stderr.isatty()
+        self.colour = colour
         self.bar = None
 
     def __enter__(self):
@@ -971,7 +1142,7 @@ class _progress_bar:
                     DownloadColumn(),
                     TransferSpeedColumn(),
                     TimeRemainingColumn(),
-                    console=Console(stderr=True),
+                    console=Console(stderr=True, **_colour(self.colour)),
                     transient=True,
                 )
                 self.bar.start()
@@ -984,6 +1155,21 @@ class _progress_bar:
         if self.bar is not None:
             self.bar.stop()
         return False
+
+
+def _colour(setting: str) -> dict:
+    """Console settings for ``--color`` (README, "Options"), for the table on stdout and the progress bar on stderr.
+
+    ``never``, and ``auto`` with ``NO_COLOR`` set (non-empty), mean no escape code at all:
+    rich's ``no_color`` alone drops colours but keeps bold and italics, so the colour system
+    is switched off. ``always`` gives colour (standard ANSI) even in a pipe, whatever
+    ``NO_COLOR`` or ``TERM`` say: the flag is the more specific request.
+    """
+    if setting == "always":
+        return {"force_terminal": True, "color_system": "standard", "no_color": False}
+    if setting == "never" or os.environ.get("NO_COLOR"):
+        return {"color_system": None, "no_color": True}
+    return {}
 
 
 def _render(result, fmt: str, values: dict, per_sample: bool) -> None:
@@ -999,14 +1185,7 @@ def _render(result, fmt: str, values: dict, per_sample: bool) -> None:
     else:
         from rich.console import Console
 
-        color = values["color"].value
-        console = Console(
-            file=out,
-            force_terminal=True if color == "always" else None,
-            no_color=color == "never" or bool(os.environ.get("NO_COLOR")),
-            highlight=False,
-            emoji=False,
-        )
+        console = Console(file=out, highlight=False, emoji=False, **_colour(values["color"].value))
         render.render_table(
             result, console, precision=6 if values["precision"] is None else values["precision"], per_sample=per_sample
         )

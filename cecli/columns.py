@@ -79,8 +79,15 @@ class Selection:
         return [c.name for c in self.columns(role)]
 
 
+LISTED = 10  # columns named in a message; a wide file's message stays one readable line
+
+
 def _listing(columns) -> str:
-    return ", ".join(printable(c.name) for c in columns) or "none"
+    """The names of `columns` for a message: all of them, or the first :data:`LISTED` and the count."""
+    names = [printable(c.name) for c in columns[: LISTED + 1]]
+    if len(columns) > LISTED:
+        return ", ".join(names[:LISTED]) + f", ... ({len(columns)} in all)"
+    return ", ".join(names) or "none"
 
 
 def resolve(spec: str, columns: list[Column], *, option: str, file: str) -> list[Column]:
@@ -277,10 +284,15 @@ def _disjoint(first: list[Column], first_role: str, second: list[Column], second
 
 
 def _ambiguous(what: str, columns: list[Column], file: str) -> InputError:
+    hint = "name them with -y LABEL_COLS and -p PRED_COLS"
+    if len(columns) == 1:  # one column whose name holds another separator: the file was split on the wrong one
+        name = columns[0].name
+        if "\t" in name:
+            hint = "the input looks tab-separated: use --input-format tsv or --delimiter tab"
+        elif found := next((ch for ch in ";| " if ch in name.strip()), None):
+            hint = f"the input looks separated by {found!r}: use --delimiter {found!r}"
     return InputError(
-        f"cannot tell which columns hold the {what}; columns found: {_listing(columns)}",
-        file=file,
-        hint="name them with -y LABEL_COLS and -p PRED_COLS",
+        f"cannot tell which columns hold the {what}; columns found: {_listing(columns)}", file=file, hint=hint
     )
 
 

@@ -897,19 +897,36 @@ def _check_nulls(array: pa.Array, column: str, what: str = "missing value") -> N
 
 
 def _bad_number(array: pa.Array) -> int:
-    """Index of the first string in `array` that does not parse as a number (binary search)."""
-    import pyarrow.compute as pc
-
+    """Index of the first string in `array` that does not parse as a number, even leniently (binary search)."""
     low, high = 0, len(array)
     while high - low > 1:
         middle = (low + high) // 2
-        try:
-            pc.cast(array.slice(low, middle - low), pa.float64())
-        except pa.ArrowInvalid:
-            high = middle
-        else:
+        if pa.types.is_float64(_lenient(array.slice(low, middle - low)).type):
             low = middle
+        else:
+            high = middle
     return low
+
+
+def _lenient(array: pa.Array) -> pa.Array:
+    """Text cells as float64 where there is no doubt what they mean, else `array` unchanged.
+
+    Surrounding spaces are dropped (``1, 0.9``: pyarrow's typed CSV columns skip them too),
+    and ``true``/``false`` (also ``True``, ``TRUE``, ...) are 1 and 0, as a boolean column of
+    Parquet or JSON is (README, "Input").
+    """
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim(array, characters=" \t")
+    for words, number in (
+        ([w for w, v in _BOOLEANS.items() if v], "1"),
+        ([w for w, v in _BOOLEANS.items() if not v], "0"),
+    ):
+        trimmed = pc.if_else(pc.is_in(trimmed, value_set=pa.array(words)), number, trimmed)
+    try:
+        return pc.cast(trimmed, pa.float64())
+    except pa.ArrowInvalid:
+        return array
 
 
 def _floats(array: pa.Array, column: str) -> np.ndarray:
@@ -921,6 +938,8 @@ def _floats(array: pa.Array, column: str) -> np.ndarray:
         try:
             array = pc.cast(array, pa.float64())
         except pa.ArrowInvalid:
+            array = _lenient(array)
+        if not pa.types.is_float64(array.type):
             index = _bad_number(array)
             value = array[index].as_py()
             if not value.strip():
@@ -1528,6 +1547,8 @@ class CsvInput(Input):
                         raise
                     return read(self._read_options(len(block) + 1, skip_header=first, use_threads=False))
             except pa.ArrowInvalid as error:
+                if numeric and (table := self._lenient_block(block, first, names, numeric)) is not None:
+                    return table
                 raise _BlockError(error, block, first) from None
 
         def tables() -> Iterator[pa.Table]:
@@ -1556,6 +1577,27 @@ class CsvInput(Input):
         except _BlockError as failed:
             failed.records_before = done
             raise
+
+    def _lenient_block(self, block: bytes, first: bool, names, numeric) -> pa.Table | None:
+        """`block` with every column as text, when its numeric columns hold numbers once read leniently.
+
+        pyarrow's float conversion takes surrounding spaces but not ``true``/``false``, which
+        :func:`_lenient` reads as 1 and 0; ``None`` leaves the error to :meth:`_block_error`.
+        """
+        import pyarrow.csv as pa_csv
+
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(block),
+                read_options=self._read_options(len(block) + 1, skip_header=first, use_threads=False),
+                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter),
+                convert_options=self._convert_options(names, frozenset()),
+            )
+            for name in numeric:
+                _floats(table.column(name).combine_chunks(), name)
+        except (pa.ArrowInvalid, CellError):
+            return None
+        return table
 
     def _convert_options(self, names, numeric):
         import pyarrow.csv as pa_csv

@@ -40,148 +40,194 @@ def render_value(result: LossResult, stream, *, precision: int | None = None) ->
     if result.value is not None or result.options.reduction != "none":
         stream.write(_number(result.value, precision) + "\n")
         return
-    stream.write("".join(_number(v, precision) + "\n" for v in result.per_sample_list()))
+    stream.write("".join(word + "\n" for word in result.per_sample_words(precision)))
 
 
 def render_lines(result: LossResult, stream, *, fmt: str) -> None:
-    """One line per sample: ``row`` (1-based record), ``loss`` and kept columns."""
+    """One line per sample: ``row`` (1-based record), ``loss`` and kept columns.
+
+    An ignored row has no loss: ``null`` in NDJSON, an empty cell in CSV. A loss that is not
+    finite is ``inf``/``nan`` text in CSV; NDJSON (strict JSON) writes ``null`` with
+    ``"nonfinite": "inf"`` beside it.
+    """
     names = list(result.keep)
+    words = result.per_sample_words()
     values = result.per_sample_list()
     if fmt == "ndjson":
-        for i, loss in enumerate(values):
-            record = {"row": i + 1, "loss": loss, **{n: result.keep[n][i] for n in names}}
+        for i, (loss, word) in enumerate(zip(values, words, strict=True)):
+            record = {"row": i + 1, "loss": loss}
+            if loss is None and word != "ignored":
+                record["nonfinite"] = word
+            record.update({n: result.keep[n][i] for n in names})
             stream.write(json.dumps(record, allow_nan=False, default=str) + "\n")
         return
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["row", "loss", *names])
-    for i, loss in enumerate(values):
-        writer.writerow([i + 1, "" if loss is None else repr(loss), *(cell_text(result.keep[n][i]) for n in names)])
+    for i, word in enumerate(words):
+        writer.writerow([i + 1, "" if word == "ignored" else word, *(cell_text(result.keep[n][i]) for n in names)])
 
 
 def render_table(result: LossResult, console, *, precision: int = 6, per_sample: bool = True) -> None:
-    """Per-sample rows (the first :data:`TABLE_ROWS`) and a summary block."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+    """Per-sample rows (the first :data:`TABLE_ROWS`) and a summary block.
 
+    Every table goes through :func:`_print_table`, which never cuts a number: its title and
+    caption are lines of their own, and columns that do not fit the console are left out.
+    """
     if per_sample and result.per_sample is not None:
-        table = Table(box=box.SIMPLE_HEAD, title=Text(f"cecli {result.options.loss}: per-sample loss"))
-        table.add_column(Text("row"), justify="right")
-        table.add_column(Text(f"loss ({result.options.unit})"), justify="right")
-        for name in result.keep:
-            table.add_column(Text(printable(name)))
-        values = result.per_sample_list()
-        for i, loss in enumerate(values[:TABLE_ROWS]):
-            kept = [Text(_shown(result.keep[n][i])) for n in result.keep]
-            table.add_row(Text(str(i + 1)), Text(_number(loss, precision) if loss is not None else "—"), *kept)
-        if len(values) > TABLE_ROWS:
-            table.caption = Text(f"… {len(values) - TABLE_ROWS} more rows (use -f json or --out for all)")
-        console.print(table)
-    document = result.to_dict(per_sample=False)
+        values = result.per_sample_words(precision, limit=TABLE_ROWS)
+        rows = [
+            [
+                str(i + 1),
+                loss,
+                *(_shown(result.keep[n][i]) for n in result.keep),
+            ]
+            for i, loss in enumerate(values[:TABLE_ROWS])
+        ]
+        more = result.per_sample.size - TABLE_ROWS
+        _print_table(
+            console,
+            f"cecli {result.options.loss}: per-sample loss",
+            ["row", f"loss ({result.options.unit})", *map(printable, result.keep)],
+            ["number", "number", *("text" for _ in result.keep)],
+            rows,
+            caption=f"… {more} more rows (-f json or --out for all)" if more > 0 else None,
+        )
+    part = result.partial  # the numbers themselves: the table shows inf where JSON writes null
+    document = result.to_dict(per_sample=False)  # each group's and class's value, reduced as the total is
     if result.groups is not None:
-        console.print(
-            _breakdown_table(
-                "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
-                [
-                    (", ".join(map(_shown, key.values())), summary)
-                    for (key, _), summary in zip(result.groups, document["by"], strict=True)
-                ],
-                precision,
-            )
+        _breakdown_table(
+            console,
+            "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
+            [
+                (", ".join(map(_shown, key.values())), summary)
+                for (key, _), summary in zip(result.groups, document["by"], strict=True)
+            ],
+            precision,
         )
     if result.per_class is not None:
-        console.print(
-            _breakdown_table(
-                "per true class",
-                [
-                    (name, summary)
-                    for (name, _, _), summary in zip(result.per_class, document["per_class"], strict=True)
-                ],
-                precision,
-                "class",
-            )
+        _breakdown_table(
+            console,
+            "per true class",
+            [(name, summary) for (name, _, _), summary in zip(result.per_class, document["per_class"], strict=True)],
+            precision,
+            "class",
         )
     if result.top is not None and result.top.rows:
-        console.print(_top_table(result, precision))
+        _top_table(console, result, precision)
     if result.histogram is not None and result.partial.count:
-        console.print(_histogram_table(result))
-    summary = Table(box=box.SIMPLE_HEAD, show_header=False, title=Text("summary"))
-    summary.add_column(justify="left")
-    summary.add_column(justify="right")
+        _histogram_table(console, result)
     rows = [
         ("loss", result.options.loss),
-        ("value", _number(document["value"], precision)),
+        ("value", _number(result.value, precision)),
         ("reduction", result.options.reduction),
         ("unit", result.options.unit),
-        ("count", str(document["count"])),
-        ("mean", _number(document["mean"], precision)),
-        ("sum", _number(document["sum"], precision)),
-        ("weight sum", _number(document["weight_sum"], precision)),
-        ("denominator", _number(document["denominator"], precision)),
-        ("min", _number(document["min"], precision)),
-        ("max", _number(document["max"], precision)),
-        *([("accuracy", _number(document["accuracy"], precision))] if document["accuracy"] is not None else []),
-        *([("perplexity", _number(document["perplexity"], precision))] if document["perplexity"] is not None else []),
+        ("count", str(part.count)),
+        ("mean", _number(part.mean, precision)),
+        ("sum", _number(part.sum, precision)),
+        ("weight sum", _number(part.weight_sum, precision)),
+        ("denominator", _number(result.denominator, precision)),
+        ("min", _number(part.min if part.count else None, precision)),
+        ("max", _number(part.max if part.count else None, precision)),
+        *([("accuracy", _number(result.accuracy, precision))] if result.accuracy is not None else []),
+        *([("perplexity", _number(result.perplexity, precision))] if result.perplexity is not None else []),
         ("input", f"{printable(result.input['path'] or ', '.join(result.input['paths']))} ({result.input['format']})"),
     ]
-    for label, value in rows:
-        summary.add_row(Text(label), Text(value))
-    console.print(summary)
+    # The values are numbers and words, then the input's path, the one cell long enough to fold.
+    _print_table(console, "summary", ["", ""], ["text", "value"], [list(row) for row in rows], header=False)
 
 
-def _breakdown_table(title: str, rows: list, precision: int, heading: str = "group"):
+_TEXT_WIDTH = 12  # a text column (kept values, group names) may fold down to this width before columns are left out
+
+
+# How each kind of column is laid out: (justify, no_wrap). Numbers and bars are never cut or
+# wrapped; text (kept values, group names, the input's path) folds onto more lines.
+_KINDS = {"number": ("right", True), "bar": ("left", True), "text": ("left", False), "value": ("right", False)}
+
+
+def _print_table(
+    console,
+    title: str,
+    headings: list[str],
+    kinds: list[str],
+    rows: list[list[str]],
+    *,
+    caption: str | None = None,
+    header: bool = True,
+) -> None:
+    """Print a table whose numbers are never cut or wrapped.
+
+    When the table does not fit the console even with its text columns folded to
+    :data:`_TEXT_WIDTH`, columns are left out from the right (the first two always stay) and
+    a line names them. The title and caption are lines of their own, wrapped to the console,
+    not to the (often narrower) table.
+    """
     from rich import box
+    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD, title=Text(title))
+    natural = [max([cell_len(h) if header else 0, *(cell_len(row[i]) for row in rows)]) for i, h in enumerate(headings)]
+    needed = [w if _KINDS[kind][1] else min(w, _TEXT_WIDTH) for w, kind in zip(natural, kinds, strict=True)]
+    shown = len(headings)
+    while shown > 2 and sum(needed[:shown]) + 3 * shown + 1 > console.width:  # padding 2 and a rule 1 a column
+        shown -= 1
+    table = Table(box=box.SIMPLE_HEAD, show_header=header)
+    for heading, kind in zip(headings[:shown], kinds[:shown], strict=True):
+        justify, no_wrap = _KINDS[kind]
+        table.add_column(Text(heading), justify=justify, no_wrap=no_wrap, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row[:shown]))
+    console.print(Text(title, style="bold"))
+    console.print(table)
+    notes = [f"({', '.join(headings[shown:])} left out at this width; -f json has them)"] if headings[shown:] else []
+    notes += [caption] if caption else []
+    for note in notes:
+        console.print(Text(note))
+    if notes:
+        console.print()
+
+
+def _breakdown_table(console, title: str, rows: list, precision: int, heading: str = "group") -> None:
     names = ("value", "mean", "sum", "min", "max")  # the JSON keys of each row, as in the summary
-    for name in (heading, "count", *names):
-        table.add_column(Text(name), justify="left" if name == heading else "right")
-    for label, summary in rows:
-        numbers = [summary[name] for name in names]
-        table.add_row(
-            Text(printable(label)), Text(str(summary["count"])), *(Text(_number(v, precision)) for v in numbers)
-        )
-    return table
+    cells = [
+        [printable(label), str(summary["count"]), *(_number(summary[name], precision) for name in names)]
+        for label, summary in rows
+    ]
+    _print_table(console, title, [heading, "count", *names], ["text", *["number"] * 6], cells)
 
 
-def _top_table(result: LossResult, precision: int):
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
+def _top_table(console, result: LossResult, precision: int) -> None:
     names = list(result.input.get("keep_columns", []))
-    table = Table(box=box.SIMPLE_HEAD, title=Text(f"{len(result.top.rows)} largest losses"))
-    table.add_column(Text("row"), justify="right")
-    table.add_column(Text(f"loss ({result.options.unit})"), justify="right")
-    for name in names:
-        table.add_column(Text(printable(name)))
-    for loss, row, kept in result.top.rows:
-        table.add_row(Text(str(row)), Text(_number(loss, precision)), *(Text(_shown(v)) for v in kept))
-    return table
+    cells = [[str(row), _number(loss, precision), *(_shown(v) for v in kept)] for loss, row, kept in result.top.rows]
+    _print_table(
+        console,
+        f"{len(result.top.rows)} largest losses",
+        ["row", f"loss ({result.options.unit})", *map(printable, names)],
+        ["number", "number", *("text" for _ in names)],
+        cells,
+    )
 
 
-def _histogram_table(result: LossResult, width: int = 30):
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
+def _histogram_table(console, result: LossResult, width: int = 30) -> None:
     from .reduce import HISTOGRAM_EDGES
 
     counts = result.histogram.counts
     used = [i for i, c in enumerate(counts) if c]
-    table = Table(box=box.SIMPLE_HEAD, title=Text(f"distribution of per-sample loss ({result.options.unit})"))
-    table.add_column(Text("from"), justify="right")
-    table.add_column(Text("to"), justify="right")
-    table.add_column(Text("count"), justify="right")
-    table.add_column(Text(""), justify="left")
     nan = result.histogram.nan
-    peak = max(*counts, nan)
-    for i in range(used[0], used[-1] + 1) if used else ():
-        low, high = HISTOGRAM_EDGES[i], HISTOGRAM_EDGES[i + 1]
-        bar = "█" * max(1 if counts[i] else 0, round(width * counts[i] / peak))
-        table.add_row(Text(f"{low:.3g}"), Text(f"{high:.3g}"), Text(str(counts[i])), Text(bar))
+    bins = range(used[0], used[-1] + 1) if used else range(0)
+    cells = [[f"{HISTOGRAM_EDGES[i]:.3g}", f"{HISTOGRAM_EDGES[i + 1]:.3g}", str(counts[i])] for i in bins]
     if nan:  # NaN has no bin; it is counted on its own row so that the counts add up
-        table.add_row(Text("NaN"), Text(""), Text(str(nan)), Text("█" * max(1, round(width * nan / peak))))
-    return table
+        cells.append(["NaN", "", str(nan)])
+    # The bars take what the console leaves, up to `width`: a bar is never cut, only shorter.
+    room = console.width - sum(max(len(row[k]) for row in [["from", "to", "count"], *cells]) for k in range(3)) - 13
+    width = max(1, min(width, room))
+    peak = max(*counts, nan)
+    for row, count in zip(cells, [*(counts[i] for i in bins), *([nan] if nan else [])], strict=True):
+        row.append("█" * max(1 if count else 0, round(width * count / peak)))
+    _print_table(
+        console,
+        f"distribution of per-sample loss ({result.options.unit})",
+        ["from", "to", "count", ""],
+        ["number", "number", "number", "bar"],
+        cells,
+    )

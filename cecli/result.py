@@ -122,11 +122,11 @@ class LossResult:
         if self.out is not None:
             document["out"] = self.out
         if per_sample and self.per_sample is not None:
-            values = self.per_sample_list()
-            bad = sum(1 for v, c in zip(values, self.counted, strict=True) if v is None and c)
-            if bad:
-                warnings.append(f"{bad} per-sample losses are not finite (written as null)")
-            document["per_sample"] = values
+            nonfinite = self.nonfinite_rows()
+            if nonfinite:
+                warnings.append(f"{len(nonfinite)} per-sample losses are not finite (null, listed in nonfinite_rows)")
+            document["per_sample"] = self.per_sample_list()
+            document["nonfinite_rows"] = nonfinite
         document["warnings"] = warnings
         return document
 
@@ -144,10 +144,31 @@ class LossResult:
         }
 
     def per_sample_list(self) -> list[float | None]:
-        """Per-sample losses as Python floats, ``None`` where not counted or not finite."""
+        """Per-sample losses as Python floats, ``None`` where not counted or not finite.
+
+        Strict JSON has no infinity: :meth:`nonfinite_rows` tells which ``None`` is a loss.
+        """
         values = self.per_sample.tolist()
         ok = np.isfinite(self.per_sample) & self.counted
         return [v if good else None for v, good in zip(values, ok.tolist(), strict=True)]
+
+    def nonfinite_rows(self) -> list[dict]:
+        """The rows that count but whose loss is not finite: ``{"row": N, "loss": "inf"}`` (or ``"nan"``), N 1-based."""
+        bad = np.flatnonzero(self.counted & ~np.isfinite(self.per_sample))
+        return [{"row": int(i) + 1, "loss": repr(float(self.per_sample[i]))} for i in bad]
+
+    def per_sample_words(self, precision: int | None = None, limit: int | None = None) -> list[str]:
+        """The first `limit` rows' losses (all by default) as text: the number (`precision` decimals, else
+        in full), ``inf``/``nan``, or ``ignored`` for a row that does not count (``--ignore-index``)."""
+        out = []
+        for loss, counted in zip(self.per_sample[:limit].tolist(), self.counted[:limit].tolist(), strict=True):
+            if not counted:
+                out.append("ignored")
+            elif precision is not None and math.isfinite(loss):
+                out.append(f"{loss:.{precision}f}")
+            else:
+                out.append(repr(loss))
+        return out
 
 
 def json_text(value) -> str:

@@ -86,11 +86,14 @@ class PerSampleWriter:
             lines = []
             for i, (loss, ok) in enumerate(zip(losses.tolist(), counted.tolist(), strict=True)):
                 record = {"row": int(rows[i]), "loss": loss if ok and math.isfinite(loss) else None}
+                if ok and not math.isfinite(loss):  # as -f ndjson: strict JSON, the kind of number beside it
+                    record["nonfinite"] = repr(loss)
                 record.update({name: keep[name][i] for name in self.keep})
                 lines.append(json.dumps(record, allow_nan=False, default=str))
             self._file.write(("\n".join(lines) + "\n").encode() if lines else b"")
             return
-        loss_array = pa.array(losses, mask=~(counted & np.isfinite(losses)), type=pa.float64())
+        # null only for an ignored row; a loss that is not finite stays inf/nan (CSV text "inf", as -f csv)
+        loss_array = pa.array(losses, mask=~counted, type=pa.float64())
         columns = {"row": pa.array(rows), "loss": loss_array}
         for name in self.keep:
             if self.format == "parquet" and kept and name in kept:

@@ -244,8 +244,9 @@ def test_zero_sample_weight_on_an_infinite_loss(tmp_path):
     assert document["per_sample"] == [None, pytest.approx(-math.log1p(-0.2)), pytest.approx(L2)]
     assert document["warnings"] == [
         "max is inf (written as null)",
-        "1 per-sample losses are not finite (written as null)",
+        "1 per-sample losses are not finite (null, listed in nonfinite_rows)",
     ]
+    assert document["nonfinite_rows"] == [{"row": 1, "loss": "inf"}]
     assert document["histogram"]["counts"][-1] == 1  # +inf falls in the last bin
     assert sum(document["histogram"]["counts"]) + document["histogram"]["nan"] == document["count"] == 3
 
