@@ -410,7 +410,8 @@ def label_weights(labels, class_weights, *, ignore_index: int | None = None) -> 
     """Weight ``w_y`` of each row's class, 0 for ignored rows: the mean's denominator terms.
 
     PyTorch ``cross_entropy`` with class-index targets and ``weight`` averages as
-    ``sum(l) / sum(w_y)``; multiply these by any sample weights to get that denominator.
+    ``sum(l) / sum(w_y)``: pass these as ``denominators`` to :meth:`cecli.reduce.Partial.of`
+    (which multiplies them by any sample weights) and read ``reduced("mean")``.
     """
     targets = np.asarray(labels, dtype=np.int64)
     weights = np.asarray(class_weights, dtype=np.float64)
@@ -904,9 +905,12 @@ def nll_loss(
     Notes
     -----
     PyTorch's ``reduction='mean'`` is ``sum(l) / sum(w_y)`` over the rows not ignored.
-    Pass ``denominators=label_weights(labels, w, ignore_index=...)`` (times any sample
-    weights) to :meth:`cecli.reduce.Partial.of`; without class weights use
-    ``w = np.ones(C)`` there, so that ignored rows drop out of the count.
+    Pass ``denominators=label_weights(labels, w, ignore_index=...)`` to
+    :meth:`cecli.reduce.Partial.of` (with any sample weights ``s`` as `weights`: ``Partial``
+    multiplies the factors by them, ``D = sum(s * w_y)``) and read
+    ``partial.reduced("mean")``, which is ``sum(s * l) / D``; ``partial.mean`` stays
+    ``sum(s * l) / sum(s)``. Without class weights use ``w = np.ones(C)`` there, so that
+    ignored rows drop out of the count.
 
     Examples
     --------

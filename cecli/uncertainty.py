@@ -6,10 +6,14 @@ or in which order the states were added: all sums are exact (Python integers cou
 power-of-two unit) and only the final statistic is rounded.
 
 Rows enter as per-sample losses ``l`` with optional sample weights ``a`` and denominator
-weights ``d`` exactly as in :meth:`cecli.reduce.Partial.of`: each row contributes the
-numerator ``y = fl(a * l)`` (the float product, the very value the reported mean sums) and
-the denominator ``x = d`` (1 without weights). The reduced value is the ratio
-``m = sum(y) / sum(x)``, and each method below treats rows as independent draws from a
+weights ``d`` (default ``a``; the whole per-row denominator, where ``Partial.of``'s
+`denominators` are factors it multiplies by ``a``): each row contributes the numerator
+``y = a * l`` and the denominator ``x = d`` (1 without weights). In the normal states ``y``
+is the exact product (``0 * anything = 0``), as :meth:`cecli.reduce.Partial.of` sums it, so
+their mean is :attr:`cecli.reduce.Partial.mean` bit for bit; the resampling states use the
+float product ``fl(a * l)`` (a relative change of at most ``2**-53`` per row, far below
+their Monte-Carlo error). The reduced value is the ratio ``m = sum(y) / sum(x)``, and each
+method below treats rows as independent draws from a
 population of rows (the dump is a sample of the data the model will meet):
 
 ``normal``
@@ -50,9 +54,10 @@ from cecli.reduce import exact_sum
 
 # reduce.exact_sum counts units of 2**-_REDUCE_UNIT; read the unit off 1.0 rather than a private name.
 _REDUCE_UNIT = exact_sum(np.ones(1)).bit_length() - 1
-# The product of two finite floats is a multiple of 2**-2148; the binned path below needs 53 + 106 bits
-# more below that, so 2**-2400 makes every exact sum here an integer.
-_UNIT = 2400
+# The normal states' second moments sum products of four floats, (a * l)**2, multiples of 2**-4296;
+# the binned path below splits each into normalised halves and needs about 370 bits more below
+# that (53-bit mantissas of the halves' error terms), so 2**-4800 makes every exact sum here an integer.
+_UNIT = 4800
 assert _REDUCE_UNIT >= 1074 and _UNIT >= _REDUCE_UNIT  # every float is a multiple of 2**-1074
 _SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two 26-bit halves
 # Inside this range Dekker's product a*b = p + e is exact: no overflow in the split, and every partial
@@ -110,28 +115,69 @@ def _shifted_sum(values: np.ndarray, shifts: np.ndarray) -> int:
     return total
 
 
-def _product_sum(a: np.ndarray, b: np.ndarray) -> int:
-    """Exact ``sum(a * b)`` (the products unrounded) in units of ``2**-_UNIT``.
+def _product_sum(a: np.ndarray, b: np.ndarray, shifts: np.ndarray | None = None) -> int:
+    """Exact ``sum(a * b * 2**shifts)`` (the products unrounded) in units of ``2**-_UNIT``.
 
-    In the common range this is Dekker's error-free product summed with
-    :func:`cecli.reduce.exact_sum`; otherwise both factors are first normalised per row by
-    a power of two (``a = fa * 2**ea`` with ``0.5 <= |fa| < 1``, exact), so nothing can
+    In the common range (and without `shifts`) this is Dekker's error-free product summed
+    with :func:`cecli.reduce.exact_sum`; otherwise both factors are first normalised per row
+    by a power of two (``a = fa * 2**ea`` with ``0.5 <= |fa| < 1``, exact), so nothing can
     overflow or underflow, and the exponents are added back by exponent binning.
     """
     if a.size == 0:
         return 0
-    if _in_safe_range(a) and (b is a or _in_safe_range(b)):
+    if shifts is None and _in_safe_range(a) and (b is a or _in_safe_range(b)):
         p, e = _two_product(a, b)
         return _sum_units(p) + _sum_units(e)
     fraction_a, exponent_a = np.frexp(a)
     fraction_b, exponent_b = (fraction_a, exponent_a) if b is a else np.frexp(b)
     p, e = _two_product(fraction_a, fraction_a if b is a else fraction_b)
-    shifts = exponent_a.astype(np.int64) + exponent_b
-    return _shifted_sum(p, shifts) + _shifted_sum(e, shifts)
+    total = exponent_a.astype(np.int64) + exponent_b
+    if shifts is not None:
+        total += shifts
+    return _shifted_sum(p, total) + _shifted_sum(e, total)
+
+
+@dataclass(frozen=True)
+class _Exact:
+    """Row values held exactly as ``sum(parts) * 2**shifts`` (``shifts`` None: 0)."""
+
+    parts: tuple[np.ndarray, ...]
+    shifts: np.ndarray | None = None
+
+    @classmethod
+    def product(cls, a: np.ndarray, b: np.ndarray) -> _Exact:
+        """``a * b`` exactly: Dekker's ``p + e`` in the safe range, else of the normalised factors."""
+        if _in_safe_range(a) and _in_safe_range(b):
+            return cls(_two_product(a, b))
+        fraction_a, exponent_a = np.frexp(a)
+        fraction_b, exponent_b = np.frexp(b)
+        return cls(_two_product(fraction_a, fraction_b), exponent_a.astype(np.int64) + exponent_b)
+
+    def __getitem__(self, index) -> _Exact:
+        return _Exact(tuple(part[index] for part in self.parts), None if self.shifts is None else self.shifts[index])
+
+    def total(self) -> int:
+        """Exact sum of the values in units of ``2**-_UNIT``."""
+        if self.shifts is None:
+            return sum(_sum_units(part) for part in self.parts)
+        return sum(_shifted_sum(part, self.shifts) for part in self.parts)
+
+    def dot(self, other: _Exact) -> int:
+        """Exact ``sum(self * other)`` in units of ``2**-_UNIT``."""
+        shifts = (
+            other.shifts if self.shifts is None else self.shifts if other.shifts is None else self.shifts + other.shifts
+        )
+        if other is self:  # (p + e)**2 = p*p + 2 p*e + e*e, each square on the faster square path
+            total = 0
+            for j, k in combinations_with_replacement(range(len(self.parts)), 2):
+                a, b = self.parts[j], self.parts[k]
+                total += _product_sum(a, a if j == k else b, shifts) << (j != k)
+            return total
+        return sum(_product_sum(a, b, shifts) for a in self.parts for b in other.parts)
 
 
 def _rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[np.ndarray]]:
-    """``x`` (``None`` for 1 per row) and the numerators ``y = fl(a * l)`` of each loss array."""
+    """``x`` (``None`` for 1 per row) and the float numerators ``y = fl(a * l)`` of each loss array (resampling)."""
     weights = None if weights is None else np.asarray(weights, dtype=np.float64)
     if denominators is None:
         denominators = weights
@@ -139,8 +185,48 @@ def _rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[np.nda
     ys = []
     for values in losses:
         values = np.asarray(values, dtype=np.float64)
-        ys.append(values if weights is None else values * weights)  # the same product as Partial.of
+        ys.append(values if weights is None else values * weights)
     return x, ys
+
+
+def _exact_rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[_Exact], np.ndarray | None]:
+    """``x``, the exact numerators ``y = a * l`` of each loss array, and the finite-row mask.
+
+    As :meth:`cecli.reduce.Partial.of`: a row of weight 0 adds 0 to the numerators whatever
+    its loss (``0 * inf = 0``). The mask (``None`` when all are finite) keeps the rows whose
+    ``x``, ``a`` and losses are finite; the others make the statistics NaN.
+    """
+    weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+    x = (
+        None
+        if (weights if denominators is None else denominators) is None
+        else np.asarray(weights if denominators is None else denominators, dtype=np.float64)
+    )
+    values = [np.asarray(v, dtype=np.float64) for v in losses]
+    if weights is not None:
+        zero = weights == 0
+        if zero.any():
+            values = [np.where(zero, 0.0, v) for v in values]
+    finite = _finite_rows(x, values if weights is None else [weights, *values])
+    if finite is not None:
+        x = None if x is None else x[finite]
+        weights = None if weights is None else weights[finite]
+        values = [v[finite] for v in values]
+    ys = [_Exact((v,)) if weights is None else _Exact.product(weights, v) for v in values]
+    return x, ys, finite
+
+
+def _exact_moments(x: np.ndarray | None, ys: list[_Exact], n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Exact first and second moments of ``(x, *ys)`` over `n` finite rows, as :func:`_moments`."""
+    first = [n << _UNIT if x is None else _sum_units(x)] + [y.total() for y in ys]
+    variables = [None if x is None else _Exact((x,)), *ys]
+    second = []
+    for j, k in combinations_with_replacement(range(len(variables)), 2):
+        if j == 0 and x is None:
+            second.append(n << _UNIT if k == 0 else first[k])  # x = 1: sum(x*x) = n, sum(x*y) = sum(y)
+        else:
+            second.append(variables[j].dot(variables[k]))
+    return tuple(first), tuple(second)
 
 
 def _finite_rows(x: np.ndarray | None, ys: list[np.ndarray]) -> np.ndarray | None:
@@ -149,24 +235,6 @@ def _finite_rows(x: np.ndarray | None, ys: list[np.ndarray]) -> np.ndarray | Non
     for values in ys if x is None else [x, *ys]:
         finite &= np.isfinite(values)
     return None if finite.all() else finite
-
-
-def _moments(x: np.ndarray | None, ys: list[np.ndarray]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Exact first and second moments of the variables ``(x, *ys)``.
-
-    Returns ``(sum(v_j) for j)`` and ``(sum(v_j * v_k) for j <= k)`` in the order of
-    ``combinations_with_replacement``, all in units of ``2**-_UNIT``.
-    """
-    n = ys[0].size
-    first = [n << _UNIT if x is None else _sum_units(x)] + [_sum_units(y) for y in ys]
-    variables = [x, *ys]
-    second = []
-    for j, k in combinations_with_replacement(range(len(variables)), 2):
-        if j == 0 and x is None:
-            second.append(n << _UNIT if k == 0 else first[k])  # x = 1: sum(x*x) = n, sum(x*y) = sum(y)
-        else:
-            second.append(_product_sum(variables[j], variables[k]))
-    return tuple(first), tuple(second)
 
 
 def _participating(x: np.ndarray | None, n: int) -> int:
@@ -259,12 +327,13 @@ def _ratio(first: tuple, second: tuple, n: int, coefficients: tuple[int, ...]) -
 class NormalState:
     """Exact sufficient statistics for the normal interval of a weighted mean loss.
 
-    With ``x_i = d_i`` and ``y_i = fl(a_i * l_i)`` (see the module docstring) the state keeps
+    With ``x_i = d_i`` and ``y_i = a_i * l_i`` (see the module docstring) the state keeps
     ``n`` and the exact sums ``Sx, Sy, Sxx, Sxy, Syy`` — for ``a = d = w`` these are the issue's
-    ``Σw, Σw·l, Σw², Σw²·l, Σw²·l²``. The products inside the sums are exact (Dekker's
-    error-free product; rows far outside ``[2**-400, 2**400]`` are normalised by powers of two
-    first, so ``w²·l²`` can neither overflow nor underflow). The reduced value and its
-    standard error are
+    ``Σw, Σw·l, Σw², Σw²·l, Σw²·l²``. Every product inside the sums is exact, ``y_i`` itself
+    included (Dekker's error-free product ``a l = p + e``; rows far outside ``[2**-400,
+    2**400]`` are normalised by powers of two first, so ``w²·l²`` can neither overflow nor
+    underflow), so ``Sy`` is the very sum :class:`cecli.reduce.Partial` divides. The reduced
+    value and its standard error are
 
     .. math::
 
@@ -304,18 +373,15 @@ class NormalState:
         ----------
         losses : array_like, shape (n,)
         weights : array_like, shape (n,), optional
-            Sample weights ``a``; the numerator of a row is ``fl(a * l)``.
+            Sample weights ``a``; the numerator of a row is the exact ``a * l`` (0 when ``a = 0``).
         denominators : array_like, shape (n,), optional
             Denominator weights ``d``; default `weights` (or 1 per row).
         """
-        x, (y,) = _rows([losses], weights, denominators)
-        finite = _finite_rows(x, [y])
-        nonfinite = 0
-        if finite is not None:
-            nonfinite = int(y.size - np.count_nonzero(finite))
-            x, y = (None if x is None else x[finite]), y[finite]
-        first, second = _moments(x, [y])
-        return cls(_participating(x, y.size), nonfinite, first, second)
+        x, (y,), finite = _exact_rows([losses], weights, denominators)
+        n = y.parts[0].size
+        nonfinite = 0 if finite is None else int(finite.size - n)
+        first, second = _exact_moments(x, [y], n)
+        return cls(_participating(x, n), nonfinite, first, second)
 
     @classmethod
     def grouped(cls, codes, losses, weights=None, denominators=None) -> dict:
@@ -802,13 +868,16 @@ def _same_draws(a, b) -> None:
 
 
 def _outcomes(losses_a, losses_b, x, finite) -> tuple[int, int, int]:
-    """(wins, ties, losses) of B against A over the rows that take part (``x != 0``, finite)."""
+    """(wins, ties, losses) of B against A over the rows that take part (finite, ``x != 0``).
+
+    `x` holds the finite rows only (``finite`` is their mask, ``None`` for all rows).
+    """
     a = np.asarray(losses_a, dtype=np.float64)
     b = np.asarray(losses_b, dtype=np.float64)
-    taking_part = np.ones(a.shape, dtype=bool) if x is None else x != 0
     if finite is not None:
-        taking_part &= finite
-    a, b = a[taking_part], b[taking_part]
+        a, b = a[finite], b[finite]
+    if x is not None:
+        a, b = a[x != 0], b[x != 0]
     return int(np.count_nonzero(b < a)), int(np.count_nonzero(b == a)), int(np.count_nonzero(b > a))
 
 
@@ -816,8 +885,8 @@ def _outcomes(losses_a, losses_b, x, finite) -> tuple[int, int, int]:
 class PairedNormalState:
     """Exact sufficient statistics of a paired comparison: B's mean loss minus A's.
 
-    On the same rows, with ``x_i = d_i`` and numerators ``u_i = fl(a_i lA_i)`` (baseline A)
-    and ``v_i = fl(a_i lB_i)`` (candidate B), the difference of the two reduced values and
+    On the same rows, with ``x_i = d_i`` and the exact numerators ``u_i = a_i lA_i`` (baseline A)
+    and ``v_i = a_i lB_i`` (candidate B), as :class:`NormalState`, the difference of the two reduced values and
     its standard error are
 
     .. math::
@@ -853,15 +922,12 @@ class PairedNormalState:
     @classmethod
     def of(cls, losses_a, losses_b, weights=None, denominators=None) -> PairedNormalState:
         """Summarise paired per-sample losses of A (baseline) and B (candidate) on the same rows."""
-        x, ys = _rows([losses_a, losses_b], weights, denominators)
-        finite = _finite_rows(x, ys)
+        x, ys, finite = _exact_rows([losses_a, losses_b], weights, denominators)
+        n = ys[0].parts[0].size
         outcomes = _outcomes(losses_a, losses_b, x, finite)
-        nonfinite = 0
-        if finite is not None:
-            nonfinite = int(ys[0].size - np.count_nonzero(finite))
-            x, ys = (None if x is None else x[finite]), [y[finite] for y in ys]
-        first, second = _moments(x, ys)
-        return cls(_participating(x, ys[0].size), nonfinite, first, second, *outcomes)
+        nonfinite = 0 if finite is None else int(finite.size - n)
+        first, second = _exact_moments(x, ys, n)
+        return cls(_participating(x, n), nonfinite, first, second, *outcomes)
 
     @classmethod
     def grouped(cls, codes, losses_a, losses_b, weights=None, denominators=None) -> dict:

@@ -194,7 +194,9 @@ def test_dask_engine_through_the_cli_reads_each_file_by_name(runner, tmp_path, m
     (tmp_path / "d" / "a.csv").write_text("y_true,y_pred\n1,0.9\n0,0.2\n")
     (tmp_path / "d" / "b.csv").write_text("y_pred,y_true\n0.9,1\n0.2,0\n")
     _write(tmp_path / "d" / "c.parquet", ("id", "y_pred", "y_true"), "parquet")
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
+    ) as c:
         document = score(runner, ["bce", "d", "--summary-only", "--engine", "dask", "--scheduler", c.scheduler_address])
     assert document["count"] == 6
     assert document["mean"] == pytest.approx(MEAN, rel=1e-15)

@@ -497,11 +497,20 @@ def test_nll_loss_as_pytorch_with_weights_and_ignore_index():
     assert_losses(actual, expected)
     # reduction="mean": sum / sum of w_y over the rows not ignored (2 + 3).
     partial = Partial.of(actual, denominators=label_weights(labels, w, ignore_index=-100))
-    assert partial.mean == pytest.approx(math.fsum(expected) / 5.0, rel=1e-15)
+    assert partial.denominator == 5.0
+    assert partial.reduced("mean") == pytest.approx(math.fsum(expected) / 5.0, rel=1e-15)
+    # With sample weights s, PyTorch has no such argument: the rule is sum(s * l) / sum(s * w_y).
+    s = [3.0, 0.25, 7.0]
+    weighted = Partial.of(actual, s, denominators=label_weights(labels, w, ignore_index=-100))
+    assert weighted.denominator == 3.0 * 2.0 + 0.25 * 3.0
+    assert weighted.reduced("mean") == pytest.approx(
+        (3.0 * expected[0] + 0.25 * expected[1]) / (3.0 * 2.0 + 0.25 * 3.0), rel=1e-15
+    )
     # No class weights: the denominator counts the rows not ignored.
     unweighted = nll_loss(labels, lp, ignore_index=-100)
     counted = Partial.of(unweighted, denominators=label_weights(labels, np.ones(3), ignore_index=-100))
-    assert counted.mean == pytest.approx((-math.log(0.3) - math.log(0.6)) / 2, rel=1e-15)
+    assert counted.denominator == 2.0
+    assert counted.reduced("mean") == pytest.approx((-math.log(0.3) - math.log(0.6)) / 2, rel=1e-15)
 
 
 def test_nll_loss_probability_zero_is_inf_and_zero_weight_is_zero():

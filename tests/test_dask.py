@@ -86,7 +86,7 @@ def _shards(folder: Path) -> list[Path]:
 def in_process_cluster():
     """A scheduler and one two-threaded worker inside the test process (no sockets)."""
     with distributed.LocalCluster(
-        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address="127.0.0.1:0"
     ) as cluster:
         yield cluster
 
@@ -693,7 +693,12 @@ def test_endpoint_that_is_not_a_scheduler_exits_3(dump, runner, monkeypatch, rep
 def test_a_worker_address_is_not_a_scheduler(dump, runner, monkeypatch):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     with distributed.LocalCluster(
-        processes=False, n_workers=1, threads_per_worker=1, protocol="tcp://", host="127.0.0.1", dashboard_address=None
+        processes=False,
+        n_workers=1,
+        threads_per_worker=1,
+        protocol="tcp://",
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
     ) as cluster:
         worker = next(iter(cluster.workers.values())).address
         args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", worker]
@@ -1037,7 +1042,7 @@ def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatc
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
     slow_batches = pipeline._batches
     with distributed.LocalCluster(
-        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
     ) as cluster:
 
         def slow_then_leave(*args, **kwargs):
@@ -1097,7 +1102,7 @@ def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, c
     slow_batches = pipeline._batches
     left = threading.Event()
     with distributed.LocalCluster(
-        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
     ) as cluster:
 
         def come_and_go():

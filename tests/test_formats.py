@@ -598,7 +598,9 @@ def test_the_dask_engine_gives_the_same_groups_kept_values_and_header_warning(tm
     pq.write_table(pa.table({"y_true": [0, 1], "2": [0.25, 0.5], "g": pa.array(["x", None])}), folder / "b.parquet")
     spec = {"y": "y_true", "p": "2", "by": "g", "keep": "g", "top": 4, "per_sample": False}
     local = compute("bce", str(folder), **spec).to_dict(per_sample=False)
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
+    ) as c:
         remote = compute("bce", str(folder), **spec, engine="dask", scheduler=c.scheduler_address)
     remote = remote.to_dict(per_sample=False)
     assert [(g["key"]["g"], g["count"]) for g in local["by"]] == [(1, 1), (True, 1), ("x", 1), (None, 1)]

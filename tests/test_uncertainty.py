@@ -48,12 +48,21 @@ def rounded_sqrt(value: Fraction) -> float:
 
 def exact_ratio_se(y, x) -> tuple[Fraction, float]:
     """The ratio ``Σy/Σx`` and its standard error, with a two-pass exact sum of squares."""
-    ys, xs = [Fraction(float(v)) for v in y], [Fraction(float(v)) for v in x]
+    ys, xs = [v if isinstance(v, Fraction) else Fraction(float(v)) for v in y], [Fraction(float(v)) for v in x]
     total_x = sum(xs)
     mean = sum(ys) / total_x
     n = sum(1 for v in xs if v != 0)
     squares = sum((b - mean * a) ** 2 for a, b in zip(xs, ys, strict=True))
     return mean, rounded_sqrt(Fraction(n, n - 1) * squares / total_x**2)
+
+
+def exact_products(losses, weights) -> list[Fraction]:
+    """The numerators ``a·l`` as exact rationals (``0·anything = 0``), as Partial sums them."""
+    if weights is None:
+        return [Fraction(float(v)) for v in losses]
+    return [
+        Fraction(0) if w == 0 else Fraction(float(w)) * Fraction(float(v)) for v, w in zip(losses, weights, strict=True)
+    ]
 
 
 def numpy_se(losses, weights=None) -> float:
@@ -132,11 +141,13 @@ def test_stderr_matches_the_numpy_formula(distribution, weighted):
 )
 def test_mean_and_stderr_are_the_exact_values_rounded_once(losses, weights, denominators):
     losses = np.asarray(losses, dtype=np.float64)
-    y = losses if weights is None else losses * np.asarray(weights)  # the documented numerator fl(a·l)
+    y = exact_products(losses, weights)  # the documented numerator a·l, exact
     x = np.ones_like(losses) if (denominators or weights) is None else np.asarray(denominators or weights)
     mean, se = exact_ratio_se(y, x)
     state = NormalState.of(losses, weights, denominators)
     assert state.mean == float(mean)
+    if denominators is None:
+        assert state.mean == Partial.of(losses, weights).mean
     assert state.stderr == se
     assert state.count == int(np.count_nonzero(x))
 
@@ -156,12 +167,14 @@ def test_any_floats_give_the_exact_values_rounded_once(rows, batch):
         y = losses * weights
     if not np.isfinite(y).all() or not weights.any():
         return
+    exact = exact_products(losses, weights)
     state = sum(NormalState.of(losses[i : i + batch], weights[i : i + batch]) for i in range(0, losses.size, batch))
+    assert state.mean == Partial.of(losses, weights).mean
     if np.count_nonzero(weights) < 2:  # one row with weight: no spread to estimate
-        assert state.mean == float(sum(map(Fraction, y)) / sum(map(Fraction, weights)))
+        assert state.mean == float(sum(exact) / sum(map(Fraction, weights)))
         assert math.isnan(state.stderr)
     else:
-        mean, se = exact_ratio_se(y, weights)
+        mean, se = exact_ratio_se(exact, weights)
         assert (state.mean, state.stderr) == (float(mean), se)
     unit = NormalState.of(losses)
     mean, se = exact_ratio_se(losses, np.ones_like(losses))
@@ -511,8 +524,21 @@ def test_paired_normal_matches_the_formula_on_the_differences():
         int(np.sum(b > a)),
     )
     # the exact difference of the two means, rounded once
-    numerator = sum(Fraction(float(v)) for v in b * w) - sum(Fraction(float(v)) for v in a * w)
+    numerator = sum(exact_products(b, w)) - sum(exact_products(a, w))  # the exact products a·l, as Partial
     assert state.difference == float(numerator / sum(Fraction(float(v)) for v in w))
+    _, se = exact_ratio_se([v - u for u, v in zip(exact_products(a, w), exact_products(b, w), strict=True)], w)
+    assert state.stderr == se
+
+
+def test_a_zero_weight_row_adds_nothing_even_with_an_infinite_loss():
+    losses, weights = [1.0, math.inf, 3.0, math.nan], [2.0, 0.0, 0.5, 0.0]
+    state = NormalState.of(losses, weights)
+    assert (state.count, state.nonfinite) == (2, 0)
+    assert state.mean == Partial.of(losses, weights).mean == (2.0 + 1.5) / 2.5
+    assert state.stderr == exact_ratio_se([2.0, 1.5], [2.0, 0.5])[1]
+    paired = PairedNormalState.of(losses, [0.5, math.nan, 3.0, 1.0], weights)
+    assert (paired.count, paired.nonfinite, paired.wins, paired.ties, paired.losses) == (2, 0, 1, 1, 0)
+    assert paired.difference == (0.5 * 2.0 - 1.0 * 2.0) / 2.5
 
 
 def test_paired_difference_is_exact_where_per_row_differences_would_round():
