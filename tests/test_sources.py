@@ -355,7 +355,7 @@ def test_out_beside_the_data_where_no_run_reads_it_is_written(cli, inputs, sourc
     document = _json(cli("bce", source, "--out", out))
     assert document["per_sample"] == pytest.approx(A_LOSSES + B_LOSSES, rel=1e-15)
     lines = (inputs / out).read_text().splitlines()
-    assert lines[0] == '"row","loss"'
+    assert lines[0] == "row,loss"  # as -f csv writes it
     assert [float(line.split(",")[1]) for line in lines[1:]] == pytest.approx(A_LOSSES + B_LOSSES, rel=1e-15)
     # ... and the next run over the same INPUT reads the same files.
     assert _json(cli("bce", source))["input"]["paths"] == ["dump/a.csv", "dump/b.csv"]
