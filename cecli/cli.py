@@ -84,10 +84,7 @@ def _report(failure: BaseException) -> int:
     if isinstance(failure, Exception) and hasattr(failure, "format_message") and hasattr(failure, "exit_code"):
         context = getattr(failure, "ctx", None)
         where = f" (see '{context.command_path} --help')" if context is not None else ""
-        if type(failure).__name__ == "NoArgsIsHelpError":  # a bare `cecli`: the help, as before
-            sys.stdout.write(failure.format_message() + "\n")
-        elif failure.format_message():
-            _say("error", failure.format_message() + where)
+        _say("error", failure.format_message() + where)
         return ExitCode.USAGE
     _print_traceback(failure)
     _say("internal error", "this is a bug in cecli; please report it with the traceback above")
@@ -156,6 +153,14 @@ class _Group(TyperGroup):
     (whose output can meet a closed pipe or a full disk), and the final flush of stdout.
     """
 
+    def parse_args(self, ctx, args):
+        if not args and not ctx.resilient_parsing:  # a bare `cecli`: a usage error like any other, on stderr
+            commands = ", ".join(self.list_commands(ctx))
+            _say("error", f"missing command, one of: {commands} (see 'cecli --help')")
+            raise typer.Exit(ExitCode.USAGE)
+        _convert_plainly(self.get_params(ctx))  # --version, --help
+        return super().parse_args(ctx, args)
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             try:
@@ -221,12 +226,94 @@ class _Help(TyperCommand):
                     formatter.write_dl(records, col_max=30 if formatter.width >= 78 else formatter.width // 3)
 
 
+class _Convert:
+    """Converts one parameter's command-line text as Click does, with Click's messages.
+
+    Typer 0.29 converts every value through a pydantic ``TypeAdapter`` that it builds on first
+    use: importing pydantic and building an adapter per option costs about 55 ms a run, a third
+    of a one-liner's time. cecli's parameters are str, int (with an optional range), float,
+    enum and flag values, which need no pydantic, so :class:`_Command` hands them to this class
+    instead; the messages are Click's (what Typer 0.28, which converts with Click, prints), so
+    an error reads the same under either Typer.
+    """
+
+    def __init__(self, kind: type, low: float | None, high: float | None) -> None:
+        self.kind, self.low, self.high = kind, low, high
+
+    @classmethod
+    def of(cls, param) -> "_Convert | None":
+        """The converter for ``param``, or None to leave a type cecli does not use to Typer."""
+        described = getattr(param, "type_descriptor", None)
+        if described is None:
+            return None
+        kind = described.annotation
+        if getattr(kind, "__origin__", None) is list and kind.__args__ == (str,):
+            kind = str
+        if not (kind in (str, int, float, bool) or (isinstance(kind, type) and issubclass(kind, StrEnum))):
+            return None
+        return cls(kind, described.parameter_info.min, described.parameter_info.max)
+
+    def coerce(self, value, param, ctx):  # the signature Typer 0.29 calls
+        if value is None:
+            return () if param.multiple or param.nargs == -1 else None
+        if isinstance(value, list | tuple):
+            return [self.one(item, param, ctx) for item in value]
+        return self.one(value, param, ctx)
+
+    def one(self, value, param, ctx):
+        kind = self.kind
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        if issubclass(kind, StrEnum):
+            for choice in kind:
+                if value == choice.value:
+                    return choice
+            choices = ", ".join(repr(choice.value) for choice in kind)
+            raise typer.BadParameter(f"{value!r} is not one of {choices}.", ctx=ctx, param=param)
+        if kind in (str, bool):  # text options, and --header/--no-header, which Click already made a bool
+            return value
+        ranged = self.low is not None or self.high is not None
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            name = kind.__name__ + (" range" if ranged else "")
+            raise typer.BadParameter(f"{value!r} is not a valid {name}.", ctx=ctx, param=param) from None
+        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            if self.low is None:
+                bounds = f"x<={self.high}"
+            elif self.high is None:
+                bounds = f"x>={self.low}"
+            else:
+                bounds = f"{self.low}<=x<={self.high}"
+            raise typer.BadParameter(f"{number} is not in the range {bounds}.", ctx=ctx, param=param)
+        return number
+
+
+class _Command(_Help):
+    """A command whose parameters are converted by :class:`_Convert` where Typer (0.29+) would use pydantic.
+
+    Typer 0.29 asks each parameter's ``get_runtime_param()`` for its converter; Typer 0.28 has
+    no such hook and converts with Click, which is as fast, so this class changes nothing there.
+    """
+
+    def parse_args(self, ctx, args):
+        _convert_plainly(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
+
+def _convert_plainly(params) -> None:
+    """Give each parameter a :class:`_Convert` through Typer 0.29's ``get_runtime_param`` hook."""
+    for param in params:
+        convert = _Convert.of(param) if hasattr(param, "get_runtime_param") else None
+        if convert is not None:
+            param.get_runtime_param = lambda convert=convert: convert
+
+
 app = typer.Typer(
     cls=_Group,
     add_completion=False,
     rich_markup_mode=None,
     epilog=_EXIT_CODES,
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Cross-entropy losses of predictions in CSV, JSON or Parquet files. See `cecli COMMAND --help`.",
@@ -386,6 +473,15 @@ Out = Annotated[
     str | None,
     typer.Option("--out", help="Write per-sample losses to .csv/.parquet/.ndjson (atomically).", rich_help_panel=_OUT),
 ]
+PlotOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--plot",
+        metavar="FILE",
+        help="Draw the loss histogram (and --by / --per-class means) to FILE.png or FILE.svg (needs matplotlib).",
+        rich_help_panel=_OUT,
+    ),
+]
 SummaryOnly = Annotated[bool, typer.Option("--summary-only", help="Leave out per-sample values.", rich_help_panel=_OUT)]
 FailAbove = Annotated[
     float | None,
@@ -419,6 +515,15 @@ Scheduler = Annotated[
     typer.Option(
         "--scheduler",
         help="Dask scheduler address (else DASK_SCHEDULER_ADDRESS, else a local cluster).",
+        rich_help_panel=_IO,
+    ),
+]
+SchedulerFile = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler-file",
+        metavar="PATH",
+        help="Dask scheduler file (as written by dask scheduler --scheduler-file PATH).",
         rich_help_panel=_IO,
     ),
 ]
@@ -506,11 +611,13 @@ _COMMON_OPTIONS = [
     _parameter("batch_rows", BatchRows, 1 << 16),
     _parameter("engine", EngineOpt, Engine("local")),
     _parameter("scheduler", Scheduler, None),
+    _parameter("scheduler_file", SchedulerFile, None),
     _parameter("wait_for_workers", WaitForWorkers, None),
     _parameter("reduction", ReductionOpt, Reduction("mean")),
     _parameter("base", BaseOpt, Base("e")),
     _parameter("format", FormatOpt, None),
     _parameter("out", Out, None),
+    _parameter("plot", PlotOpt, None),
     _parameter("summary_only", SummaryOnly, False),
     _parameter("fail_above", FailAbove, None),
     _parameter("fail_below", FailBelow, None),
@@ -548,14 +655,14 @@ def _register(loss: Loss) -> None:
     command.__doc__ = loss.help
     command.__signature__ = inspect.Signature(parameters)
     command.__annotations__ = {p.name: p.annotation for p in parameters}
-    app.command(name=loss.name, cls=_Help, epilog=_EXIT_CODES)(command)
+    app.command(name=loss.name, cls=_Command, epilog=_EXIT_CODES)(command)
 
 
 for _loss in REGISTRY.values():
     _register(_loss)
 
 
-@app.command("columns", cls=_Help, epilog=_EXIT_CODES)
+@app.command("columns", cls=_Command, epilog=_EXIT_CODES)
 def columns(
     input: Input = None,
     input_format: InputFormatOpt = None,
@@ -567,6 +674,20 @@ def columns(
     Example: cecli columns sample_data/seed-sparse.csv
     """
     _guarded("columns", {"input": input, "input_format": input_format, "delimiter": delimiter, "header": header})
+
+
+@app.command("schema", cls=_Command, epilog=_EXIT_CODES)
+def schema():
+    """Print the JSON Schema (draft 2020-12) of the document that -f json prints.
+
+    Example: cecli schema > cecli-output.schema.json
+    """
+    from importlib.resources import files
+
+    try:
+        sys.stdout.write((files(__package__) / "schema.json").read_text(encoding="utf-8"))
+    except BaseException as failure:  # as in _guarded: a closed pipe or a full disk is mapped by _report
+        sys.exit(_report(failure))
 
 
 # --------------------------------------------------------------------------- running
@@ -665,6 +786,10 @@ def _score(loss: str, values: dict) -> None:
     if "class_weights" in values:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
+    if values["plot"] is not None:
+        from .plot import check_plot_path
+
+        check_plot_path(values["plot"])  # a bad name or a missing matplotlib stops before the work
     _tune_for_batches()
     with _progress_bar(enabled=not values["quiet"], colour=values["color"].value) as progress:
         result = compute(
@@ -678,7 +803,7 @@ def _score(loss: str, values: dict) -> None:
             by=values["by"],
             top=values["top"],
             per_class=values.get("per_class", False),
-            extras=not values["value_only"],  # accuracy and histogram would not be shown
+            extras=not values["value_only"] or values["plot"] is not None,  # else accuracy, histogram unused
             read=_read_settings(values),
             per_sample=per_sample,
             out=values["out"],
@@ -688,12 +813,17 @@ def _score(loss: str, values: dict) -> None:
             engine=values["engine"].value,
             scheduler=values["scheduler"],
             wait_for_workers=values["wait_for_workers"],
+            scheduler_file=values["scheduler_file"],
             **options,
         )
     if not values["quiet"]:
         for warning in result.warnings:
             _say("warning", warning)
     _render(result, fmt, values, per_sample)
+    if values["plot"] is not None:
+        from .plot import write_plot
+
+        write_plot(result, values["plot"])
     failure = gate_failure(result.value, fail_above=values["fail_above"], fail_below=values["fail_below"])
     if failure:
         _say("gate failed", f"{reduction} {result.options.loss} loss {failure}")

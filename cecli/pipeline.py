@@ -48,6 +48,8 @@ def compute(
     engine: str = "local",
     scheduler: str | None = None,
     wait_for_workers: float | None = None,
+    scheduler_file: str | None = None,
+    client=None,
     **options,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) and reduce it.
@@ -84,7 +86,7 @@ def compute(
     progress : callable, optional
         Called after each batch with (bytes done, total bytes or ``None``).
     engine : {"local", "dask"}
-        ``"dask"`` scores groups of files as Dask tasks (see :mod:`cecli.dask_engine`);
+        ``"dask"`` scores groups of files as Dask tasks (see :mod:`cecli.engines.dask`);
         `out` is then a folder of one Parquet file per input file.
     scheduler : str, optional
         Address of a Dask scheduler (else ``DASK_SCHEDULER_ADDRESS``, else a private
@@ -92,6 +94,11 @@ def compute(
     wait_for_workers : float, optional
         Seconds the Dask engine waits for a first worker, and for one to come back when
         all have left during the run (default 60).
+    scheduler_file : str, optional
+        A Dask scheduler file (``dask scheduler --scheduler-file PATH``) naming the scheduler.
+    client : distributed.Client, optional
+        A connected Dask client to run on (from dask-jobqueue, dask-gateway, Coiled, ...);
+        left open. At most one of `client`, `scheduler` and `scheduler_file`.
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -110,6 +117,11 @@ def compute(
         raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
     if engine not in ("local", "dask"):
         raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
+    dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
+                 "wait_for_workers": wait_for_workers}  # fmt: skip
+    if engine == "local" and any(value is not None for value in dask_only.values()):
+        name = next(name for name, value in dask_only.items() if value is not None)
+        raise OptionError(f"{name} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
     read = read or ReadSettings()
     sources = [source] if isinstance(source, str) else list(source)
     paths = expand_sources(sources)
@@ -160,6 +172,8 @@ def compute(
                 out_dir=out,
                 scheduler=scheduler,
                 wait_for_workers=wait_for_workers,
+                scheduler_file=scheduler_file,
+                client=client,
             )
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")

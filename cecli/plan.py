@@ -129,6 +129,18 @@ CONFLICTS = (
         "a scheduler is for --engine dask; --engine local is the default",
     ),
     (
+        "--scheduler-file",
+        "--engine local",
+        lambda v: v["scheduler_file"] is not None and v["engine"] == "local",
+        "a scheduler is for --engine dask; --engine local is the default",
+    ),
+    (
+        "--scheduler-file",
+        "--scheduler",
+        lambda v: v["scheduler_file"] is not None and v["scheduler"] is not None,
+        "each names the Dask scheduler: give one",
+    ),
+    (
         "--delimiter",
         "--input-format {input_format}",
         lambda v: v["delimiter"] is not None and v["input_format"] in _NOT_CSV,

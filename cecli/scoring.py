@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
@@ -342,6 +344,9 @@ def score_files(
     cancelled Dask task), and the part's temporary file is then removed.
     """
     scorer = None
+    readers: list[threading.Thread] = []
+    # As in the local engine: a reader thread decodes the next batches while this one computes.
+    prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
     for index, path in files:
         source = open_input(path, read)
         try:
@@ -356,7 +361,7 @@ def score_files(
                 part = os.path.join(out_dir, f"part-{index:05d}.parquet")
                 writer = PerSampleWriter(part, [c.name for c in selection.keep])
             with writer if writer is not None else contextlib.nullcontext():
-                for batch in _batches(source, None, selection, read, opts):
+                for batch in _batches(source, None, selection, read, opts, prefetch):
                     if check is not None:
                         check()
                     losses, counted = scorer.add(batch)
@@ -367,6 +372,58 @@ def score_files(
         finally:
             source.close()
     return scorer.state if scorer is not None else ScoreState()
+
+
+_ABANDONED: list = []
+
+
+def _prefetched(batches: Iterator, threads: list[threading.Thread], depth: int = 2) -> Iterator:
+    """Read the next batches in a background thread while the caller computes.
+
+    pyarrow and NumPy release the GIL, so decoding and the math overlap on two cores.
+    Errors from the reader are re-raised in the caller's thread, in order.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    finished = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(finished)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            slots.put(error)
+
+    thread = threading.Thread(target=produce, name="cecli-reader", daemon=True)
+    threads.append(thread)
+    thread.start()
+    complete = False
+    try:
+        while True:
+            item = slots.get()
+            if item is finished:
+                complete = True
+                return
+            if isinstance(item, BaseException):
+                complete = True  # the reader has stopped
+                raise item
+            yield item
+    finally:
+        stop.set()
+        # After an interrupt the reader may be blocked on a pipe that never closes: don't wait for
+        # it, and keep its generator alive, because finalizing pyarrow's streaming reader waits
+        # for its read-ahead thread. The process is about to exit.
+        thread.join(timeout=None if complete else 0.2)
+        if thread.is_alive() or not complete:
+            _ABANDONED.append(batches)
 
 
 def _write(writer, first_row: int, losses: np.ndarray, counted: np.ndarray, batch: Batch, source: Input) -> None:

@@ -2,23 +2,34 @@
 
 Usage::
 
-    python sample_data/make_sample_data.py [SEED_EXAMPLES_JSON]
+    python sample_data/make_sample_data.py [SEED_EXAMPLES_JSON] [--out-dir DIR]
 
 The seed file defaults to ``tests/data/seed_examples.json`` (a copy of the design card's).
-For every case three files are written next to this script: ``<name>.csv``, ``<name>.json`` and
-``<name>.parquet``. Column names follow cecli's automatic column detection (see sample_data/README.md).
-Floats are written with ``repr()`` so that they round-trip exactly.
+For every case three files are written to DIR (default: next to this script): ``<name>.csv``,
+``<name>.json`` and ``<name>.parquet``. Column names follow cecli's automatic column detection (see
+sample_data/README.md). Floats are written with ``repr()`` so that they round-trip exactly. The output
+is the same on every run (tests/test_sample_data.py compares it with the committed files). Problems are
+one line on stderr: exit 2 for a missing pyarrow, 3 for a seed file that cannot be read.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+try:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+except ModuleNotFoundError as missing:  # run with a Python that lacks cecli's dependencies
+    sys.stderr.write(
+        f"make_sample_data.py: error: no module named {missing.name!r} "
+        "(run it with the Python where cecli is installed: pip install -e .)\n"
+    )
+    sys.exit(2)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "seed_examples.json"
@@ -112,11 +123,24 @@ def write_case(case: dict, out_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    seed_path = Path(argv[0]) if argv else DEFAULT_SEED
-    cases = json.loads(seed_path.read_text(encoding="utf-8"))["cases"]
-    for case in cases:
-        for path in write_case(case, HERE):
-            print(path.relative_to(HERE.parent))
+    parser = argparse.ArgumentParser(prog="make_sample_data.py", description="Write the seed examples as files.")
+    parser.add_argument("seed", nargs="?", type=Path, default=DEFAULT_SEED, help="seed examples JSON")
+    parser.add_argument("--out-dir", type=Path, default=HERE, help="folder to write to (default: sample_data/)")
+    args = parser.parse_args(argv)
+    try:
+        cases = json.loads(args.seed.read_text(encoding="utf-8"))["cases"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        reason = f"no {error} key" if isinstance(error, KeyError) else str(error)
+        sys.stderr.write(f"make_sample_data.py: error: cannot read seed examples from {args.seed}: {reason}\n")
+        return 3
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    written = [path for case in cases for path in write_case(case, args.out_dir)]
+    try:
+        sys.stdout.writelines(f"{os.path.relpath(path)}\n" for path in written)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `... | head`: the files are written, the reader wanted fewer names
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 

@@ -24,6 +24,52 @@ def _deterministic_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CECLI_DEBUG", raising=False)
 
 
+@pytest.fixture(scope="session")
+def output_schema():
+    """A validator for cecli/schema.json, the schema of the JSON document cecli prints."""
+    import jsonschema
+
+    schema = json.loads((PROJECT_ROOT / "cecli" / "schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator
+    validator.check_schema(schema)
+    return validator(schema)
+
+
+@pytest.fixture(autouse=True)
+def _every_json_output_matches_the_schema(monkeypatch: pytest.MonkeyPatch, output_schema) -> None:
+    """Every cecli JSON document a test prints through CliRunner is validated against cecli/schema.json.
+
+    Output that is not one JSON object with a ``schema_version`` key (a table, NDJSON lines, a value) is left alone.
+    """
+    invoke = CliRunner.invoke
+
+    def invoke_and_validate(self, *args, **kwargs):
+        result = invoke(self, *args, **kwargs)
+        try:
+            document = json.loads(result.stdout)
+        except ValueError:
+            return result
+        if isinstance(document, dict) and "schema_version" in document:
+            output_schema.validate(_representative(document))  # raises jsonschema.ValidationError, naming the key
+        return result
+
+    monkeypatch.setattr(CliRunner, "invoke", invoke_and_validate)
+
+
+def _representative(document: dict) -> dict:
+    """`document` with a long ``per_sample`` cut to one value of each JSON type it holds plus its extremes.
+
+    The schema constrains those values by type (and could by range), so this checks the same as the whole list,
+    which would take jsonschema about a second per 100,000 values.
+    """
+    values = document.get("per_sample")
+    if not isinstance(values, list) or len(values) <= 64:
+        return document
+    numbers = [value for value in values if isinstance(value, int | float) and not isinstance(value, bool)]
+    kept = {type(value): value for value in values}  # includes None, bools and strings, should any appear
+    return {**document, "per_sample": [*kept.values(), *([min(numbers), max(numbers)] if numbers else [])]}
+
+
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT

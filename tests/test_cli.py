@@ -403,11 +403,12 @@ def test_version(cli):
     assert (result.exit_code, result.stdout) == (0, f"cecli {__version__}\n")
 
 
-def test_no_arguments_prints_help_with_the_commands(cli):
+def test_no_arguments_is_a_usage_error_naming_the_commands(cli):
     result = cli()
-    assert result.exit_code == 2
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith("cecli: error: missing command, one of: ")
     for name in ("bce", "cce", "sparse", "softmax", "entropy", "columns"):
-        assert name in result.stdout
+        assert name in result.stderr
 
 
 def test_no_arguments_prints_no_empty_error(cli):

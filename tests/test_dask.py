@@ -31,7 +31,7 @@ import pytest
 
 from cecli import compute
 from cecli.cli import app
-from cecli.errors import InputError, OptionError
+from cecli.errors import InputError, OptionError, OutputError
 
 distributed = pytest.importorskip("distributed")
 
@@ -208,10 +208,11 @@ def _cmdline(pid: int) -> str:
 class _RealScheduler:
     """A running ``dask scheduler`` on 127.0.0.1 to which workers can be added (see :func:`_real_scheduler`)."""
 
-    def __init__(self, folder: Path, sessions: list[int], processes: list, logs: list) -> None:
+    def __init__(self, folder: Path, sessions: list[int], processes: list, logs: list, security=None) -> None:
         self.folder, self.sessions, self.processes, self.logs = folder, sessions, processes, logs
         self.scheduler_file = folder / "scheduler.json"
         self.address = ""
+        self.security = security  # the client's, for a TLS scheduler
 
     def add_worker(self, *options, cwd: Path | None = None) -> subprocess.Popen:
         """Start one ``dask worker`` (no nanny, one thread unless `options` say otherwise)."""
@@ -227,12 +228,12 @@ class _RealScheduler:
         return process
 
     def wait_for_workers(self, count: int = 1) -> None:
-        with distributed.Client(self.address, timeout="20s") as client:
+        with distributed.Client(self.address, timeout="20s", security=self.security) as client:
             client.wait_for_workers(count, timeout=STARTUP_TIMEOUT)
 
 
 @contextlib.contextmanager
-def _real_scheduler(folder: Path, sessions: list[int]):
+def _real_scheduler(folder: Path, sessions: list[int], *, options: tuple = (), security=None):
     """``dask scheduler`` on 127.0.0.1, without workers; yields a :class:`_RealScheduler`.
 
     It and every worker added are terminated and waited for on the way out, and their sessions must
@@ -240,14 +241,14 @@ def _real_scheduler(folder: Path, sessions: list[int]):
     """
     processes: list[subprocess.Popen] = []
     logs: list = []
-    cluster = _RealScheduler(folder, sessions, processes, logs)
+    cluster = _RealScheduler(folder, sessions, processes, logs, security)
     try:
         log = open(folder / "scheduler.log", "w")  # noqa: SIM115
         logs.append(log)
         processes.append(
             _spawn(
                 [DASK_BIN, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
-                 cluster.scheduler_file, "--dashboard-address", "127.0.0.1:0"],
+                 cluster.scheduler_file, "--dashboard-address", "127.0.0.1:0", *options],
                 sessions, cwd=folder, env=_env(), stdout=log, stderr=subprocess.STDOUT,
             )
         )  # fmt: skip
@@ -257,7 +258,7 @@ def _real_scheduler(folder: Path, sessions: list[int]):
             assert time.monotonic() < deadline, "the scheduler did not start:\n" + _logs(folder)
             time.sleep(0.05)
         cluster.address = json.loads(cluster.scheduler_file.read_text())["address"]
-        assert cluster.address.startswith("tcp://127.0.0.1:")
+        assert cluster.address.startswith(("tcp://127.0.0.1:", "tls://127.0.0.1:"))
         yield cluster
     finally:
         for process in reversed(processes):  # workers first, so they do not wait for a scheduler to return
@@ -400,9 +401,11 @@ def test_real_scheduler_and_worker_processes_through_the_environment(dump, tmp_p
         )
         with distributed.Client(address, timeout="20s") as client:  # it did run on this scheduler
             prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+            switch_intervals = set(client.run(sys.getswitchinterval).values())
     assert (code, stderr) == (0, "")
     assert json.loads(stdout) == json.loads(json.dumps(local))
     assert "cecli-task" in prefixes
+    assert switch_intervals == {0.0005}  # the worker process got the CLI's settings from its task
     for session in sessions:
         _assert_session_empty(session)
 
@@ -731,15 +734,23 @@ def test_per_sample_output_formats_need_out_with_dask(dump, runner, monkeypatch,
     )
 
 
-@pytest.mark.parametrize("out", ["s3://bucket/losses", "gs://bucket/losses", "file:///tmp/losses"])
-def test_out_url_is_refused_with_dask(dump, runner, monkeypatch, tmp_path, out):
+@pytest.mark.parametrize(
+    ("out", "shown"),
+    [
+        ("s3://bucket/losses", "s3://bucket/losses"),
+        ("gs://bucket/losses", "gs://bucket/losses"),
+        ("file:///tmp/losses", "file:///tmp/losses"),
+        ("s3://AKIA:s3cr3t@bucket/losses?secret_key=abc", "s3://***@bucket/losses?secret_key=***"),
+    ],
+)
+def test_out_url_is_refused_with_dask(dump, runner, monkeypatch, tmp_path, out, shown):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     monkeypatch.chdir(tmp_path)
     args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", out]
     result = runner.invoke(app, args)
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
-        f"cecli: error: --out {out}: the Dask engine writes to a folder path, not a URL "
+        f"cecli: error: --out {shown}: the Dask engine writes to a folder path, not a URL "
         "(give a folder every worker sees, e.g. on a shared file system)\n"
     )
     assert sorted(os.listdir(tmp_path)) == ["dump"]  # no local folder named after the URL
@@ -1069,7 +1080,8 @@ def test_a_worker_that_joins_with_another_version_is_refused_by_its_task(dump, i
 
     with distributed.Client(in_process_cluster.scheduler_address) as client:
         future = client.submit(dask_engine._task, [(0, str(_shards(dump)[0]))], client_version="0.0.1-other",
-                               reference=str(dump), out_dir=None, selection=None, opts=None, read=None)  # fmt: skip
+                               client_pid=os.getpid(), reference=str(dump), out_dir=None, selection=None, opts=None,
+                               read=None)  # fmt: skip
         error = future.exception()
     (worker,) = in_process_cluster.scheduler.workers
     assert isinstance(error, OptionError)
@@ -1123,3 +1135,386 @@ def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, c
                          scheduler=cluster.scheduler_address, wait_for_workers=30, per_sample=False)  # fmt: skip
     assert result.value == expected
     assert capsys.readouterr().err == "cecli: the Dask cluster has no workers; waiting up to 30 s for one\n"
+
+
+# --------------------------------------------------------------------------- states merged on the workers (issue 13)
+
+
+@pytest.fixture
+def tied_dump(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """Six shards holding the same 30 predictions (so the largest losses tie across shards), unique ids.
+
+    Returns the folder and the 30 losses, written out here: -ln(clip(p[label] / sum(p), 1e-7, 1 - 1e-7)).
+    """
+    folder = tmp_path / "tied"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    rows = 30
+    logits = rng.normal(size=(rows, N_CLASSES))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = rng.integers(0, N_CLASSES, rows)
+    for shard in range(6):
+        columns = {"id": [f"s{shard}-r{i}" for i in range(rows)], "label": labels}
+        columns.update({f"p_{j}": probabilities[:, j] for j in range(N_CLASSES)})
+        pq.write_table(pa.table(columns), folder / f"shard-{shard}.parquet")
+    picked = probabilities[np.arange(rows), labels] / probabilities.sum(axis=1)
+    return folder, -np.log(np.clip(picked, 1e-7, 1 - 1e-7))
+
+
+def _bracketed(states: list, rng) -> object:
+    """The states summed in order, under a random bracketing (a random tree of neighbour merges)."""
+    if len(states) == 1:
+        return states[0]
+    cut = int(rng.integers(1, len(states)))
+    return dask_engine._merged(_bracketed(states[:cut], rng), _bracketed(states[cut:], rng))
+
+
+def test_merge_order_never_changes_a_bit(tied_dump, in_process_cluster, monkeypatch):
+    """Every tree of neighbour merges gives the left-to-right sum, to the bit and in dict order."""
+    folder, losses = tied_dump
+    monkeypatch.setattr(dask_engine, "TASK_FILES", 1)  # one task per shard
+    seen = {}
+    run_tasks = dask_engine._run_tasks
+
+    def recording(client, address, tasks, wait, **options):
+        seen.update(tasks=tasks, options=options)
+        return run_tasks(client, address, tasks, wait, **options)
+
+    monkeypatch.setattr(dask_engine, "_run_tasks", recording)
+    spec = {"y": "label", "p": "p_*", "by": "id", "per_class": True, "top": 3, "keep": "id", "per_sample": False}
+    result = compute("sparse", str(folder), **spec, engine="dask", scheduler=in_process_cluster.scheduler_address)
+    assert result.to_dict(per_sample=False) == compute("sparse", str(folder), **spec).to_dict(per_sample=False)
+
+    from cecli import scoring
+
+    states = [scoring.score_files(files, **seen["options"]) for files in seen["tasks"]]
+    assert len(states) == 6
+    left_to_right = states[0]
+    for state in states[1:]:
+        left_to_right = left_to_right + state
+    rng = np.random.default_rng(13)
+    for _ in range(40):
+        merged = _bracketed(states, rng)
+        assert repr(merged) == repr(left_to_right)  # every float's repr, and every dict in its order
+        assert list(merged.groups) == list(left_to_right.groups)
+    # Ties keep the earlier rows: the largest loss is in every shard; the first three shards' copies win.
+    largest = int(np.argmax(losses))
+    assert int(np.sum(losses == losses[largest])) == 1
+    top = result.to_dict(per_sample=False)["top"]
+    assert [(row["row"], row["id"]) for row in top] == [(30 * s + largest + 1, f"s{s}-r{largest}") for s in range(3)]
+    assert [row["loss"] for row in top] == pytest.approx([losses[largest]] * 3, rel=1e-12)
+    assert len(result.to_dict(per_sample=False)["by"]) == 6 * len(losses)  # one group per id
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_client_receives_one_merged_state_whatever_order_tasks_finish(dump, monkeypatch, seed):
+    """Tasks finish in a shuffled order; the workers merge their states; the client fetches one."""
+    from cecli import scoring
+
+    monkeypatch.setattr(dask_engine, "TASK_FILES", 1)
+    delays = np.random.default_rng(seed).permutation(10) * 0.01
+    score_files = scoring.score_files
+
+    def shuffled(files, **options):
+        time.sleep(delays[files[0][0]])
+        return score_files(files, **options)
+
+    monkeypatch.setattr(scoring, "score_files", shuffled)
+    fetched = []
+    result_of = distributed.Future.result
+
+    def counting(future, *args, **kwargs):
+        fetched.append(future.key)
+        return result_of(future, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Future, "result", counting)
+    local = _summary(compute("sparse", str(dump), **SPEC, per_sample=False))
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=4, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        address = cluster.scheduler_address
+        result = compute("sparse", str(dump), **SPEC, per_sample=False, engine="dask", scheduler=address)
+        merges = [key for key in cluster.scheduler.task_prefixes if key.startswith("cecli-merge")]
+    assert _summary(result) == local
+    assert len(fetched) == 1 and fetched[0].startswith("cecli-merge-0-10-")  # one state: all ten tasks
+    assert merges == ["cecli-merge"]
+
+
+# ------------------------------------------------------------------- clusters named by more than an address (issue 13)
+
+
+def test_scheduler_file_names_the_cluster(dump, in_process_cluster, runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # the option wins over the environment
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler_file.write_text(json.dumps({"type": "Scheduler", "address": in_process_cluster.scheduler_address}))
+    args = [*CLI_SPEC, str(dump), "--summary-only", "-f", "json"]
+    local = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--engine", "dask", "--scheduler-file", str(scheduler_file)])
+    assert (local.exit_code, result.exit_code, result.stderr) == (0, 0, "")
+    assert json.loads(result.stdout) == json.loads(local.stdout)
+    assert "cecli-task" in in_process_cluster.scheduler.task_prefixes
+
+
+@pytest.mark.parametrize(
+    ("contents", "code", "message"),
+    [
+        (None, 3, "{file}: cannot read the Dask scheduler file: No such file or directory (start the scheduler with "
+                  "dask scheduler --scheduler-file PATH, or check the path)"),
+        ("{not json", 3, '{file}: is not a Dask scheduler file: it has no "address" '
+                         "(give the file that dask scheduler --scheduler-file PATH writes)"),
+        ('{"address": 8786}', 3, '{file}: is not a Dask scheduler file: it has no "address" '
+                                 "(give the file that dask scheduler --scheduler-file PATH writes)"),
+        ('{"address": "ftp://127.0.0.1:1"}', 2, "the address in --scheduler-file {file} 'ftp://127.0.0.1:1' is not a "
+         "Dask scheduler address: ftp:// is not a Dask protocol (use tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786, "
+         "or tls://HOST:PORT)"),
+    ],
+)  # fmt: skip
+def test_a_bad_scheduler_file_is_one_line(dump, runner, tmp_path, monkeypatch, contents, code, message):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    scheduler_file = tmp_path / "scheduler.json"
+    if contents is not None:
+        scheduler_file.write_text(contents)
+    args = [
+        "sparse",
+        str(dump),
+        "-y",
+        "label",
+        "-p",
+        "p_*",
+        "--engine",
+        "dask",
+        "--scheduler-file",
+        str(scheduler_file),
+    ]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (code, "")
+    assert result.stderr == f"cecli: error: {message.format(file=scheduler_file)}\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "local"], "--scheduler-file cannot be combined with --engine local (a scheduler is for "
+                                "--engine dask; --engine local is the default)"),
+        ([], "--scheduler-file cannot be combined with --engine local (a scheduler is for "
+             "--engine dask; --engine local is the default)"),
+        (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"], "--scheduler-file cannot be combined with "
+         "--scheduler (each names the Dask scheduler: give one)"),
+    ],
+)  # fmt: skip
+def test_scheduler_file_conflicts_are_usage_errors(dump, runner, tmp_path, options, message):
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--scheduler-file", str(tmp_path / "s.json"), *options]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"cecli: error: {message}\n")
+
+
+def test_an_existing_client_is_used_and_left_open(dump, in_process_cluster, monkeypatch):
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # the client wins over the environment
+    local = _summary(compute("sparse", str(dump), **SPEC, per_sample=False))
+    with distributed.Client(in_process_cluster) as client:
+        results = [_summary(compute("sparse", str(dump), **SPEC, per_sample=False, engine="dask", client=client))
+                   for _ in range(2)]  # fmt: skip
+        assert client.status == "running"  # cecli did not close the caller's client
+    assert results == [local, local]
+    assert "cecli-task" in in_process_cluster.scheduler.task_prefixes
+
+
+def test_a_client_that_cannot_be_used_is_a_usage_error(dump, in_process_cluster, tmp_path):
+    with distributed.Client(in_process_cluster) as client:
+        with pytest.raises(OptionError) as both:
+            compute("sparse", str(dump), y="label", p="p_*", engine="dask", client=client, scheduler="tcp://x:1")
+        with pytest.raises(OptionError) as three:
+            compute("sparse", str(dump), y="label", p="p_*", engine="dask", client=client, scheduler="tcp://x:1",
+                    scheduler_file=str(tmp_path / "s.json"))  # fmt: skip
+    with pytest.raises(OptionError) as closed:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", client=client)
+    with pytest.raises(OptionError) as address:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", client=in_process_cluster.scheduler_address)
+    assert str(both.value) == "give one of client and scheduler: each names the Dask cluster to use"
+    assert str(three.value) == "give one of client and scheduler and scheduler_file: each names the Dask cluster to use"
+    assert str(closed.value) == (
+        "the Dask client passed in is not connected (status 'closed') "
+        "(pass a client of a running cluster, e.g. cluster.get_client())"
+    )
+    assert str(address.value) == "client must be a distributed.Client; received str"
+
+
+def test_a_failing_security_loader_is_one_line(dump, runner, monkeypatch):
+    import dask
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
+    with dask.config.set({"distributed.client.security-loader": "cecli_no_such_module.loader"}):
+        result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "cecli: error: Dask's distributed.client.security-loader 'cecli_no_such_module.loader' failed: "
+        "ModuleNotFoundError: No module named 'cecli_no_such_module'\n"
+    )
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made with the openssl command."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tls_cluster_through_a_scheduler_file_and_dask_configuration(dump, tmp_path, sessions):
+    """A real TLS scheduler and worker; cecli finds the certificates in DASK_DISTRIBUTED__COMM__TLS__*."""
+    cert, key = _self_signed(tmp_path)
+    tls = ("--tls-ca-file", cert, "--tls-cert", cert, "--tls-key", key)
+    security = distributed.security.Security(
+        tls_ca_file=str(cert), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True
+    )
+    tls_env = _env(
+        DASK_DISTRIBUTED__COMM__TLS__CA_FILE=str(cert),
+        DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT=str(cert),
+        DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY=str(key),
+    )
+    args = [*CLI_SPEC, str(dump), "--summary-only", "-f", "json", "--engine", "dask"]
+    local = _summary(compute("sparse", str(dump), **SPEC, per_sample=False))
+    with _real_scheduler(tmp_path, sessions, options=("--protocol", "tls", *tls), security=security) as cluster:
+        cluster.add_worker(*tls)
+        cluster.wait_for_workers(1)
+        file_args = [*args, "--scheduler-file", cluster.scheduler_file]
+        secured = _run_cli(file_args, sessions=sessions, env=tls_env, cwd=tmp_path)
+        plain = _run_cli(file_args, sessions=sessions, env=_env(), cwd=tmp_path)
+        address = cluster.address
+    assert address.startswith("tls://127.0.0.1:")
+    code, stdout, stderr = secured
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout) == json.loads(json.dumps(local))
+    assert plain == (
+        2,
+        "",
+        f"cecli: error: the address in --scheduler-file {cluster.scheduler_file} {address} needs Dask's TLS "
+        "settings, and none are configured (set distributed.comm.tls.ca-file, .client.cert and .client.key in "
+        "Dask's configuration, e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE)\n",
+    )
+    for session in sessions:
+        _assert_session_empty(session)
+
+
+# --------------------------------------------------------------------------- credentials (issue 13)
+
+SECRET_URL = "s3://AKIA:s3cr3t@bucket/x.parquet?region=eu-west-1&secret_key=abc"
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            OSError(f"When reading {SECRET_URL}: AccessDenied for user AKIA, key abc"),
+            "a worker cannot read it: When reading s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: "
+            f"AccessDenied for user ***, key *** ({dask_engine._SAME_PATHS_HINT})",
+        ),
+        (
+            ValueError(f"bad footer in {SECRET_URL}"),
+            "a Dask task failed: ValueError: bad footer in s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***",
+        ),
+    ],
+)
+def test_task_errors_never_show_credentials(error, message):
+    translated = dask_engine._translated(error, [(3, SECRET_URL), (4, "/data/local.parquet")])
+    assert isinstance(translated, InputError)
+    assert str(translated) == f"s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: {message}"
+    assert "s3cr3t" not in str(translated) and "abc" not in str(translated)
+
+
+def test_a_secret_url_in_a_failed_task_is_redacted_end_to_end(dump, in_process_cluster, monkeypatch):
+    """A task's error about a URL with credentials reaches the caller redacted (the task runs on the cluster)."""
+    from cecli import scoring
+
+    def failing(files, **options):
+        raise OSError(f"cannot open {SECRET_URL}: connection reset")
+
+    monkeypatch.setattr(scoring, "score_files", failing)
+    monkeypatch.setattr(dask_engine, "plan_tasks", lambda paths: [[(0, SECRET_URL)]])
+    with pytest.raises(InputError) as raised:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", scheduler=in_process_cluster.scheduler_address)
+    assert str(raised.value) == (
+        "s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: a worker cannot read it: cannot open "
+        "s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: connection reset "
+        f"({dask_engine._SAME_PATHS_HINT})"
+    )
+
+
+# ------------------------------------------------------------------- an --out folder the system refuses (issue 13)
+
+
+def test_an_out_folder_the_system_forbids_is_exit_3(dump, runner, monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    target = f"/sys/cecli-test-out-{os.getpid()}"  # sysfs: no new folders, not even for root
+    with pytest.raises(OSError) as refused:
+        os.mkdir(target)
+    reason = os.strerror(refused.value.errno)
+    args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", target]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == f"cecli: error: {target}: cannot write --out: {reason} (choose another folder)\n"
+
+
+@pytest.mark.parametrize("step", ["makedirs", "listdir", "unlink"])
+def test_a_read_only_out_folder_is_exit_3(dump, runner, monkeypatch, tmp_path, step):
+    """Creating, listing or clearing (a failed run's part) the folder fails as on a read-only file system."""
+    import errno
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    out = tmp_path / ("new" if step == "makedirs" else "failed-run")
+    if step != "makedirs":
+        out.mkdir()
+        (out / "part-00000.parquet").write_bytes(b"left by a failed run")
+    real = getattr(os, step)
+
+    def read_only(path, *args, **kwargs):
+        if str(path).startswith(str(out)):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, step, read_only)
+    result = runner.invoke(
+        app, ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--out", str(out)]
+    )
+    monkeypatch.undo()
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == f"cecli: error: {out}: cannot write --out: Read-only file system (choose another folder)\n"
+
+
+def test_an_out_folder_that_refuses_success_marker_is_exit_3(dump, in_process_cluster, monkeypatch, tmp_path):
+    import errno
+
+    out = tmp_path / "losses"
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(dask_engine, "open", full, raising=False)  # only dask_engine's own open: _SUCCESS
+    with pytest.raises(OutputError) as raised:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", out=str(out),
+                scheduler=in_process_cluster.scheduler_address)  # fmt: skip
+    assert str(raised.value) == f"{out}: cannot write --out: No space left on device (choose another folder)"
+    assert "_SUCCESS" not in os.listdir(out)
+
+
+@pytest.mark.parametrize("name", ["scheduler", "scheduler_file", "client", "wait_for_workers"])
+def test_dask_arguments_with_the_local_engine_are_refused(dump, name):
+    with pytest.raises(OptionError) as raised:
+        compute(
+            "sparse", str(dump), y="label", p="p_*", **{name: "tcp://127.0.0.1:9" if name != "wait_for_workers" else 5}
+        )
+    assert str(raised.value) == f"{name} is for engine='dask'; the engine is 'local' (pass engine='dask')"
+
+
+def test_an_in_process_cluster_leaves_the_callers_process_settings_alone(dump, in_process_cluster):
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        compute("sparse", str(dump), y="label", p="p_*", engine="dask", scheduler=in_process_cluster.scheduler_address)
+        assert sys.getswitchinterval() == 0.004
+    finally:
+        sys.setswitchinterval(before)

@@ -35,7 +35,7 @@ def _flags(loss: str, runner) -> list[str]:
     """The long options `cecli LOSS --help` lists, in order."""
     result = runner.invoke(app, [loss, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    return re.findall(r"(?m)^ +(?:-[a-z], )?(--[a-z][a-z-]*)", result.stdout)
+    return re.findall(r"(?m)^  (?:-[a-z], )?(--[a-z][a-z-]*)", result.stdout)  # option lines, not wrapped text
 
 
 def test_the_registry_lists_every_loss_in_command_order():

@@ -26,7 +26,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cecli.cli import app
-from cecli.io.expand import expand_sources
+from cecli.io.expand import expand_sources, would_read
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120  # seconds a subprocess may take before the test gives up on it (not a timing assertion)
@@ -355,7 +355,7 @@ def test_out_beside_the_data_where_no_run_reads_it_is_written(cli, inputs, sourc
     document = _json(cli("bce", source, "--out", out))
     assert document["per_sample"] == pytest.approx(A_LOSSES + B_LOSSES, rel=1e-15)
     lines = (inputs / out).read_text().splitlines()
-    assert lines[0] == '"row","loss"'
+    assert lines[0] == "row,loss"  # as -f csv writes it
     assert [float(line.split(",")[1]) for line in lines[1:]] == pytest.approx(A_LOSSES + B_LOSSES, rel=1e-15)
     # ... and the next run over the same INPUT reads the same files.
     assert _json(cli("bce", source))["input"]["paths"] == ["dump/a.csv", "dump/b.csv"]
@@ -420,9 +420,9 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, su
         pass
 
     monkeypatch.setattr(writers, "_OutFile", FullDisk)
-    # The run stops mid-stream, so its reader is kept until the process exits (cecli.engines.local._ABANDONED);
+    # The run stops mid-stream, so its reader is kept until the process exits (cecli.scoring._ABANDONED);
     # a list of this test's own lets it go at the end of the test, not at the interpreter's teardown.
-    monkeypatch.setattr("cecli.engines.local._ABANDONED", [])
+    monkeypatch.setattr("cecli.scoring._ABANDONED", [])
     _write(inputs / "many.csv", "y_true,y_pred\n" + "1,0.25\n" * 3000)
     (inputs / "out").mkdir()
     result = cli("bce", "many.csv", "--out", f"out/losses{suffix}", "--batch-rows", "500")
@@ -624,8 +624,6 @@ def test_secrets_in_a_folder_url_stay_hidden_in_every_listed_path(cli, inputs):
     ],
 )
 def test_would_read_says_where_a_later_run_reads(tmp_path, monkeypatch, source, out, read):
-    from cecli.io.expand import would_read
-
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dump").mkdir()
     assert would_read(source.format(root=tmp_path), out.format(root=tmp_path)) is read
@@ -670,3 +668,14 @@ def test_globs_match_like_the_standard_library_on_any_tree(files, pattern):
         else:
             with pytest.raises(InputError, match="the pattern matches no file"):
                 expand_sources([text])
+
+
+def test_an_out_path_that_cannot_be_resolved_is_left_to_the_write(tmp_path, monkeypatch):
+    """would_read answers False when a path cannot be resolved; writing it then names the real reason."""
+    (tmp_path / "dump").mkdir()
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os.path, "realpath", refuse)
+    assert would_read(str(tmp_path / "dump"), str(tmp_path / "dump" / "out.csv")) is False

@@ -1,12 +1,15 @@
 """The optional Dask engine: score groups of files as tasks on a Dask cluster.
 
 Each task runs cecli's own reader and NumPy core on its files
-(:func:`cecli.scoring.score_files`) and returns a :class:`~cecli.numerics.reduce.ScoreState`.
-The client adds the states in file order; the sums inside are exact, so the result is
-the local engine's to the last bit, and the same from run to run.
+(:func:`cecli.scoring.score_files`, which reads in one thread and computes in another)
+and returns a :class:`~cecli.numerics.reduce.ScoreState`. The states are merged on the workers, each
+finished range of tasks with its finished neighbours, so the client receives one state; the
+sums inside are exact and merged in file order, so the result is the local engine's to the
+last bit, and the same from run to run.
 
-The cluster is, in order: ``scheduler`` (``--scheduler``), ``DASK_SCHEDULER_ADDRESS``,
-or a private local cluster of worker processes bound to 127.0.0.1 (dashboard on a free
+The cluster is, in order: a ``distributed.Client`` passed in (Python API), ``scheduler``
+(``--scheduler``), the address in ``scheduler_file`` (``--scheduler-file``),
+``DASK_SCHEDULER_ADDRESS``, or a private local cluster of worker processes bound to 127.0.0.1 (dashboard on a free
 loopback port), closed when the computation ends. Needs ``pip install 'cecli[dask]'``.
 
 The client waits for tasks in the order they finish: the first failed task ends the run,
@@ -27,7 +30,7 @@ import sys
 import threading
 import time
 
-from cecli.errors import CecliError, InputError, OptionError, printable
+from cecli.errors import CecliError, InputError, OptionError, OutputError, printable
 from cecli.numerics.reduce import ScoreState
 
 TASK_BYTES = 64 << 20  # group small files until a task reads about this much
@@ -81,12 +84,17 @@ def run(
     extras: bool = True,
     scheduler: str | None,
     wait_for_workers: float | None = None,
+    scheduler_file: str | None = None,
+    client=None,
 ) -> ScoreState:
     """Score `paths` on a Dask cluster and return the merged state.
 
-    Local paths and `out_dir` are made absolute here, on the client: workers resolve a relative
-    path in their own working directory. `wait_for_workers` (default :data:`WAIT_FOR_WORKERS`)
-    bounds the wait for a first worker, and for one to come back when all have left mid-run.
+    The cluster is `client` (a connected ``distributed.Client``, left open), else `scheduler`
+    (an address), else the address in `scheduler_file` (Dask's scheduler file), else
+    ``DASK_SCHEDULER_ADDRESS``, else a private local cluster. Local paths and `out_dir` are
+    made absolute here, on the client: workers resolve a relative path in their own working
+    directory. `wait_for_workers` (default :data:`WAIT_FOR_WORKERS`) bounds the wait for a
+    first worker, and for one to come back when all have left mid-run.
     """
     try:
         from distributed import Client
@@ -96,77 +104,128 @@ def run(
     wait = WAIT_FOR_WORKERS if wait_for_workers is None else wait_for_workers
     if not (wait >= 0 and math.isfinite(wait)):
         raise OptionError(f"--wait-for-workers must be a number of seconds >= 0; received {wait!r}")
-    address, option = _address(scheduler)
+    given = [name for name, value in (("client", client), ("scheduler", scheduler), ("scheduler_file", scheduler_file))
+             if value is not None]  # fmt: skip
+    if len(given) > 1:
+        raise OptionError(f"give one of {' and '.join(given)}: each names the Dask cluster to use")
+    if client is not None:
+        _check_client(client, Client)
+    else:
+        address, option = _address(scheduler, scheduler_file)
     if out_dir is not None:
         out_dir = _prepare_out_dir(out_dir)
     paths = [path if "://" in path else os.path.abspath(path) for path in paths]
     tasks = plan_tasks(paths)
-    with _quiet_dask_logs(), _cluster(address, option) as address, _connected(Client, address, option) as client:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_dask_logs())
+        if client is not None:
+            address = client.scheduler.address
+        else:
+            address = stack.enter_context(_cluster(address, option))
+            client = stack.enter_context(_connected(Client, address, option))
         _wait_for_first_worker(client, address, wait)
         _check_workers(client)
-        states = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
+        merged = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
                             selection=selection, opts=opts, read=read, per_class=per_class, top=top,
                             extras=extras)  # fmt: skip
-    merged = sum(states, ScoreState())
     if out_dir is not None:
         _remove_temporary_parts(out_dir)  # of a worker killed mid-part, whose task ran again elsewhere
-        with open(os.path.join(out_dir, "_SUCCESS"), "w"):
-            pass
+        try:
+            with open(os.path.join(out_dir, "_SUCCESS"), "w"):
+                pass
+        except OSError as error:
+            raise _out_refused(error, out_dir) from None
     return merged
 
 
-def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_dir, **options) -> list[ScoreState]:
-    """Submit one task per group of files; their states in file order, or the first failure."""
+def _run_tasks(client, address: str, tasks, wait: float, *, reference: str, out_dir, **options) -> ScoreState:
+    """Submit one task per group of files and merge their states on the workers; the merged state.
+
+    As tasks finish, each finished range of neighbouring tasks is merged with the finished ranges
+    right before and after it, by a task on the workers (:func:`_merged`, left to right), so the
+    client receives one state and never more than one at a time. Merging only neighbours, in
+    file order, gives the left-to-right sum's result to the bit, whatever the order the tasks
+    finish in: ``+`` on states is exact and associative. The first failure ends the run.
+    """
     from distributed import as_completed
 
     from cecli import __version__
 
+    if not tasks:
+        return ScoreState()
     run_id = f"{os.getpid()}-{time.monotonic_ns()}"
-    futures = [
-        client.submit(
+    span: dict[str, tuple[int, int]] = {}  # key -> the range of tasks [first, last + 1) it holds
+    live: dict[str, object] = {}  # key -> future, for every future not yet merged into another
+    for number, files in enumerate(tasks):
+        future = client.submit(
             _task,
             files,
             client_version=__version__,
+            client_pid=os.getpid(),
             reference=reference,
             out_dir=out_dir,
             **options,
             key=f"cecli-task-{number}-{run_id}",
             pure=False,
         )
-        for number, files in enumerate(tasks)
-    ]
-    index = {future.key: number for number, future in enumerate(futures)}
-    states: list[ScoreState | None] = [None] * len(futures)
-    watch = _Watch(client, futures, address, wait)
-    finished = False
+        span[future.key], live[future.key] = (number, number + 1), future
+    ending: dict[int, object] = {}  # finished ranges by the end of their range ...
+    starting: dict[int, object] = {}  # ... and by their start
+    pending = as_completed(list(live.values()))
+    watch = _Watch(client, live, address, wait)
+    merged = None
     try:
         watch.start()
-        for future in as_completed(futures):
-            if future.status == "finished":
-                states[index[future.key]] = future.result()
-                continue
+        for future in pending:
             if future.status == "error":
-                raise _translated(future.exception(), tasks[index[future.key]])
-            raise watch.reason()  # cancelled: no worker for too long, or the scheduler is gone
-        finished = True
+                raise _translated(future.exception(), tasks[span[future.key][0]])
+            if future.status != "finished":
+                raise watch.reason()  # cancelled: no worker for too long, or the scheduler is gone
+            first, end = span[future.key]
+            parts = [ending.pop(first, None), future, starting.pop(end, None)]
+            parts = [part for part in parts if part is not None]
+            for part in parts:
+                starting.pop(span[part.key][0], None)
+                ending.pop(span[part.key][1], None)
+            first, end = span[parts[0].key][0], span[parts[-1].key][1]
+            if len(parts) > 1:
+                future = client.submit(_merged, *parts, key=f"cecli-merge-{first}-{end}-{run_id}", pure=False)
+                span[future.key], live[future.key] = (first, end), future
+                for part in parts:
+                    del live[part.key]  # held by the merge task until it has run
+                pending.add(future)
+            elif (first, end) == (0, len(tasks)):
+                merged = future.result()
+            else:
+                starting[first], ending[end] = future, future
     except _lost_scheduler_errors():  # evaluated only once an exception is raised
         raise watch.reason() from None
     finally:
         watch.stop()
-        if not finished and client.status == "running":  # else the scheduler is gone, and the tasks with it
-            _cancel(client, futures)
-        if not finished and out_dir is not None:
+        if merged is None and client.status == "running":  # else the scheduler is gone, and the tasks with it
+            _cancel(client, list(live.values()))
+        if merged is None and out_dir is not None:
             _remove_temporary_parts(out_dir)
-    return states
+    return merged
 
 
-def _task(files, *, client_version: str, reference: str, out_dir: str | None, **options) -> ScoreState:
+def _merged(*states: ScoreState) -> ScoreState:
+    """The sum of `states` of neighbouring ranges of tasks, left to right (a task on a worker)."""
+    total = states[0]
+    for state in states[1:]:
+        total = total + state
+    return total
+
+
+def _task(files, *, client_version: str, client_pid: int, reference: str, out_dir: str | None, **options) -> ScoreState:
     """The unit of work on a worker: check its cecli version and that it sees the paths, then score them.
 
     The version is checked here too because workers that join during the run were not asked before it.
     """
     from cecli import __version__, scoring
 
+    if os.getpid() != client_pid:  # a worker process, not the caller's own (an in-process cluster)
+        _tune_worker_process()
     if client_version != __version__:
         raise OptionError(
             f"the Dask worker at {_worker_name()} has cecli {__version__}, this client has cecli {client_version}",
@@ -187,6 +246,35 @@ def _task(files, *, client_version: str, reference: str, out_dir: str | None, **
         # Sent back as a short CecliError: Dask's client hangs on an error whose traceback it cannot
         # deserialize (a RecursionError's is 1,000 frames deep), and the client only needs the one line.
         raise _translated(error, files) from None
+
+
+_TUNED: list[bool] = []  # once per worker process
+
+
+def _tune_worker_process() -> None:
+    """Give the worker process the settings the CLI gives its own (``cecli.cli._tune_for_batches``).
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes glibc's
+    mmap threshold at 128 KiB: every batch's arrays are then mapped and page-faulted in afresh,
+    and a task took about twice the local engine's time per shard. Raised thresholds keep up to
+    64 MiB of freed heap per worker process for the next batch. A 0.5 ms switch interval lets the
+    reader thread and the math hand the GIL back and forth without 5 ms waits. Not done in the
+    caller's own process (a cluster of threads in it): a library call leaves its process alone.
+    """
+    if _TUNED:
+        return
+    _TUNED.append(True)
+    sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library with mallopt
+        return
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: 32 MiB, glibc's largest on 64-bit
+    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: keep up to 64 MiB of free heap
 
 
 class _Cancelled(Exception):
@@ -235,22 +323,33 @@ def _cancel(client, futures) -> None:
 
 
 def _translated(error: BaseException, files) -> CecliError:
-    """The one-line error for what a task raised."""
+    """The one-line error for what a task raised; no secret of a URL among `files` is in it."""
     if isinstance(error, CecliError):
         return error
+    from cecli.io.remote import redact
+
+    first = redact(files[0][1])
     if isinstance(error, ModuleNotFoundError):
         return OptionError(f"a Dask worker cannot import {error.name or 'cecli'}", hint=_SAME_VERSION_HINT)
     if isinstance(error, OSError):
-        return InputError(f"a worker cannot read it: {error}", file=files[0][1], hint=_SAME_PATHS_HINT)
+        return InputError(f"a worker cannot read it: {_scrubbed(error, files)}", file=first, hint=_SAME_PATHS_HINT)
     from distributed.scheduler import KilledWorker
 
     if isinstance(error, RuntimeError) and "deserialization of the task graph" in str(error):
         return OptionError("the Dask scheduler cannot load cecli's tasks", hint=_SAME_VERSION_HINT)
     if isinstance(error, KilledWorker):
-        return InputError(
-            "Dask workers died reading it (out of memory?)", file=files[0][1], hint="check the worker logs"
-        )
-    return InputError(f"a Dask task failed: {type(error).__name__}: {error}", file=files[0][1])
+        return InputError("Dask workers died reading it (out of memory?)", file=first, hint="check the worker logs")
+    return InputError(f"a Dask task failed: {type(error).__name__}: {_scrubbed(error, files)}", file=first)
+
+
+def _scrubbed(error: BaseException, files) -> str:
+    """The text of `error` with every credential of the URLs in `files` replaced by ``***``."""
+    from cecli.io.remote import _scrub
+
+    text = str(error)
+    for _, path in files:
+        text = _scrub(text, path)
+    return text
 
 
 class _Watch:
@@ -260,7 +359,8 @@ class _Watch:
     ``as_completed`` returns); meanwhile a line on stderr says that cecli is waiting.
     """
 
-    def __init__(self, client, futures, address: str, wait: float) -> None:
+    def __init__(self, client, futures: dict, address: str, wait: float) -> None:
+        # `futures` (key -> future) changes while the watch runs: it is copied in one step before use.
         self.client, self.futures, self.address, self.wait = client, futures, address, wait
         self.expired = False
         self._stop = threading.Event()
@@ -295,7 +395,7 @@ class _Watch:
             elif time.monotonic() - since >= self.wait:
                 self.expired = True
                 with contextlib.suppress(Exception):
-                    self.client.cancel(self.futures)
+                    self.client.cancel(list(self.futures.values()))
                 return
 
     def reason(self) -> CecliError:
@@ -406,47 +506,96 @@ def _prepare_out_dir(out_dir: str) -> str:
     """Make `out_dir` absolute and ready: new, empty, or left by a failed run (no ``_SUCCESS``).
 
     From a failed run's folder only cecli's own files are removed: ``part-NNNNN.parquet`` and the
-    hidden temporary files of such parts. A folder with anything else, or with ``_SUCCESS``, is refused.
+    hidden temporary files of such parts. A folder with anything else, or with ``_SUCCESS``, is refused
+    (exit 2); a folder the system will not let cecli read, clear or create (permission denied, a
+    read-only file system) is an :class:`~cecli.errors.OutputError` (exit 3).
     """
     if "://" in out_dir:
+        from cecli.io.remote import redact
+
         raise OptionError(
-            f"--out {out_dir}: the Dask engine writes to a folder path, not a URL",
+            f"--out {redact(out_dir)}: the Dask engine writes to a folder path, not a URL",
             hint="give a folder every worker sees, e.g. on a shared file system",
         )
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir):
-        if not os.path.isdir(out_dir):
-            raise OptionError(f"--out {out_dir} is a file, not a folder", hint="give a new or empty folder")
-        names = os.listdir(out_dir)
-        if "_SUCCESS" in names:
-            raise OptionError(
-                f"--out {out_dir} holds the result of a finished run (_SUCCESS)",
-                hint="remove it or give another folder",
-            )
-        foreign = sorted(name for name in names if not _OWN_PART.fullmatch(name))
-        if foreign:
-            raise OptionError(
-                f"--out {out_dir} holds {foreign[0]!r}, which cecli did not write",
-                hint="give a new or empty folder, or one left by a failed cecli run",
-            )
-        for name in names:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(out_dir, name))
     try:
+        if os.path.exists(out_dir):
+            if not os.path.isdir(out_dir):
+                raise OptionError(f"--out {out_dir} is a file, not a folder", hint="give a new or empty folder")
+            names = os.listdir(out_dir)
+            if "_SUCCESS" in names:
+                raise OptionError(
+                    f"--out {out_dir} holds the result of a finished run (_SUCCESS)",
+                    hint="remove it or give another folder",
+                )
+            foreign = sorted(name for name in names if not _OWN_PART.fullmatch(name))
+            if foreign:
+                raise OptionError(
+                    f"--out {out_dir} holds {foreign[0]!r}, which cecli did not write",
+                    hint="give a new or empty folder, or one left by a failed cecli run",
+                )
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(out_dir, name))
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
-        raise OptionError(f"cannot create --out {out_dir}: {error.strerror or error}") from None
+        raise _out_refused(error, out_dir) from None
     return out_dir
 
 
-def _address(scheduler: str | None) -> tuple[str | None, str]:
+def _out_refused(error: OSError, out_dir: str) -> OutputError:
+    """The one line for a folder `out_dir` the system refuses to let cecli read, clear, create or fill."""
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return OutputError(f"cannot write --out: {reason}", file=out_dir, hint="choose another folder")
+
+
+def _check_client(client, client_class) -> None:
+    """A ``distributed.Client`` passed in must be one, and connected (else a usage error)."""
+    if not isinstance(client, client_class):
+        raise OptionError(f"client must be a distributed.Client; received {type(client).__name__}")
+    if client.status != "running":
+        raise OptionError(
+            f"the Dask client passed in is not connected (status {client.status!r})",
+            hint="pass a client of a running cluster, e.g. cluster.get_client()",
+        )
+
+
+def _address(scheduler: str | None, scheduler_file: str | None = None) -> tuple[str | None, str]:
     """The scheduler address to use and where it came from, checked for form (exit 2 when malformed)."""
     if scheduler is not None:
         return _checked_address(scheduler, "--scheduler"), "--scheduler"
+    if scheduler_file is not None:
+        option = f"the address in --scheduler-file {printable(scheduler_file)}"
+        return _checked_address(_scheduler_file_address(scheduler_file), option), option
     address = os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
         return _checked_address(address, "DASK_SCHEDULER_ADDRESS"), "DASK_SCHEDULER_ADDRESS"
     return None, ""
+
+
+def _scheduler_file_address(path: str) -> str:
+    """The ``address`` in a Dask scheduler file (as ``dask scheduler --scheduler-file PATH`` writes it)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            info = json.load(file)
+    except OSError as error:
+        raise InputError(
+            f"cannot read the Dask scheduler file: {error.strerror or error}",
+            file=path,
+            hint="start the scheduler with dask scheduler --scheduler-file PATH, or check the path",
+        ) from None
+    except ValueError:  # not JSON, or not UTF-8
+        info = None
+    address = info.get("address") if isinstance(info, dict) else None
+    if not isinstance(address, str):
+        raise InputError(
+            'is not a Dask scheduler file: it has no "address"',
+            file=path,
+            hint="give the file that dask scheduler --scheduler-file PATH writes",
+        )
+    return address
 
 
 def _checked_address(address: str, option: str) -> str:
@@ -496,11 +645,10 @@ def _probe(address: str, option: str, timeout: float) -> None:
     from distributed.comm import CommClosedError, connect
     from distributed.comm.addressing import parse_address
     from distributed.comm.registry import get_backend
-    from distributed.security import Security
 
     scheme = parse_address(address, strict=False)[0]
     get_backend(scheme)  # imported before the clock starts
-    connection_args = Security().get_connection_args("client")
+    connection_args = _security(address).get_connection_args("client")
     if scheme in ("tls", "wss") and connection_args.get("ssl_context") is None:
         raise OptionError(
             f"{option} {address} needs Dask's TLS settings, and none are configured",
@@ -576,11 +724,38 @@ def _tcp_error(address: str) -> str | None:
         return error.strerror or str(error) or type(error).__name__
 
 
+def _security(address: str):
+    """Dask's security settings for `address`, as ``distributed.Client`` finds them itself.
+
+    The function named by ``distributed.client.security-loader``, if one is configured (how
+    dask-gateway-like deployments hand out credentials); else ``Security()``, which reads
+    ``distributed.comm.tls.*`` (``ca-file``, ``client.cert``, ``client.key``, ...) from Dask's
+    configuration: its YAML files or ``DASK_DISTRIBUTED__COMM__TLS__*`` environment variables.
+    The probe and the client use the same settings.
+    """
+    import dask.config
+    from distributed.security import Security
+    from distributed.utils import import_term
+
+    loader = dask.config.get("distributed.client.security-loader", None)
+    if loader:
+        try:
+            found = import_term(loader)({"address": address})
+        except Exception as error:
+            raise OptionError(
+                f"Dask's distributed.client.security-loader {printable(str(loader))!r} failed: "
+                f"{type(error).__name__}: {printable(str(error))}"
+            ) from None
+        if found is not None:
+            return found
+    return Security()
+
+
 @contextlib.contextmanager
 def _connected(client_class, address: str, option: str):
     """A client of `address`; an unreachable scheduler is one line (exit 3)."""
     try:
-        client = client_class(address, timeout=f"{CONNECT_TIMEOUT}s")
+        client = client_class(address, timeout=f"{CONNECT_TIMEOUT}s", security=_security(address))
     except (OSError, TimeoutError) as error:
         raise InputError(
             f"cannot reach the Dask scheduler at {address}: {_os_reason(error) or error}",

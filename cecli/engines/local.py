@@ -1,6 +1,6 @@
 """The local engine: scores the inputs in this process, streaming.
 
-A reader thread decodes the next batches while this one computes (:func:`_prefetched`),
+A reader thread decodes the next batches while this one computes (:func:`cecli.scoring._prefetched`),
 per-sample losses go batch by batch to ``--out``, and `progress` is told how far the input is read.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterator
 
@@ -18,7 +17,7 @@ from cecli.io.inputs import Input
 from cecli.io.sources import open_input
 from cecli.numerics.reduce import ScoreState
 from cecli.options import LossOptions
-from cecli.scoring import _batches, _check_columns, _Scorer, _write
+from cecli.scoring import _batches, _check_columns, _prefetched, _Scorer, _write
 
 
 def run(
@@ -81,55 +80,3 @@ def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selec
             yield opened
         finally:
             opened.close()
-
-
-_ABANDONED: list = []
-
-
-def _prefetched(batches: Iterator, threads: list[threading.Thread], depth: int = 2) -> Iterator:
-    """Read the next batches in a background thread while the caller computes.
-
-    pyarrow and NumPy release the GIL, so decoding and the math overlap on two cores.
-    Errors from the reader are re-raised in the caller's thread, in order.
-    """
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    finished = object()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(finished)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            slots.put(error)
-
-    thread = threading.Thread(target=produce, name="cecli-reader", daemon=True)
-    threads.append(thread)
-    thread.start()
-    complete = False
-    try:
-        while True:
-            item = slots.get()
-            if item is finished:
-                complete = True
-                return
-            if isinstance(item, BaseException):
-                complete = True  # the reader has stopped
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # After an interrupt the reader may be blocked on a pipe that never closes: don't wait for
-        # it, and keep its generator alive, because finalizing pyarrow's streaming reader waits
-        # for its read-ahead thread. The process is about to exit.
-        thread.join(timeout=None if complete else 0.2)
-        if thread.is_alive() or not complete:
-            _ABANDONED.append(batches)

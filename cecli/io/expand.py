@@ -212,6 +212,13 @@ def would_read(source: str, path: str) -> bool:
             return False
     if source == "-" or not path.lower().endswith(_DATA_SUFFIXES):
         return False
+    try:
+        return _would_read_local(source, path)
+    except OSError:  # a path that cannot be resolved (permissions): the write itself will say why
+        return False
+
+
+def _would_read_local(source: str, path: str) -> bool:
     target = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
     if os.path.isdir(source):
         below = os.path.relpath(target, os.path.realpath(source)).split(os.sep)

@@ -9,6 +9,7 @@ system refuses (permission denied, read-only file system, disk full) is an
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -153,7 +154,12 @@ class PerSampleWriter:
                 # Row numbers and losses are (nearly) all distinct: dictionaries would only cost time and memory.
                 self._writer = pq.ParquetWriter(self._file, table.schema, use_dictionary=self.keep)
             else:
-                self._writer = pa_csv.CSVWriter(self._file, table.schema)
+                # The header as `-f csv` writes it (quoted only where needed); pyarrow would quote every name.
+                header = io.StringIO()
+                csv.writer(header, lineterminator="\n").writerow(table.schema.names)
+                self._file.write(header.getvalue().encode())
+                options = pa_csv.WriteOptions(include_header=False)
+                self._writer = pa_csv.CSVWriter(self._file, table.schema, write_options=options)
         self._writer.write_table(table.cast(self._writer.schema) if self.format == "parquet" else table)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
