@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from cecli.cli import _colour, app
+from cecli.cli import app
+from cecli.cli.app import _colour
 
 # Ten rows y=1 with p = 0.05, 0.15, ..., 0.95 (loss -ln p), and a long kept id that has to fold.
 P = [round(0.05 + 0.1 * i, 2) for i in range(10)]
