@@ -36,6 +36,7 @@ from cecli.errors import InputError, OptionError, OutputError
 distributed = pytest.importorskip("distributed")
 
 from cecli.engines import dask as dask_engine  # noqa: E402 - only once Dask is known to be installed
+from cecli.engines import dask_cluster  # noqa: E402
 
 N_CLASSES = 5
 # One spec for every comparison: --by, --per-class and --top with a kept column exercise every merged part.
@@ -382,7 +383,7 @@ def _descendants(root: int) -> set[int]:
 def test_private_local_cluster_listens_on_loopback_only(monkeypatch):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     before = _listening({os.getpid()})
-    with dask_engine._cluster(None) as address:
+    with dask_cluster._cluster(None) as address:
         assert address.startswith("tcp://127.0.0.1:")
         processes = _descendants(os.getpid())
         assert len(processes) >= 3  # this process and the workers
@@ -471,7 +472,7 @@ def test_without_dask_installed_the_cli_exits_2(dump, monkeypatch, runner):
 
 
 def test_unreachable_scheduler_exits_3_with_one_line(dump, monkeypatch, runner):
-    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1.0)  # the default 10 s is too slow for a unit test
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1.0)  # the default 10 s is too slow for a unit test
     args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
     result = runner.invoke(app, args)
     assert result.exit_code == 3
@@ -680,7 +681,7 @@ def _fake_endpoint(reply: bytes | None):
 )
 @pytest.mark.parametrize("given_by", ["--scheduler", "DASK_SCHEDULER_ADDRESS"])
 def test_endpoint_that_is_not_a_scheduler_exits_3(dump, runner, monkeypatch, reply, why, given_by):
-    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1.0)
     args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask"]
     with _fake_endpoint(reply) as address:
         if given_by == "--scheduler":
@@ -883,9 +884,9 @@ def test_usable_cpus_respects_the_cpu_set_and_the_cgroup_quota(tmp_path, monkeyp
     if v1 is not None:
         paths["quota"].write_text(v1[0] + "\n")
         paths["period"].write_text(v1[1] + "\n")
-    monkeypatch.setattr(dask_engine, "CGROUP_CPU_MAX", str(paths["v2"]))
-    monkeypatch.setattr(dask_engine, "CGROUP_V1_QUOTA", (str(paths["quota"]), str(paths["period"])))
-    assert dask_engine.usable_cpus() == expected
+    monkeypatch.setattr(dask_cluster, "CGROUP_CPU_MAX", str(paths["v2"]))
+    monkeypatch.setattr(dask_cluster, "CGROUP_V1_QUOTA", (str(paths["quota"]), str(paths["period"])))
+    assert dask_cluster.usable_cpus() == expected
 
 
 # --------------------------------------------------------------------------- real clusters that grow, differ, fail
