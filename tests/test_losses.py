@@ -6,7 +6,7 @@ import pytest
 
 from cecli import OptionError
 from cecli.cli import app
-from cecli.losses import LABEL_KINDS, LOSS_OPTIONS, REGISTRY, Loss
+from cecli.losses import LABEL_KINDS, LOSS_OPTIONS, REGISTRY, Loss, checked
 from cecli.numerics import core
 from cecli.options import APPLIES, LOSSES, LossOptions
 
@@ -67,7 +67,7 @@ def test_applies_is_generated_from_the_registry():
 
 def test_an_unknown_label_kind_is_refused():
     with pytest.raises(ValueError, match="unknown label kind 'ranks' for loss 'x'"):
-        Loss("x", "help", (), "ranks", "entropy")
+        checked(Loss("x", "help", (), "ranks", "entropy"))
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))

@@ -17,7 +17,6 @@ import typer
 from cecli import __version__
 from cecli.errors import ExitCode, OptionError, printable
 from cecli.losses import REGISTRY, Loss
-from cecli.plan import checked
 
 from .group import _EXIT_CODES, _Command, _Group
 from .params import (
@@ -145,6 +144,7 @@ def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
 def _list_columns(values: dict) -> None:
     from cecli.io.expand import expand_sources
     from cecli.io.sources import open_input
+    from cecli.plan import checked  # imported here: --version and --help need none of it
 
     values = checked(values)
     source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))
@@ -163,6 +163,7 @@ _LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "ignore_index", "tempe
 
 def _score(loss: str, values: dict) -> None:
     from cecli.pipeline import compute
+    from cecli.plan import checked
     from cecli.result import check_gate, gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
