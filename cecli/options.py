@@ -5,19 +5,19 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from .choices import (  # noqa: F401 - the choice lists (written in cecli.choices) are options too
+    BASES,
+    COLORS,
+    ENGINES,
+    FORMATS,
+    LIKES,
+    LOSSES,
+    OUTPUT_FORMATS,
+    REDUCTIONS,
+)
 from .errors import OptionError
-from .losses import LOSS_OPTIONS, REGISTRY, applies
-from .numerics import DEFAULT_EPS, REDUCTIONS
-
-# Every choice list of cecli, written once: the CLI builds its choices from these. LOSSES come from the
-# registry, REDUCTIONS from the numerics that compute them (which import nothing above them).
-LOSSES = tuple(REGISTRY)
-BASES = {"e": ("nats", None), "2": ("bits", 2.0), "10": ("bans", 10.0)}
-LIKES = ("keras", "torch", "sklearn")
-FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")  # input formats
-OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
-ENGINES = ("local", "dask")
-COLORS = ("auto", "always", "never")
+from .losses import LOSS_OPTIONS, applies
+from .numerics import DEFAULT_EPS
 
 # Which losses understand each option (from the registry); anything else set for a loss is a usage error.
 APPLIES = {name: applies(name) for name in LOSS_OPTIONS}

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cecli.options import BASES, COLORS, ENGINES, FORMATS, LIKES, OUTPUT_FORMATS, REDUCTIONS
+from cecli.choices import BASES, COLORS, ENGINES, FORMATS, LIKES, OUTPUT_FORMATS, REDUCTIONS
 
 
 def _choices(name: str, values) -> type[StrEnum]:

@@ -20,8 +20,8 @@ import io
 import os
 import sys
 
+from cecli.choices import FORMATS
 from cecli.errors import InputError
-from cecli.options import FORMATS
 
 from .base import STDIN_NAME, ReadSettings, pa
 from .csv import CsvInput
