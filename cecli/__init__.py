@@ -1,6 +1,6 @@
 """cecli: cross-entropy losses from the command line and from Python.
 
-The loss functions are pure NumPy (:mod:`cecli.core`); :func:`compute` reads files.
+The loss functions are pure NumPy (:mod:`cecli.numerics.core`); :func:`compute` reads files.
 """
 
 from importlib import import_module
@@ -11,13 +11,13 @@ __version__ = "0.1.0"
 
 # Loaded on first use, so `import cecli` (and `cecli --version`) imports neither NumPy nor pyarrow.
 _LAZY = {
-    "binary_cross_entropy": "core",
-    "categorical_cross_entropy": "core",
-    "entropy": "core",
-    "kl_divergence": "core",
-    "softmax_cross_entropy": "core",
-    "sparse_cross_entropy": "core",
-    "Partial": "reduce",
+    "binary_cross_entropy": "numerics.core",
+    "categorical_cross_entropy": "numerics.core",
+    "entropy": "numerics.core",
+    "kl_divergence": "numerics.core",
+    "softmax_cross_entropy": "numerics.core",
+    "sparse_cross_entropy": "numerics.core",
+    "Partial": "numerics.reduce",
     "LossResult": "result",
     "compute": "pipeline",
 }

@@ -1,7 +1,7 @@
 """One exception hierarchy and the exit codes every part of cecli maps to.
 
 Errors carry the fields their one-line message needs (file, row, column, hint); only
-``cli.py`` turns them into text on stderr and an exit code.
+:mod:`cecli.cli` turns them into text on stderr and an exit code.
 """
 
 from __future__ import annotations

@@ -5,26 +5,23 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from .core import DEFAULT_EPS
+from .choices import (  # noqa: F401 - the choice lists (written in cecli.choices) are options too
+    BASES,
+    COLORS,
+    ENGINES,
+    FORMATS,
+    LIKES,
+    LOSSES,
+    OUTPUT_FORMATS,
+    REDUCTIONS,
+)
 from .errors import OptionError
-from .reduce import REDUCTIONS
+from .losses import LOSS_OPTIONS, applies
+from .numerics import DEFAULT_EPS
 
-LOSSES = ("bce", "cce", "sparse", "softmax", "entropy", "kl")
-BASES = {"e": ("nats", None), "2": ("bits", 2.0), "10": ("bans", 10.0)}
-
-# Which options each loss understands; anything else set for it is a usage error.
-APPLIES = {
-    "from_logits": ("bce", "cce", "sparse"),
-    "eps": ("bce", "cce", "sparse"),
-    "label_smoothing": ("bce", "cce", "sparse", "softmax"),
-    "pos_weight": ("bce",),
-    "class_weights": ("cce", "sparse", "softmax"),
-    "ignore_index": ("sparse", "softmax"),
-    "temperature": ("softmax",),
-}
+# Which losses understand each option (from the registry); anything else set for a loss is a usage error.
+APPLIES = {name: applies(name) for name in LOSS_OPTIONS}
 _FLAGS = {name: "--" + name.replace("_", "-") for name in APPLIES}
-
-LIKES = ("keras", "torch", "sklearn")
 SKLEARN_EPS = 2.220446049250313e-16  # numpy.finfo(float64).eps, what log_loss clips to since 1.3
 TORCH_LOG_FLOOR = -100.0  # torch BCELoss clamps each log term at -100
 

@@ -1,7 +1,7 @@
 """``--plot FILE.png|.svg``: a picture of the losses (optional extra ``cecli[plot]``, matplotlib).
 
 The first panel is the histogram of the per-sample losses on a log axis, drawn from the result's
-fixed bins (:data:`cecli.reduce.HISTOGRAM_EDGES`), so it is the same however the input was split
+fixed bins (:data:`cecli.numerics.reduce.HISTOGRAM_EDGES`), so it is the same however the input was split
 and needs no per-sample values. With ``--per-class`` and/or ``--by`` a panel per breakdown follows:
 a bar per class or group, as high as its mean loss, labelled with its count. matplotlib is imported
 only here, and this module only when ``--plot`` is given.
@@ -14,7 +14,7 @@ import os
 import tempfile
 
 from .errors import OptionError
-from .reduce import HISTOGRAM_EDGES, Partial
+from .numerics.reduce import HISTOGRAM_EDGES, Partial
 from .result import LossResult, json_text
 
 FORMATS = (".png", ".svg")

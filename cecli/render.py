@@ -97,7 +97,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
     if result.groups is not None:
         _breakdown_table(
             console,
-            "by " + ", ".join(map(printable, result.input.get("by_columns", []))),
+            "by " + ", ".join(map(printable, result.input.by_columns)),
             [
                 (", ".join(map(_shown, key.values())), summary)
                 for (key, _), summary in zip(result.groups, document["by"], strict=True)
@@ -130,7 +130,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
         ("max", _number(part.max if part.count else None, precision)),
         *([("accuracy", _number(result.accuracy, precision))] if result.accuracy is not None else []),
         *([("perplexity", _number(result.perplexity, precision))] if result.perplexity is not None else []),
-        ("input", f"{printable(result.input['path'] or ', '.join(result.input['paths']))} ({result.input['format']})"),
+        ("input", f"{printable(result.input.path or ', '.join(result.input.paths))} ({result.input.format})"),
     ]
     # The values are numbers and words, then the input's path, the one cell long enough to fold.
     _print_table(console, "summary", ["", ""], ["text", "value"], [list(row) for row in rows], header=False)
@@ -197,7 +197,7 @@ def _breakdown_table(console, title: str, rows: list, precision: int, heading: s
 
 
 def _top_table(console, result: LossResult, precision: int) -> None:
-    names = list(result.input.get("keep_columns", []))
+    names = list(result.input.keep_columns)
     cells = [[str(row), _number(loss, precision), *(_shown(v) for v in kept)] for loss, row, kept in result.top.rows]
     _print_table(
         console,
@@ -209,7 +209,7 @@ def _top_table(console, result: LossResult, precision: int) -> None:
 
 
 def _histogram_table(console, result: LossResult, width: int = 30) -> None:
-    from .reduce import HISTOGRAM_EDGES
+    from .numerics.reduce import HISTOGRAM_EDGES
 
     counts = result.histogram.counts
     used = [i for i, c in enumerate(counts) if c]

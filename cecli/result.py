@@ -10,10 +10,35 @@ import numpy as np
 
 from . import __version__
 from .errors import OptionError
+from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Partial, TopK
 from .options import LossOptions
-from .reduce import HISTOGRAM_EDGES, Histogram, Partial, TopK
 
 SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """What was read: the input(s), their format and the columns chosen for each role.
+
+    ``path`` is the one input's name (``None`` for several, listed in ``paths``); paths are
+    shown as messages show them (stdin by name, URLs without credentials). ``classes`` is
+    the number of classes (label columns for bce), ``None`` when no row was read.
+    """
+
+    path: str | None
+    paths: list[str]
+    format: str | None
+    labels_path: str | None
+    label_columns: list[str]
+    prediction_columns: list[str]
+    weight_column: str | None
+    keep_columns: list[str]
+    by_columns: list[str]
+    classes: int | None
+
+    def to_dict(self) -> dict:
+        """The JSON ``input`` object (keys in this order)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass
@@ -28,7 +53,7 @@ class LossResult:
 
     options: LossOptions
     partial: Partial
-    input: dict
+    input: InputInfo
     hits: Partial | None = None
     histogram: Histogram | None = None
     top: TopK | None = None
@@ -97,7 +122,7 @@ class LossResult:
             "min": finite("min", p.min) if p.count else None,
             "max": finite("max", p.max) if p.count else None,
             "options": self.options.to_dict(),
-            "input": self.input,
+            "input": self.input.to_dict(),
         }
         document["accuracy"] = finite("accuracy", self.accuracy)
         document["perplexity"] = finite("perplexity", self.perplexity)
@@ -108,7 +133,7 @@ class LossResult:
                 "nan": self.histogram.nan,
             }
         if self.top is not None:
-            keep = list(self.keep) or list(self.input.get("keep_columns", []))
+            keep = list(self.keep) or list(self.input.keep_columns)
             document["top"] = [
                 {"row": row, "loss": finite("top loss", loss), **dict(zip(keep, kept, strict=False))}
                 for loss, row, kept in self.top.rows

@@ -7,11 +7,9 @@ batched or split into files. Known answers are computed here by hand (math/NumPy
 from __future__ import annotations
 
 import csv
-import gc
 import json
 import math
 import tempfile
-import warnings
 from itertools import pairwise
 from pathlib import Path
 
@@ -24,9 +22,9 @@ from hypothesis import strategies as st
 
 import cecli
 from cecli.cli import app
-from cecli.pipeline import _row_argmax
-from cecli.readers import ReadSettings
-from cecli.reduce import HISTOGRAM_EDGES, Histogram
+from cecli.io.base import ReadSettings
+from cecli.numerics.reduce import HISTOGRAM_EDGES, Histogram
+from cecli.scoring import _row_argmax
 
 N = 200
 CLASSES = ("cat", "dog", "eel")
@@ -417,13 +415,8 @@ def test_sparse_class_names_as_labels_and_per_class(write_file):
 
 
 def invoke(runner, args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # error paths may leave a handle to the GC
-        result = runner.invoke(app, args, prog_name="cecli")
-        outcome = result.exit_code, result.stdout, result.stderr
-        del result
-        gc.collect()
-    return outcome
+    result = runner.invoke(app, args, prog_name="cecli")
+    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.mark.parametrize(

@@ -358,7 +358,7 @@ def test_out_file_matches_per_sample(cli, write_file, tmp_path, suffix):
 
 def test_out_parquet_row_groups_gather_batches(cli, write_file, tmp_path, monkeypatch):
     """Small batches are buffered into row groups of ROW_GROUP_ROWS rows (not one tiny group per batch)."""
-    monkeypatch.setattr("cecli.writers.ROW_GROUP_ROWS", 10)
+    monkeypatch.setattr("cecli.io.writers.ROW_GROUP_ROWS", 10)
     write_file("k.csv", "id,y_true,y_pred\n" + "".join(f"r{i},{i % 2},0.25\n" for i in range(25)))
     document = _json(cli("bce", "k.csv", "--keep", "id", "--batch-rows", "4", "--out", "losses.parquet"))
     out = pq.ParquetFile(tmp_path / "losses.parquet")

@@ -16,8 +16,8 @@ import warnings
 
 import pytest
 
-from cecli import readers
 from cecli.cli import app
+from cecli.io import csv as io_csv
 
 OK_CSV = "y_true,y_pred\n1,0.9\n0,0.2\n"
 SPARSE_CSV = "label,p_0,p_1\n0,0.2,0.8\n1,0.5,0.5\n"
@@ -379,17 +379,12 @@ def test_bad_input_is_one_line_and_an_exit_code(
 ):
     """Every case also runs with CSV parsed in 8-byte blocks (each line its own block, in parallel)."""
     if csv_block_bytes is not None:
-        monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", csv_block_bytes)
+        monkeypatch.setattr(io_csv, "_CSV_BLOCK_BYTES", csv_block_bytes)
     for name, content in files.items():
         write_file(name, content)
     monkeypatch.chdir(tmp_path)
-    with warnings.catch_warnings():
-        # Some error paths leak a file handle (see test_errors_close_the_input); keep that out of this test.
-        warnings.simplefilter("ignore", ResourceWarning)
-        result = runner.invoke(app, args, prog_name="cecli")
-        stdout, output, actual, exit_code = result.stdout, result.output, result.stderr, result.exit_code
-        del result
-        gc.collect()
+    result = runner.invoke(app, args, prog_name="cecli")
+    stdout, output, actual, exit_code = result.stdout, result.output, result.stderr, result.exit_code
     assert stdout == ""
     assert actual == stderr
     assert exit_code == code

@@ -14,34 +14,28 @@ with its exit code. The classes come from issue 11 ("Trust") and one item of iss
 
 from __future__ import annotations
 
-import gc
 import json
 import math
-import warnings
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cecli import columns as columns_module
 from cecli.cli import app
-from cecli.columns import Column, choose_columns
+from cecli.io import columns as columns_module
+from cecli.io.base import ReadSettings
+from cecli.io.columns import Column, choose_columns
+from cecli.io.expand import expand_sources
 from cecli.options import LossOptions
-from cecli.pipeline import score_files
-from cecli.readers import ReadSettings, expand_sources
+from cecli.scoring import score_files
 
 USAGE, BAD_INPUT = 2, 3
 LN = math.log
 
 
 def invoke(runner, args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # error paths may leave a handle to the GC
-        result = runner.invoke(app, args, prog_name="cecli")
-        outcome = result.exit_code, result.stdout, result.stderr
-        del result
-        gc.collect()
-    return outcome
+    result = runner.invoke(app, args, prog_name="cecli")
+    return result.exit_code, result.stdout, result.stderr
 
 
 def score(runner, args):

@@ -1,4 +1,4 @@
-"""Known-answer tables for ``cecli.core``.
+"""Known-answer tables for ``cecli.numerics.core``.
 
 Expected values come from sources independent of the code under test: the seed examples in
 ``shared/reference/seed_examples.json``, closed forms written with the ``math`` module (the
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cecli.core import (
+from cecli.numerics.core import (
     binary_cross_entropy,
     categorical_cross_entropy,
     entropy,

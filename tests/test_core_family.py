@@ -1,4 +1,4 @@
-"""Known answers and properties of the focal, generalized cross-entropy and NLL functions of ``cecli.core``.
+"""Known answers and properties of the focal, generalized cross-entropy and NLL functions of ``cecli.numerics.family``.
 
 Every expected value is derived here, element by element with the ``math`` module, from the published
 formulas and from the libraries' source written out step by step (read, not imported):
@@ -23,21 +23,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cecli.core import (
+from cecli.numerics.core import (
     binary_cross_entropy,
-    binary_focal_cross_entropy,
     categorical_cross_entropy,
-    categorical_focal_cross_entropy,
-    generalized_cross_entropy,
     label_weights,
-    negative_log_likelihood,
-    nll_loss,
-    perplexity,
     softmax_cross_entropy,
     sparse_cross_entropy,
 )
-from cecli.reduce import Partial
-from cecli.validate import InvalidValue, check_log_probabilities
+from cecli.numerics.family import (
+    binary_focal_cross_entropy,
+    categorical_focal_cross_entropy,
+    generalized_cross_entropy,
+    negative_log_likelihood,
+    nll_loss,
+    perplexity,
+)
+from cecli.numerics.reduce import Partial
+from cecli.numerics.validate import InvalidValue, check_log_probabilities
 
 pytestmark = pytest.mark.filterwarnings("error")
 

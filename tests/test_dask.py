@@ -35,7 +35,8 @@ from cecli.errors import InputError, OptionError, OutputError
 
 distributed = pytest.importorskip("distributed")
 
-from cecli import dask_engine  # noqa: E402 - only once Dask is known to be installed
+from cecli.engines import dask as dask_engine  # noqa: E402 - only once Dask is known to be installed
+from cecli.engines import dask_cluster  # noqa: E402
 
 N_CLASSES = 5
 # One spec for every comparison: --by, --per-class and --top with a kept column exercise every merged part.
@@ -382,7 +383,7 @@ def _descendants(root: int) -> set[int]:
 def test_private_local_cluster_listens_on_loopback_only(monkeypatch):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     before = _listening({os.getpid()})
-    with dask_engine._cluster(None) as address:
+    with dask_cluster._cluster(None) as address:
         assert address.startswith("tcp://127.0.0.1:")
         processes = _descendants(os.getpid())
         assert len(processes) >= 3  # this process and the workers
@@ -471,7 +472,7 @@ def test_without_dask_installed_the_cli_exits_2(dump, monkeypatch, runner):
 
 
 def test_unreachable_scheduler_exits_3_with_one_line(dump, monkeypatch, runner):
-    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1.0)  # the default 10 s is too slow for a unit test
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1.0)  # the default 10 s is too slow for a unit test
     args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
     result = runner.invoke(app, args)
     assert result.exit_code == 3
@@ -680,7 +681,7 @@ def _fake_endpoint(reply: bytes | None):
 )
 @pytest.mark.parametrize("given_by", ["--scheduler", "DASK_SCHEDULER_ADDRESS"])
 def test_endpoint_that_is_not_a_scheduler_exits_3(dump, runner, monkeypatch, reply, why, given_by):
-    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1.0)
     args = ["sparse", str(dump), "-y", "label", "-p", "p_*", "--engine", "dask"]
     with _fake_endpoint(reply) as address:
         if given_by == "--scheduler":
@@ -810,14 +811,14 @@ def test_out_folder_with_other_contents_is_refused(dump, tmp_path, runner, monke
 def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp_path, in_process_cluster, monkeypatch):
     """The first failure ends the run; the tasks still running stop at their next batch, so no part is
     written once compute() has returned, and none is left half-written."""
-    from cecli import pipeline
-    from cecli.readers import ReadSettings
+    from cecli import scoring
+    from cecli.io.base import ReadSettings
 
     shards = _shards(dump)
     bad = shards[1]
     bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
     started = []
-    slow_batches = pipeline._batches
+    slow_batches = scoring._batches
 
     def slow(*args, **kwargs):  # about 0.5 s a file, so that tasks are still running at the failure
         for batch in slow_batches(*args, **kwargs):
@@ -827,7 +828,7 @@ def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp
             time.sleep(0.05)
             yield batch
 
-    monkeypatch.setattr(pipeline, "_batches", slow)
+    monkeypatch.setattr(scoring, "_batches", slow)
     monkeypatch.setattr(dask_engine, "TASK_FILES", 5)  # two tasks of 5 files, run side by side
     out = tmp_path / "losses"
     with pytest.raises(InputError) as caught:
@@ -883,9 +884,9 @@ def test_usable_cpus_respects_the_cpu_set_and_the_cgroup_quota(tmp_path, monkeyp
     if v1 is not None:
         paths["quota"].write_text(v1[0] + "\n")
         paths["period"].write_text(v1[1] + "\n")
-    monkeypatch.setattr(dask_engine, "CGROUP_CPU_MAX", str(paths["v2"]))
-    monkeypatch.setattr(dask_engine, "CGROUP_V1_QUOTA", (str(paths["quota"]), str(paths["period"])))
-    assert dask_engine.usable_cpus() == expected
+    monkeypatch.setattr(dask_cluster, "CGROUP_CPU_MAX", str(paths["v2"]))
+    monkeypatch.setattr(dask_cluster, "CGROUP_V1_QUOTA", (str(paths["quota"]), str(paths["period"])))
+    assert dask_cluster.usable_cpus() == expected
 
 
 # --------------------------------------------------------------------------- real clusters that grow, differ, fail
@@ -961,11 +962,11 @@ SLOW_PRELOAD = '''
 import os
 import time
 
-import cecli.pipeline
+import cecli.scoring
 
 MARK = {mark!r}
-if not getattr(cecli.pipeline._batches, "slowed", False):  # a preload may run twice
-    _batches = cecli.pipeline._batches
+if not getattr(cecli.scoring._batches, "slowed", False):  # a preload may run twice
+    _batches = cecli.scoring._batches
 
     def _slow(*args, **kwargs):
         for batch in _batches(*args, **kwargs):
@@ -974,7 +975,7 @@ if not getattr(cecli.pipeline._batches, "slowed", False):  # a preload may run t
             yield batch
 
     _slow.slowed = True
-    cecli.pipeline._batches = _slow
+    cecli.scoring._batches = _slow
 '''
 
 
@@ -1047,11 +1048,11 @@ def test_a_file_the_worker_cannot_see_is_named_with_the_worker(dump, in_process_
 
 
 def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatch, capsys):
-    from cecli import pipeline
-    from cecli.readers import ReadSettings
+    from cecli import scoring
+    from cecli.io.base import ReadSettings
 
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
-    slow_batches = pipeline._batches
+    slow_batches = scoring._batches
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
     ) as cluster:
@@ -1063,7 +1064,7 @@ def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatc
                 time.sleep(0.02)  # the worker goes while the task still runs, so its result is lost
                 yield batch
 
-        monkeypatch.setattr(pipeline, "_batches", slow_then_leave)
+        monkeypatch.setattr(scoring, "_batches", slow_then_leave)
         with pytest.raises(OptionError) as caught:
             compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
                     scheduler=cluster.scheduler_address, wait_for_workers=0.5)  # fmt: skip
@@ -1106,12 +1107,12 @@ def test_tls_address_without_tls_settings_is_a_usage_error(dump, runner, monkeyp
 
 
 def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, capsys):
-    from cecli import pipeline
-    from cecli.readers import ReadSettings
+    from cecli import scoring
+    from cecli.io.base import ReadSettings
 
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
     expected = compute("sparse", str(dump), y="label", p="p_*", per_sample=False).value
-    slow_batches = pipeline._batches
+    slow_batches = scoring._batches
     left = threading.Event()
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
@@ -1130,7 +1131,7 @@ def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, c
                 time.sleep(0.02)
                 yield batch
 
-        monkeypatch.setattr(pipeline, "_batches", slow_then_leave)
+        monkeypatch.setattr(scoring, "_batches", slow_then_leave)
         result = compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
                          scheduler=cluster.scheduler_address, wait_for_workers=30, per_sample=False)  # fmt: skip
     assert result.value == expected
@@ -1185,9 +1186,9 @@ def test_merge_order_never_changes_a_bit(tied_dump, in_process_cluster, monkeypa
     result = compute("sparse", str(folder), **spec, engine="dask", scheduler=in_process_cluster.scheduler_address)
     assert result.to_dict(per_sample=False) == compute("sparse", str(folder), **spec).to_dict(per_sample=False)
 
-    from cecli import pipeline
+    from cecli import scoring
 
-    states = [pipeline.score_files(files, **seen["options"]) for files in seen["tasks"]]
+    states = [scoring.score_files(files, **seen["options"]) for files in seen["tasks"]]
     assert len(states) == 6
     left_to_right = states[0]
     for state in states[1:]:
@@ -1209,17 +1210,17 @@ def test_merge_order_never_changes_a_bit(tied_dump, in_process_cluster, monkeypa
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_client_receives_one_merged_state_whatever_order_tasks_finish(dump, monkeypatch, seed):
     """Tasks finish in a shuffled order; the workers merge their states; the client fetches one."""
-    from cecli import pipeline
+    from cecli import scoring
 
     monkeypatch.setattr(dask_engine, "TASK_FILES", 1)
     delays = np.random.default_rng(seed).permutation(10) * 0.01
-    score_files = pipeline.score_files
+    score_files = scoring.score_files
 
     def shuffled(files, **options):
         time.sleep(delays[files[0][0]])
         return score_files(files, **options)
 
-    monkeypatch.setattr(pipeline, "score_files", shuffled)
+    monkeypatch.setattr(scoring, "score_files", shuffled)
     fetched = []
     result_of = distributed.Future.result
 
@@ -1428,12 +1429,12 @@ def test_task_errors_never_show_credentials(error, message):
 
 def test_a_secret_url_in_a_failed_task_is_redacted_end_to_end(dump, in_process_cluster, monkeypatch):
     """A task's error about a URL with credentials reaches the caller redacted (the task runs on the cluster)."""
-    from cecli import pipeline
+    from cecli import scoring
 
     def failing(files, **options):
         raise OSError(f"cannot open {SECRET_URL}: connection reset")
 
-    monkeypatch.setattr(pipeline, "score_files", failing)
+    monkeypatch.setattr(scoring, "score_files", failing)
     monkeypatch.setattr(dask_engine, "plan_tasks", lambda paths: [[(0, SECRET_URL)]])
     with pytest.raises(InputError) as raised:
         compute("sparse", str(dump), y="label", p="p_*", engine="dask", scheduler=in_process_cluster.scheduler_address)

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cecli import readers
 from cecli.cli import app
+from cecli.io import convert as io_convert
 
 # Sparse, 3 classes with dyadic probabilities (each row sums to exactly 1): an int fold, a string id (one with a
 # leading zero, which stays text), a float column (with an integral value), a text column with nulls, a boolean.
@@ -292,10 +292,10 @@ _CELL_TEXT = st.one_of(
 @given(st.lists(_CELL_TEXT, min_size=1, max_size=8))
 def test_the_vectorized_column_typing_equals_the_cell_by_cell_rule(cells):
     """Columns take fast paths (all text, all integers, all numbers); they must type each cell as the rule does."""
-    one_by_one = readers._Nonfinite()
-    expected = [readers._text_value(cell, one_by_one) for cell in cells]
-    whole = readers._Nonfinite()
-    actual = readers._pass_through(pa.array(cells, pa.string()), True, whole)
+    one_by_one = io_convert._Nonfinite()
+    expected = [io_convert._text_value(cell, one_by_one) for cell in cells]
+    whole = io_convert._Nonfinite()
+    actual = io_convert._pass_through(pa.array(cells, pa.string()), True, whole)
     assert json.dumps(actual) == json.dumps(expected)
     assert [type(v) for v in actual] == [type(v) for v in expected]
     assert whole.count == one_by_one.count

@@ -1,6 +1,6 @@
 """Fuzzing the CLI with random valid and broken CSV / JSON / NDJSON documents.
 
-Valid documents must score exactly like ``cecli.core`` on the same numbers; broken ones
+Valid documents must score exactly like ``cecli.numerics.core`` on the same numbers; broken ones
 must end in a one-line error (or a correct result), never a traceback or exit code 4.
 The CLI runs in-process through Typer's CliRunner, so 200 examples per test stay fast.
 """
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cecli.cli import app
-from cecli.core import binary_cross_entropy, sparse_cross_entropy
+from cecli.numerics.core import binary_cross_entropy, sparse_cross_entropy
 
 # conftest's autouse fixture only sets environment variables, which is safe to share
 # between examples, hence function_scoped_fixture is suppressed as well.

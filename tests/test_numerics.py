@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from cecli.numerics.reduce import Histogram, Partial, ScoreState
 from cecli.pipeline import _result
-from cecli.reduce import Histogram, Partial, ScoreState
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SEED_BCE = [(0, 0.07), (1, 0.91), (1, 0.74), (0, 0.23), (1, 0.55), (0, 0.48), (1, 0.12)]  # sample_data/seed-bce.csv
@@ -263,7 +263,7 @@ def test_infinite_losses_are_counted_in_the_histogram_and_called_infinite(tmp_pa
 
 def test_nan_losses_are_never_called_infinite():
     """A NaN loss (from a caller's own losses) gets its own warning and its own histogram count."""
-    from cecli.columns import Column, Selection
+    from cecli.io.columns import Column, Selection
 
     selection = Selection((Column(1, "y", "double"),), (Column(2, "x", "double"),))
     losses = [1.0, math.nan, math.inf, 0.5]

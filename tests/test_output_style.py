@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from cecli.cli import _colour, app
+from cecli.cli import app
+from cecli.cli.app import _colour
 
 # Ten rows y=1 with p = 0.05, 0.15, ..., 0.95 (loss -ln p), and a long kept id that has to fold.
 P = [round(0.05 + 0.1 * i, 2) for i in range(10)]
@@ -250,13 +251,13 @@ def test_blank_cell_is_still_missing(runner, tmp_path):
 
 
 def test_small_and_streamed_paths_agree_on_spaces(tmp_path, monkeypatch):
-    from cecli import readers
+    from cecli.io import csv as io_csv
     from cecli.pipeline import compute
 
     path = tmp_path / "in.csv"
     path.write_text("y_true,y_pred\n1, 0.9\n0,0.2 \n", encoding="utf-8")
     small = compute("bce", str(path)).per_sample.tolist()
-    monkeypatch.setattr(readers, "_SMALL_CSV_BYTES", 0)  # every input through pyarrow
+    monkeypatch.setattr(io_csv, "_SMALL_CSV_BYTES", 0)  # every input through pyarrow
     assert compute("bce", str(path)).per_sample.tolist() == small == [-math.log(0.9), -math.log1p(-0.2)]
 
 

@@ -8,10 +8,8 @@ libraries.
 
 from __future__ import annotations
 
-import gc
 import json
 import math
-import warnings
 from fractions import Fraction
 
 import pytest
@@ -294,13 +292,8 @@ def in_unsupported_dir(tmp_path, monkeypatch):
 
 
 def invoke(runner, args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # error paths may leave a handle to the GC
-        result = runner.invoke(app, args, prog_name="cecli")
-        outcome = result.exit_code, result.stdout, result.stderr
-        del result
-        gc.collect()
-    return outcome
+    result = runner.invoke(app, args, prog_name="cecli")
+    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.mark.parametrize(("args", "why"), UNSUPPORTED)

@@ -1,6 +1,6 @@
-"""Hypothesis properties of ``cecli.core`` and ``cecli.reduce`` (the scipy ``test_entropy.py`` way).
+"""Hypothesis properties of ``cecli.numerics.core`` and ``cecli.numerics.reduce`` (the scipy ``test_entropy.py`` way).
 
-Softmax and sigmoid are computed here with plain NumPy, independently of ``cecli.core``.
+Softmax and sigmoid are computed here with plain NumPy, independently of ``cecli.numerics.core``.
 """
 
 import numpy as np
@@ -9,14 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cecli.core import (
+from cecli.numerics.core import (
     binary_cross_entropy,
     categorical_cross_entropy,
     entropy,
     softmax_cross_entropy,
     sparse_cross_entropy,
 )
-from cecli.reduce import Partial
+from cecli.numerics.reduce import Partial
 
 pytestmark = pytest.mark.filterwarnings("error")
 

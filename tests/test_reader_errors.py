@@ -23,8 +23,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cecli import readers
 from cecli.cli import app
+from cecli.io import csv as io_csv
+from cecli.io import sources as io_sources
+from cecli.io import streams as io_streams
 
 BAD_INPUT = 3
 LN2 = math.log(2)  # the loss of every row below: p = 0.5 for labels 1 and 0
@@ -145,7 +147,7 @@ def test_a_read_error_of_the_file_names_it(cecli, tmp_path, monkeypatch):
             return self._data.readinto(buffer)
 
     (tmp_path / "d.csv").write_bytes(dataset("csv"))
-    monkeypatch.setattr(readers, "_open_raw", lambda path, display: io.BufferedReader(Failing(dataset("csv"))))
+    monkeypatch.setattr(io_sources, "_open_raw", lambda path, display: io.BufferedReader(Failing(dataset("csv"))))
     assert cecli("bce", "d.csv") == (
         BAD_INPUT,
         "",
@@ -450,7 +452,7 @@ def test_value_errors_name_the_physical_line(cecli, tmp_path, end, kind, source,
 @pytest.mark.parametrize("block_bytes", [None, 8], ids=["one-block", "8-byte-blocks"])
 def test_csv_parse_errors_name_the_physical_line(cecli, tmp_path, monkeypatch, source, block_bytes):
     if block_bytes is not None:
-        monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(io_csv, "_CSV_BLOCK_BYTES", block_bytes)
     data = b"y_true,y_pred\n1,0.5\n\n\n0,x\n"
     (tmp_path / "b.csv").write_bytes(data)
     args, name = (["b.csv"], "b.csv") if source == "file" else (["-"], "<stdin>")
@@ -462,7 +464,7 @@ def test_csv_parse_errors_name_the_physical_line(cecli, tmp_path, monkeypatch, s
 @pytest.mark.parametrize("kind", ["csv", "ndjson"])
 def test_line_numbers_far_into_a_stream(cecli, tmp_path, monkeypatch, source, kind):
     """Blank lines early, a bad value 150,000 lines on: many blocks and batches lie between them."""
-    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 1 << 16)
+    monkeypatch.setattr(io_csv, "_CSV_BLOCK_BYTES", 1 << 16)
     good = "1,0.5" if kind == "csv" else '{"y_true": 1, "y_pred": 0.5}'
     bad = "1,-0.5" if kind == "csv" else '{"y_true": 1, "y_pred": -0.5}'
     lines = (["y_true,y_pred"] if kind == "csv" else []) + [good] * 150_000
@@ -511,7 +513,7 @@ def reference_blank_lines(text: bytes, whitespace_is_blank: bool) -> list[int]:
 )
 def test_blank_lines_are_noted_wherever_the_chunks_are_cut(pieces, cuts, whitespace_is_blank):
     text = b"".join(pieces)
-    lines = readers._Lines(whitespace_is_blank=whitespace_is_blank)
+    lines = io_streams._Lines(whitespace_is_blank=whitespace_is_blank)
     position = 0
     for cut in cuts * (len(text) + 1):
         if position >= len(text):
@@ -619,7 +621,7 @@ def test_csv_rows_pyarrow_cannot_read_are_located(
 ):
     """The block pyarrow could not read is searched row by row: the same line for a file and for stdin."""
     if block_bytes is not None:
-        monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(io_csv, "_CSV_BLOCK_BYTES", block_bytes)
     (tmp_path / "r.csv").write_bytes(content)
     (path, name) = ("r.csv", "r.csv") if source == "file" else ("-", "<stdin>")
     result = cecli("bce", path, *args, input=content if source == "stdin" else None)
@@ -627,7 +629,7 @@ def test_csv_rows_pyarrow_cannot_read_are_located(
 
 
 def test_a_ragged_row_far_into_stdin(cecli, monkeypatch):
-    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 1 << 16)
+    monkeypatch.setattr(io_csv, "_CSV_BLOCK_BYTES", 1 << 16)
     lines = ["y_true,y_pred"] + ["1,0.5"] * 100_000
     lines[10:10] = [""]
     lines[80_000] = "1,0.5,"

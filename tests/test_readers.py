@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cecli.columns import Column, choose_columns
 from cecli.errors import InputError
+from cecli.io.base import ReadSettings
+from cecli.io.columns import Column, choose_columns
+from cecli.io.sources import open_input
 from cecli.pipeline import compute
-from cecli.readers import ReadSettings, open_input
 
 N = 50
 IDS = [f"id,{i}" for i in range(N)]  # a comma inside a quoted --keep field
@@ -112,7 +113,7 @@ def test_csv_block_size_does_not_change_anything(
     source = "-" if via_stdin else str(path)
     read = ReadSettings(input_format="tsv" if delimiter == "\t" else "csv", batch_rows=5)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
-    monkeypatch.setattr("cecli.readers._CSV_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr("cecli.io.csv._CSV_BLOCK_BYTES", block_bytes)
     result = compute("sparse", source, y="label", keep="id", read=read)
     assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
     assert result.keep["id"] == IDS
@@ -146,7 +147,7 @@ def test_gzip_bytes_on_stdin_equal_plain(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", fake_stdin)
     result = compute("sparse", "-")
     assert result.per_sample.tolist() == compute("sparse", str(plain)).per_sample.tolist()
-    assert result.input["format"] == "csv"
+    assert result.input.format == "csv"
 
 
 @pytest.mark.parametrize(
@@ -158,7 +159,7 @@ def test_bom_and_crlf(tmp_path, prefix, newline):
     path = tmp_path / "d.csv"
     path.write_bytes(prefix + _csv(newline=newline).encode())
     result = compute("sparse", str(path), keep="id")
-    assert result.input["label_columns"] == ["label"]
+    assert result.input.label_columns == ["label"]
     assert result.per_sample.tolist() == pytest.approx(EXPECTED, rel=1e-12)
     assert result.keep["id"] == IDS
 
@@ -270,12 +271,12 @@ def test_file_urls_read_like_paths(tmp_path):
     by_url = compute("bce", folder.as_uri())
     assert by_url.value == by_path.value == pytest.approx((-math.log(0.9) - math.log(0.8) - math.log(0.6)) / 3)
     parts = [folder / "split=a" / "part-0.parquet", folder / "split=b" / "part-0.csv"]
-    assert by_url.input["paths"] == [f"file://{part}" for part in parts]  # _SUCCESS is skipped
+    assert by_url.input.paths == [f"file://{part}" for part in parts]  # _SUCCESS is skipped
     single = compute("bce", (folder / "split=a" / "part-0.parquet").as_uri())
     assert single.per_sample.tolist() == pytest.approx([-math.log(0.9), -math.log(0.8)])
     # Options in a folder URL's query (e.g. ?region= for s3) are carried to every file it lists.
     with_query = compute("bce", folder.as_uri() + "?unused=1")
-    assert with_query.input["paths"] == [f"file://{part}?unused=1" for part in parts]
+    assert with_query.input.paths == [f"file://{part}?unused=1" for part in parts]
     assert with_query.value == by_path.value
 
 
@@ -299,7 +300,7 @@ def test_bad_cell_deep_in_a_csv_is_located_on_both_read_paths(runner, tmp_path, 
 
 
 def test_newline_blocks_end_at_newlines_and_keep_an_unterminated_last_line_in_the_last_block():
-    from cecli.readers import _newline_blocks
+    from cecli.io.csv import _newline_blocks
 
     assert list(_newline_blocks(io.BytesIO(b"a,1\nb,2\nc,3"), 64)) == [b"a,1\nb,2\nc,3"]
     assert list(_newline_blocks(io.BytesIO(b"a,1\nb,2\nc,3"), 6)) == [b"a,1\n", b"b,2\nc,3"]
@@ -308,7 +309,7 @@ def test_newline_blocks_end_at_newlines_and_keep_an_unterminated_last_line_in_th
 
 
 def test_newline_blocks_of_a_stream_that_reads_short_still_end_at_newlines():
-    from cecli.readers import _newline_blocks
+    from cecli.io.csv import _newline_blocks
 
     class Trickle(io.RawIOBase):
         def __init__(self, data: bytes) -> None:

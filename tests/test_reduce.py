@@ -1,9 +1,10 @@
-"""Tests for ``cecli.reduce``: the mergeable ``Partial`` and its exact sums.
+"""Tests for ``cecli.numerics.reduce``: the mergeable ``Partial`` and its exact sums.
 
 Expected sums and means are computed with ``fractions.Fraction`` (exact rational arithmetic) and rounded
 once with ``float()``, which is correctly rounded; that is the contract the module promises.
 """
 
+import bisect
 import json
 import math
 import re
@@ -13,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cecli.reduce import REDUCTIONS, Histogram, Partial, ScoreState, check_reduction, exact_sum
+from cecli.numerics.exact import exact_sum
+from cecli.numerics.reduce import HISTOGRAM_EDGES, Histogram, Partial, ScoreState, check_reduction
+from cecli.options import REDUCTIONS
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -304,7 +307,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from cecli.reduce import exact_dot  # noqa: E402
+from cecli.numerics.exact import exact_dot  # noqa: E402
 
 PRODUCT_UNIT = 2**2254  # exact_dot and Partial count multiples of 2**-2254
 
@@ -442,3 +445,31 @@ def test_exact_dot_at_the_edges_of_the_fast_path(a):
             exact_dot(weights[start : start + 1], b[start : start + 1])
             == Fraction(a) * Fraction(b[start]) * PRODUCT_UNIT
         )
+
+
+# Edges by hand: 0, then 10**(k/2) for k = -12..6, then infinity; a value on an edge counts in the bin above it.
+@pytest.mark.parametrize(
+    ("value", "bin_"),
+    [
+        (-math.inf, 0),
+        (-1.0, 0),
+        (0.0, 0),
+        (1e-6, 1),
+        (math.nextafter(1e-6, 0.0), 0),
+        (1.0, 13),
+        (1e3, 19),
+        (math.inf, 19),
+    ],
+)
+def test_histogram_bin_of_edges_and_extremes(value, bin_):
+    assert HISTOGRAM_EDGES[1] == 1e-6 and HISTOGRAM_EDGES[13] == 1.0 and HISTOGRAM_EDGES[-2] == 1e3
+    assert Histogram.of([value]).counts == tuple(int(i == bin_) for i in range(20))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=False), max_size=50))
+def test_histogram_matches_bisect_on_the_edges(values):
+    expected = [0] * 20
+    for value in values:
+        expected[min(bisect.bisect_right(HISTOGRAM_EDGES, value) - 1, 19) if value > 0 else 0] += 1
+    assert Histogram.of(values).counts == tuple(expected)

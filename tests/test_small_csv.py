@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cecli import readers
 from cecli.errors import CecliError
+from cecli.io import csv as io_csv
+from cecli.io.base import ReadSettings
+from cecli.io.sources import open_input
 from cecli.pipeline import compute
-from cecli.readers import ReadSettings, open_input
 
 
 def _outcome(source: str, loss: str, read: ReadSettings, **columns) -> tuple:
@@ -36,7 +37,7 @@ def _both_paths(monkeypatch, source: str, loss: str, read: ReadSettings | None =
     read = read or ReadSettings()
     plain = _outcome(source, loss, read, **columns)
     with monkeypatch.context() as patch:
-        patch.setattr(readers, "_SMALL_CSV_BYTES", 0)  # no input is small: pyarrow parses everything
+        patch.setattr(io_csv, "_SMALL_CSV_BYTES", 0)  # no input is small: pyarrow parses everything
         arrow = _outcome(source, loss, read, **columns)
     return plain, arrow
 
@@ -75,8 +76,8 @@ def test_plain_csv_gives_what_pyarrow_gives(tmp_path, monkeypatch, text, loss, c
 def test_plain_csv_on_stdin_gives_what_pyarrow_gives(monkeypatch):
     text = b"y,p\n1,0.9\n0,0.2\n1,0.6\n"
     outcomes = []
-    for size in (readers._SMALL_CSV_BYTES, 0):
-        monkeypatch.setattr(readers, "_SMALL_CSV_BYTES", size)
+    for size in (io_csv._SMALL_CSV_BYTES, 0):
+        monkeypatch.setattr(io_csv, "_SMALL_CSV_BYTES", size)
         monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text)))
         outcomes.append(_outcome("-", "bce", ReadSettings()))
     assert outcomes[0] == outcomes[1]
@@ -131,7 +132,7 @@ def test_keep_and_by_columns_are_left_to_pyarrow(tmp_path, monkeypatch):
         assert plain == arrow
 
 
-_CELL = st.from_regex(rf"\A{readers._PLAIN_NUMBER}\Z")
+_CELL = st.from_regex(rf"\A{io_csv._PLAIN_NUMBER}\Z")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

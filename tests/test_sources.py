@@ -26,7 +26,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cecli.cli import app
-from cecli.readers import expand_sources, would_read
+from cecli.io.expand import expand_sources, would_read
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120  # seconds a subprocess may take before the test gives up on it (not a timing assertion)
@@ -405,7 +405,7 @@ def test_out_larger_than_the_system_allows_is_one_line_and_leaves_nothing(tmp_pa
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".ndjson"])
 def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, suffix, room):
     """ENOSPC from the file system once `room` bytes are written; the temporary file is removed."""
-    from cecli import writers
+    from cecli.io import writers
 
     class Disk(io.FileIO):
         written = 0
@@ -420,9 +420,9 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, su
         pass
 
     monkeypatch.setattr(writers, "_OutFile", FullDisk)
-    # The run stops mid-stream, so its reader is kept until the process exits (pipeline._ABANDONED);
+    # The run stops mid-stream, so its reader is kept until the process exits (cecli.scoring._ABANDONED);
     # a list of this test's own lets it go at the end of the test, not at the interpreter's teardown.
-    monkeypatch.setattr("cecli.pipeline._ABANDONED", [])
+    monkeypatch.setattr("cecli.scoring._ABANDONED", [])
     _write(inputs / "many.csv", "y_true,y_pred\n" + "1,0.25\n" * 3000)
     (inputs / "out").mkdir()
     result = cli("bce", "many.csv", "--out", f"out/losses{suffix}", "--batch-rows", "500")
@@ -537,7 +537,7 @@ def test_sigterm_during_a_remote_wait_ends_the_run(tmp_path, silent_server):
 def test_remote_filesystems_are_built_with_bounded_waits(monkeypatch):
     from datetime import timedelta
 
-    from cecli.readers import _filesystem
+    from cecli.io.remote import _filesystem
 
     monkeypatch.setenv("CECLI_REMOTE_TIMEOUT", "7")
     gcs, path = _filesystem("gs://bucket/dump/x.parquet")

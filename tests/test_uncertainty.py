@@ -19,8 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from cecli import uncertainty
-from cecli.reduce import Partial
+from cecli.numerics.reduce import Partial
 from cecli.uncertainty import (
     POISSON_THRESHOLDS,
     BootstrapState,
@@ -29,6 +28,7 @@ from cecli.uncertainty import (
     PairedNormalState,
     RandomizationState,
     poisson_counts,
+    resampling,
     swap_signs,
     z_value,
 )
@@ -309,12 +309,12 @@ def test_results_are_identical_bit_for_bit_across_splits(rows):
 
 
 def test_blocks_inside_a_batch_do_not_matter(monkeypatch):
-    # A batch is cut into blocks of uncertainty._BLOCK rows for the matrix products; other block sizes agree.
+    # A batch is cut into blocks of resampling._BLOCK rows for the matrix products; other block sizes agree.
     rng = np.random.default_rng(1)
     losses, weights = rng.exponential(size=1000), rng.uniform(size=1000)
     expected = BootstrapState.of(losses, weights, first_row=10, resamples=24, seed=9)
-    monkeypatch.setattr(uncertainty, "_BLOCK", 33)
-    monkeypatch.setattr(uncertainty, "_FLUSH_BLOCKS", 2)
+    monkeypatch.setattr(resampling, "_BLOCK", 33)
+    monkeypatch.setattr(resampling, "_FLUSH_BLOCKS", 2)
     assert BootstrapState.of(losses, weights, first_row=10, resamples=24, seed=9) == expected
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DataError
+from cecli.errors import DataError
 
 ROW_SUM_TOLERANCE = 1e-3  # |sum - 1| beyond this is "far from summing to 1"
 

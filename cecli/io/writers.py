@@ -21,9 +21,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from .errors import OptionError, OutputError
-from .readers import CellError
-from .result import cell_text
+from cecli.errors import OptionError, OutputError
+from cecli.result import cell_text
+
+from .base import CellError
 
 ROW_GROUP_ROWS = 1 << 18  # buffer this many rows per write: bounded memory, sensible row groups
 OUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}

@@ -11,7 +11,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from .errors import InputError, OptionError, printable
+from cecli.errors import InputError, OptionError, printable
 
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -328,7 +328,7 @@ def choose_columns(
     prediction or the weight (:class:`OptionError`).
 
     The selection is made on one file; the columns of every other file of a dataset are
-    found by name (see :func:`cecli.pipeline._check_columns`).
+    found by name (see :func:`cecli.scoring._check_columns`).
     """
     weight_cols = resolve(weight, columns, option="-w", file=file) if weight else []
     if len(weight_cols) > 1:

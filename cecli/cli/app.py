@@ -1,0 +1,344 @@
+"""The command line: the Typer app, one command per loss of the registry (:mod:`cecli.losses`) plus
+``columns`` and ``schema``, parsed values to ``compute()`` and the renderers, and :func:`main`.
+
+Option combinations are checked against one table, :data:`cecli.plan.CONFLICTS`; every failure is
+mapped to one stderr line and an exit code in :func:`cecli.cli.report._report`. Heavy modules
+(pyarrow, rich) load lazily.
+"""
+
+import inspect
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from cecli import __version__
+from cecli.errors import ExitCode, OptionError, printable
+from cecli.losses import REGISTRY, Loss
+
+from .group import _EXIT_CODES, _Command, _Group
+from .params import (
+    _COMMON_OPTIONS,
+    _LABEL_OPTIONS,
+    _LOSS_PARAMETERS,
+    Delimiter,
+    Header,
+    Input,
+    InputFormatOpt,
+    _parameter,
+    _read_settings,
+)
+from .process import _standard_streams, _tune_for_batches, _WithoutPandas
+from .report import _report, _say
+
+app = typer.Typer(
+    cls=_Group,
+    add_completion=False,
+    rich_markup_mode=None,
+    epilog=_EXIT_CODES,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Cross-entropy losses of predictions in CSV, JSON or Parquet files. See `cecli COMMAND --help`.",
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"cecli {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Cross-entropy losses of predictions in CSV, JSON or Parquet files."""
+
+
+def _register(loss: Loss) -> None:
+    """Register ``cecli LOSS`` from its registry entry: its help, its own options, then the shared ones."""
+    own = [_parameter(name, *_LOSS_PARAMETERS[name]) for name in loss.options]
+    shared = (_LABEL_OPTIONS if loss.has_labels else []) + _COMMON_OPTIONS
+    parameters = [_parameter("input", Input, None), *own, *shared]
+
+    def command(**values):
+        _guarded(loss.name, values)
+
+    command.__name__ = loss.name
+    command.__doc__ = loss.help
+    command.__signature__ = inspect.Signature(parameters)
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    app.command(name=loss.name, cls=_Command, epilog=_EXIT_CODES)(command)
+
+
+for _loss in REGISTRY.values():
+    _register(_loss)
+
+
+@app.command("columns", cls=_Command, epilog=_EXIT_CODES)
+def columns(
+    input: Input = None,
+    input_format: InputFormatOpt = None,
+    delimiter: Delimiter = None,
+    header: Header = None,
+):
+    """List the position, name and type of every column of INPUT.
+
+    Example: cecli columns sample_data/seed-sparse.csv
+    """
+    _guarded("columns", {"input": input, "input_format": input_format, "delimiter": delimiter, "header": header})
+
+
+@app.command("schema", cls=_Command, epilog=_EXIT_CODES)
+def schema():
+    """Print the JSON Schema (draft 2020-12) of the document that -f json prints.
+
+    Example: cecli schema > cecli-output.schema.json
+    """
+    from importlib.resources import files
+
+    try:
+        sys.stdout.write((files("cecli") / "schema.json").read_text(encoding="utf-8"))
+    except BaseException as failure:  # as in _guarded: a closed pipe or a full disk is mapped by _report
+        sys.exit(_report(failure))
+
+
+def _guarded(loss: str, values: dict) -> None:
+    """Run a command; map every outcome to one stderr line and an exit code (:func:`_report`).
+
+    Inside the command, so that Click never sees the failure: it would turn an ``EPIPE``
+    into exit 1, the gate's code.
+    """
+    try:
+        _list_columns(values) if loss == "columns" else _score(loss, values)
+    except BaseException as failure:
+        sys.exit(_report(failure))
+
+
+def _sources(paths: list[str] | None, labels: str | None = None) -> list[str]:
+    """The inputs to read: `paths`, else stdin when it is piped (a terminal or a closed stdin is a usage error)."""
+    if sys.stdin is None and "-" in [*(paths or []), labels]:  # `<&-`: Python has no stdin object at all
+        raise OptionError("stdin (-) is closed", hint="pipe data into cecli, or give a file path")
+    if paths:
+        return paths
+    if sys.stdin is None:
+        raise OptionError("no INPUT given and stdin is closed", hint="give a file path, or pipe data into cecli")
+    if sys.stdin.isatty():
+        raise OptionError("no INPUT given and stdin is a terminal", hint="give a file path, or pipe data into cecli")
+    return ["-"]
+
+
+def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise OptionError(f"{flag} needs numbers separated by commas; received {text!r}") from None
+
+
+def _list_columns(values: dict) -> None:
+    from cecli.io.expand import expand_sources
+    from cecli.io.sources import open_input
+    from cecli.plan import checked  # imported here: --version and --help need none of it
+
+    values = checked(values)
+    source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))
+    try:
+        for warning in source.warnings:  # e.g. a header that looks like data
+            _say("warning", warning)
+        for column in source.describe_types():
+            # A type names fields too (struct<name: ...>, a list's item), which come from the data.
+            sys.stdout.write(f"{column.position}\t{printable(column.name)}\t{printable(column.type)}\n")
+    finally:
+        source.close()
+
+
+_LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature")
+
+
+def _score(loss: str, values: dict) -> None:
+    from cecli.pipeline import compute
+    from cecli.plan import checked
+    from cecli.result import check_gate, gate_failure
+
+    fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
+    values = checked(values, fmt)
+    reduction = values["reduction"].value
+    check_gate(fail_above=values["fail_above"], fail_below=values["fail_below"])
+    options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
+    if values.get("like"):
+        options["like"] = values["like"].value
+    if "pos_weight" in values:
+        options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
+    if "class_weights" in values:
+        options["class_weights"] = _floats(values["class_weights"], "--class-weights")
+    per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
+    if values["plot"] is not None:
+        from cecli.plot import check_plot_path
+
+        check_plot_path(values["plot"])  # a bad name or a missing matplotlib stops before the work
+    _tune_for_batches()
+    with _progress_bar(enabled=not values["quiet"], colour=values["color"].value) as progress:
+        result = compute(
+            loss,
+            _sources(values["input"], values.get("labels")),
+            y=values.get("y"),
+            p=values["p"],
+            labels=values.get("labels"),
+            weight=values["weight_col"],
+            keep=values["keep"],
+            by=values["by"],
+            top=values["top"],
+            per_class=values.get("per_class", False),
+            extras=not values["value_only"] or values["plot"] is not None,  # else accuracy, histogram unused
+            read=_read_settings(values),
+            per_sample=per_sample,
+            out=values["out"],
+            reduction=reduction,
+            base=values["base"].value,
+            progress=progress,
+            engine=values["engine"].value,
+            scheduler=values["scheduler"],
+            wait_for_workers=values["wait_for_workers"],
+            scheduler_file=values["scheduler_file"],
+            **options,
+        )
+    if not values["quiet"]:
+        for warning in result.warnings:
+            _say("warning", warning)
+    _render(result, fmt, values, per_sample)
+    if values["plot"] is not None:
+        from cecli.plot import write_plot
+
+        write_plot(result, values["plot"])
+    failure = gate_failure(result.value, fail_above=values["fail_above"], fail_below=values["fail_below"])
+    if failure:
+        _say("gate failed", f"{reduction} {result.options.loss} loss {failure}")
+        sys.exit(ExitCode.GATE_FAILED)
+
+
+class _progress_bar:
+    """A rich progress bar on stderr for long runs, only when stderr is a terminal.
+
+    Yields a callback for ``compute(progress=...)``, or ``None`` when disabled. The bar
+    appears after half a second, so one-liners never flash it.
+    """
+
+    def __init__(self, *, enabled: bool, colour: str = "auto") -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.colour = colour
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        import time
+
+        started = time.monotonic()
+
+        def update(done: int, total: int | None) -> None:
+            if self.bar is None:
+                if time.monotonic() - started < 0.5:
+                    return
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    DownloadColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                    TransferSpeedColumn,
+                )
+
+                self.bar = Progress(
+                    TextColumn("cecli"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TransferSpeedColumn(),
+                    TimeRemainingColumn(),
+                    console=Console(stderr=True, **_colour(self.colour)),
+                    transient=True,
+                )
+                self.bar.start()
+                self.task = self.bar.add_task("reading", total=total)
+            self.bar.update(self.task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc) -> bool:
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
+def _colour(setting: str) -> dict:
+    """Console settings for ``--color`` (README, "Options"), for the table on stdout and the progress bar on stderr.
+
+    ``never``, and ``auto`` with ``NO_COLOR`` set (non-empty), mean no escape code at all:
+    rich's ``no_color`` alone drops colours but keeps bold and italics, so the colour system
+    is switched off. ``always`` gives colour (standard ANSI) even in a pipe, whatever
+    ``NO_COLOR`` or ``TERM`` say: the flag is the more specific request.
+    """
+    if setting == "always":
+        return {"force_terminal": True, "color_system": "standard", "no_color": False}
+    if setting == "never" or os.environ.get("NO_COLOR"):
+        return {"color_system": None, "no_color": True}
+    return {}
+
+
+def _render(result, fmt: str, values: dict, per_sample: bool) -> None:
+    from cecli import render
+
+    out = sys.stdout
+    if values["value_only"]:
+        render.render_value(result, out, precision=values["precision"])
+    elif fmt == "json":
+        render.render_json(result, out, per_sample=per_sample)
+    elif fmt in ("ndjson", "csv"):
+        render.render_lines(result, out, fmt=fmt)
+    else:
+        from rich.console import Console
+
+        console = Console(file=out, highlight=False, emoji=False, **_colour(values["color"].value))
+        render.render_table(
+            result, console, precision=6 if values["precision"] is None else values["precision"], per_sample=per_sample
+        )
+    out.flush()
+
+
+def main() -> None:
+    """Console-script entry point: SIGTERM unwinds like an error, a closed pipe ends quietly.
+
+    Ctrl-C from here on raises ``KeyboardInterrupt``, so that ``finally`` blocks remove
+    temporary files; :mod:`cecli.__main__` covers the imports before (one line and 130 too).
+    When the command has finished (output written, files closed, temporary files removed),
+    the process ends with ``os._exit`` after flushing stdout and stderr. Interpreter teardown
+    would only free memory, about 30 ms after a large run; and after an interrupt a reader
+    thread (ours, or pyarrow's read-ahead) may still block on a pipe while holding the
+    stream's lock, which would hang it.
+    """
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+        _standard_streams()
+        # cecli does no linear algebra, but OpenBLAS starts a thread per core when NumPy is
+        # imported, and those threads spin, taking CPU from the reader and the math (about
+        # 0.1 s of CPU a run). Set before NumPy loads; a user's own setting wins.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        sys.meta_path.insert(0, _WithoutPandas())
+        app()  # _Group.main reports every outcome and raises SystemExit with its code
+        code = ExitCode.OK
+    except BaseException as failure:  # SystemExit, or Ctrl-C before the app took over
+        code = _report(failure)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the outcome is decided; a late Ctrl-C must not change it
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # already reported by _Group.main, or stderr that cannot be written
+            pass
+    os._exit(code)

@@ -1,0 +1,387 @@
+"""JSON and NDJSON inputs: records of numbers, text, booleans and lists of numbers."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from cecli.errors import InputError
+
+from .base import pa
+from .inputs import Input, _arrow_fields, _one_line, _rechunk
+from .streams import _BOM
+
+
+class NdjsonInput(Input):
+    """Newline-delimited JSON records, streamed with pyarrow's JSON reader.
+
+    A column's type is that of its first non-null value in the first 64 KiB (a column that is
+    null there is read as numbers); every later value must have the same JSON type.
+    """
+
+    format = "ndjson"
+    _whitespace_is_blank = True
+
+    def __init__(self, display, head: bytes, stream, reopen) -> None:
+        super().__init__(display)
+        self._stream = stream
+        self._track_lines(stream, reopen)
+        text = head.removeprefix(_BOM)
+        body = text.lstrip()
+        row = len(_LINE_END.findall(text, 0, len(text) - len(body))) + 1  # after leading blank lines
+        lines = _LINE_END.split(body)
+        try:
+            record = _json_loads(lines[0])
+        except ValueError as error:
+            raise InputError(_json_message(error), file=display, row=row, hint=_json_hint(error)) from None
+        if not isinstance(record, dict):
+            raise InputError("a line is not a JSON object", file=display, row=row, hint="each line must be {...}")
+        kinds = {name: _json_kind(value) for name, value in record.items()}
+        for line in lines[1:-1]:  # the head's other complete lines, for columns that start with null
+            if "null" not in kinds.values():
+                break
+            try:
+                later = _json_loads(line) if line.strip() else {}
+            except ValueError:
+                break  # reported when the data is read
+            for name, kind in kinds.items():
+                if kind == "null" and isinstance(later, dict):
+                    kinds[name] = _json_kind(later.get(name))
+        self._kinds = {name: "number" if kind == "null" else kind for name, kind in kinds.items()}
+        self._set_columns(_arrow_fields(pa.schema([(n, _arrow_kind(k)) for n, k in self._kinds.items()])))
+
+    def record_batches(self, names, settings, numeric=frozenset()):
+        import pyarrow.json as pa_json
+
+        schema = pa.schema([(n, _arrow_kind(self._kinds[n])) for n in names])
+        done = 0
+        try:
+            reader = pa_json.open_json(
+                self._stream,
+                read_options=pa_json.ReadOptions(block_size=max(1 << 16, settings.batch_rows * 64)),
+                parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+            )
+            for record_batch in reader:
+                yield from _rechunk(record_batch, settings.batch_rows)
+                done += record_batch.num_rows
+        except pa.ArrowInvalid as error:
+            raise self._locate(error, names, done) from None
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def _locate(self, error: Exception, names: list[str], done: int) -> InputError:
+        """The error pyarrow found, on its line: found again by reading the file line by line,
+        or for a stream that cannot be reread, from pyarrow's message (`done` records were read)."""
+        if self._reopen is not None:
+            with self._reopen() as stream, io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace") as lines:
+                for number, line in enumerate(lines, 1):  # universal newlines: \n, \r\n and \r end a line
+                    if not line.strip():
+                        continue
+                    try:
+                        record = _json_loads(line.rstrip("\r\n"))
+                    except ValueError as bad:
+                        return InputError(_json_message(bad), file=self.display, row=number, hint=_json_hint(bad))
+                    if not isinstance(record, dict):
+                        return InputError(
+                            "line is not a JSON object", file=self.display, row=number, hint="each line must be {...}"
+                        )
+                    for name in names:
+                        misfit = _misfit(record.get(name), self._kinds[name])
+                        if misfit is not None:
+                            return InputError(
+                                f"{misfit} where earlier rows have {_expected(self._kinds[name])}",
+                                file=self.display,
+                                row=number,
+                                column=name,
+                                hint="use one type per column",
+                            )
+        message = str(error).removeprefix("JSON parse error: ")
+        # e.g. "Column(/y_pred) changed from number to string in row 3" (the row counts from the block's start)
+        changed = re.match(r"Column\(/(.*?)(/\[\])?\) changed from (\w+) to (\w+)(?: in row (\d+))?", message)
+        if changed:
+            name, inner, before, after, row = changed.groups()
+            words = {"number": "a number", "string": "text", "boolean": "a boolean", "object": "an object"}
+            words["array"] = "a list"
+            got, had = words.get(after, after), words.get(before, before)
+            return InputError(
+                f"a list holding {got} where earlier rows have a list of numbers"
+                if inner
+                else f"{got} where earlier rows have {had}",
+                file=self.display,
+                row=None if row is None else self.user_row(done + int(row)),
+                column=name,
+                hint="use one type per column",
+            )
+        return InputError(
+            f"invalid JSON: {message}", file=self.display, hint="check that every line is one JSON object"
+        )
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+_JSON_DEPTH = 100  # deeper than any record cecli reads (3 levels: array, object, list)
+
+
+_JSON_HINT = "cecli reads records of numbers, text, booleans and lists of numbers"
+
+
+_KIND_WORDS = {"number": "a number", "boolean": "a boolean", "text": "text", "list": "a list", "object": "an object"}
+
+
+_KIND_PLURALS = {"number": "numbers", "boolean": "booleans", "text": "text", "list": "lists", "object": "objects"}
+
+
+class _TooDeep(json.JSONDecodeError):
+    """JSON nested deeper than Python's parser follows (it raised RecursionError)."""
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer: an int when it fits int64 (class labels stay integers), else the nearest float64.
+
+    JSON sets no size limit on numbers. As CSV and NDJSON (read by pyarrow) do, a number
+    outside the int64 range is read as float64 (``inf`` beyond about 1.8e308); the checks on
+    values then judge it (a 30-digit label is outside the classes, a 30-digit logit is fine).
+    """
+    if len(text) <= 20:
+        value = int(text)
+        if -(1 << 63) <= value < 1 << 63:
+            return value
+    return float(text)
+
+
+def _widen(value):
+    """`value` with its integers beyond int64 as `_json_int` reads them (in lists and objects too)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < 1 << 63:
+        return _json_int(str(value))
+    if isinstance(value, list):
+        return [_widen(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _widen(item) for key, item in value.items()}
+    return value
+
+
+def _json_loads(text: str | bytes, **options):
+    """``json.loads``, with too deep nesting a JSONDecodeError and integers of any length read.
+
+    Integers too long for Python's ``int`` (over 4300 digits) are read as `_json_int` reads
+    them; the other integers beyond int64 are widened when their column is made (`_widen`).
+    ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's json writes) are read as numbers, as
+    pyarrow's NDJSON reader reads them; the checks on values then judge them.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        try:
+            return json.loads(text, **options)
+        except ValueError as error:
+            if isinstance(error, json.JSONDecodeError) or "digits" not in str(error):
+                raise
+            return json.loads(text, parse_int=_json_int, **options)
+    except RecursionError:
+        depth = 0
+        for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+            depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(token.group(), 0)
+            if depth > _JSON_DEPTH:
+                raise _TooDeep("nested too deeply", text, token.start()) from None
+        raise _TooDeep("nested too deeply", text, 0) from None
+
+
+def _json_hint(error: ValueError) -> str:
+    return _JSON_HINT if isinstance(error, _TooDeep) else "each line must be one JSON object"
+
+
+def _json_message(error: ValueError) -> str:
+    if isinstance(error, _TooDeep):
+        return f"JSON nested too deeply at column {error.colno}"
+    if isinstance(error, json.JSONDecodeError):
+        return f"invalid JSON at column {error.colno}: {error.msg}"
+    return f"invalid JSON: {error}"  # e.g. invalid UTF-8
+
+
+def _json_kind(value) -> str:
+    """The JSON type of a parsed value: null, boolean, number, text, list or object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    return "list" if isinstance(value, list) else "object"
+
+
+def _arrow_kind(kind: str) -> pa.DataType:
+    """The Arrow type an NDJSON column of a JSON type is read as (lists as lists of numbers)."""
+    if kind == "list":
+        return pa.list_(pa.float64())
+    if kind == "object":
+        return pa.struct([])  # a column of objects is listed, and refused if chosen
+    return {"boolean": pa.bool_(), "text": pa.string()}.get(kind, pa.float64())
+
+
+def _expected(kind: str) -> str:
+    return "a list of numbers" if kind == "list" else _KIND_WORDS[kind]
+
+
+def _misfit(value, kind: str) -> str | None:
+    """What `value` is when it is not of JSON type `kind`, else ``None`` (null fits every type)."""
+    got = _json_kind(value)
+    if got == "null" or (got == kind and got != "list"):
+        return None
+    if got != kind:
+        return _KIND_WORDS[got]
+    odd = next((_json_kind(item) for item in value if _json_kind(item) not in ("number", "null")), None)
+    return None if odd is None else f"a list holding {_KIND_WORDS[odd]}"
+
+
+def _first_misfit(values: list) -> tuple[int, str] | None:
+    """The 1-based row and description of the first value whose JSON type differs from the values before it.
+
+    Items of lists are compared with the items before them in the same way.
+    """
+    first = inner = None
+    for number, value in enumerate(values, 1):
+        kind = _json_kind(value)
+        if kind == "null":
+            continue
+        first = first or kind
+        if kind != first:
+            return number, f"{_KIND_WORDS[kind]} where earlier rows have {_KIND_WORDS[first]}"
+        for item in value if kind == "list" else ():
+            item_kind = _json_kind(item)
+            if item_kind == "null":
+                continue
+            inner = inner or item_kind
+            if item_kind != inner:
+                return (
+                    number,
+                    f"a list holding {_KIND_WORDS[item_kind]} where earlier values are {_KIND_PLURALS[inner]}",
+                )
+    return None
+
+
+class JsonInput(Input):
+    """A JSON document: an array of records, or an object of equally long columns.
+
+    Each column holds one JSON type (booleans are not numbers; a list column holds lists of one type).
+    """
+
+    format = "json"
+
+    def __init__(self, display, stream) -> None:
+        super().__init__(display)
+        try:
+            document = _json_loads(stream.read().decode("utf-8-sig"), object_pairs_hook=_unique_keys)
+        except UnicodeDecodeError:
+            raise InputError("invalid UTF-8 text", file=display, hint="save the file as UTF-8") from None
+        except _DuplicateKey as error:
+            raise InputError(
+                f"duplicate key {error.key!r} in a JSON object", file=display, hint="give every column a unique name"
+            ) from None
+        except _TooDeep as error:
+            raise InputError(
+                f"JSON nested too deeply at line {error.lineno} column {error.colno}", file=display, hint=_JSON_HINT
+            ) from None
+        except ValueError as error:
+            raise InputError(
+                f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+                file=display,
+                hint="for one record per line use --input-format ndjson",
+            ) from None
+        finally:
+            stream.close()
+        columns = self._columns_of(document)
+        arrays = {name: self._column(name, values) for name, values in columns.items()}
+        self.table = pa.table(arrays) if arrays else pa.table({})
+        self._set_columns(_arrow_fields(self.table.schema))
+
+    def _column(self, name: str, values: list) -> pa.Array:
+        """The Arrow array of a column, or an InputError naming the first value unlike those before it."""
+        odd = None
+        try:
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            odd = _first_misfit(values)
+            if odd is None:
+                try:
+                    array = pa.array(_widen(values))  # integers beyond int64 become float64
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                    raise InputError(
+                        f"cannot read the column: {_one_line(error)}",
+                        file=self.display,
+                        column=name,
+                        hint="use one type per column",
+                    ) from None
+        else:
+            # pyarrow reads [1.5, true] as [1.5, 1.0]: booleans among numbers are refused here too.
+            odd = _first_misfit(values) if _has_boolean(array.type, values) else None
+        if odd is not None:
+            raise InputError(odd[1], file=self.display, row=odd[0], column=name, hint="use one type per column")
+        return array
+
+    def _columns_of(self, document) -> dict[str, list]:
+        if document == [] or document == {}:
+            raise InputError(
+                f"the JSON document is {json.dumps(document)}: no records",
+                file=self.display,
+                hint='use [{"y_true": 1, "y_pred": 0.9}, ...] or {"y_true": [...], "y_pred": [...]}',
+            )
+        if isinstance(document, dict):
+            lengths = {name: len(v) if isinstance(v, list) else None for name, v in document.items()}
+            for name, length in lengths.items():
+                if length is None:
+                    raise InputError(
+                        "column is not a list", file=self.display, column=name, hint='use {"column": [v1, v2, ...]}'
+                    )
+            if len(set(lengths.values())) > 1:
+                first = next(iter(lengths))
+                odd = next(n for n, k in lengths.items() if k != lengths[first])
+                raise InputError(
+                    f"has {lengths[odd]} values but {first!r} has {lengths[first]}",
+                    file=self.display,
+                    column=odd,
+                    hint="every column needs one value per row",
+                )
+            return document
+        if isinstance(document, list):
+            names: dict[str, None] = {}
+            for number, record in enumerate(document, 1):
+                if not isinstance(record, dict):
+                    raise InputError(
+                        "record is not a JSON object", file=self.display, row=number, hint="use [{...}, {...}]"
+                    )
+                names.update(dict.fromkeys(record))
+            return {name: [record.get(name) for record in document] for name in names}
+        raise InputError(
+            "JSON must be an array of records or an object of columns",
+            file=self.display,
+            hint='use [{"y_true": 1, "y_pred": 0.9}] or {"y_true": [...], "y_pred": [...]}',
+        )
+
+    def record_batches(self, names, settings, numeric=frozenset()):
+        yield from self.table.select(names).to_batches(max_chunksize=settings.batch_rows)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _DuplicateKey(next(k for k in keys if keys.count(k) > 1))
+    return dict(pairs)
+
+
+def _has_boolean(arrow_type: pa.DataType, values: list) -> bool:
+    """Whether a column that pyarrow read as numbers (or lists of numbers) holds a boolean."""
+    if pa.types.is_floating(arrow_type):
+        return any(type(value) is bool for value in values)
+    if pa.types.is_list(arrow_type) and pa.types.is_floating(arrow_type.value_type):
+        return any(type(item) is bool for value in values if value for item in value)
+    return False

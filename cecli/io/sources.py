@@ -1,0 +1,152 @@
+"""Read CSV, TSV, JSON, NDJSON and Parquet from a path or stdin into NumPy batches.
+
+Each input is opened once, its columns are listed without reading the data, and the
+selected columns are then streamed as :class:`Batch` objects of float64 arrays that
+carry the 0-based index of their first record, so that an error can name the row.
+
+Rows in messages are 1-based as a user counts them: the physical line of a CSV/TSV/NDJSON
+file, as an editor shows it (the header is line 1; blank lines, which readers skip, count;
+quoted fields that span lines are not supported), the record of a JSON document, the row
+of a Parquet file. A failure to read or decompress the bytes is an InputError naming the
+file wherever it surfaces (see `_Chain`).
+
+pyarrow is imported on first use: a small all-numeric CSV (a shell one-liner) is parsed
+without it, which saves about a third of such a command's start-up.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+from cecli.choices import FORMATS
+from cecli.errors import InputError
+
+from .base import STDIN_NAME, ReadSettings, pa
+from .csv import CsvInput
+from .inputs import Input
+from .json import JsonInput, NdjsonInput, _json_loads
+from .parquet import ParquetInput
+from .remote import _filesystem, _remote, _scrub, redact
+from .streams import _BOM, _COMPRESSIONS, _EXTENSIONS, _MAGIC, _decompress, _peek, _reopen
+
+
+def _split_extension(path: str) -> tuple[str | None, str | None]:
+    """(format, compression) from the file name, e.g. ``x.csv.gz`` -> ("csv", "gzip")."""
+    root, ext = os.path.splitext(path.lower())
+    compression = _COMPRESSIONS.get(ext)
+    if compression:
+        root, ext = os.path.splitext(root)
+    return _EXTENSIONS.get(ext), compression
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.removeprefix(_BOM).lstrip()
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        first, _, rest = text.partition(b"\n")
+        try:
+            _json_loads(first)
+        except ValueError:
+            return "json"
+        return "ndjson" if rest.strip() else "json"
+    return "csv"
+
+
+def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
+    """Open `path` (``"-"`` for stdin) and list its columns.
+
+    The format comes from `settings.input_format`, else the extension, else the
+    content. ``.gz``, ``.bz2`` and ``.zst`` files are decompressed on the fly.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be opened or its format is unknown or malformed.
+    """
+    display = STDIN_NAME if path == "-" else redact(path)
+    fmt, codec = (None, None) if path == "-" else _split_extension(path.split("?", 1)[0] if "://" in path else path)
+    if settings.input_format:
+        if settings.input_format not in FORMATS:
+            raise InputError(f"unknown input format {settings.input_format!r}", hint=f"use one of {', '.join(FORMATS)}")
+        fmt = settings.input_format
+    if "://" in path:
+        # The network may not answer: wait where a signal can end the wait. Opening and the first
+        # bytes must come within the deadline; reading on (a whole JSON document) may take longer.
+        raw = _remote(lambda: _first_bytes(path, display), display)
+        return _remote(lambda: _open(path, display, fmt, codec, settings, raw), display, deadline=False)
+    return _open(path, display, fmt, codec, settings)
+
+
+def _first_bytes(path: str, display: str) -> io.BufferedReader:
+    raw = _open_raw(path, display)
+    try:
+        return _peek(raw, display)[1]
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _open(path: str, display: str, fmt: str | None, codec: str | None, settings: ReadSettings, raw=None) -> Input:
+    raw = raw if raw is not None else _open_raw(path, display)
+    try:
+        return _open_stream(path, display, raw, fmt, codec, settings)
+    except BaseException:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+        raise
+
+
+def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | None, settings: ReadSettings) -> Input:
+    head, stream = _peek(raw, display)
+    if codec is None:
+        codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+    if codec:
+        head, stream = _peek(_decompress(stream, codec), display, codec, beneath=stream)
+    fmt = fmt or _sniff(head)
+    if not head.strip():
+        raise InputError("the input is empty", file=display, hint="give a file with a header and rows of data")
+    regular = path != "-" and "://" not in path and os.path.isfile(path)  # not a FIFO, pipe or URL
+    reopen = (lambda: _reopen(path, display, codec)) if regular else None
+    if fmt == "parquet":
+        seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
+        opened: Input = ParquetInput(display, stream, plain_path=seekable)
+    elif fmt == "json":
+        opened = JsonInput(display, stream)
+    elif fmt == "ndjson":
+        opened = NdjsonInput(display, head, stream, reopen)
+    else:
+        delimiter = settings.delimiter or ("\t" if fmt == "tsv" else ",")
+        opened = CsvInput(display, head, stream, reopen, delimiter, settings.header)
+    opened.raw = raw
+    opened.size = os.path.getsize(path) if regular else None
+    return opened
+
+
+def _open_raw(path: str, display: str):
+    """A binary stream for a path, ``-`` (stdin) or a URL pyarrow's filesystems understand."""
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        if "://" in path:
+            filesystem, inner = _filesystem(path)
+            return filesystem.open_input_stream(inner)
+        if os.path.isdir(path):
+            raise InputError("is a directory, not a file", file=display, hint="give one file")
+        return open(path, "rb")  # noqa: SIM115 - closed by Input.close
+    except OSError as error:
+        reason = error.strerror or _scrub(str(error), path)
+        raise InputError(reason, file=display, hint="check the path") from None
+    except pa.ArrowException as error:
+        hint = "check the URL and your credentials"
+        raise InputError(f"cannot open: {_scrub(str(error), path)}", file=display, hint=hint) from None
+
+
+def _url_file(url: str):
+    """A seekable file for a URL, so Parquet reads only the row groups and columns it needs."""
+    filesystem, inner = _filesystem(url)
+    return filesystem.open_input_file(inner)

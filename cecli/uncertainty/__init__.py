@@ -1,0 +1,53 @@
+"""How sure is a loss? Mergeable, exact states for confidence intervals and paired tests.
+
+Every state here summarises a batch of rows, adds with ``+`` (and ``sum()``) across batches,
+files and Dask tasks, and gives the same result *to the last bit* however the rows were split
+or in which order the states were added: all sums are exact (Python integers counting a fixed
+power-of-two unit) and only the final statistic is rounded.
+
+Rows enter as per-sample losses ``l`` with optional sample weights ``a`` and denominator
+weights ``d`` (default ``a``; the whole per-row denominator, where ``Partial.of``'s
+`denominators` are factors it multiplies by ``a``): each row contributes the numerator
+``y = a * l`` and the denominator ``x = d`` (1 without weights). In the normal states ``y``
+is the exact product (``0 * anything = 0``), as :meth:`cecli.numerics.reduce.Partial.of` sums it, so
+their mean is :attr:`cecli.numerics.reduce.Partial.mean` bit for bit; the resampling states use the
+float product ``fl(a * l)`` (a relative change of at most ``2**-53`` per row, far below
+their Monte-Carlo error). The reduced value is the ratio ``m = sum(y) / sum(x)``, and each
+method below treats rows as independent draws from a
+population of rows (the dump is a sample of the data the model will meet):
+
+``normal``
+    ``m +/- z * se`` with the ratio-estimator (delta-method) standard error. Cheap, streaming,
+    exact; assumes the mean is approximately normal, i.e. many rows and no single row
+    dominating the sums.
+Poisson bootstrap (:class:`BootstrapState`)
+    the percentile interval of ``N`` resampled means; no normality assumption, still
+    streaming, costs ``N`` exact sums per group.
+Paired tests (:class:`PairedNormalState`, :class:`PairedBootstrapState`,
+:class:`RandomizationState`)
+    model B against baseline A on the *same* rows; the per-row pairing removes the variation
+    of difficulty between rows, which is usually most of it.
+
+When the normal interval is not enough: with few rows (say under 30, or under 30 rows with a
+non-zero weight), with heavy tails (a handful of rows with huge losses — confident mistakes —
+carrying much of the sum; the sample variance is then itself noisy and the interval too
+narrow), or with very unequal weights. Use the bootstrap then, and more rows. No interval
+exists when a loss is infinite or NaN: the statistics are NaN.
+"""
+
+from .exact import z_value
+from .normal import NormalState
+from .paired import PairedBootstrapState, PairedNormalState, RandomizationState
+from .resampling import POISSON_THRESHOLDS, BootstrapState, poisson_counts, swap_signs
+
+__all__ = [
+    "BootstrapState",
+    "NormalState",
+    "POISSON_THRESHOLDS",
+    "PairedBootstrapState",
+    "PairedNormalState",
+    "RandomizationState",
+    "poisson_counts",
+    "swap_signs",
+    "z_value",
+]

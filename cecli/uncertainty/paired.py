@@ -1,0 +1,398 @@
+"""Paired comparison of model B against baseline A on the same rows: normal, bootstrap and approximate
+randomization (:class:`RandomizationState`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from cecli.numerics.exact import exact_sum
+
+from .exact import (
+    _REDUCE_UNIT,
+    _add_tuples,
+    _exact_moments,
+    _exact_rows,
+    _normal_p_value,
+    _participating,
+    _ratio,
+    _sqrt,
+    _to_float,
+    z_value,
+)
+from .resampling import (
+    _check_draws,
+    _group_rows,
+    _percentile_interval,
+    _poisson_draws,
+    _resampled_groups,
+    _same_draws,
+    _Sums,
+    swap_signs,
+)
+
+
+def _outcomes(losses_a, losses_b, x, finite) -> tuple[int, int, int]:
+    """(wins, ties, losses) of B against A over the rows that take part (finite, ``x != 0``).
+
+    `x` holds the finite rows only (``finite`` is their mask, ``None`` for all rows).
+    """
+    a = np.asarray(losses_a, dtype=np.float64)
+    b = np.asarray(losses_b, dtype=np.float64)
+    if finite is not None:
+        a, b = a[finite], b[finite]
+    if x is not None:
+        a, b = a[x != 0], b[x != 0]
+    return int(np.count_nonzero(b < a)), int(np.count_nonzero(b == a)), int(np.count_nonzero(b > a))
+
+
+@dataclass(frozen=True)
+class PairedNormalState:
+    """Exact sufficient statistics of a paired comparison: B's mean loss minus A's.
+
+    On the same rows, with ``x_i = d_i`` and the exact numerators ``u_i = a_i lA_i`` (baseline A)
+    and ``v_i = a_i lB_i`` (candidate B), as :class:`NormalState`, the difference of the two reduced values and
+    its standard error are
+
+    .. math::
+
+        D = \\frac{\\sum v - \\sum u}{\\sum x}, \\qquad
+        se = \\frac{\\sqrt{\\tfrac{n}{n-1} \\sum_i (v_i - u_i - D x_i)^2}}{\\sum x},
+
+    i.e. :class:`NormalState` applied to the per-row differences ``v_i - u_i``, taken exactly
+    (the state keeps the exact moments of ``(x, u, v)``). The two-sided p-value of
+    ``H0: D = 0`` is ``p = 2 (1 - Phi(|D| / se))``, and the interval is ``D +/- z se``.
+    Pairing removes the variation of difficulty between rows, so this is far tighter than
+    comparing two separate intervals. Assumptions are those of :class:`NormalState`, on the
+    differences: the test is unreliable with few rows or when a few rows carry most of the
+    difference; use :class:`PairedBootstrapState` or :class:`RandomizationState` then.
+    ``wins``/``ties``/``losses`` count the rows (with ``x != 0``) where B's loss is
+    lower/equal/higher than A's.
+
+    Examples
+    --------
+    >>> state = PairedNormalState.of([1.0, 2.0, 3.0], [0.5, 1.0, 3.5])
+    >>> state.difference, state.wins, state.ties, state.losses
+    (-0.3333333333333333, 2, 0, 1)
+    """
+
+    count: int = 0
+    nonfinite: int = 0
+    first: tuple[int, ...] = (0, 0, 0)
+    second: tuple[int, ...] = (0,) * 6
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+
+    @classmethod
+    def of(cls, losses_a, losses_b, weights=None, denominators=None) -> PairedNormalState:
+        """Summarise paired per-sample losses of A (baseline) and B (candidate) on the same rows."""
+        x, ys, finite = _exact_rows([losses_a, losses_b], weights, denominators)
+        n = ys[0].parts[0].size
+        outcomes = _outcomes(losses_a, losses_b, x, finite)
+        nonfinite = 0 if finite is None else int(finite.size - n)
+        first, second = _exact_moments(x, ys, n)
+        return cls(_participating(x, n), nonfinite, first, second, *outcomes)
+
+    @classmethod
+    def grouped(cls, codes, losses_a, losses_b, weights=None, denominators=None) -> dict:
+        """One state per distinct integer code of a batch."""
+        losses_a, losses_b = np.asarray(losses_a, dtype=np.float64), np.asarray(losses_b, dtype=np.float64)
+        return {
+            code: cls.of(
+                losses_a[index],
+                losses_b[index],
+                *(None if v is None else np.asarray(v)[index] for v in (weights, denominators)),
+            )
+            for code, index in _group_rows(codes, losses_a.size)
+        }
+
+    def __add__(self, other: PairedNormalState) -> PairedNormalState:
+        if not isinstance(other, PairedNormalState):
+            return NotImplemented
+        return PairedNormalState(
+            self.count + other.count,
+            self.nonfinite + other.nonfinite,
+            _add_tuples(self.first, other.first),
+            _add_tuples(self.second, other.second),
+            self.wins + other.wins,
+            self.ties + other.ties,
+            self.losses + other.losses,
+        )
+
+    def __radd__(self, other) -> PairedNormalState:
+        return self if other == 0 else self.__add__(other)
+
+    def _defined(self) -> bool:
+        return not self.nonfinite and self.first[0] != 0
+
+    def _exact_difference(self) -> Fraction:
+        return Fraction(self.first[2] - self.first[1], self.first[0])
+
+    @property
+    def difference(self) -> float:
+        """``D``, correctly rounded (NaN when undefined)."""
+        return _to_float(self._exact_difference()) if self._defined() else math.nan
+
+    @property
+    def stderr(self) -> float:
+        """The standard error of ``D`` (NaN with fewer than 2 rows or a non-finite loss)."""
+        if not self._defined() or self.count < 2:
+            return math.nan
+        return _sqrt(_ratio(self.first, self.second, self.count, (-1, 1))[1])
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """``(D - z se, D + z se)`` with ``z = Phi^-1((1 + level) / 2)``."""
+        z = z_value(level)
+        difference, se = self.difference, self.stderr
+        return difference - z * se, difference + z * se
+
+    def p_value(self) -> float:
+        """Two-sided normal p-value of ``H0: D = 0`` (1 when ``D = se = 0``, 0 when only ``se = 0``)."""
+        se = self.stderr
+        if math.isnan(se):
+            return math.nan
+        return _normal_p_value(self._exact_difference(), se)
+
+
+@dataclass(frozen=True)
+class PairedBootstrapState:
+    """Streaming paired Poisson bootstrap of ``D`` = B's mean loss minus A's.
+
+    The same counts ``c[i, r]`` (:func:`poisson_counts`) weight both models' rows, so each
+    resample keeps the pairing: ``D_r = (sum c v - sum c u) / sum c x`` (exact sums per
+    resample, as in :class:`BootstrapState`). The interval is the percentile interval of the
+    ``D_r``. The two-sided p-value is the sign-flip share, doubled:
+
+    .. math:: p = \\min\\Bigl(1, \\frac{2 (\\min(\\#\\{D_r \\le 0\\}, \\#\\{D_r \\ge 0\\}) + 1)}{N + 1}\\Bigr),
+
+    over the ``N`` resamples that drew a row with weight. It is the smallest ``1 - level`` at
+    which the percentile interval (approximately) excludes 0, so the p-value and the interval
+    agree; the ``+1`` keeps ``p >= 2 / (N + 1)`` (a finite number of resamples cannot show more).
+    Identical models give ``p = 1``. This is not sacrebleu's ``--paired-bs`` p-value, which
+    compares the centred absolute resampled differences with the observed one; the sign-flip
+    share answers the same question ("could the sign of D be chance?") and is dual to the
+    reported interval. Comparisons with 0 are exact (integer sums). Assumptions are those of :class:`BootstrapState`.
+    """
+
+    resamples: int
+    seed: int
+    count: int = 0
+    nonfinite: int = 0
+    difference_sums: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] (v_i - u_i)
+    denominators: _Sums | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        losses_a,
+        losses_b,
+        weights=None,
+        denominators=None,
+        *,
+        first_row: int,
+        resamples: int,
+        seed: int,
+        counted=None,
+    ):
+        """Summarise a batch of paired losses (arguments as in :meth:`BootstrapState.of`)."""
+        groups = cls.grouped(
+            None,
+            losses_a,
+            losses_b,
+            weights,
+            denominators,
+            first_row=first_row,
+            resamples=resamples,
+            seed=seed,
+            counted=counted,
+        )
+        return groups.get(None, cls(resamples, seed))
+
+    @classmethod
+    def grouped(
+        cls,
+        codes,
+        losses_a,
+        losses_b,
+        weights=None,
+        denominators=None,
+        *,
+        first_row: int,
+        resamples: int,
+        seed: int,
+        counted=None,
+    ):
+        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
+        _check_draws(resamples, seed)
+        draws = _poisson_draws(seed, first_row, resamples)
+        pairs = [losses_a, losses_b]
+        groups = _resampled_groups(pairs, weights, denominators, codes, counted, first_row, draws, with_x=True)
+        return {
+            code: cls(resamples, seed, count, nonfinite, sums[1] - sums[0], sums[2])
+            for code, (count, nonfinite, sums, _) in groups.items()
+        }
+
+    def __add__(self, other: PairedBootstrapState) -> PairedBootstrapState:
+        if not isinstance(other, PairedBootstrapState):
+            return NotImplemented
+        _same_draws(self, other)
+        if other.difference_sums is None:
+            return self
+        if self.difference_sums is None:
+            return other
+        return PairedBootstrapState(
+            self.resamples,
+            self.seed,
+            self.count + other.count,
+            self.nonfinite + other.nonfinite,
+            self.difference_sums + other.difference_sums,
+            self.denominators + other.denominators,
+        )
+
+    def __radd__(self, other) -> PairedBootstrapState:
+        return self if other == 0 else self.__add__(other)
+
+    def differences(self) -> np.ndarray:
+        """The ``N`` resampled differences ``D_r`` (NaN for a resample without weight)."""
+        if self.difference_sums is None or self.nonfinite:
+            return np.full(self.resamples, math.nan)
+        return self.difference_sums.ratios(self.denominators)
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The percentile interval of :meth:`differences`."""
+        return _percentile_interval(self.differences(), level)
+
+    def p_value(self) -> float:
+        """The doubled sign-flip share (see the class docstring); NaN when undefined."""
+        if self.difference_sums is None or self.nonfinite:
+            return math.nan
+        signs = [
+            (v > 0) - (v < 0)
+            for v, d in zip(self.difference_sums.values, self.denominators.values, strict=True)
+            if d > 0  # every denominator weight is >= 0, so the sign of D_r is the numerator's
+        ]
+        if not signs:
+            return math.nan
+        at_most_zero = sum(s <= 0 for s in signs)
+        at_least_zero = sum(s >= 0 for s in signs)
+        return min(1.0, 2.0 * (min(at_most_zero, at_least_zero) + 1) / (len(signs) + 1))
+
+
+@dataclass(frozen=True)
+class RandomizationState:
+    """Streaming paired approximate randomization test of ``H0``: A and B are exchangeable.
+
+    In trial ``t`` each row's two losses are swapped with probability 1/2 (:func:`swap_signs`,
+    ``s[i, t] = -1`` for a swap), which flips the sign of the row's contribution to the
+    difference of the means; with ``Sx`` unchanged the trial's difference is
+    ``D_t = sum_i s[i, t] (v_i - u_i) / Sx``. The two-sided p-value is
+
+    .. math:: p = \\frac{\\#\\{t : |D_t| \\ge |D|\\} + 1}{N + 1}
+
+    (Noreen, *Computer-Intensive Methods for Testing Hypotheses*, 1989; Riezler and Maxwell,
+    2005), compared exactly on the integer sums. It is an exact-level test for any ``N``:
+    identical models give ``p = 1`` and a difference no trial reaches gives ``1 / (N + 1)``.
+    sacrebleu's ``--paired-ar`` counts ``>`` instead of ``>=``, which gives identical
+    systems ``p = 1 / (N + 1)``; ``>=`` is the valid randomization p-value. The test assumes
+    only that rows are independent; it tests exchangeability (a null stronger than "equal
+    means"), and answers "is there a difference", not "how large".
+    """
+
+    trials: int
+    seed: int
+    count: int = 0
+    nonfinite: int = 0
+    sums: _Sums | None = field(default=None, repr=False)  # (sum(v - u), *[sum_i s[i, t] (v_i - u_i) for t])
+
+    @property
+    def resamples(self) -> int:  # the name _same_draws checks
+        return self.trials
+
+    @classmethod
+    def of(
+        cls,
+        losses_a,
+        losses_b,
+        weights=None,
+        denominators=None,
+        *,
+        first_row: int,
+        trials: int,
+        seed: int,
+        counted=None,
+    ):
+        """Summarise a batch of paired losses (arguments as in :meth:`BootstrapState.of`)."""
+        groups = cls.grouped(
+            None,
+            losses_a,
+            losses_b,
+            weights,
+            denominators,
+            first_row=first_row,
+            trials=trials,
+            seed=seed,
+            counted=counted,
+        )
+        return groups.get(None, cls(trials, seed))
+
+    @classmethod
+    def grouped(
+        cls,
+        codes,
+        losses_a,
+        losses_b,
+        weights=None,
+        denominators=None,
+        *,
+        first_row: int,
+        trials: int,
+        seed: int,
+        counted=None,
+    ):
+        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
+        _check_draws(trials, seed)
+
+        def draws(start: int, stop: int) -> np.ndarray:
+            return swap_signs(seed, first_row + start, stop - start, trials)
+
+        pairs = [losses_a, losses_b]
+        groups = _resampled_groups(pairs, weights, denominators, codes, counted, first_row, draws, with_x=False)
+        states = {}
+        for code, (count, nonfinite, sums, (u, v)) in groups.items():
+            observed = _Sums.of([exact_sum(v) - exact_sum(u)], -_REDUCE_UNIT)
+            states[code] = cls(trials, seed, count, nonfinite, _concat(observed, sums[1] - sums[0]))
+        return states
+
+    def __add__(self, other: RandomizationState) -> RandomizationState:
+        if not isinstance(other, RandomizationState):
+            return NotImplemented
+        _same_draws(self, other)
+        if other.sums is None:
+            return self
+        if self.sums is None:
+            return other
+        return RandomizationState(
+            self.trials, self.seed, self.count + other.count, self.nonfinite + other.nonfinite, self.sums + other.sums
+        )
+
+    def __radd__(self, other) -> RandomizationState:
+        return self if other == 0 else self.__add__(other)
+
+    def p_value(self) -> float:
+        """``(#{|D_t| >= |D|} + 1) / (N + 1)``; NaN when no rows or a loss is not finite."""
+        if self.sums is None or self.nonfinite:
+            return math.nan
+        observed, *swapped = self.sums.values
+        extreme = sum(abs(s) >= abs(observed) for s in swapped)
+        return (extreme + 1) / (self.trials + 1)
+
+
+def _concat(first: _Sums, rest: _Sums) -> _Sums:
+    """The sums of `first` followed by those of `rest`, on a common exponent."""
+    low = min(first.exponent, rest.exponent)
+    values = [v << (first.exponent - low) for v in first.values] + [v << (rest.exponent - low) for v in rest.values]
+    return _Sums.of(values, low)
