@@ -122,7 +122,7 @@ PredCols = Annotated[
 
 LabelsFile = Annotated[
     str | None,
-    typer.Option("--labels", help="Read labels from this second file, aligned by row.", rich_help_panel=_IO),
+    typer.Option("--labels", help="Labels from a second file, aligned by row.", rich_help_panel=_IO),
 ]
 
 
@@ -139,7 +139,7 @@ Keep = Annotated[
     typer.Option(
         "--keep",
         autocompletion=_complete_columns,
-        help="Columns to pass through to per-sample output (e.g. an id).",
+        help="Columns (an id) to pass through to per-sample output.",
         rich_help_panel=_IO,
     ),
 ]
@@ -147,7 +147,7 @@ Keep = Annotated[
 
 InputFormatOpt = Annotated[
     InputFormat | None,
-    typer.Option("--input-format", help="Force the input format instead of extension/sniffing.", rich_help_panel=_IO),
+    typer.Option("--input-format", help="Force the format (else from extension or content).", rich_help_panel=_IO),
 ]
 
 
@@ -212,7 +212,7 @@ PlotOpt = Annotated[
     typer.Option(
         "--plot",
         metavar="FILE",
-        help="Draw the loss histogram (and --by / --per-class means) to FILE.png or FILE.svg (needs matplotlib).",
+        help="Plot the losses (and --by/--per-class means) to .png/.svg (matplotlib).",
         rich_help_panel=_OUT,
     ),
 ]
@@ -262,7 +262,7 @@ Scheduler = Annotated[
     str | None,
     typer.Option(
         "--scheduler",
-        help="Dask scheduler address (else DASK_SCHEDULER_ADDRESS, else a local cluster).",
+        help="Dask scheduler address (else $DASK_SCHEDULER_ADDRESS).",
         rich_help_panel=_IO,
     ),
 ]
@@ -273,7 +273,7 @@ SchedulerFile = Annotated[
     typer.Option(
         "--scheduler-file",
         metavar="PATH",
-        help="Dask scheduler file (as written by dask scheduler --scheduler-file PATH).",
+        help="Dask scheduler file (dask scheduler --scheduler-file).",
         rich_help_panel=_IO,
     ),
 ]
@@ -300,7 +300,7 @@ By = Annotated[
     typer.Option(
         "--by",
         autocompletion=_complete_columns,
-        help="Summarise per group of these columns (e.g. a split).",
+        help="Summarise per group of these columns (a split).",
         rich_help_panel=_OUT,
     ),
 ]
