@@ -19,7 +19,7 @@ from .engines import local
 from .errors import DataError, OptionError
 from .io.base import ReadSettings
 from .io.columns import Selection, choose_columns
-from .io.expand import expand_sources, file_identity, would_read
+from .io.expand import expand_partitioned, file_identity, would_read
 from .io.sources import open_input
 from .numerics import validate
 from .numerics.reduce import ScoreState, TopK
@@ -124,7 +124,9 @@ def compute(
         raise OptionError(f"{name} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
     read = read or ReadSettings()
     sources = [source] if isinstance(source, str) else list(source)
-    paths = expand_sources(sources)
+    expanded = expand_partitioned(sources)
+    paths = [path for path, _ in expanded]
+    partitions = [found for _, found in expanded]  # hive keys of each path, as columns
     if labels and (len(paths) > 1 or engine == "dask"):
         raise OptionError("--labels needs exactly one INPUT and the local engine", hint="drop --labels")
     if engine == "dask" and "-" in paths:
@@ -135,7 +137,7 @@ def compute(
         _refuse_overwrite(out, named)
         _refuse_inside(out, sources, folder=engine == "dask")
     notes = _repeated(paths, identities)
-    first = open_input(paths[0], read)
+    first = open_input(paths[0], read, partitions[0])
     label_input = open_input(labels, read) if labels else None
     readers: list[threading.Thread] = []
     interrupted = False
@@ -152,6 +154,7 @@ def compute(
             label_columns=label_input.columns if label_input else None,
             label_file=label_input.display if label_input else None,
             headerless=first.headerless,
+            partitions=frozenset(first.partitions),
         )
         if per_class and loss not in ("cce", "sparse", "softmax"):
             raise OptionError(
@@ -174,6 +177,7 @@ def compute(
                 wait_for_workers=wait_for_workers,
                 scheduler_file=scheduler_file,
                 client=client,
+                partitions=partitions,
             )
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
@@ -192,6 +196,7 @@ def compute(
             out=out,
             progress=progress,
             readers=readers,
+            partitions=partitions,
         )
         return _result(
             state,

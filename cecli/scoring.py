@@ -336,7 +336,8 @@ def score_files(
     reference: str = "the first file",
     check: Callable[[], None] | None = None,
 ) -> ScoreState:
-    """Score (index, path) files into one :class:`ScoreState`; the unit of work of a Dask task.
+    """Score (index, path) or (index, path, hive partitions) files into one :class:`ScoreState`;
+    the unit of work of a Dask task.
 
     With `out_dir`, per-sample losses of input file ``i`` go to ``out_dir/part-iiiii.parquet``
     (``row`` counts records within that file), written atomically. `check`, if given, is called
@@ -347,8 +348,8 @@ def score_files(
     readers: list[threading.Thread] = []
     # As in the local engine: a reader thread decodes the next batches while this one computes.
     prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
-    for index, path in files:
-        source = open_input(path, read)
+    for index, path, *partitions in files:
+        source = open_input(path, read, partitions[0] if partitions else None)
         try:
             _check_columns(source, selection, reference)
             if scorer is None:

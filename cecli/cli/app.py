@@ -142,12 +142,13 @@ def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
 
 
 def _list_columns(values: dict) -> None:
-    from cecli.io.expand import expand_sources
+    from cecli.io.expand import expand_partitioned
     from cecli.io.sources import open_input
     from cecli.plan import checked  # imported here: --version and --help need none of it
 
     values = checked(values)
-    source = open_input(expand_sources(_sources(values["input"]))[0], _read_settings(values))
+    path, partitions = expand_partitioned(_sources(values["input"]))[0]
+    source = open_input(path, _read_settings(values), partitions)
     try:
         for warning in source.warnings:  # e.g. a header that looks like data
             _say("warning", warning)

@@ -101,8 +101,12 @@ def run(
     wait_for_workers: float | None = None,
     scheduler_file: str | None = None,
     client=None,
+    partitions: list[dict] | None = None,
 ) -> ScoreState:
     """Score `paths` on a Dask cluster and return the merged state.
+
+    `partitions`, if given, holds each path's hive keys: they travel with the path in its
+    task, since a worker sees only the file, not the folder it was found in.
 
     The cluster is `client` (a connected ``distributed.Client``, left open), else `scheduler`
     (an address), else the address in `scheduler_file` (Dask's scheduler file), else
@@ -131,6 +135,8 @@ def run(
         out_dir = _prepare_out_dir(out_dir)
     paths = [path if "://" in path else os.path.abspath(path) for path in paths]
     tasks = plan_tasks(paths)
+    if partitions and any(partitions):
+        tasks = [[(index, path, partitions[index]) for index, path in task] for task in tasks]
     with contextlib.ExitStack() as stack:
         stack.enter_context(_quiet_dask_logs())
         if client is not None:
@@ -246,7 +252,7 @@ def _task(files, *, client_version: str, client_pid: int, reference: str, out_di
             f"the Dask worker at {_worker_name()} has cecli {__version__}, this client has cecli {client_version}",
             hint=_SAME_VERSION_HINT,
         )
-    for _, path in files:
+    for _, path, *_ in files:
         if "://" not in path and not os.path.exists(path):
             raise InputError(f"a Dask worker ({_worker_name()}) cannot see this file", file=path, hint=_SAME_PATHS_HINT)
     if out_dir is not None and not os.path.isdir(out_dir):

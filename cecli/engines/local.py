@@ -35,8 +35,11 @@ def run(
     out: str | None,
     progress: Callable[[int, int | None], None] | None,
     readers: list[threading.Thread],
+    partitions: list[dict] | None = None,
 ) -> tuple[ScoreState, tuple | None]:
     """Score `paths` (the first already open as `first`; labels from `label_input`, if given).
+
+    `partitions`, if given, holds each path's hive keys (columns of that file).
 
     Returns the state and, with `per_sample`, the per-sample values. The reader threads
     started are appended to `readers`, so that the caller can tell whether the inputs can be
@@ -52,7 +55,7 @@ def run(
     total = None if None in sizes else sum(sizes)
     done = 0
     with writer if writer is not None else contextlib.nullcontext():
-        for index, source_input in enumerate(_inputs(first, paths, read, selection)):
+        for index, source_input in enumerate(_inputs(first, paths, read, selection, partitions)):
             scorer.start_file(index, source_input, own_labels=label_input is None)
             # Decoding runs in a reader thread; the conversion to NumPy runs here, which
             # balances the two cores best.
@@ -70,11 +73,13 @@ def run(
     return scorer.state, per_sample_values
 
 
-def _inputs(first: Input, paths: list[str], read: ReadSettings, selection: Selection) -> Iterator[Input]:
-    """Yield `first`, then each further file opened in turn, checked against `selection`."""
+def _inputs(
+    first: Input, paths: list[str], read: ReadSettings, selection: Selection, partitions: list[dict] | None
+) -> Iterator[Input]:
+    """Yield `first`, then each further file opened in turn (with its hive keys), checked against `selection`."""
     yield first
-    for path in paths[1:]:
-        opened = open_input(path, read)
+    for index, path in enumerate(paths[1:], start=1):
+        opened = open_input(path, read, partitions[index] if partitions else None)
         try:
             _check_columns(opened, selection, paths[0])
             yield opened

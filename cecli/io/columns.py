@@ -309,6 +309,7 @@ def choose_columns(
     label_columns: list[Column] | None = None,
     label_file: str | None = None,
     headerless: bool = False,
+    partitions: frozenset[str] = frozenset(),
 ) -> Selection:
     """Pick the label, prediction, weight and kept columns for `loss`.
 
@@ -328,8 +329,11 @@ def choose_columns(
     prediction or the weight (:class:`OptionError`).
 
     The selection is made on one file; the columns of every other file of a dataset are
-    found by name (see :func:`cecli.scoring._check_columns`).
+    found by name (see :func:`cecli.scoring._check_columns`). Hive partition keys
+    (`partitions`, from the folder path) are columns only when named: the automatic rules
+    never pick them, so ``dump/split=a/part-0.parquet`` with columns ``y, p`` reads as the file does.
     """
+    automatic = [c for c in columns if c.name not in partitions] if partitions else columns
     weight_cols = resolve(weight, columns, option="-w", file=file) if weight else []
     if len(weight_cols) > 1:
         raise OptionError(f"-w names {len(weight_cols)} columns; a sample weight is one column")
@@ -343,7 +347,7 @@ def choose_columns(
     if y and loss != "entropy":
         labels = resolve(y, label_pool, option="-y", file=label_file)
     taken = set() if separate else set(labels)
-    free = [c for c in columns if c not in reserved and c not in taken]
+    free = [c for c in automatic if c not in reserved and c not in taken]
     preds = resolve(p, columns, option="-p", file=file) if p else []
     if not preds and not headerless:
         preds = _by_rules(free, PREDICTION_NAMES, PREDICTION_FAMILIES, what="predictions", file=file, option="-p")
@@ -358,7 +362,7 @@ def choose_columns(
             # prediction column (Y_PRED beside y_pred) is never taken as the label.
             excluded = {*preds, *weight_cols}
             shadowed = {c.name.lower() for c in preds}
-            pool = [c for c in columns if c not in excluded and c.name.lower() not in shadowed]
+            pool = [c for c in automatic if c not in excluded and c.name.lower() not in shadowed]
         if not headerless:
             labels = _by_rules(pool, LABEL_NAMES, LABEL_FAMILIES, what="labels", file=label_file, option="-y")
         if not labels:

@@ -107,7 +107,7 @@ class CsvInput(Input):
             return None
         text = self._head_text
         body = text.partition("\n")[2] if self.header_lines else text
-        width = len(self.columns)
+        width = len(self.own_columns)
         # Atomic numbers and a possessive row loop: a mismatch fails at once, never backtracks.
         number = f"(?>{_PLAIN_NUMBER})"
         row = f"{number}(?:{re.escape(self.delimiter)}{number}){{{width - 1}}}"
@@ -126,13 +126,14 @@ class CsvInput(Input):
             )
         except pa.ArrowInvalid:
             return self.columns
-        return [Column(c.position, c.name, str(sample.schema.field(c.position - 1).type), False) for c in self.columns]
+        types = {c.name: str(sample.schema.field(c.position - 1).type) for c in self.own_columns}
+        return [Column(c.position, c.name, types.get(c.name, c.type)) for c in self.columns]
 
     def _read_options(self, block_size: int, *, skip_header: bool = True, use_threads: bool = True):
         import pyarrow.csv as pa_csv
 
         return pa_csv.ReadOptions(
-            column_names=[c.name for c in self.columns],
+            column_names=[c.name for c in self.own_columns],
             skip_rows=self.header_lines if skip_header else 0,
             block_size=block_size,
             use_threads=use_threads,
@@ -260,7 +261,7 @@ class CsvInput(Input):
             table = None
         # The first bad cell in reading order (row, then column): never an order of a set.
         found: list[CellError] = []
-        for name in [c.name for c in self.columns if c.name in numeric] if table is not None else ():
+        for name in [c.name for c in self.own_columns if c.name in numeric] if table is not None else ():
             try:
                 _floats(table.column(name).combine_chunks(), name)
             except CellError as error:
@@ -268,7 +269,7 @@ class CsvInput(Input):
         if found:
             first = min(found, key=lambda error: error.index)  # min keeps the leftmost column on a tie
             return first.locate(file=self.display, row=row(first.index))
-        positions = [c.position - 1 for c in self.columns if c.name in names]
+        positions = [c.position - 1 for c in self.own_columns if c.name in names]
         text = failed.block.decode("utf-8", errors="surrogateescape")  # an invalid byte becomes U+DC80..U+DCFF
         records = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=self.delimiter)
         if failed.first and self.header_lines:
@@ -277,9 +278,9 @@ class CsvInput(Input):
         for cells in records:
             if not cells:
                 continue  # a blank line: no record
-            if len(cells) != len(self.columns):
+            if len(cells) != len(self.own_columns):
                 return InputError(
-                    f"row has {len(cells)} fields, the header has {len(self.columns)}",
+                    f"row has {len(cells)} fields, the header has {len(self.own_columns)}",
                     file=self.display,
                     row=row(index),
                     hint="quote fields that contain the delimiter, or fix the row",

@@ -15,8 +15,9 @@ from .remote import _filesystem, _local_path, _remote, _scrub, redact
 from .streams import _COMPRESSIONS, _EXTENSIONS
 
 
-def _expand_url(url: str) -> list[str]:
-    """A URL naming a folder lists its data files (recursively, sorted); a file stays as is.
+def _expand_url(url: str) -> list[tuple[str, dict[str, str | None]]]:
+    """A URL naming a folder lists its data files (recursively, sorted) with their hive
+    partitions (see :func:`hive_partitions`); a file stays as is, without partitions.
 
     A ``file://`` folder is walked like a local one (links, loops and errors as in
     :func:`expand_sources`); object stores have no links. pyarrow's recursive
@@ -30,19 +31,22 @@ def _expand_url(url: str) -> list[str]:
     suffix = f"?{query}" if query else ""
     if local is not None:
         if not os.path.isdir(local):
-            return [url]
-        return [f"file://{path}{suffix}" for path in _walk_folder(local, redact(url))]
+            return [(url, {})]
+        return [
+            (f"file://{path}{suffix}", hive_partitions(os.path.relpath(path, local)))
+            for path in _walk_folder(local, redact(url))
+        ]
     return _remote(lambda: _list_url(url), redact(url))
 
 
-def _list_url(url: str) -> list[str]:
+def _list_url(url: str) -> list[tuple[str, dict[str, str | None]]]:
     from pyarrow import fs
 
     display = redact(url)
     try:
         filesystem, inner = _filesystem(url)
         if filesystem.get_file_info(inner).type != fs.FileType.Directory:
-            return [url]
+            return [(url, {})]
         infos = filesystem.get_file_info(fs.FileSelector(inner, recursive=True))
     except (OSError, pa.ArrowException) as error:
         hint = "check the URL and your credentials"
@@ -58,14 +62,57 @@ def _list_url(url: str) -> list[str]:
         raise InputError("the folder holds no data files", file=display, hint="expected .csv, .parquet, ... files")
     scheme = url.split("://", 1)[0]
     query = url.split("?", 1)[1] if "?" in url else ""
-    return [f"{scheme}://{path}" + (f"?{query}" if query else "") for path in found]  # e.g. s3://bucket/key
+    suffix = f"?{query}" if query else ""
+    # e.g. s3://bucket/key
+    return [(f"{scheme}://{path}{suffix}", hive_partitions(path[len(inner) :].lstrip("/"))) for path in found]
+
+
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+def hive_partitions(below: str) -> dict[str, str | None]:
+    """The hive partition keys of a file at `below` (its path under the folder given), as text.
+
+    Each folder name ``key=value`` (split at the first ``=``) gives ``key`` the value
+    ``value``, both percent-decoded as pyarrow's ``partitioning="hive"`` does; an empty
+    value or ``__HIVE_DEFAULT_PARTITION__`` is null (``None``); other folder names give no key.
+
+    >>> hive_partitions("split=a/day=2024-01-02/part-0.parquet")
+    {'split': 'a', 'day': '2024-01-02'}
+    >>> hive_partitions("raw/split=/x=__HIVE_DEFAULT_PARTITION__/p.csv")
+    {'split': None, 'x': None}
+
+    Raises
+    ------
+    InputError
+        If one key names two folders of the path (``a=1/a=2/``).
+    """
+    from urllib.parse import unquote
+
+    found: dict[str, str | None] = {}
+    for part in below.replace(os.sep, "/").split("/")[:-1]:
+        key, equals, value = part.partition("=")
+        if not equals or not key:
+            continue
+        key, value = unquote(key), unquote(value)
+        if key in found:
+            raise InputError(
+                f"the partition key {key!r} names two folders of the path {below}", hint="use each key once per path"
+            )
+        found[key] = None if value in ("", _NULL_PARTITION) else value
+    return found
 
 
 _DATA_SUFFIXES = tuple(_EXTENSIONS) + tuple(e + c for e in _EXTENSIONS for c in _COMPRESSIONS)
 
 
 def expand_sources(paths: list[str]) -> list[str]:
-    """Expand folders (recursively, e.g. hive partitions) and globs into a sorted list of files.
+    """Expand folders (recursively) and globs into a sorted list of files (see :func:`expand_partitioned`)."""
+    return [path for path, _ in expand_partitioned(paths)]
+
+
+def expand_partitioned(paths: list[str]) -> list[tuple[str, dict[str, str | None]]]:
+    """Expand folders (recursively) and globs into a sorted list of (file, hive partitions) pairs.
 
     Files in a folder are those with a data extension (``.csv``, ``.parquet``, ...,
     optionally compressed); names starting with ``.`` or ``_`` (``_SUCCESS``) are
@@ -74,20 +121,25 @@ def expand_sources(paths: list[str]) -> list[str]:
     path without links if it has one, else under its first path in sorted order. A
     folder or link that cannot be read is an error that names it, never skipped. A
     pattern that matches nothing is an error.
+
+    A file found in a folder given (local or URL) has the hive partitions of its path below
+    that folder (:func:`hive_partitions`: ``split=a/part-0.parquet`` gives ``split``); a file
+    given itself or matched by a glob has none.
     """
-    expanded: list[str] = []
+    expanded: list[tuple[str, dict[str, str | None]]] = []
     for path in paths:
         if path == "-":
-            expanded.append(path)
+            expanded.append((path, {}))
         elif "://" in path:
             expanded.extend(_expand_url(path))
         elif os.path.isdir(path):
-            expanded.extend(_walk_folder(path, path))
+            found = _walk_folder(path, path)
+            expanded.extend((file, hive_partitions(os.path.relpath(file, path))) for file in found)
         elif not os.path.lexists(path) and any(ch in path for ch in "*?["):
-            expanded.extend(_glob(path))
+            expanded.extend((found, {}) for found in _glob(path))
         else:
-            expanded.append(path)
-    if expanded.count("-") > 1:
+            expanded.append((path, {}))
+    if [path for path, _ in expanded].count("-") > 1:
         raise InputError("stdin (-) can be read only once", file="-")
     return expanded
 

@@ -31,6 +31,9 @@ class Input:
     _reopen: Callable | None = None
     _lines: _Lines | None = None
     _whitespace_is_blank = False
+    # Hive partition keys from the file's path below the folder given (name -> text, None for null):
+    # columns of the file whose cells are typed as a CSV cell's (see add_partitions).
+    partitions: dict[str, str | None] = {}  # noqa: RUF012 - replaced, never changed in place
 
     def position(self) -> int | None:
         """Bytes consumed so far (an estimate), or ``None`` when unknown."""
@@ -81,6 +84,44 @@ class Input:
         """All records as one float64 matrix, when the input can be parsed without pyarrow; else ``None``."""
         return None
 
+    @property
+    def own_columns(self) -> list[Column]:
+        """The columns in the file itself, without the partition keys (which come last)."""
+        return self.columns[: len(self.columns) - len(self.partitions)]
+
+    def add_partitions(self, partitions: dict[str, str | None]) -> None:
+        """Add hive partition keys as columns after the file's own, each its value on every row.
+
+        A value is typed as a CSV cell is (:func:`~cecli.io.convert._text_value`: ``split=7``
+        is the number 7, ``split=a`` the text ``"a"``), so ``--by`` and ``--keep`` print it as
+        if the column were in the file; null is a null.
+
+        Raises
+        ------
+        InputError
+            If a key is also a column of the file: which one is meant would be a guess.
+        """
+        own = {c.name for c in self.columns}
+        for key in partitions:
+            if key in own:
+                raise InputError(
+                    f"the partition key {key!r} of the folder path is also a column of the file",
+                    file=self.display,
+                    hint=f"rename the folder {key}=... or the column",
+                )
+        self.partitions = dict(partitions)
+        start = len(self.columns)
+        self.columns = [*self.columns, *(Column(start + i + 1, key, "string") for i, key in enumerate(partitions))]
+
+    def _with_partitions(self, record_batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
+        """`record_batch` with the partition columns among `names` appended."""
+        keys = [name for name in names if name in self.partitions]
+        if not keys:
+            return record_batch
+        n = record_batch.num_rows
+        arrays = [pa.repeat(pa.scalar(self.partitions[key], pa.string()), n) for key in keys]
+        return pa.RecordBatch.from_arrays([*record_batch.columns, *arrays], names=[*record_batch.schema.names, *keys])
+
     def _set_columns(self, fields: list[tuple[str, str, bool]]) -> None:
         """Set the columns from (name, type, is_list) triples."""
         duplicates = sorted(name for name, count in Counter(f[0] for f in fields).items() if count > 1)
@@ -117,7 +158,9 @@ class Input:
                 "not single values",
                 hint="group by a column of numbers or text",
             )
-        values = None if selection.keep or selection.by else self._plain_numbers()
+        selected = {c.name for role in ("labels", "predictions", "weight") for c in selection.columns(role)}
+        partitioned = not selected.isdisjoint(self.partitions)
+        values = None if selection.keep or selection.by or partitioned else self._plain_numbers()
         if values is not None:
             yield from _plain_batches(values, self.columns, selection, settings, roles)
             return
@@ -130,8 +173,10 @@ class Input:
         offset = 0
         width = None
         numeric = {c.name for role in roles if role != "labels" or not class_labels for c in selection.columns(role)}
-        record_batches = self.record_batches(names, settings, frozenset(numeric))
+        own = [name for name in names if name not in self.partitions]
+        record_batches = self.record_batches(own, settings, frozenset(numeric) - set(self.partitions))
         for record_batch in record_batches if prefetch is None else prefetch(record_batches):
+            record_batch = self._with_partitions(record_batch, names)
             try:
                 batch = Batch(offset, record_batch.num_rows)
                 for role in roles:
@@ -158,13 +203,15 @@ class Input:
                 for column in selection.keep:
                     nonfinite = _Nonfinite()
                     array = record_batch.column(column.name)
-                    batch.keep[column.name] = _pass_through(array, self.untyped, nonfinite)
-                    if not self.untyped:  # CSV has no types to keep: a Parquet --out gets the text
+                    untyped = self.untyped or column.name in self.partitions
+                    batch.keep[column.name] = _pass_through(array, untyped, nonfinite)
+                    if not untyped:  # CSV has no types to keep: a Parquet --out gets the text
                         batch.kept[column.name] = array
                     batch.nonfinite[column.name] = nonfinite.count
                 for column in selection.by if "predictions" in roles else ():
                     nonfinite = _Nonfinite()
-                    batch.groups[column.name] = _codes(record_batch.column(column.name), self.untyped, nonfinite)
+                    untyped = self.untyped or column.name in self.partitions
+                    batch.groups[column.name] = _codes(record_batch.column(column.name), untyped, nonfinite)
                     batch.nonfinite.setdefault(column.name, nonfinite.count)
             except CellError as error:
                 raise error.locate(file=self.display, row=self.user_row(offset + error.index)) from None

@@ -57,11 +57,13 @@ def _sniff(head: bytes) -> str:
     return "csv"
 
 
-def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
+def open_input(path: str, settings: ReadSettings = ReadSettings(), partitions: dict | None = None) -> Input:
     """Open `path` (``"-"`` for stdin) and list its columns.
 
     The format comes from `settings.input_format`, else the extension, else the
     content. ``.gz``, ``.bz2`` and ``.zst`` files are decompressed on the fly.
+    `partitions` (hive keys from the path, see :func:`~cecli.io.expand.expand_partitioned`)
+    become columns after the file's own (:meth:`~cecli.io.inputs.Input.add_partitions`).
 
     Raises
     ------
@@ -78,8 +80,16 @@ def open_input(path: str, settings: ReadSettings = ReadSettings()) -> Input:
         # The network may not answer: wait where a signal can end the wait. Opening and the first
         # bytes must come within the deadline; reading on (a whole JSON document) may take longer.
         raw = _remote(lambda: _first_bytes(path, display), display)
-        return _remote(lambda: _open(path, display, fmt, codec, settings, raw), display, deadline=False)
-    return _open(path, display, fmt, codec, settings)
+        opened = _remote(lambda: _open(path, display, fmt, codec, settings, raw), display, deadline=False)
+    else:
+        opened = _open(path, display, fmt, codec, settings)
+    if partitions:
+        try:
+            opened.add_partitions(partitions)
+        except BaseException:
+            opened.close()
+            raise
+    return opened
 
 
 def _first_bytes(path: str, display: str) -> io.BufferedReader:
