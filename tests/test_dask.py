@@ -1519,3 +1519,34 @@ def test_an_in_process_cluster_leaves_the_callers_process_settings_alone(dump, i
         assert sys.getswitchinterval() == 0.004
     finally:
         sys.setswitchinterval(before)
+
+
+def test_hive_partition_keys_on_a_real_cluster(tmp_path, sessions):
+    """``split`` comes from the folder names on the workers too: a real worker in another working
+    directory gives the local engine's groups, byte for byte (relative input path, issue 13)."""
+    client_dir = tmp_path / "client"
+    rows = {"a": [(1, 0.9), (0, 0.2)], "b": [(1, 0.6)], "7": [(0, 0.3), (1, 0.8), (1, 0.5)]}
+    for split, records in rows.items():
+        folder = client_dir / "hive" / f"split={split}"
+        folder.mkdir(parents=True)
+        table = pa.table({"y": [y for y, _ in records], "p": [p for _, p in records]})
+        pq.write_table(table, folder / "part-0.parquet")
+    args = ["bce", "hive", "-y", "y", "-p", "p", "--by", "split", "--summary-only", "-f", "json"]
+    local = _run_cli(args, sessions=sessions, env=_env(), cwd=client_dir)
+    (tmp_path / "elsewhere").mkdir()
+    with _real_scheduler(tmp_path, sessions) as cluster:
+        cluster.add_worker(cwd=tmp_path / "elsewhere")
+        cluster.wait_for_workers(1)
+        env = _env(DASK_SCHEDULER_ADDRESS=cluster.address)
+        remote = _run_cli([*args, "--engine", "dask"], sessions=sessions, env=env, cwd=client_dir)
+    assert local[0] == remote[0] == 0 and local[2] == remote[2] == ""
+    groups = json.loads(remote[1])["by"]
+    # bce per row: -log p for y = 1, -log(1 - p) for y = 0; groups ordered numbers, then text.
+    log = np.log
+    expected = {7: [-log(0.7), -log(0.8), -log(0.5)], "a": [-log(0.9), -log(0.8)], "b": [-log(0.6)]}
+    assert [group["key"]["split"] for group in groups] == [7, "a", "b"]
+    for group in groups:
+        losses = expected[group["key"]["split"]]
+        assert group["count"] == len(losses)
+        assert group["mean"] == pytest.approx(sum(losses) / len(losses), rel=1e-15)
+    assert json.loads(remote[1])["by"] == json.loads(local[1])["by"]
