@@ -18,8 +18,33 @@ LABEL_KINDS = {
     "distribution": "a one-hot or soft distribution over the classes per row",
     "class": "a class index (or class name) per row",
     "class or distribution": "a class index per row, or a one-hot or soft distribution over the classes",
+    "weights": "non-negative weights over the classes per row, each row divided by its sum",
     "none": "no labels",
 }
+
+# How a loss's predictions are checked (the `predictions` of an entry; cecli.scoring applies the check).
+PREDICTION_KINDS = {
+    "probabilities": "each value a probability in [0, 1] (or any finite logit with --from-logits)",
+    "distributions": "rows of probabilities with a positive sum (or finite logits with --from-logits)",
+    "weights": "rows of non-negative weights with a positive sum",
+}
+
+# The keywords an entry may pass to its function (its `keywords`), each the effective option of that name
+# (`base`: --base as a number; `class_weights`: inside the loss, unless --like keras weighs by label;
+# `row_sums`: the prediction rows' sums found by the "distributions" check, None with logits).
+KEYWORDS = (
+    "from_logits",
+    "eps",
+    "label_smoothing",
+    "pos_weight",
+    "class_weights",
+    "ignore_index",
+    "temperature",
+    "base",
+    "log_floor",
+    "renormalize",
+    "row_sums",
+)
 
 # Options that change the loss value and apply to some losses only, in the order their checks run.
 LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "pos_weight", "class_weights", "ignore_index", "temperature")
@@ -33,6 +58,16 @@ class Loss(NamedTuple):
     `options` lists, in the order ``--help`` shows them, the options only some losses take:
     the :data:`LOSS_OPTIONS` it understands, plus ``like`` (``--like``) and ``per_class``
     (``--per-class``) where they apply. Every loss also takes the options all losses share.
+
+    The scorer reads the rest: it checks the predictions as `predictions` says
+    (:data:`PREDICTION_KINDS`) and the labels as their kind says (:data:`LABEL_KINDS`), then
+    calls ``function(labels, predictions, **keywords)`` (``function(predictions, ...)`` for
+    label kind ``"none"``; binary labels and predictions of one column as 1-D arrays) with
+    each of `keywords` (:data:`KEYWORDS`) set to its effective option. The label kind also
+    says what accuracy counts: binary labels count the label columns a prediction gets on
+    the right side of 0.5 (of 0 for logits); class and distribution labels count rows whose
+    largest prediction is the true class (the label's class index, or its row's largest
+    value), which ``--per-class`` groups by; weights and no labels count nothing.
     """
 
     name: str
@@ -40,6 +75,8 @@ class Loss(NamedTuple):
     options: tuple[str, ...]
     labels: str
     function: str  # the per-sample function's name in cecli.numerics.core
+    keywords: tuple[str, ...] = ()
+    predictions: str = "distributions"
 
     @property
     def has_labels(self) -> bool:
@@ -51,9 +88,14 @@ class Loss(NamedTuple):
 
 
 def checked(loss: Loss) -> Loss:
-    """`loss` if its label kind is one of :data:`LABEL_KINDS`, else ``ValueError``."""
+    """`loss` if its label kind, prediction kind and keywords are known, else ``ValueError``."""
     if loss.labels not in LABEL_KINDS:
         raise ValueError(f"unknown label kind {loss.labels!r} for loss {loss.name!r}")
+    if loss.predictions not in PREDICTION_KINDS:
+        raise ValueError(f"unknown prediction kind {loss.predictions!r} for loss {loss.name!r}")
+    for keyword in loss.keywords:
+        if keyword not in KEYWORDS:
+            raise ValueError(f"unknown keyword {keyword!r} for loss {loss.name!r}")
     return loss
 
 
@@ -67,6 +109,8 @@ REGISTRY = {
             ("like", "from_logits", "eps", "pos_weight", "label_smoothing"),
             "binary",
             "binary_cross_entropy",
+            ("from_logits", "eps", "pos_weight", "log_floor", "label_smoothing", "base"),
+            "probabilities",
         ),
         Loss(
             "cce",
@@ -75,6 +119,7 @@ REGISTRY = {
             ("like", "from_logits", "eps", "label_smoothing", "class_weights", "per_class"),
             "distribution",
             "categorical_cross_entropy",
+            ("from_logits", "eps", "temperature", "label_smoothing", "base", "class_weights", "renormalize"),
         ),
         Loss(
             "sparse",
@@ -83,6 +128,17 @@ REGISTRY = {
             ("like", "from_logits", "eps", "label_smoothing", "class_weights", "ignore_index", "per_class"),
             "class",
             "sparse_cross_entropy",
+            (
+                "from_logits",
+                "eps",
+                "temperature",
+                "ignore_index",
+                "row_sums",
+                "label_smoothing",
+                "base",
+                "class_weights",
+                "renormalize",
+            ),
         ),
         Loss(
             "softmax",
@@ -91,6 +147,7 @@ REGISTRY = {
             ("like", "temperature", "label_smoothing", "class_weights", "ignore_index", "per_class"),
             "class or distribution",
             "softmax_cross_entropy",
+            ("temperature", "label_smoothing", "class_weights", "ignore_index", "base"),
         ),
         Loss(
             "entropy",
@@ -99,14 +156,18 @@ REGISTRY = {
             (),
             "none",
             "entropy",
+            ("base",),
+            "weights",
         ),
         Loss(
             "kl",
             "Kullback-Leibler divergence KL(labels || predictions) of each row's distributions.\n\n"
             "Example: cecli kl sample_data/seed-cce.csv --base 2",
             (),
-            "distribution",
+            "weights",
             "kl_divergence",
+            ("base",),
+            "weights",
         ),
     )
 }

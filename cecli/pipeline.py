@@ -24,6 +24,7 @@ from .io.sources import open_input
 from .numerics import validate
 from .numerics.reduce import ScoreState, TopK
 from .options import LossOptions
+from .plan import Plan
 from .result import InputInfo, LossResult
 from .scoring import _class_names, _shown
 
@@ -112,25 +113,16 @@ def compute(
     >>> cecli.compute("bce", "sample_data/seed-bce.csv", reduction="sum").value  # doctest: +SKIP
     4.46030345976025
     """
-    opts = LossOptions(loss=loss, **options)
-    if opts.like == "torch" and weight and loss != "bce":
-        raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
-    if engine not in ("local", "dask"):
-        raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
     dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
                  "wait_for_workers": wait_for_workers}  # fmt: skip
-    if engine == "local" and any(value is not None for value in dask_only.values()):
-        name = next(name for name, value in dask_only.items() if value is not None)
-        raise OptionError(f"{name} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
+    plan = Plan.build(loss, options=options, engine=engine, weight=weight, per_class=per_class, dask=dask_only)
+    opts = plan.opts
     read = read or ReadSettings()
     sources = [source] if isinstance(source, str) else list(source)
     expanded = expand_partitioned(sources)
     paths = [path for path, _ in expanded]
     partitions = [found for _, found in expanded]  # hive keys of each path, as columns
-    if labels and (len(paths) > 1 or engine == "dask"):
-        raise OptionError("--labels needs exactly one INPUT and the local engine", hint="drop --labels")
-    if engine == "dask" and "-" in paths:
-        raise OptionError("the Dask engine reads files, not stdin", hint="give paths or use --engine local")
+    plan.check_paths(paths, labels)
     identities = [file_identity(path) for path in paths]
     if out is not None:
         named = [*zip(paths, identities, strict=True), (labels, file_identity(labels) if labels else None)]
@@ -156,10 +148,6 @@ def compute(
             headerless=first.headerless,
             partitions=frozenset(first.partitions),
         )
-        if per_class and loss not in ("cce", "sparse", "softmax"):
-            raise OptionError(
-                f"--per-class does not apply to `cecli {loss}`", hint="use it with cce, sparse or softmax"
-            )
         if engine == "dask":
             from .engines.dask import run
 

@@ -1,14 +1,71 @@
-"""The checks of option combinations, written once and without Typer (issue 14's Plan, in part).
+"""The checks of option combinations, written once and without Typer (issue 14's Plan).
 
 :data:`CONFLICTS` is the one table of options that cannot both apply; :func:`checked` runs it
 over the parsed values of a command (and resolves ``--delimiter``), raising the
 :class:`~cecli.errors.OptionError` that the CLI maps to exit 2. The CLI calls it for every
-command; nothing here depends on how the values were parsed.
+command; nothing here depends on how the values were parsed. :class:`Plan` holds the rules
+:func:`cecli.compute` checks for library callers and the CLI alike (the loss's options, the
+engine, ``--labels``, ``--per-class``), each written once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .errors import OptionError, printable
+from .losses import REGISTRY
+from .options import ENGINES, LossOptions
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one computation will do: its checked loss options, engine and ``--per-class``.
+
+    :meth:`build` checks every rule that needs no input; :meth:`check_paths` the ones that
+    need the expanded inputs. Either raises :class:`~cecli.errors.OptionError` (exit 2).
+    """
+
+    opts: LossOptions
+    engine: str = "local"
+    per_class: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        loss: str,
+        *,
+        options: dict | None = None,
+        engine: str = "local",
+        weight: str | None = None,
+        per_class: bool = False,
+        dask: dict | None = None,
+    ) -> Plan:
+        """The plan of `loss` with `options` (:class:`~cecli.options.LossOptions` fields).
+
+        `weight` is the ``-w`` column spec, `dask` the Dask-only arguments by name (``None``
+        where not given).
+        """
+        opts = LossOptions(loss=loss, **(options or {}))
+        if opts.like == "torch" and weight and loss != "bce":
+            raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
+        if engine not in ENGINES:
+            raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
+        given = [name for name, value in (dask or {}).items() if value is not None]
+        if engine == "local" and given:
+            raise OptionError(f"{given[0]} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
+        if per_class and not REGISTRY[loss].takes("per_class"):
+            *others, last = [name for name, entry in REGISTRY.items() if entry.takes("per_class")]
+            raise OptionError(
+                f"--per-class does not apply to `cecli {loss}`", hint=f"use it with {', '.join(others)} or {last}"
+            )
+        return cls(opts, engine, per_class)
+
+    def check_paths(self, paths: list[str], labels: str | None) -> None:
+        """Check the expanded inputs: ``--labels`` pairs with one local input; Dask reads no stdin."""
+        if labels and (len(paths) > 1 or self.engine == "dask"):
+            raise OptionError("--labels needs exactly one INPUT and the local engine", hint="drop --labels")
+        if self.engine == "dask" and "-" in paths:
+            raise OptionError("the Dask engine reads files, not stdin", hint="give paths or use --engine local")
 
 
 def delimiter(text: str | None) -> str | None:

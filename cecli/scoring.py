@@ -25,6 +25,7 @@ from .io.columns import Column, Selection, class_names, class_numbers
 from .io.inputs import Input, aligned
 from .io.remote import redact
 from .io.sources import open_input
+from .losses import REGISTRY
 from .numerics import core, validate
 from .numerics.reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .numerics.validate import InvalidValue
@@ -54,8 +55,10 @@ def _shown(path: str) -> str:
 
 
 def _class_labels(opts: LossOptions, selection: Selection) -> bool:
-    return opts.loss == "sparse" or (
-        opts.loss == "softmax" and len(selection.labels) == 1 and not selection.labels[0].is_list
+    """Whether the labels are read as class indices (or names): the label kind, one plain column for either kind."""
+    kind = REGISTRY[opts.loss].labels
+    return kind == "class" or (
+        kind == "class or distribution" and len(selection.labels) == 1 and not selection.labels[0].is_list
     )
 
 
@@ -116,6 +119,7 @@ class _Scorer:
         # other than 0..C-1 (p_1, p_2, p_3); columns named 0..C-1 are already in class order.
         numbers = class_numbers(selection.predictions)
         self.class_numbers = None if numbers is None or numbers == list(range(len(numbers))) else numbers
+        self.keywords = _keywords(opts)
 
     def start_file(self, index: int, source: Input, *, own_labels: bool = True) -> None:
         """Score the next batches as file number `index` (0-based, in dataset order)."""
@@ -215,112 +219,121 @@ class _Scorer:
 
     def _check_shapes(self, batch: Batch, n_classes: int) -> None:
         opts = self.opts
+        kind = REGISTRY[opts.loss].labels
         labels = batch.arrays.get("labels")
-        if opts.loss == "entropy" or labels is None:
+        if kind == "none" or labels is None:
             return
         width = labels.shape[1]
         label_names = ", ".join(c.name for c in self.selection.labels)
-        if opts.loss in ("bce", "cce") or (opts.loss == "softmax" and width > 1):
+        if kind in ("binary", "distribution") or (kind == "class or distribution" and width > 1):
             if width != n_classes:
                 raise DataError(
                     f"{width} label columns ({label_names}) but {n_classes} prediction columns",
                     file=self.inputs["predictions"].display,
                     hint="select one label column per prediction column with -y and -p",
                 )
-        if opts.loss == "bce" and opts.pos_weight is not None and len(opts.pos_weight) not in (1, n_classes):
+        # Only bce takes --pos-weight, and only the class losses --class-weights (LossOptions).
+        if opts.pos_weight is not None and len(opts.pos_weight) not in (1, n_classes):
             raise OptionError(f"--pos-weight has {len(opts.pos_weight)} values for {n_classes} label columns")
-        if opts.loss != "bce" and opts.class_weights is not None and len(opts.class_weights) != n_classes:
+        if opts.class_weights is not None and len(opts.class_weights) != n_classes:
             raise OptionError(
                 f"--class-weights has {len(opts.class_weights)} weights but there are {n_classes} classes",
                 hint="give one weight per prediction column",
             )
-        if opts.loss == "sparse" and width != 1:
+        if kind == "class" and width != 1:
             raise DataError(
                 f"sparse labels are one column of class indices; got {width} ({label_names})",
                 hint="use `cecli cce` for one-hot labels",
             )
 
     def _losses(self, batch: Batch, preds: np.ndarray) -> _Scored:
-        """Validate and score a batch."""
-        opts = self.opts
-        base = opts.log_base
+        """Validate and score a batch, as the loss's registry entry says (:class:`~cecli.losses.Loss`)."""
+        loss, opts = REGISTRY[self.opts.loss], self.opts
+        row_sums, off_simplex = self._check_predictions(loss.predictions, batch, preds)
+        kind = loss.labels
         labels = batch.arrays.get("labels")
-        if opts.loss in ("entropy", "kl"):
-            distributions = [("predictions", preds)] + ([("labels", labels)] if opts.loss == "kl" else [])
-            for role, values in distributions:
-                self._checked(role, batch, validate.check_nonnegative, values, "probability", "use values >= 0")
-                row_sums = values.sum(axis=1, dtype=np.float64)
-                self._checked(role, batch, validate.check_positive_rows, row_sums, "probability")
-            if opts.loss == "kl":
-                return _Scored(core.kl_divergence(labels, preds, base=base))
-            return _Scored(core.entropy(preds, base=base))
-        row_sums, off_simplex = None, 0
-        if opts.from_logits:
-            self._checked("predictions", batch, validate.check_logits, preds)
-        else:
-            self._checked("predictions", batch, validate.check_probabilities, preds)
-            if opts.loss != "bce":
-                row_sums = preds.sum(axis=1, dtype=np.float64)
-                self._checked("predictions", batch, validate.check_positive_rows, row_sums, "probability")
-                off_simplex = validate.rows_off_simplex(row_sums)
-        common = {"label_smoothing": opts.label_smoothing, "base": base}
-        if opts.loss == "bce":
-            self._checked("labels", batch, validate.check_unit_interval, labels, "label", "labels must be in [0, 1]")
-            y = labels[:, 0] if labels.shape[1] == 1 else labels
-            x = preds[:, 0] if preds.shape[1] == 1 else preds
-            pos_weight = None if opts.pos_weight is None else np.asarray(opts.pos_weight)
-            if pos_weight is not None and pos_weight.size == 1:
-                pos_weight = pos_weight[0]
-            if opts.like == "sklearn" and labels.shape[1] > 1:
-                raise OptionError("--like sklearn: scikit-learn's log_loss has no multi-label binary cross-entropy")
-            losses = core.binary_cross_entropy(
-                y,
-                x,
-                from_logits=opts.from_logits,
-                eps=opts.eps,
-                pos_weight=pos_weight,
-                log_floor=opts.log_floor,
-                **common,
-            )
-            if not self.extras:
-                return _Scored(losses)
+        if kind == "class or distribution":
+            kind = "distribution" if labels.shape[1] > 1 else "class"
+        y, classes, true_class = getattr(self, _LABELS[kind])(batch, labels, preds)
+        if kind == "binary":
+            preds = preds[:, 0] if preds.shape[1] == 1 else preds
+        keywords = {name: row_sums if name == "row_sums" else self.keywords[name] for name in loss.keywords}
+        function = getattr(core, loss.function)
+        losses = function(preds, **keywords) if y is None else function(y, preds, **keywords)
+        hits = None
+        if self.extras and kind == "binary":
             threshold = 0.0 if opts.from_logits else 0.5
             # Right label columns per row, an integer: accuracy divides by k once, exactly (LossResult).
-            return _Scored(losses, hits=((preds >= threshold) == (labels >= 0.5)).sum(axis=1, dtype=np.float64))
-        # Class weights inside the loss (PyTorch), or applied afterwards by label (Keras; see add()).
-        common["class_weights"] = opts.class_weights if opts.class_weights_as == "loss" else None
-        common["renormalize"] = opts.renormalize
-        predicted = _row_argmax(preds) if self.extras else None
-        if opts.loss == "cce" or (opts.loss == "softmax" and labels.shape[1] > 1):
-            self._checked("labels", batch, validate.check_label_rows, labels)
-            losses = core.categorical_cross_entropy(
-                labels, preds, from_logits=opts.from_logits, eps=opts.eps, temperature=opts.temperature, **common
-            )
-            true_class = _row_argmax(labels)
-            return _Scored(losses, None, true_class, _hits(predicted, true_class), off_simplex)
+            hits = ((batch.arrays["predictions"] >= threshold) == (labels >= 0.5)).sum(axis=1, dtype=np.float64)
+        elif self.extras and true_class is not None:
+            hits = _hits(_row_argmax(batch.arrays["predictions"]), true_class)
+        return _Scored(losses, classes, true_class, hits, off_simplex)
+
+    def _check_predictions(self, kind: str, batch: Batch, preds: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """Check predictions of a prediction kind; their row sums (probability rows) and rows off the simplex."""
+        if kind == "weights":
+            self._check_weights("predictions", batch, preds)
+            return None, 0
+        if self.opts.from_logits:
+            self._checked("predictions", batch, validate.check_logits, preds)
+            return None, 0
+        self._checked("predictions", batch, validate.check_probabilities, preds)
+        if kind == "probabilities":
+            return None, 0
+        row_sums = preds.sum(axis=1, dtype=np.float64)
+        self._checked("predictions", batch, validate.check_positive_rows, row_sums, "probability")
+        return row_sums, validate.rows_off_simplex(row_sums)
+
+    def _check_weights(self, role: str, batch: Batch, values: np.ndarray) -> None:
+        self._checked(role, batch, validate.check_nonnegative, values, "probability", "use values >= 0")
+        row_sums = values.sum(axis=1, dtype=np.float64)
+        self._checked(role, batch, validate.check_positive_rows, row_sums, "probability")
+
+    # One method per label kind (see _LABELS): the checked labels as the loss function takes them,
+    # the class indices where labels are classes (--ignore-index, class weights) and the true classes.
+    def _binary_labels(self, batch: Batch, labels: np.ndarray, preds: np.ndarray) -> tuple:
+        self._checked("labels", batch, validate.check_unit_interval, labels, "label", "labels must be in [0, 1]")
+        if self.opts.like == "sklearn" and labels.shape[1] > 1:
+            raise OptionError("--like sklearn: scikit-learn's log_loss has no multi-label binary cross-entropy")
+        return (labels[:, 0] if labels.shape[1] == 1 else labels), None, None
+
+    def _distribution_labels(self, batch: Batch, labels: np.ndarray, preds: np.ndarray) -> tuple:
+        self._checked("labels", batch, validate.check_label_rows, labels)
+        return labels, None, _row_argmax(labels)
+
+    def _class_index_labels(self, batch: Batch, labels: np.ndarray, preds: np.ndarray) -> tuple:
+        ignore_index = self.opts.ignore_index
         values = labels[:, 0]
         if self.class_numbers is not None:
             values = self._checked(
-                "labels", batch, validate.labels_by_class_number, values, self.class_numbers, opts.ignore_index
+                "labels", batch, validate.labels_by_class_number, values, self.class_numbers, ignore_index
             )
-        classes = self._checked("labels", batch, validate.check_class_labels, values, preds.shape[1], opts.ignore_index)
-        losses = core.sparse_cross_entropy(
-            classes,
-            preds,
-            from_logits=opts.from_logits,
-            eps=opts.eps,
-            temperature=opts.temperature,
-            ignore_index=opts.ignore_index,
-            row_sums=row_sums,
-            **common,
-        )
-        return _Scored(losses, classes, classes, _hits(predicted, classes), off_simplex)
+        classes = self._checked("labels", batch, validate.check_class_labels, values, preds.shape[1], ignore_index)
+        return classes, classes, classes
+
+    def _weights_labels(self, batch: Batch, labels: np.ndarray, preds: np.ndarray) -> tuple:
+        self._check_weights("labels", batch, labels)
+        return labels, None, None
+
+    def _no_labels(self, batch: Batch, labels: np.ndarray | None, preds: np.ndarray) -> tuple:
+        return None, None, None
 
     def keep_per_sample(self, losses: np.ndarray, counted: np.ndarray, batch: Batch) -> None:
         self.per_sample.append(np.where(counted, losses, np.nan))
         self.counted.append(counted)
         for name, values in batch.keep.items():
             self.keep[name].extend(values)
+
+
+# The _Scorer method that checks and prepares each label kind of the registry ("class or distribution"
+# is "class" for one column of class indices, else "distribution").
+_LABELS = {
+    "binary": "_binary_labels",
+    "distribution": "_distribution_labels",
+    "class": "_class_index_labels",
+    "weights": "_weights_labels",
+    "none": "_no_labels",
+}
 
 
 def score_files(
@@ -433,6 +446,26 @@ def _write(writer, first_row: int, losses: np.ndarray, counted: np.ndarray, batc
         writer.write(first_row, losses, counted, batch.keep, batch.kept)
     except CellError as error:
         raise error.locate(file=source.display, row=source.user_row(batch.offset + error.index)) from None
+
+
+def _keywords(opts: LossOptions) -> dict:
+    """The effective value of every keyword a registry entry may pass to its function (``losses.KEYWORDS``)."""
+    pos_weight = None if opts.pos_weight is None else np.asarray(opts.pos_weight)
+    if pos_weight is not None and pos_weight.size == 1:
+        pos_weight = pos_weight[0]
+    return {
+        "from_logits": opts.from_logits,
+        "eps": opts.eps,
+        "label_smoothing": opts.label_smoothing,
+        "pos_weight": pos_weight,
+        # Class weights inside the loss (PyTorch), or applied afterwards by label (Keras; see add()).
+        "class_weights": opts.class_weights if opts.class_weights_as == "loss" else None,
+        "ignore_index": opts.ignore_index,
+        "temperature": opts.temperature,
+        "base": opts.log_base,
+        "log_floor": opts.log_floor,
+        "renormalize": opts.renormalize,
+    }
 
 
 def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:

@@ -1,14 +1,18 @@
 """The loss registry is the one table the CLI and the option checks are generated from."""
 
+import inspect
+import math
 import re
+from fractions import Fraction
 
 import pytest
 
-from cecli import OptionError
+from cecli import DataError, OptionError, compute, options
 from cecli.cli import app
-from cecli.losses import LABEL_KINDS, LOSS_OPTIONS, REGISTRY, Loss, checked
+from cecli.losses import KEYWORDS, LABEL_KINDS, LOSS_OPTIONS, REGISTRY, Loss, checked
 from cecli.numerics import core
 from cecli.options import APPLIES, LOSSES, LossOptions
+from cecli.scoring import _LABELS, _keywords
 
 # Written out by hand from the README's "Options" table: which loss takes which option.
 EXPECTED_OPTIONS = {
@@ -95,3 +99,65 @@ def test_an_option_a_loss_does_not_take_is_a_usage_error(name, option, runner):
     result = runner.invoke(app, [name, *args, "-"], input="1,0.5\n")
     assert result.exit_code == 2
     assert f"No such option: {flag}" in result.stderr
+
+
+def _squared_error(y_true, y_pred, *, base=None):
+    """A toy loss for the test below: ``(y - p)^2`` per row, divided by ``ln(base)`` with a base."""
+    return (y_true - y_pred) ** 2 / (1.0 if base is None else math.log(base))
+
+
+@pytest.mark.parametrize(("flags", "scale"), [({}, 1.0), ({"base": "2"}, math.log(2))])
+def test_a_loss_is_its_registry_entry_and_its_core_function(monkeypatch, tmp_path, flags, scale):
+    # A new loss: its entry and its function, nothing else (LOSSES is the registry's names, read at import).
+    entry = checked(Loss("squared", "Squared error.", (), "binary", "squared_error", ("base",), "probabilities"))
+    monkeypatch.setitem(REGISTRY, "squared", entry)
+    monkeypatch.setattr(options, "LOSSES", (*options.LOSSES, "squared"), raising=True)
+    monkeypatch.setattr(core, "squared_error", _squared_error, raising=False)
+    data = tmp_path / "toy.csv"
+    data.write_text("y_true,y_pred\n1,0.9\n0,0.2\n1,0.4\n")
+    result = compute("squared", [str(data)], y="y_true", p="y_pred", **flags)
+    expected = [(1 - 0.9) ** 2 / scale, (0 - 0.2) ** 2 / scale, (1 - 0.4) ** 2 / scale]
+    assert result.per_sample.tolist() == expected
+    # The mean is the exact sum over the count, rounded once.
+    assert result.value == float(sum(map(Fraction, expected)) / 3)
+    # Binary labels: a prediction is right on the label's side of 0.5 (0.4 for a 1 is not).
+    assert result.accuracy == 2 / 3
+    assert result.rows == 3
+
+
+def test_a_label_value_the_kind_refuses_names_its_cell(monkeypatch, tmp_path):
+    # The entry's label kind checks the labels: binary labels must be in [0, 1], located at file:row:column.
+    entry = checked(Loss("squared", "Squared error.", (), "binary", "squared_error", (), "probabilities"))
+    monkeypatch.setitem(REGISTRY, "squared", entry)
+    monkeypatch.setattr(options, "LOSSES", (*options.LOSSES, "squared"), raising=True)
+    monkeypatch.setattr(core, "squared_error", _squared_error, raising=False)
+    data = tmp_path / "toy.csv"
+    data.write_text("y_true,y_pred\n1,0.9\n2,0.2\n")
+    with pytest.raises(DataError) as caught:
+        compute("squared", [str(data)], y="y_true", p="y_pred")
+    assert str(caught.value).startswith(f"{data}:3:y_true: ")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (Loss("x", "help", (), "binary", "entropy", (), "logits"), "unknown prediction kind 'logits' for loss 'x'"),
+        (Loss("x", "help", (), "binary", "entropy", ("gamma",)), "unknown keyword 'gamma' for loss 'x'"),
+    ],
+)
+def test_an_unknown_prediction_kind_or_keyword_is_refused(entry, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        checked(entry)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_each_entry_passes_only_keywords_its_function_takes(name):
+    loss = REGISTRY[name]
+    parameters = inspect.signature(getattr(core, loss.function)).parameters
+    assert all(parameters[k].kind is inspect.Parameter.KEYWORD_ONLY for k in loss.keywords)
+
+
+def test_the_scorer_knows_every_keyword_and_label_kind():
+    # Every keyword an entry may name has a value, and every label kind a check (the mixed kind picks one).
+    assert set(_keywords(LossOptions("bce"))) | {"row_sums"} == set(KEYWORDS)
+    assert set(_LABELS) | {"class or distribution"} == set(LABEL_KINDS)
