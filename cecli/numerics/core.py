@@ -290,6 +290,23 @@ def categorical_cross_entropy(
     return _in_base(losses, base)
 
 
+def _class_indices(labels, n: int, n_classes: int, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer labels checked against ``[0, n_classes)``: the safe indices and the ignored mask."""
+    targets = np.asarray(labels)
+    if targets.shape != (n,):
+        raise ValueError(f"`labels` must have shape ({n},); received {targets.shape}")
+    if targets.size and not np.issubdtype(targets.dtype, np.integer):
+        raise ValueError(f"`labels` must be integers; received dtype {targets.dtype}")
+    targets = targets.astype(np.int64, copy=False)
+    ignored = targets == ignore_index if ignore_index is not None else None
+    safe = targets if ignored is None else np.where(ignored, 0, targets)
+    if n and (safe.min() < 0 or safe.max() >= n_classes):
+        raise ValueError(
+            f"`labels` must be in [0, {n_classes}); received {targets[(safe < 0) | (safe >= n_classes)][0]}"
+        )
+    return safe, ignored
+
+
 def sparse_cross_entropy(
     labels,
     y_pred,
@@ -349,18 +366,7 @@ def sparse_cross_entropy(
             y_pred, from_logits=from_logits, eps=eps, temperature=temperature, renormalize=renormalize
         )
         n, n_classes = log_p.shape
-    targets = np.asarray(labels)
-    if targets.shape != (n,):
-        raise ValueError(f"`labels` must have shape ({n},); received {targets.shape}")
-    if targets.size and not np.issubdtype(targets.dtype, np.integer):
-        raise ValueError(f"`labels` must be integers; received dtype {targets.dtype}")
-    targets = targets.astype(np.int64, copy=False)
-    ignored = targets == ignore_index if ignore_index is not None else None
-    safe = targets if ignored is None else np.where(ignored, 0, targets)
-    if n and (safe.min() < 0 or safe.max() >= n_classes):
-        raise ValueError(
-            f"`labels` must be in [0, {n_classes}); received {targets[(safe < 0) | (safe >= n_classes)][0]}"
-        )
+    safe, ignored = _class_indices(labels, n, n_classes, ignore_index)
     weights = _class_weights(class_weights, n_classes)
     if log_p is None:
         sums = p.sum(axis=1, dtype=np.float64) if row_sums is None else np.asarray(row_sums, dtype=np.float64)

@@ -12,6 +12,7 @@ import numpy as np
 from .core import (
     DEFAULT_EPS,
     _check_smoothing,
+    _class_indices,
     _class_weights,
     _clip,
     _floats,
@@ -62,23 +63,6 @@ def _check_alpha(alpha, n_classes: int | None = None) -> np.ndarray | float:
     if not np.all((values >= 0.0) & (values <= 1.0)):
         raise ValueError(f"`alpha` must be in [0, 1]; received {alpha!r}")
     return float(values) if values.ndim == 0 else values
-
-
-def _class_indices(labels, n: int, n_classes: int, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Integer labels checked against ``[0, n_classes)``: the safe indices and the ignored mask."""
-    targets = np.asarray(labels)
-    if targets.shape != (n,):
-        raise ValueError(f"`labels` must have shape ({n},); received {targets.shape}")
-    if targets.size and not np.issubdtype(targets.dtype, np.integer):
-        raise ValueError(f"`labels` must be integers; received dtype {targets.dtype}")
-    targets = targets.astype(np.int64, copy=False)
-    ignored = targets == ignore_index if ignore_index is not None else None
-    safe = targets if ignored is None else np.where(ignored, 0, targets)
-    if n and (safe.min() < 0 or safe.max() >= n_classes):
-        raise ValueError(
-            f"`labels` must be in [0, {n_classes}); received {targets[(safe < 0) | (safe >= n_classes)][0]}"
-        )
-    return safe, ignored
 
 
 def _expected_term(y_true, per_class: np.ndarray, label_smoothing: float, ignore_index: int | None) -> np.ndarray:
