@@ -1552,7 +1552,6 @@ def test_hive_partition_keys_on_a_real_cluster(tmp_path, sessions):
     assert json.loads(remote[1])["by"] == json.loads(local[1])["by"]
 
 
-
 GATED_PRELOAD = '''
 """Preload for `dask worker`: opening GOOD marks that its task has started and takes 1.5 s (a slow file
 system), opening BAD waits for that mark; each batch then takes 0.2 s."""
