@@ -1594,17 +1594,19 @@ def test_a_failed_task_on_a_real_cluster_leaves_no_part_that_appears_after_exit(
     """A real ``dask scheduler`` and ``dask worker`` (two threads), one task per file, two files: shard 1 is
     corrupt and fails while shard 0's task is still opening its file (the preload holds that open for 1.5 s
     and lets shard 1's open go on only once it has begun), before that task has created its temporary part.
-    cecli exits 3 with the one line naming shard 1; after it has exited the test waits until no thread of
-    the worker runs a task, and the --out folder is then as it was at exit: empty (no part, no ``_SUCCESS``,
-    no temporary file).
+    cecli exits 3 with the one line naming shard 1, and no thread of the worker runs a task any more; once
+    none does (waited for, in case one still ran), the --out folder is as it was at exit: empty (no part,
+    no ``_SUCCESS``, no temporary file).
 
     Verified to fail when cancellation is disabled (``check=None`` in ``_task``'s ``score_files`` call and
     ``_cancel`` returning without ``client.cancel``): shard 0's task then writes ``part-00000.parquet`` after
-    cecli has exited. The failure must come before that task creates its temporary part: a temporary part
-    that already exists is removed by the client on its way out, and its task's rename then fails, so with
-    a failure mid-batch that mutant leaves no part either (which is why a first version of this test, with
-    the failure during another task's batches, could not fail). Waiting for the worker to be idle, not for
-    a fixed time, makes sure a late part is seen.
+    cecli has exited. With only ``client.cancel`` disabled no part appears (the client's going away cancels
+    the task too, and it stops at its first batch), but the task still runs when cecli has exited, which the
+    first look at the worker's threads catches. The failure must come before that task creates its
+    temporary part: a temporary part that already exists is removed by the client on its way out, and its
+    task's rename then fails, so with a failure mid-batch the mutant leaves no part either (which is why a
+    first version of this test, with the failure during another task's batches, could not fail). Waiting
+    for the worker to be idle, not for a fixed time, makes sure a late part is seen.
     """
     shards = _shards(dump)
     for extra in shards[2:]:  # two files, two tasks, two worker threads: both run at once
@@ -1632,11 +1634,14 @@ def test_a_failed_task_on_a_real_cluster_leaves_no_part_that_appears_after_exit(
             _stop(process)
         at_exit = sorted(os.listdir(out))
         with distributed.Client(cluster.address, timeout="20s") as client:
+            running = [client.run(lambda dask_worker: list(dask_worker.active_threads.values()))]
             deadline = time.monotonic() + STARTUP_TIMEOUT
-            while any(client.run(lambda dask_worker: list(dask_worker.active_threads.values())).values()):
+            while any(running[-1].values()):  # the task of a run that did not stop it goes on: wait for it
                 assert time.monotonic() < deadline, _logs(tmp_path)
                 time.sleep(0.05)
+                running.append(client.run(lambda dask_worker: list(dask_worker.active_threads.values())))
         after = sorted(os.listdir(out))
     assert (process.returncode, stdout, stderr) == (3, "", f"cecli: error: {local.value}\n")
     assert mark.exists()  # shard 0's task had started when shard 1's failed (the gate waited for it)
     assert at_exit == after == [], (at_exit, after)
+    assert running[0] == {address: [] for address in running[0]}  # cecli waited until no task of its ran
