@@ -1645,3 +1645,19 @@ def test_a_failed_task_on_a_real_cluster_leaves_no_part_that_appears_after_exit(
     assert mark.exists()  # shard 0's task had started when shard 1's failed (the gate waited for it)
     assert at_exit == after == [], (at_exit, after)
     assert running[0] == {address: [] for address in running[0]}  # cecli waited until no task of its ran
+
+
+def test_running_keys_counts_a_task_handed_to_a_thread_that_has_not_begun_it():
+    """A task the worker has set executing, but whose thread has not yet registered it, still runs; so does a
+    cancelled task whose function has not returned, and one that has seceded (long-running)."""
+    from types import SimpleNamespace
+
+    def task(key):
+        return SimpleNamespace(key=key)
+
+    worker = SimpleNamespace(
+        state=SimpleNamespace(executing=[task("starting"), task("other-run")], long_running=[task("seceded")]),
+        active_threads={1: "in-thread", 2: "other-run-2"},
+    )
+    keys = {"starting", "seceded", "in-thread", "finished"}
+    assert dask_engine._running_keys(keys, dask_worker=worker) == ["in-thread", "seceded", "starting"]
