@@ -1550,3 +1550,114 @@ def test_hive_partition_keys_on_a_real_cluster(tmp_path, sessions):
         assert group["count"] == len(losses)
         assert group["mean"] == pytest.approx(sum(losses) / len(losses), rel=1e-15)
     assert json.loads(remote[1])["by"] == json.loads(local[1])["by"]
+
+
+GATED_PRELOAD = '''
+"""Preload for `dask worker`: opening GOOD marks that its task has started and takes 1.5 s (a slow file
+system), opening BAD waits for that mark; each batch then takes 0.2 s."""
+import os
+import time
+
+import cecli.scoring
+
+MARK, GOOD, BAD = {mark!r}, {good!r}, {bad!r}
+if not getattr(cecli.scoring._batches, "slowed", False):  # a preload may run twice
+    _batches, _open_input = cecli.scoring._batches, cecli.scoring.open_input
+
+    def _slow(*args, **kwargs):
+        for batch in _batches(*args, **kwargs):
+            time.sleep(0.2)
+            yield batch
+
+    def _gated(path, *args, **kwargs):
+        if path == GOOD:
+            open(MARK, "a").close()
+            time.sleep(1.5)
+        elif path == BAD:
+            deadline = time.monotonic() + 30
+            while not os.path.exists(MARK) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return _open_input(path, *args, **kwargs)
+
+    _slow.slowed = True
+    cecli.scoring._batches, cecli.scoring.open_input = _slow, _gated
+'''
+
+# The CLI with one task per file (the dump's small files would otherwise share one task).
+ONE_FILE_A_TASK = (
+    "import sys, cecli.engines.dask as engine; engine.TASK_FILES = 1; from cecli.__main__ import main; "
+    "sys.argv = ['cecli'] + sys.argv[1:]; main()"
+)
+
+
+def test_a_failed_task_on_a_real_cluster_leaves_no_part_that_appears_after_exit(dump, tmp_path, sessions):
+    """A real ``dask scheduler`` and ``dask worker`` (two threads), one task per file, two files: shard 1 is
+    corrupt and fails while shard 0's task is still opening its file (the preload holds that open for 1.5 s
+    and lets shard 1's open go on only once it has begun), before that task has created its temporary part.
+    cecli exits 3 with the one line naming shard 1, and no thread of the worker runs a task any more; once
+    none does (waited for, in case one still ran), the --out folder is as it was at exit: empty (no part,
+    no ``_SUCCESS``, no temporary file).
+
+    Verified to fail when cancellation is disabled (``check=None`` in ``_task``'s ``score_files`` call and
+    ``_cancel`` returning without ``client.cancel``): shard 0's task then writes ``part-00000.parquet`` after
+    cecli has exited. With only ``client.cancel`` disabled no part appears (the client's going away cancels
+    the task too, and it stops at its first batch), but the task still runs when cecli has exited, which the
+    first look at the worker's threads catches. The failure must come before that task creates its
+    temporary part: a temporary part that already exists is removed by the client on its way out, and its
+    task's rename then fails, so with a failure mid-batch the mutant leaves no part either (which is why a
+    first version of this test, with the failure during another task's batches, could not fail). Waiting
+    for the worker to be idle, not for a fixed time, makes sure a late part is seen.
+    """
+    shards = _shards(dump)
+    for extra in shards[2:]:  # two files, two tasks, two worker threads: both run at once
+        extra.unlink()
+    good, bad = shards[:2]  # the client opens the first file itself, so the corrupt one is the second
+    bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    mark = tmp_path / "task-started"
+    preload = tmp_path / "gated_preload.py"
+    preload.write_text(GATED_PRELOAD.format(mark=str(mark), good=str(good), bad=str(bad)))
+    out = tmp_path / "losses"
+    with pytest.raises(InputError) as local:  # the local engine's one line for the same shard
+        compute("sparse", str(dump), y="label", p="p_*")
+    assert str(local.value).startswith(f"{bad}: not a readable Parquet file: ")
+    with _real_scheduler(tmp_path, sessions) as cluster:
+        cluster.add_worker("--preload", preload, "--nthreads", "2")
+        cluster.wait_for_workers(1)
+        process = _spawn(
+            [sys.executable, "-W", "error", "-c", ONE_FILE_A_TASK, "sparse", str(dump), "-y", "label", "-p", "p_*",
+             "--engine", "dask", "--scheduler", cluster.address, "--batch-rows", "5", "--out", out],
+            sessions, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            _stop(process)
+        at_exit = sorted(os.listdir(out))
+        with distributed.Client(cluster.address, timeout="20s") as client:
+            running = [client.run(lambda dask_worker: list(dask_worker.active_threads.values()))]
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while any(running[-1].values()):  # the task of a run that did not stop it goes on: wait for it
+                assert time.monotonic() < deadline, _logs(tmp_path)
+                time.sleep(0.05)
+                running.append(client.run(lambda dask_worker: list(dask_worker.active_threads.values())))
+        after = sorted(os.listdir(out))
+    assert (process.returncode, stdout, stderr) == (3, "", f"cecli: error: {local.value}\n")
+    assert mark.exists()  # shard 0's task had started when shard 1's failed (the gate waited for it)
+    assert at_exit == after == [], (at_exit, after)
+    assert running[0] == {address: [] for address in running[0]}  # cecli waited until no task of its ran
+
+
+def test_running_keys_counts_a_task_handed_to_a_thread_that_has_not_begun_it():
+    """A task the worker has set executing, but whose thread has not yet registered it, still runs; so does a
+    cancelled task whose function has not returned, and one that has seceded (long-running)."""
+    from types import SimpleNamespace
+
+    def task(key):
+        return SimpleNamespace(key=key)
+
+    worker = SimpleNamespace(
+        state=SimpleNamespace(executing=[task("starting"), task("other-run")], long_running=[task("seceded")]),
+        active_threads={1: "in-thread", 2: "other-run-2"},
+    )
+    keys = {"starting", "seceded", "in-thread", "finished"}
+    assert dask_engine._running_keys(keys, dask_worker=worker) == ["in-thread", "seceded", "starting"]

@@ -326,8 +326,15 @@ def _worker_name() -> str:
 
 
 def _running_keys(keys: set, dask_worker=None) -> list:
-    """Of `keys`, those a thread of this worker still runs (executed on each worker)."""
-    return sorted(set(dask_worker.active_threads.values()) & keys)
+    """Of `keys`, those a thread of this worker still runs (executed on each worker).
+
+    A task is in the worker's ``executing`` (or ``long_running``) set from the moment it is handed to a
+    thread, cancelled or not, until its function has returned; ``active_threads`` names it only once the
+    thread has begun it. Both are read, so a task that is just starting is not missed.
+    """
+    state = dask_worker.state
+    running = {task.key for task in (*state.executing, *state.long_running)}
+    return sorted((running | set(dask_worker.active_threads.values())) & keys)
 
 
 def _cancel(client, futures) -> None:
