@@ -63,6 +63,25 @@ def test_a_small_csv_one_liner_loads_no_pyarrow(tmp_path):
     assert not [name for name in imported if name.split(".")[0] in ("pyarrow", "pydantic")]
 
 
+@pytest.mark.parametrize("args", [["--value-only"], ["-f", "csv"], ["-f", "json"]])
+def test_a_csv_one_liner_loads_neither_dask_nor_rich(tmp_path, args):
+    """The Dask engine loads only for ``--engine dask``, rich only for the table, pyarrow only beyond the
+    small-CSV path: a one-liner, in every output format but the table, needs none of them."""
+    sample = tmp_path / "s.csv"
+    sample.write_text("y,p\n1,0.5\n")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", str(sample), *args],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0
+    assert repr(math.log(2)) in done.stdout  # -ln(0.5), the one row's loss
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert {"cecli.io.sources", "cecli.render", "cecli.engines.local"} <= imported
+    absent = ("cecli.engines.dask", "cecli.engines.dask_cluster", "dask", "distributed", "rich", "pyarrow")
+    assert [name for name in imported if name.split(".")[0] in absent or name in absent] == []
+
+
 def test_the_cli_never_imports_pandas_even_where_pyarrow_would(tmp_path):
     """pyarrow imports pandas, if installed, on its first pa.array() (JSON input, --out): 0.3 s the CLI avoids."""
     fake = tmp_path / "site" / "pandas"
