@@ -63,6 +63,25 @@ def test_a_small_csv_one_liner_loads_no_pyarrow(tmp_path):
     assert not [name for name in imported if name.split(".")[0] in ("pyarrow", "pydantic")]
 
 
+@pytest.mark.parametrize("args", [["--value-only"], ["-f", "csv"], ["-f", "json"]])
+def test_a_csv_one_liner_loads_neither_dask_nor_rich(tmp_path, args):
+    """The Dask engine loads only for ``--engine dask``, rich only for the table, pyarrow only beyond the
+    small-CSV path: a one-liner, in every output format but the table, needs none of them."""
+    sample = tmp_path / "s.csv"
+    sample.write_text("y,p\n1,0.5\n")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", str(sample), *args],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0
+    assert repr(math.log(2)) in done.stdout  # -ln(0.5), the one row's loss
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert {"cecli.io.sources", "cecli.render", "cecli.engines.local"} <= imported
+    absent = ("cecli.engines.dask", "cecli.engines.dask_cluster", "dask", "distributed", "rich", "pyarrow")
+    assert [name for name in imported if name.split(".")[0] in absent or name in absent] == []
+
+
 def test_the_cli_never_imports_pandas_even_where_pyarrow_would(tmp_path):
     """pyarrow imports pandas, if installed, on its first pa.array() (JSON input, --out): 0.3 s the CLI avoids."""
     fake = tmp_path / "site" / "pandas"
@@ -84,3 +103,33 @@ def test_the_cli_never_imports_pandas_even_where_pyarrow_would(tmp_path):
     assert (done.returncode, done.stderr) == (0, "")
     assert float(done.stdout) == pytest.approx((-math.log(0.9) - math.log(0.8)) / 2, rel=1e-15)
     assert (tmp_path / "out.parquet").exists()
+
+
+def test_a_one_liner_builds_only_its_own_command(tmp_path):
+    """The group builds a command's Click parameters when it is looked up (about 8 ms for all eight)."""
+    sample = tmp_path / "s.csv"
+    sample.write_text("y,p\n1,0.9\n0,0.2\n1,0.6\n")
+    code = (
+        "import sys\n"
+        "import cecli.cli\n"
+        "group = sys.modules['cecli.cli.app']._lazy_group()  # the package's `app` is the Typer app\n"
+        "try:\n"
+        f"    group.main(['bce', {str(sample)!r}, '--value-only'])\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code)\n"
+        "print(sorted(group.commands._built))\n"
+    )
+    done = _python(code)
+    assert done.stdout == "0.2797765635793423\nexit 0\n['bce']\n"
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["bce", "--help"], ["columns", "--help"], [], ["bc", "x"], ["--version"], ["kl", "--frob"]]
+)
+def test_the_process_group_answers_as_the_whole_app(args):
+    """``python -m cecli`` builds commands on demand; help, errors and codes are those of the app built at once."""
+    whole_app = "import sys; sys.argv = ['cecli', *sys.argv[1:]]; from cecli.cli import app; app()"
+    whole = subprocess.run([sys.executable, "-c", whole_app, *args], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "cecli", *args], capture_output=True, text=True)
+    assert whole.stdout or whole.stderr  # help, a version or an error line: something to compare
+    assert (done.returncode, done.stdout, done.stderr) == (whole.returncode, whole.stdout, whole.stderr)

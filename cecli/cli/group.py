@@ -3,6 +3,7 @@
 
 import os
 import sys
+from collections.abc import MutableMapping
 from enum import StrEnum
 
 import typer
@@ -57,6 +58,36 @@ class _Formatter(typer.Context.formatter_class):
 
 class _Context(typer.Context):
     formatter_class = _Formatter
+
+
+class _Commands(MutableMapping):
+    """The group's commands by name, in registration order, each built from its Typer ``CommandInfo``
+    on first use. A one-liner needs only its own command's Click parameters: building all eight
+    commands' (about 200 options, each deep-copied and type-checked by Typer) took about 10 ms of
+    a 3-row ``cecli bce`` run, building one about 2 ms. ``--help``, a bare ``cecli``, a typo and
+    shell completion list every command and so build them all, the same objects as before."""
+
+    def __init__(self, infos: dict, build) -> None:
+        self._infos, self._build, self._built = infos, build, {}
+
+    def __getitem__(self, name: str):
+        if name not in self._built:
+            self._built[name] = self._build(self._infos[name])  # KeyError for an unknown name, as a dict
+        return self._built[name]
+
+    def __setitem__(self, name: str, command) -> None:
+        self._infos.setdefault(name, None)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._infos[name]
+        self._built.pop(name, None)
+
+    def __iter__(self):
+        return iter(self._infos)
+
+    def __len__(self) -> int:
+        return len(self._infos)
 
 
 class _Group(TyperGroup):
