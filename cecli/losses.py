@@ -20,6 +20,7 @@ LABEL_KINDS = {
     "class or distribution": "a class index per row, or a one-hot or soft distribution over the classes",
     "weights": "non-negative weights over the classes per row, each row divided by its sum",
     "none": "no labels",
+    "class or none": "a class index per row (only with -y), or no labels: one column of log p(true class)",
 }
 
 # How a loss's predictions are checked (the `predictions` of an entry; cecli.scoring applies the check).
@@ -27,6 +28,7 @@ PREDICTION_KINDS = {
     "probabilities": "each value a probability in [0, 1] (or any finite logit with --from-logits)",
     "distributions": "rows of probabilities with a positive sum (or finite logits with --from-logits)",
     "weights": "rows of non-negative weights with a positive sum",
+    "log_probabilities": "natural-log probabilities, each at most 0 (-inf is probability 0)",
 }
 
 # The keywords an entry may pass to its function (its `keywords`), each the effective option of that name
@@ -74,7 +76,7 @@ class Loss(NamedTuple):
     help: str
     options: tuple[str, ...]
     labels: str
-    function: str  # the per-sample function's name in cecli.numerics.core
+    function: str  # the per-sample function's name in cecli.numerics.core (or cecli.numerics.family)
     keywords: tuple[str, ...] = ()
     predictions: str = "distributions"
 
@@ -168,6 +170,16 @@ REGISTRY = {
             "kl_divergence",
             ("base",),
             "weights",
+        ),
+        Loss(
+            "nll",
+            "Negative log-likelihood of log-probabilities: one column of log p(true token), or -y with full rows.\n\n"
+            "Example: cecli nll sample_data/tokens.csv -p token_logprob --by doc_id",
+            ("class_weights", "ignore_index"),
+            "class or none",
+            "nll",
+            ("class_weights", "ignore_index", "base"),
+            "log_probabilities",
         ),
     )
 }

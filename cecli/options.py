@@ -55,7 +55,7 @@ def _unsupported(options: LossOptions) -> str | None:
     """Why `options.like` has no equivalent of this computation, or None."""
     like, loss = options.like, options.loss
     logits = options.from_logits
-    if loss in ("entropy", "kl"):
+    if loss in ("entropy", "kl", "nll"):
         return f"--like applies to bce, cce, sparse and softmax, not `cecli {loss}`"
     if like == "keras":
         if options.pos_weight is not None:
@@ -151,7 +151,7 @@ class LossOptions:
     def to_dict(self) -> dict:
         """Every effective option, so that a number can be reproduced."""
         data = asdict(self)
-        data["eps"] = self.eps if not self.from_logits and self.loss not in ("entropy", "kl") else None
+        data["eps"] = self.eps if not self.from_logits and self.loss not in ("entropy", "kl", "nll") else None
         data["unit"] = self.unit
         for name in ("pos_weight", "class_weights"):
             data[name] = list(data[name]) if data[name] is not None else None

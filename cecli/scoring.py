@@ -26,7 +26,7 @@ from .io.inputs import Input, aligned
 from .io.remote import redact
 from .io.sources import open_input
 from .losses import REGISTRY
-from .numerics import core, validate
+from .numerics import core, family, validate
 from .numerics.reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .numerics.validate import InvalidValue
 from .options import LossOptions
@@ -57,8 +57,10 @@ def _shown(path: str) -> str:
 def _class_labels(opts: LossOptions, selection: Selection) -> bool:
     """Whether the labels are read as class indices (or names): the label kind, one plain column for either kind."""
     kind = REGISTRY[opts.loss].labels
-    return kind == "class" or (
-        kind == "class or distribution" and len(selection.labels) == 1 and not selection.labels[0].is_list
+    return (
+        kind == "class"
+        or (kind == "class or none" and bool(selection.labels))
+        or (kind == "class or distribution" and len(selection.labels) == 1 and not selection.labels[0].is_list)
     )
 
 
@@ -222,6 +224,12 @@ class _Scorer:
         kind = REGISTRY[opts.loss].labels
         labels = batch.arrays.get("labels")
         if kind == "none" or labels is None:
+            if kind == "class or none" and n_classes != 1:
+                raise DataError(
+                    f"{n_classes} prediction columns and no labels",
+                    file=self.inputs["predictions"].display,
+                    hint="give one column of log p(true token) with -p, or the labels of full rows with -y",
+                )
             return
         width = labels.shape[1]
         label_names = ", ".join(c.name for c in self.selection.labels)
@@ -240,7 +248,7 @@ class _Scorer:
                 f"--class-weights has {len(opts.class_weights)} weights but there are {n_classes} classes",
                 hint="give one weight per prediction column",
             )
-        if kind == "class" and width != 1:
+        if kind in ("class", "class or none") and width != 1:
             raise DataError(
                 f"sparse labels are one column of class indices; got {width} ({label_names})",
                 hint="use `cecli cce` for one-hot labels",
@@ -254,11 +262,13 @@ class _Scorer:
         labels = batch.arrays.get("labels")
         if kind == "class or distribution":
             kind = "distribution" if labels.shape[1] > 1 else "class"
+        elif kind == "class or none":
+            kind = "none" if labels is None else "class"
         y, classes, true_class = getattr(self, _LABELS[kind])(batch, labels, preds)
         if kind == "binary":
             preds = preds[:, 0] if preds.shape[1] == 1 else preds
         keywords = {name: row_sums if name == "row_sums" else self.keywords[name] for name in loss.keywords}
-        function = getattr(core, loss.function)
+        function = loss_function(loss.function)
         losses = function(preds, **keywords) if y is None else function(y, preds, **keywords)
         hits = None
         if self.extras and kind == "binary":
@@ -273,6 +283,9 @@ class _Scorer:
         """Check predictions of a prediction kind; their row sums (probability rows) and rows off the simplex."""
         if kind == "weights":
             self._check_weights("predictions", batch, preds)
+            return None, 0
+        if kind == "log_probabilities":
+            self._checked("predictions", batch, validate.check_log_probabilities, preds)
             return None, 0
         if self.opts.from_logits:
             self._checked("predictions", batch, validate.check_logits, preds)
@@ -466,6 +479,11 @@ def _keywords(opts: LossOptions) -> dict:
         "log_floor": opts.log_floor,
         "renormalize": opts.renormalize,
     }
+
+
+def loss_function(name: str):
+    """A registry entry's per-sample function: in :mod:`cecli.numerics.core`, else :mod:`cecli.numerics.family`."""
+    return getattr(core, name, None) or getattr(family, name)
 
 
 def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:

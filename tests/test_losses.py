@@ -12,7 +12,7 @@ from cecli.cli import app
 from cecli.losses import KEYWORDS, LABEL_KINDS, LOSS_OPTIONS, REGISTRY, Loss, checked
 from cecli.numerics import core
 from cecli.options import APPLIES, LOSSES, LossOptions
-from cecli.scoring import _LABELS, _keywords
+from cecli.scoring import _LABELS, _keywords, loss_function
 
 # Written out by hand from the README's "Options" table: which loss takes which option.
 EXPECTED_OPTIONS = {
@@ -22,6 +22,7 @@ EXPECTED_OPTIONS = {
     "softmax": ["like", "temperature", "label_smoothing", "class_weights", "ignore_index", "per_class"],
     "entropy": [],
     "kl": [],
+    "nll": ["class_weights", "ignore_index"],
 }
 # An example value for each loss-only option, as a command line gives it and as LossOptions takes it.
 EXAMPLES = {
@@ -43,7 +44,7 @@ def _flags(loss: str, runner) -> list[str]:
 
 
 def test_the_registry_lists_every_loss_in_command_order():
-    assert LOSSES == ("bce", "cce", "sparse", "softmax", "entropy", "kl")
+    assert LOSSES == ("bce", "cce", "sparse", "softmax", "entropy", "kl", "nll")
     assert {name: list(loss.options) for name, loss in REGISTRY.items()} == EXPECTED_OPTIONS
 
 
@@ -51,7 +52,7 @@ def test_the_registry_lists_every_loss_in_command_order():
 def test_each_entry_names_a_core_function_and_a_label_kind(name):
     loss = REGISTRY[name]
     assert loss.name == name
-    assert callable(getattr(core, loss.function))
+    assert callable(loss_function(loss.function))
     assert loss.labels in LABEL_KINDS
     assert loss.has_labels == (name != "entropy")
 
@@ -62,8 +63,8 @@ def test_applies_is_generated_from_the_registry():
         "eps": ("bce", "cce", "sparse"),
         "label_smoothing": ("bce", "cce", "sparse", "softmax"),
         "pos_weight": ("bce",),
-        "class_weights": ("cce", "sparse", "softmax"),
-        "ignore_index": ("sparse", "softmax"),
+        "class_weights": ("cce", "sparse", "softmax", "nll"),
+        "ignore_index": ("sparse", "softmax", "nll"),
         "temperature": ("softmax",),
     }
     assert tuple(APPLIES) == LOSS_OPTIONS
@@ -153,11 +154,11 @@ def test_an_unknown_prediction_kind_or_keyword_is_refused(entry, message):
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_each_entry_passes_only_keywords_its_function_takes(name):
     loss = REGISTRY[name]
-    parameters = inspect.signature(getattr(core, loss.function)).parameters
+    parameters = inspect.signature(loss_function(loss.function)).parameters
     assert all(parameters[k].kind is inspect.Parameter.KEYWORD_ONLY for k in loss.keywords)
 
 
 def test_the_scorer_knows_every_keyword_and_label_kind():
     # Every keyword an entry may name has a value, and every label kind a check (the mixed kind picks one).
     assert set(_keywords(LossOptions("bce"))) | {"row_sums"} == set(KEYWORDS)
-    assert set(_LABELS) | {"class or distribution"} == set(LABEL_KINDS)
+    assert set(_LABELS) | {"class or distribution", "class or none"} == set(LABEL_KINDS)
