@@ -49,7 +49,18 @@ KEYWORDS = (
 )
 
 # Options that change the loss value and apply to some losses only, in the order their checks run.
-LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "pos_weight", "class_weights", "ignore_index", "temperature")
+LOSS_OPTIONS = (
+    "from_logits",
+    "eps",
+    "label_smoothing",
+    "pos_weight",
+    "class_weights",
+    "ignore_index",
+    "temperature",
+    "focal_gamma",
+    "focal_alpha",
+    "class_balancing",
+)
 
 
 # A NamedTuple, not a dataclass: the CLI reads the registry at start-up, and a frozen dataclass costs
@@ -108,7 +119,16 @@ REGISTRY = {
             "bce",
             "Binary and multi-label cross-entropy of probabilities (or logits).\n\n"
             "Example: printf 'y_true,y_pred\\n1,0.9\\n0,0.2\\n' | cecli bce -f json",
-            ("like", "from_logits", "eps", "pos_weight", "label_smoothing"),
+            (
+                "like",
+                "from_logits",
+                "eps",
+                "pos_weight",
+                "label_smoothing",
+                "focal_gamma",
+                "focal_alpha",
+                "class_balancing",
+            ),
             "binary",
             "binary_cross_entropy",
             ("from_logits", "eps", "pos_weight", "log_floor", "label_smoothing", "base"),
@@ -118,7 +138,16 @@ REGISTRY = {
             "cce",
             "Categorical cross-entropy of one-hot or soft labels against class probabilities.\n\n"
             "Example: cecli cce sample_data/seed-cce.csv",
-            ("like", "from_logits", "eps", "label_smoothing", "class_weights", "per_class"),
+            (
+                "like",
+                "from_logits",
+                "eps",
+                "label_smoothing",
+                "class_weights",
+                "focal_gamma",
+                "focal_alpha",
+                "per_class",
+            ),
             "distribution",
             "categorical_cross_entropy",
             ("from_logits", "eps", "temperature", "label_smoothing", "base", "class_weights", "renormalize"),
@@ -127,7 +156,17 @@ REGISTRY = {
             "sparse",
             "Cross-entropy of integer (or class-name) labels against class probabilities.\n\n"
             "Example: cecli sparse sample_data/seed-sparse.csv --reduction sum",
-            ("like", "from_logits", "eps", "label_smoothing", "class_weights", "ignore_index", "per_class"),
+            (
+                "like",
+                "from_logits",
+                "eps",
+                "label_smoothing",
+                "class_weights",
+                "ignore_index",
+                "focal_gamma",
+                "focal_alpha",
+                "per_class",
+            ),
             "class",
             "sparse_cross_entropy",
             (
@@ -146,7 +185,16 @@ REGISTRY = {
             "softmax",
             "Softmax cross-entropy of raw scores (logits), with integer or one-hot labels.\n\n"
             "Example: cecli softmax sample_data/softmax-logits.csv",
-            ("like", "temperature", "label_smoothing", "class_weights", "ignore_index", "per_class"),
+            (
+                "like",
+                "temperature",
+                "label_smoothing",
+                "class_weights",
+                "ignore_index",
+                "focal_gamma",
+                "focal_alpha",
+                "per_class",
+            ),
             "class or distribution",
             "softmax_cross_entropy",
             ("temperature", "label_smoothing", "class_weights", "ignore_index", "base"),

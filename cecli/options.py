@@ -90,6 +90,10 @@ class LossOptions:
     class_weights: tuple[float, ...] | None = None
     ignore_index: int | None = None
     temperature: float = 1.0
+    # Focal loss (Lin et al. 2017): None is plain cross-entropy; alpha None is the library default (see below).
+    focal_gamma: float | None = None
+    focal_alpha: float | None = None
+    class_balancing: bool = False
     reduction: str = "mean"
     base: str = "e"
     like: str | None = None
@@ -137,8 +141,48 @@ class LossOptions:
                 object.__setattr__(self, name, values)
         if self.loss == "softmax":
             object.__setattr__(self, "from_logits", True)
+        self._check_focal()
         if self.like is not None and (reason := _unsupported(self)):
             raise OptionError(f"--like {self.like}: {reason}")
+
+    def _check_focal(self) -> None:
+        """Focal options: ranges, what they need and exclude, and the effective alpha.
+
+        bce (Keras ``BinaryFocalCrossentropy``): alpha weighs positives (1 - alpha negatives) only
+        with --class-balancing, default 0.25; ``--like torch`` is torchvision's ``sigmoid_focal_loss``,
+        which always balances (alpha 0.25 by default) and takes logits. cce, sparse, softmax (Keras
+        ``CategoricalFocalCrossentropy``): alpha multiplies every class, 1 by default (so --focal-gamma 0
+        is plain cross-entropy) and Keras' 0.25 under ``--like keras``.
+        """
+        gamma, alpha = self.focal_gamma, self.focal_alpha
+        if gamma is None:
+            for name in ("focal_alpha", "class_balancing"):
+                if getattr(self, name) not in (None, False):
+                    raise OptionError(f"{_FLAGS[name]} needs --focal-gamma", hint="--focal-gamma 0 is cross-entropy")
+            return
+        if not (math.isfinite(gamma) and gamma >= 0):
+            raise OptionError(f"--focal-gamma must be finite and >= 0; received {gamma}")
+        if alpha is not None and not (0 <= alpha <= 1):
+            raise OptionError(f"--focal-alpha must be in [0, 1]; received {alpha}")
+        for name in ("pos_weight", "class_weights"):
+            if getattr(self, name) is not None:
+                raise OptionError(f"{_FLAGS[name]} cannot be combined with --focal-gamma (focal loss has no {name})")
+        if self.like == "sklearn":
+            raise OptionError("--like sklearn: scikit-learn has no focal loss")
+        if self.loss == "bce":
+            if self.like == "torch":
+                if not self.from_logits:
+                    raise OptionError("--like torch: torchvision's sigmoid_focal_loss takes logits; pass --from-logits")
+                object.__setattr__(self, "class_balancing", True)
+            elif alpha is not None and not self.class_balancing:
+                raise OptionError("--focal-alpha on bce needs --class-balancing (alpha weighs the classes only then)")
+            default = 0.25
+        else:
+            if self.like == "torch":
+                raise OptionError("--like torch: PyTorch has no categorical focal loss")
+            default = 0.25 if self.like == "keras" else 1.0
+        object.__setattr__(self, "focal_alpha", float(default if alpha is None else alpha))
+        object.__setattr__(self, "focal_gamma", float(gamma))
 
     @property
     def unit(self) -> str:

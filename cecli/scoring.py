@@ -269,6 +269,8 @@ class _Scorer:
             preds = preds[:, 0] if preds.shape[1] == 1 else preds
         keywords = {name: row_sums if name == "row_sums" else self.keywords[name] for name in loss.keywords}
         function = loss_function(loss.function)
+        if opts.focal_gamma is not None:
+            function, keywords = self._focal(kind)
         losses = function(preds, **keywords) if y is None else function(y, preds, **keywords)
         hits = None
         if self.extras and kind == "binary":
@@ -278,6 +280,16 @@ class _Scorer:
         elif self.extras and true_class is not None:
             hits = _hits(_row_argmax(batch.arrays["predictions"]), true_class)
         return _Scored(losses, classes, true_class, hits, off_simplex)
+
+    def _focal(self, kind: str) -> tuple[Callable, dict]:
+        """The focal loss replacing a cross-entropy entry's function (``--focal-gamma``), with its keywords."""
+        opts, keywords = self.opts, self.keywords
+        shared = {name: keywords[name] for name in ("from_logits", "eps", "label_smoothing", "base")}
+        shared.update(gamma=opts.focal_gamma, alpha=opts.focal_alpha)
+        if kind == "binary":
+            return family.binary_focal_cross_entropy, {**shared, "apply_class_balancing": opts.class_balancing}
+        extra = {name: keywords[name] for name in ("ignore_index", "temperature")}
+        return family.categorical_focal_cross_entropy, {**shared, **extra}
 
     def _check_predictions(self, kind: str, batch: Batch, preds: np.ndarray) -> tuple[np.ndarray | None, int]:
         """Check predictions of a prediction kind; their row sums (probability rows) and rows off the simplex."""

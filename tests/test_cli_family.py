@@ -137,3 +137,154 @@ def test_nll_without_labels_needs_one_column(runner, tmp_path):
     result = runner.invoke(app, ["nll", _full(tmp_path), "-p", "lp_*"], prog_name="cecli")
     assert result.exit_code == 3
     assert result.stderr.startswith(f"cecli: error: {tmp_path / 'full.csv'}: 3 prediction columns and no labels")
+
+
+# --- focal loss (Lin et al. 2017) -----------------------------------------------------------------------------
+
+BINARY = [(1, 0.9), (0, 0.2), (1, 0.3), (0, 0.75)]
+LOGITS = [(1, 2.0), (0, -1.0), (1, -0.5), (0, 3.0)]
+ROWS = [(0, [0.7, 0.2, 0.1]), (1, [0.1, 0.6, 0.3]), (2, [0.5, 0.25, 0.25])]
+
+
+def _binary(tmp_path, rows):
+    path = tmp_path / "binary.csv"
+    path.write_text("y,p\n" + "".join(f"{y},{p!r}\n" for y, p in rows), encoding="utf-8")
+    return str(path)
+
+
+def _onehot(tmp_path, sparse: bool):
+    path = tmp_path / ("sparse.csv" if sparse else "onehot.csv")
+    head = "y,p_0,p_1,p_2\n" if sparse else "y_0,y_1,y_2,p_0,p_1,p_2\n"
+    lines = [
+        (str(y) if sparse else ",".join("1" if c == y else "0" for c in range(3))) + "," + ",".join(map(repr, row))
+        for y, row in ROWS
+    ]
+    path.write_text(head + "\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def _keras_binary_focal(y, p, gamma, alpha=None):
+    """Keras BinaryFocalCrossentropy per sample: bce * (1 - p_t)^gamma, times alpha_t with class balancing."""
+    bce = -(y * math.log(p) + (1 - y) * math.log(1 - p))
+    p_t = y * p + (1 - y) * (1 - p)
+    loss = (1 - p_t) ** gamma * bce
+    return loss if alpha is None else (y * alpha + (1 - y) * (1 - alpha)) * loss
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
+@pytest.mark.parametrize("alpha", [None, 0.0, 0.25, 1.0])
+def test_bce_focal_is_keras_binary_focal_crossentropy(runner, tmp_path, gamma, alpha):
+    args = ["bce", _binary(tmp_path, BINARY), "--focal-gamma", str(gamma), "--like", "keras"]
+    if alpha is not None:
+        args += ["--class-balancing", "--focal-alpha", str(alpha)]
+    document = _json(runner, args)
+    expected = [_keras_binary_focal(y, p, gamma, alpha) for y, p in BINARY]
+    assert document["per_sample"] == pytest.approx(expected, rel=1e-13, abs=1e-300)
+    assert document["value"] == pytest.approx(math.fsum(expected) / len(expected), rel=1e-13, abs=1e-300)
+    assert document["options"]["focal_gamma"] == gamma
+    assert document["options"]["focal_alpha"] == (0.25 if alpha is None else alpha)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+@pytest.mark.parametrize("alpha", [None, 0.0, 1.0])
+def test_bce_focal_like_torch_is_torchvision_sigmoid_focal_loss(runner, tmp_path, gamma, alpha):
+    """torchvision.ops.sigmoid_focal_loss: ce_loss * (1 - p_t)^gamma * (alpha y + (1 - alpha)(1 - y)), mean."""
+    args = ["bce", _binary(tmp_path, LOGITS), "--from-logits", "--focal-gamma", str(gamma), "--like", "torch"]
+    if alpha is not None:
+        args += ["--focal-alpha", str(alpha)]
+    document = _json(runner, args)
+    a = 0.25 if alpha is None else alpha
+    expected = []
+    for y, x in LOGITS:
+        p = 1 / (1 + math.exp(-x))
+        ce = -(y * math.log(p) + (1 - y) * math.log(1 - p))
+        p_t = p * y + (1 - p) * (1 - y)
+        expected.append(ce * (1 - p_t) ** gamma * (a * y + (1 - a) * (1 - y)))
+    assert document["value"] == pytest.approx(math.fsum(expected) / len(expected), rel=1e-12, abs=1e-300)
+    assert document["options"]["class_balancing"] is True
+
+
+@pytest.mark.parametrize("command", ["cce", "sparse"])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
+@pytest.mark.parametrize("alpha", [None, 0.0, 0.25, 1.0])
+def test_categorical_focal_is_keras_categorical_focal_crossentropy(runner, tmp_path, command, gamma, alpha):
+    """Keras CategoricalFocalCrossentropy: -sum_c alpha (1 - p_c)^gamma y_c log p_c; alpha defaults to 0.25."""
+    args = [command, _onehot(tmp_path, command == "sparse"), "--focal-gamma", str(gamma), "--like", "keras"]
+    if alpha is not None:
+        args += ["--focal-alpha", str(alpha)]
+    document = _json(runner, args)
+    a = 0.25 if alpha is None else alpha
+    expected = [-a * (1 - row[y]) ** gamma * math.log(row[y]) for y, row in ROWS]
+    assert document["per_sample"] == pytest.approx(expected, rel=1e-13, abs=1e-300)
+    assert document["value"] == pytest.approx(math.fsum(expected) / len(expected), rel=1e-13, abs=1e-300)
+    assert document["options"]["focal_alpha"] == a
+
+
+def test_softmax_focal_uses_the_log_softmax(runner, tmp_path):
+    path = tmp_path / "logits.csv"
+    scores = [(0, [2.0, -1.0, 0.5]), (2, [1e4, 0.0, -1e4])]
+    path.write_text("y,s_0,s_1,s_2\n" + "".join(f"{y},{','.join(map(repr, s))}\n" for y, s in scores))
+    document = _json(runner, ["softmax", str(path), "-y", "y", "-p", "s_*", "--focal-gamma", "2"])
+    expected = []
+    for y, s in scores:
+        top = max(s)
+        log_p = s[y] - top - math.log(math.fsum(math.exp(v - top) for v in s))
+        expected.append(-((1 - math.exp(log_p)) ** 2) * log_p)
+    assert document["per_sample"] == pytest.approx(expected, rel=1e-13, abs=0)
+    assert document["per_sample"][1] == 2e4  # finite for logits ±1e4: no log(softmax(x))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bce", "BINARY"],
+        ["bce", "BINARY", "--eps", "0"],
+        ["cce", "ONEHOT"],
+        ["sparse", "SPARSE"],
+        ["sparse", "SPARSE", "--label-smoothing", "0.1"],
+    ],
+)
+def test_focal_gamma_zero_is_exactly_plain_cross_entropy(runner, tmp_path, args):
+    files = {"BINARY": _binary(tmp_path, BINARY), "ONEHOT": _onehot(tmp_path, False), "SPARSE": _onehot(tmp_path, True)}
+    args = [files.get(a, a) for a in args]
+    plain, focal = _json(runner, args), _json(runner, [*args, "--focal-gamma", "0"])
+    assert focal["per_sample"] == plain["per_sample"]
+    assert focal["value"] == plain["value"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bce", "--focal-gamma", "-1"], "--focal-gamma must be finite and >= 0; received -1.0"),
+        (
+            ["bce", "--focal-gamma", "1", "--focal-alpha", "1.5", "--class-balancing"],
+            "--focal-alpha must be in [0, 1]; received 1.5",
+        ),
+        (["bce", "--focal-alpha", "0.5"], "--focal-alpha needs --focal-gamma (--focal-gamma 0 is cross-entropy)"),
+        (["bce", "--class-balancing"], "--class-balancing needs --focal-gamma (--focal-gamma 0 is cross-entropy)"),
+        (
+            ["bce", "--focal-gamma", "1", "--focal-alpha", "0.5"],
+            "--focal-alpha on bce needs --class-balancing (alpha weighs the classes only then)",
+        ),
+        (
+            ["bce", "--focal-gamma", "1", "--pos-weight", "2"],
+            "--pos-weight cannot be combined with --focal-gamma (focal loss has no pos_weight)",
+        ),
+        (
+            ["bce", "--focal-gamma", "1", "--like", "torch"],
+            "--like torch: torchvision's sigmoid_focal_loss takes logits; pass --from-logits",
+        ),
+        (["bce", "--focal-gamma", "1", "--like", "sklearn"], "--like sklearn: scikit-learn has no focal loss"),
+    ],
+)
+def test_bad_focal_options_are_usage_errors(runner, tmp_path, args, message):
+    result = runner.invoke(app, [args[0], _binary(tmp_path, BINARY), *args[1:]], prog_name="cecli")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == f"cecli: error: {message}"
+
+
+@pytest.mark.parametrize("command", ["entropy", "kl", "nll"])
+def test_focal_options_do_not_apply_to_other_losses(runner, tmp_path, command):
+    result = runner.invoke(app, [command, _binary(tmp_path, BINARY), "--focal-gamma", "1"], prog_name="cecli")
+    assert result.exit_code == 2
+    assert "No such option: --focal-gamma" in result.stderr

@@ -16,10 +16,47 @@ from cecli.scoring import _LABELS, _keywords, loss_function
 
 # Written out by hand from the README's "Options" table: which loss takes which option.
 EXPECTED_OPTIONS = {
-    "bce": ["like", "from_logits", "eps", "pos_weight", "label_smoothing"],
-    "cce": ["like", "from_logits", "eps", "label_smoothing", "class_weights", "per_class"],
-    "sparse": ["like", "from_logits", "eps", "label_smoothing", "class_weights", "ignore_index", "per_class"],
-    "softmax": ["like", "temperature", "label_smoothing", "class_weights", "ignore_index", "per_class"],
+    "bce": [
+        "like",
+        "from_logits",
+        "eps",
+        "pos_weight",
+        "label_smoothing",
+        "focal_gamma",
+        "focal_alpha",
+        "class_balancing",
+    ],
+    "cce": [
+        "like",
+        "from_logits",
+        "eps",
+        "label_smoothing",
+        "class_weights",
+        "focal_gamma",
+        "focal_alpha",
+        "per_class",
+    ],
+    "sparse": [
+        "like",
+        "from_logits",
+        "eps",
+        "label_smoothing",
+        "class_weights",
+        "ignore_index",
+        "focal_gamma",
+        "focal_alpha",
+        "per_class",
+    ],
+    "softmax": [
+        "like",
+        "temperature",
+        "label_smoothing",
+        "class_weights",
+        "ignore_index",
+        "focal_gamma",
+        "focal_alpha",
+        "per_class",
+    ],
     "entropy": [],
     "kl": [],
     "nll": ["class_weights", "ignore_index"],
@@ -33,7 +70,12 @@ EXAMPLES = {
     "class_weights": (["--class-weights", "1,2"], (1.0, 2.0)),
     "ignore_index": (["--ignore-index", "0"], 0),
     "temperature": (["--temperature", "2"], 2.0),
+    "focal_gamma": (["--focal-gamma", "2"], 2.0),
+    "focal_alpha": (["--focal-alpha", "0.5"], 0.5),
+    "class_balancing": (["--class-balancing"], True),
 }
+# The options an example needs beside it (focal alpha and class balancing qualify a focal loss).
+COMPANIONS = {"focal_alpha": {"focal_gamma": 1.0}, "class_balancing": {"focal_gamma": 1.0}}
 
 
 def _flags(loss: str, runner) -> list[str]:
@@ -66,6 +108,9 @@ def test_applies_is_generated_from_the_registry():
         "class_weights": ("cce", "sparse", "softmax", "nll"),
         "ignore_index": ("sparse", "softmax", "nll"),
         "temperature": ("softmax",),
+        "focal_gamma": ("bce", "cce", "sparse", "softmax"),
+        "focal_alpha": ("bce", "cce", "sparse", "softmax"),
+        "class_balancing": ("bce",),
     }
     assert tuple(APPLIES) == LOSS_OPTIONS
 
@@ -93,7 +138,10 @@ def test_an_option_a_loss_does_not_take_is_a_usage_error(name, option, runner):
     args, value = EXAMPLES[option]
     flag = args[0]
     if option in EXPECTED_OPTIONS[name]:
-        assert getattr(LossOptions(name, **{option: value}), option) == value
+        companions = dict(COMPANIONS.get(option, {}))
+        if option == "focal_alpha" and name == "bce":  # alpha weighs bce's classes only with class balancing
+            companions["class_balancing"] = True
+        assert getattr(LossOptions(name, **{option: value}, **companions), option) == value
         return
     with pytest.raises(OptionError, match=f"^{flag} does not apply to `cecli {name}`$"):
         LossOptions(name, **{option: value})
