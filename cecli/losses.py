@@ -60,6 +60,7 @@ LOSS_OPTIONS = (
     "focal_gamma",
     "focal_alpha",
     "class_balancing",
+    "gce_q",
 )
 
 
@@ -146,6 +147,7 @@ REGISTRY = {
                 "class_weights",
                 "focal_gamma",
                 "focal_alpha",
+                "gce_q",
                 "per_class",
             ),
             "distribution",
@@ -165,6 +167,7 @@ REGISTRY = {
                 "ignore_index",
                 "focal_gamma",
                 "focal_alpha",
+                "gce_q",
                 "per_class",
             ),
             "class",
@@ -193,6 +196,7 @@ REGISTRY = {
                 "ignore_index",
                 "focal_gamma",
                 "focal_alpha",
+                "gce_q",
                 "per_class",
             ),
             "class or distribution",

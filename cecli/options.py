@@ -94,6 +94,7 @@ class LossOptions:
     focal_gamma: float | None = None
     focal_alpha: float | None = None
     class_balancing: bool = False
+    gce_q: float | None = None  # generalized cross-entropy (Zhang & Sabuncu 2018), (1 - p_y^q) / q
     reduction: str = "mean"
     base: str = "e"
     like: str | None = None
@@ -113,6 +114,8 @@ class LossOptions:
             if self.loss not in losses and getattr(self, name) != defaults[name].default:
                 raise OptionError(f"{_FLAGS[name]} does not apply to `cecli {self.loss}`")
         preset = PRESETS[self.like]
+        if self.gce_q is not None and self.eps is not None:
+            raise OptionError("--eps cannot be combined with --gce-q (GCE is finite at p = 0 and never clips)")
         object.__setattr__(self, "eps", preset.eps if self.eps is None else float(self.eps))
         object.__setattr__(self, "log_floor", preset.log_floor)
         renormalize = preset.sparse_renormalize if self.loss == "sparse" else preset.renormalize
@@ -142,6 +145,7 @@ class LossOptions:
         if self.loss == "softmax":
             object.__setattr__(self, "from_logits", True)
         self._check_focal()
+        self._check_gce()
         if self.like is not None and (reason := _unsupported(self)):
             raise OptionError(f"--like {self.like}: {reason}")
 
@@ -183,6 +187,23 @@ class LossOptions:
             default = 0.25 if self.like == "keras" else 1.0
         object.__setattr__(self, "focal_alpha", float(default if alpha is None else alpha))
         object.__setattr__(self, "focal_gamma", float(gamma))
+
+    def _check_gce(self) -> None:
+        """Generalized cross-entropy: q in (0, 1], alone among the loss variants; Keras under --like keras."""
+        q = self.gce_q
+        if q is None:
+            return
+        if not (0 < q <= 1):
+            raise OptionError(f"--gce-q must be in (0, 1]; received {q}")
+        for name in ("class_weights", "focal_gamma"):
+            if getattr(self, name) is not None:
+                raise OptionError(f"{_FLAGS[name]} cannot be combined with --gce-q")
+        if self.like in ("torch", "sklearn"):
+            raise OptionError(f"--like {self.like}: the library has no generalized cross-entropy")
+        object.__setattr__(self, "gce_q", float(q))
+        object.__setattr__(self, "eps", 0.0)
+        if self.like == "keras":  # CategoricalGeneralizedCrossEntropy uses the probabilities as given
+            object.__setattr__(self, "renormalize", "none")
 
     @property
     def unit(self) -> str:

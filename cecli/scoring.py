@@ -271,6 +271,10 @@ class _Scorer:
         function = loss_function(loss.function)
         if opts.focal_gamma is not None:
             function, keywords = self._focal(kind)
+        elif opts.gce_q is not None:
+            names = ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature", "renormalize", "base")
+            function = family.generalized_cross_entropy
+            keywords = {"q": opts.gce_q, **{name: self.keywords[name] for name in names}}
         losses = function(preds, **keywords) if y is None else function(y, preds, **keywords)
         hits = None
         if self.extras and kind == "binary":

@@ -288,3 +288,75 @@ def test_focal_options_do_not_apply_to_other_losses(runner, tmp_path, command):
     result = runner.invoke(app, [command, _binary(tmp_path, BINARY), "--focal-gamma", "1"], prog_name="cecli")
     assert result.exit_code == 2
     assert "No such option: --focal-gamma" in result.stderr
+
+
+# --- generalized cross-entropy (Zhang & Sabuncu 2018) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["cce", "sparse"])
+@pytest.mark.parametrize("q", [1e-3, 0.25, 0.7, 1.0])
+def test_gce_is_one_minus_p_to_the_q_over_q(runner, tmp_path, command, q):
+    document = _json(runner, [command, _onehot(tmp_path, command == "sparse"), "--gce-q", str(q), "--like", "keras"])
+    expected = [(1 - row[y] ** q) / q for y, row in ROWS]
+    assert document["per_sample"] == pytest.approx(expected, rel=1e-12, abs=0)
+    assert document["value"] == pytest.approx(math.fsum(expected) / len(expected), rel=1e-12, abs=0)
+    assert document["options"]["gce_q"] == q
+
+
+def test_gce_tends_to_cross_entropy_as_q_goes_to_zero(runner, tmp_path):
+    path = _onehot(tmp_path, True)
+    plain = [-math.log(row[y]) for y, row in ROWS]
+    for q in (1e-4, 1e-6, 1e-8):
+        got = _json(runner, ["sparse", path, "--gce-q", str(q)])["per_sample"]
+        # (1 - e^{-q l}) / q = l - q l^2 / 2 + ...: the gap shrinks with q
+        assert got == pytest.approx(plain, rel=q * max(plain), abs=0)
+        assert all(g < c for g, c in zip(got, plain, strict=True))
+
+
+def test_gce_decreases_as_the_true_class_probability_grows(runner, tmp_path):
+    probabilities = [0.0, 0.01, 0.2, 0.5, 0.9, 1.0]
+    path = tmp_path / "p.csv"
+    path.write_text("y,p_0,p_1\n" + "".join(f"1,{1 - p!r},{p!r}\n" for p in probabilities), encoding="utf-8")
+    got = _json(runner, ["sparse", str(path), "--gce-q", "0.5"])["per_sample"]
+    assert got == pytest.approx([(1 - p**0.5) / 0.5 for p in probabilities], rel=1e-15, abs=1e-300)
+    assert got[0] == 2.0 and got[-1] == 0.0  # p = 0 is the finite 1/q, without clipping
+    assert all(a > b for a, b in zip(got, got[1:], strict=False))
+
+
+def test_softmax_gce_uses_the_softmax_of_the_scores(runner, tmp_path):
+    path = tmp_path / "logits.csv"
+    scores = [(0, [2.0, -1.0, 0.5]), (1, [0.0, 0.0, 0.0])]
+    path.write_text("y,s_0,s_1,s_2\n" + "".join(f"{y},{','.join(map(repr, s))}\n" for y, s in scores))
+    got = _json(runner, ["softmax", str(path), "-y", "y", "-p", "s_*", "--gce-q", "0.5"])["per_sample"]
+    expected = []
+    for y, s in scores:
+        p = math.exp(s[y]) / math.fsum(math.exp(v) for v in s)
+        expected.append((1 - p**0.5) / 0.5)
+    assert got == pytest.approx(expected, rel=1e-14, abs=0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gce-q", "0"], "--gce-q must be in (0, 1]; received 0.0"),
+        (["--gce-q", "1.5"], "--gce-q must be in (0, 1]; received 1.5"),
+        (["--gce-q", "0.5", "--focal-gamma", "1"], "--focal-gamma cannot be combined with --gce-q"),
+        (["--gce-q", "0.5", "--class-weights", "1,1,1"], "--class-weights cannot be combined with --gce-q"),
+        (
+            ["--gce-q", "0.5", "--eps", "0.01"],
+            "--eps cannot be combined with --gce-q (GCE is finite at p = 0 and never clips)",
+        ),
+        (["--gce-q", "0.5", "--like", "sklearn"], "--like sklearn: the library has no generalized cross-entropy"),
+    ],
+)
+def test_bad_gce_options_are_usage_errors(runner, tmp_path, args, message):
+    result = runner.invoke(app, ["sparse", _onehot(tmp_path, True), *args], prog_name="cecli")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == f"cecli: error: {message}"
+
+
+@pytest.mark.parametrize("command", ["bce", "entropy", "kl", "nll"])
+def test_gce_does_not_apply_to_other_losses(runner, tmp_path, command):
+    result = runner.invoke(app, [command, _binary(tmp_path, BINARY), "--gce-q", "0.5"], prog_name="cecli")
+    assert result.exit_code == 2
+    assert "No such option: --gce-q" in result.stderr

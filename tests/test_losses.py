@@ -34,6 +34,7 @@ EXPECTED_OPTIONS = {
         "class_weights",
         "focal_gamma",
         "focal_alpha",
+        "gce_q",
         "per_class",
     ],
     "sparse": [
@@ -45,6 +46,7 @@ EXPECTED_OPTIONS = {
         "ignore_index",
         "focal_gamma",
         "focal_alpha",
+        "gce_q",
         "per_class",
     ],
     "softmax": [
@@ -55,6 +57,7 @@ EXPECTED_OPTIONS = {
         "ignore_index",
         "focal_gamma",
         "focal_alpha",
+        "gce_q",
         "per_class",
     ],
     "entropy": [],
@@ -73,6 +76,7 @@ EXAMPLES = {
     "focal_gamma": (["--focal-gamma", "2"], 2.0),
     "focal_alpha": (["--focal-alpha", "0.5"], 0.5),
     "class_balancing": (["--class-balancing"], True),
+    "gce_q": (["--gce-q", "0.5"], 0.5),
 }
 # The options an example needs beside it (focal alpha and class balancing qualify a focal loss).
 COMPANIONS = {"focal_alpha": {"focal_gamma": 1.0}, "class_balancing": {"focal_gamma": 1.0}}
@@ -111,6 +115,7 @@ def test_applies_is_generated_from_the_registry():
         "focal_gamma": ("bce", "cce", "sparse", "softmax"),
         "focal_alpha": ("bce", "cce", "sparse", "softmax"),
         "class_balancing": ("bce",),
+        "gce_q": ("cce", "sparse", "softmax"),
     }
     assert tuple(APPLIES) == LOSS_OPTIONS
 

@@ -168,6 +168,7 @@ _LOSS_OPTIONS = (
     "focal_gamma",
     "focal_alpha",
     "class_balancing",
+    "gce_q",
 )
 
 

@@ -381,6 +381,10 @@ FocalAlpha = Annotated[
     float | None,
     typer.Option("--focal-alpha", metavar="A", help="Focal alpha, in [0, 1].", rich_help_panel=_MATH),
 ]
+GceQ = Annotated[
+    float | None,
+    typer.Option("--gce-q", metavar="Q", help="Generalized cross-entropy, Q in (0, 1].", rich_help_panel=_MATH),
+]
 ClassBalancing = Annotated[
     bool,
     typer.Option("--class-balancing", help="Focal: alpha_t weights.", rich_help_panel=_MATH),
@@ -436,6 +440,7 @@ _LOSS_PARAMETERS = {
     "focal_gamma": (FocalGamma, None),
     "focal_alpha": (FocalAlpha, None),
     "class_balancing": (ClassBalancing, False),
+    "gce_q": (GceQ, None),
     "per_class": (PerClass, False),
 }
 
