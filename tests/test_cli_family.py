@@ -360,3 +360,38 @@ def test_gce_does_not_apply_to_other_losses(runner, tmp_path, command):
     result = runner.invoke(app, [command, _binary(tmp_path, BINARY), "--gce-q", "0.5"], prog_name="cecli")
     assert result.exit_code == 2
     assert "No such option: --gce-q" in result.stderr
+
+
+# --- sample_data/tokens.csv and its README one-liner -----------------------------------------------------------
+
+
+def test_the_readme_token_perplexity_one_liner_prints_the_documented_and_derived_numbers(tmp_path):
+    import csv
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Log-probabilities: `cecli nll`", 1)[1].split("\n## ", 1)[0]
+    command, printed = re.search(
+        r"```sh\n(cecli nll [^\n]+)\n```\n\nprints\n\n```text\n(.*?)```", section, re.S
+    ).groups()
+    shell = command.replace("cecli ", f"{sys.executable} -m cecli ", 1).replace("| python ", f"| {sys.executable} ")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(shell, shell=True, cwd=root, capture_output=True, text=True, env=env, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == printed
+    # ... and the numbers are exp(mean NLL) of the file's tokens, derived here.
+    with (root / "sample_data" / "tokens.csv").open(encoding="utf-8") as f:
+        rows = [(row["doc_id"], -float(row["token_logprob"])) for row in csv.DictReader(f)]
+    docs = {}
+    for doc, nll in rows:
+        docs.setdefault(doc, []).append(nll)
+    per_doc = {doc: math.exp(math.fsum(v) / len(v)) for doc, v in docs.items()}
+    lines = dict(line.rsplit(" ", 1) for line in printed.splitlines())
+    assert {doc: float(lines[doc]) for doc in per_doc} == pytest.approx(per_doc, rel=1e-15, abs=0)
+    assert float(lines["corpus"]) == pytest.approx(math.exp(math.fsum(n for _, n in rows) / len(rows)), rel=1e-15)
+    assert float(lines["mean of documents"]) == pytest.approx(sum(per_doc.values()) / len(per_doc), rel=1e-15)
