@@ -395,3 +395,57 @@ def test_the_readme_token_perplexity_one_liner_prints_the_documented_and_derived
     assert {doc: float(lines[doc]) for doc in per_doc} == pytest.approx(per_doc, rel=1e-15, abs=0)
     assert float(lines["corpus"]) == pytest.approx(math.exp(math.fsum(n for _, n in rows) / len(rows)), rel=1e-15)
     assert float(lines["mean of documents"]) == pytest.approx(sum(per_doc.values()) / len(per_doc), rel=1e-15)
+
+
+def test_bce_focal_with_label_smoothing_smooths_before_everything(runner, tmp_path):
+    """Keras: y' = y (1 - s) + s / 2 in the cross-entropy, the focal factor and alpha_t alike."""
+    s, gamma, alpha = 0.1, 2.0, 0.25
+    document = _json(
+        runner,
+        ["bce", _binary(tmp_path, BINARY), "--focal-gamma", "2", "--class-balancing", "--label-smoothing", str(s)],
+    )
+    expected = []
+    for y, p in BINARY:
+        t = y * (1 - s) + s / 2
+        bce = -(t * math.log(p) + (1 - t) * math.log(1 - p))
+        factor = (t * (1 - p) + (1 - t) * p) ** gamma
+        expected.append((t * alpha + (1 - t) * (1 - alpha)) * factor * bce)
+    assert document["per_sample"] == pytest.approx(expected, rel=1e-13, abs=0)
+
+
+def test_bce_focal_of_huge_logits_is_finite_and_exact(runner, tmp_path):
+    rows = [(0, 1e4), (1, -1e4), (1, 1e4), (0, -1e4)]
+    document = _json(runner, ["bce", _binary(tmp_path, rows), "--from-logits", "--focal-gamma", "2"])
+    # softplus(1e4) = 1e4 exactly in float64, with p_t = exp(-1e4) = 0 so (1 - p_t)^2 = 1; the right side gives 0.
+    assert document["per_sample"] == [1e4, 1e4, 0.0, 0.0]
+
+
+def test_bce_focal_of_certain_probabilities_without_clipping(runner, tmp_path):
+    rows = [(1, 1.0), (0, 0.0), (1, 0.0), (0, 1.0)]
+    result = runner.invoke(
+        app, ["bce", _binary(tmp_path, rows), "--eps", "0", "--focal-gamma", "2", "-f", "json"], prog_name="cecli"
+    )
+    document = json.loads(result.stdout)
+    assert document["per_sample"] == [0.0, 0.0, None, None]  # the sure wrong answers are an honest inf
+    assert document["nonfinite_rows"] == [{"row": 3, "loss": "inf"}, {"row": 4, "loss": "inf"}]  # sample numbers
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nll", "TOKENS", "-p", "token_logprob", "--by", "doc_id"],
+        ["sparse", "SPARSE", "--focal-gamma", "2", "--like", "keras"],
+        ["sparse", "SPARSE", "--gce-q", "0.5"],
+        ["bce", "BINARY", "--focal-gamma", "0.5", "--class-balancing"],
+    ],
+)
+def test_the_dask_engine_gives_the_local_numbers(runner, tmp_path, args):
+    files = {
+        "TOKENS": _tokens(tmp_path),
+        "SPARSE": _onehot(tmp_path, True),
+        "BINARY": _binary(tmp_path, BINARY),
+    }
+    args = [files.get(a, a) for a in args] + ["--summary-only"]
+    local, dask = _json(runner, args), _json(runner, [*args, "--engine", "dask"])
+    for key in ("value", "perplexity", "by", "group_perplexity_mean", "options"):
+        assert dask.get(key) == local.get(key), key
