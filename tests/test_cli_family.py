@@ -449,3 +449,30 @@ def test_the_dask_engine_gives_the_local_numbers(runner, tmp_path, args):
     local, dask = _json(runner, args), _json(runner, [*args, "--engine", "dask"])
     for key in ("value", "perplexity", "by", "group_perplexity_mean", "options"):
         assert dask.get(key) == local.get(key), key
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "parquet"])
+def test_nll_reads_every_format_alike(runner, tmp_path, fmt):
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = tmp_path / "tokens.parquet"
+        table = pa.table({"doc_id": [d for d, _ in TOKENS], "token_logprob": [v for _, v in TOKENS]})
+        pq.write_table(table, path)
+    else:
+        path = tmp_path / "tokens.ndjson"
+        path.write_text("".join(json.dumps({"doc_id": d, "token_logprob": v}) + "\n" for d, v in TOKENS))
+    args = ["-p", "token_logprob", "--by", "doc_id", "--summary-only"]
+    other, csv = _json(runner, ["nll", str(path), *args]), _json(runner, ["nll", _tokens(tmp_path), *args])
+    for key in ("value", "perplexity", "by", "group_perplexity_mean"):
+        assert other[key] == csv[key], key
+    assert other["perplexity"] == pytest.approx(math.exp(math.fsum(-v for _, v in TOKENS) / len(TOKENS)), rel=1e-15)
+
+
+def test_nll_bad_log_prob_in_ndjson_names_the_record(runner, tmp_path):
+    path = tmp_path / "tokens.ndjson"
+    path.write_text('{"token_logprob": -0.5}\n{"token_logprob": 0.25}\n')
+    result = runner.invoke(app, ["nll", str(path), "-p", "token_logprob"], prog_name="cecli")
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"cecli: error: {path}:2:token_logprob: log-probability 0.25 is above 0")
