@@ -20,6 +20,7 @@ LABEL_KINDS = {
     "class or distribution": "a class index per row, or a one-hot or soft distribution over the classes",
     "weights": "non-negative weights over the classes per row, each row divided by its sum",
     "none": "no labels",
+    "class or none": "a class index per row (only with -y), or no labels: one column of log p(true class)",
 }
 
 # How a loss's predictions are checked (the `predictions` of an entry; cecli.scoring applies the check).
@@ -27,6 +28,7 @@ PREDICTION_KINDS = {
     "probabilities": "each value a probability in [0, 1] (or any finite logit with --from-logits)",
     "distributions": "rows of probabilities with a positive sum (or finite logits with --from-logits)",
     "weights": "rows of non-negative weights with a positive sum",
+    "log_probabilities": "natural-log probabilities, each at most 0 (-inf is probability 0)",
 }
 
 # The keywords an entry may pass to its function (its `keywords`), each the effective option of that name
@@ -47,7 +49,19 @@ KEYWORDS = (
 )
 
 # Options that change the loss value and apply to some losses only, in the order their checks run.
-LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "pos_weight", "class_weights", "ignore_index", "temperature")
+LOSS_OPTIONS = (
+    "from_logits",
+    "eps",
+    "label_smoothing",
+    "pos_weight",
+    "class_weights",
+    "ignore_index",
+    "temperature",
+    "focal_gamma",
+    "focal_alpha",
+    "class_balancing",
+    "gce_q",
+)
 
 
 # A NamedTuple, not a dataclass: the CLI reads the registry at start-up, and a frozen dataclass costs
@@ -74,7 +88,7 @@ class Loss(NamedTuple):
     help: str
     options: tuple[str, ...]
     labels: str
-    function: str  # the per-sample function's name in cecli.numerics.core
+    function: str  # the per-sample function's name in cecli.numerics.core (or cecli.numerics.family)
     keywords: tuple[str, ...] = ()
     predictions: str = "distributions"
 
@@ -106,7 +120,16 @@ REGISTRY = {
             "bce",
             "Binary and multi-label cross-entropy of probabilities (or logits).\n\n"
             "Example: printf 'y_true,y_pred\\n1,0.9\\n0,0.2\\n' | cecli bce -f json",
-            ("like", "from_logits", "eps", "pos_weight", "label_smoothing"),
+            (
+                "like",
+                "from_logits",
+                "eps",
+                "pos_weight",
+                "label_smoothing",
+                "focal_gamma",
+                "focal_alpha",
+                "class_balancing",
+            ),
             "binary",
             "binary_cross_entropy",
             ("from_logits", "eps", "pos_weight", "log_floor", "label_smoothing", "base"),
@@ -116,7 +139,17 @@ REGISTRY = {
             "cce",
             "Categorical cross-entropy of one-hot or soft labels against class probabilities.\n\n"
             "Example: cecli cce sample_data/seed-cce.csv",
-            ("like", "from_logits", "eps", "label_smoothing", "class_weights", "per_class"),
+            (
+                "like",
+                "from_logits",
+                "eps",
+                "label_smoothing",
+                "class_weights",
+                "focal_gamma",
+                "focal_alpha",
+                "gce_q",
+                "per_class",
+            ),
             "distribution",
             "categorical_cross_entropy",
             ("from_logits", "eps", "temperature", "label_smoothing", "base", "class_weights", "renormalize"),
@@ -125,7 +158,18 @@ REGISTRY = {
             "sparse",
             "Cross-entropy of integer (or class-name) labels against class probabilities.\n\n"
             "Example: cecli sparse sample_data/seed-sparse.csv --reduction sum",
-            ("like", "from_logits", "eps", "label_smoothing", "class_weights", "ignore_index", "per_class"),
+            (
+                "like",
+                "from_logits",
+                "eps",
+                "label_smoothing",
+                "class_weights",
+                "ignore_index",
+                "focal_gamma",
+                "focal_alpha",
+                "gce_q",
+                "per_class",
+            ),
             "class",
             "sparse_cross_entropy",
             (
@@ -144,7 +188,17 @@ REGISTRY = {
             "softmax",
             "Softmax cross-entropy of raw scores (logits), with integer or one-hot labels.\n\n"
             "Example: cecli softmax sample_data/softmax-logits.csv",
-            ("like", "temperature", "label_smoothing", "class_weights", "ignore_index", "per_class"),
+            (
+                "like",
+                "temperature",
+                "label_smoothing",
+                "class_weights",
+                "ignore_index",
+                "focal_gamma",
+                "focal_alpha",
+                "gce_q",
+                "per_class",
+            ),
             "class or distribution",
             "softmax_cross_entropy",
             ("temperature", "label_smoothing", "class_weights", "ignore_index", "base"),
@@ -168,6 +222,16 @@ REGISTRY = {
             "kl_divergence",
             ("base",),
             "weights",
+        ),
+        Loss(
+            "nll",
+            "Negative log-likelihood of log-probabilities: one column of log p(true token), or -y with full rows.\n\n"
+            "Example: cecli nll sample_data/tokens.csv -p token_logprob --by doc_id",
+            ("class_weights", "ignore_index"),
+            "class or none",
+            "nll",
+            ("class_weights", "ignore_index", "base"),
+            "log_probabilities",
         ),
     )
 }

@@ -55,7 +55,7 @@ def _unsupported(options: LossOptions) -> str | None:
     """Why `options.like` has no equivalent of this computation, or None."""
     like, loss = options.like, options.loss
     logits = options.from_logits
-    if loss in ("entropy", "kl"):
+    if loss in ("entropy", "kl", "nll"):
         return f"--like applies to bce, cce, sparse and softmax, not `cecli {loss}`"
     if like == "keras":
         if options.pos_weight is not None:
@@ -90,6 +90,11 @@ class LossOptions:
     class_weights: tuple[float, ...] | None = None
     ignore_index: int | None = None
     temperature: float = 1.0
+    # Focal loss (Lin et al. 2017): None is plain cross-entropy; alpha None is the library default (see below).
+    focal_gamma: float | None = None
+    focal_alpha: float | None = None
+    class_balancing: bool = False
+    gce_q: float | None = None  # generalized cross-entropy (Zhang & Sabuncu 2018), (1 - p_y^q) / q
     reduction: str = "mean"
     base: str = "e"
     like: str | None = None
@@ -109,6 +114,8 @@ class LossOptions:
             if self.loss not in losses and getattr(self, name) != defaults[name].default:
                 raise OptionError(f"{_FLAGS[name]} does not apply to `cecli {self.loss}`")
         preset = PRESETS[self.like]
+        if self.gce_q is not None and self.eps is not None:
+            raise OptionError("--eps cannot be combined with --gce-q (GCE is finite at p = 0 and never clips)")
         object.__setattr__(self, "eps", preset.eps if self.eps is None else float(self.eps))
         object.__setattr__(self, "log_floor", preset.log_floor)
         renormalize = preset.sparse_renormalize if self.loss == "sparse" else preset.renormalize
@@ -137,8 +144,66 @@ class LossOptions:
                 object.__setattr__(self, name, values)
         if self.loss == "softmax":
             object.__setattr__(self, "from_logits", True)
+        self._check_focal()
+        self._check_gce()
         if self.like is not None and (reason := _unsupported(self)):
             raise OptionError(f"--like {self.like}: {reason}")
+
+    def _check_focal(self) -> None:
+        """Focal options: ranges, what they need and exclude, and the effective alpha.
+
+        bce (Keras ``BinaryFocalCrossentropy``): alpha weighs positives (1 - alpha negatives) only
+        with --class-balancing, default 0.25; ``--like torch`` is torchvision's ``sigmoid_focal_loss``,
+        which always balances (alpha 0.25 by default) and takes logits. cce, sparse, softmax (Keras
+        ``CategoricalFocalCrossentropy``): alpha multiplies every class, 1 by default (so --focal-gamma 0
+        is plain cross-entropy) and Keras' 0.25 under ``--like keras``.
+        """
+        gamma, alpha = self.focal_gamma, self.focal_alpha
+        if gamma is None:
+            for name in ("focal_alpha", "class_balancing"):
+                if getattr(self, name) not in (None, False):
+                    raise OptionError(f"{_FLAGS[name]} needs --focal-gamma", hint="--focal-gamma 0 is cross-entropy")
+            return
+        if not (math.isfinite(gamma) and gamma >= 0):
+            raise OptionError(f"--focal-gamma must be finite and >= 0; received {gamma}")
+        if alpha is not None and not (0 <= alpha <= 1):
+            raise OptionError(f"--focal-alpha must be in [0, 1]; received {alpha}")
+        for name in ("pos_weight", "class_weights"):
+            if getattr(self, name) is not None:
+                raise OptionError(f"{_FLAGS[name]} cannot be combined with --focal-gamma (focal loss has no {name})")
+        if self.like == "sklearn":
+            raise OptionError("--like sklearn: scikit-learn has no focal loss")
+        if self.loss == "bce":
+            if self.like == "torch":
+                if not self.from_logits:
+                    raise OptionError("--like torch: torchvision's sigmoid_focal_loss takes logits; pass --from-logits")
+                object.__setattr__(self, "class_balancing", True)
+            elif alpha is not None and not self.class_balancing:
+                raise OptionError("--focal-alpha on bce needs --class-balancing (alpha weighs the classes only then)")
+            default = 0.25
+        else:
+            if self.like == "torch":
+                raise OptionError("--like torch: PyTorch has no categorical focal loss")
+            default = 0.25 if self.like == "keras" else 1.0
+        object.__setattr__(self, "focal_alpha", float(default if alpha is None else alpha))
+        object.__setattr__(self, "focal_gamma", float(gamma))
+
+    def _check_gce(self) -> None:
+        """Generalized cross-entropy: q in (0, 1], alone among the loss variants; Keras under --like keras."""
+        q = self.gce_q
+        if q is None:
+            return
+        if not (0 < q <= 1):
+            raise OptionError(f"--gce-q must be in (0, 1]; received {q}")
+        for name in ("class_weights", "focal_gamma"):
+            if getattr(self, name) is not None:
+                raise OptionError(f"{_FLAGS[name]} cannot be combined with --gce-q")
+        if self.like in ("torch", "sklearn"):
+            raise OptionError(f"--like {self.like}: the library has no generalized cross-entropy")
+        object.__setattr__(self, "gce_q", float(q))
+        object.__setattr__(self, "eps", 0.0)
+        if self.like == "keras":  # CategoricalGeneralizedCrossEntropy uses the probabilities as given
+            object.__setattr__(self, "renormalize", "none")
 
     @property
     def unit(self) -> str:
@@ -151,7 +216,7 @@ class LossOptions:
     def to_dict(self) -> dict:
         """Every effective option, so that a number can be reproduced."""
         data = asdict(self)
-        data["eps"] = self.eps if not self.from_logits and self.loss not in ("entropy", "kl") else None
+        data["eps"] = self.eps if not self.from_logits and self.loss not in ("entropy", "kl", "nll") else None
         data["unit"] = self.unit
         for name in ("pos_weight", "class_weights"):
             data[name] = list(data[name]) if data[name] is not None else None

@@ -189,11 +189,12 @@ def _print_table(
 
 def _breakdown_table(console, title: str, rows: list, precision: int, heading: str = "group") -> None:
     names = ("value", "mean", "sum", "min", "max")  # the JSON keys of each row, as in the summary
+    names += ("perplexity",) if rows and "perplexity" in rows[0][1] else ()
     cells = [
         [printable(label), str(summary["count"]), *(_number(summary[name], precision) for name in names)]
         for label, summary in rows
     ]
-    _print_table(console, title, [heading, "count", *names], ["text", *["number"] * 6], cells)
+    _print_table(console, title, [heading, "count", *names], ["text", *["number"] * (len(names) + 1)], cells)
 
 
 def _top_table(console, result: LossResult, precision: int) -> None:

@@ -75,11 +75,21 @@ class LossResult:
     @property
     def perplexity(self) -> float | None:
         """``exp`` of the mean loss in nats, ``sum(w * l) / D`` as in `value` (multi-class losses and entropy)."""
-        if self.options.loss not in ("cce", "sparse", "softmax", "entropy"):
+        if self.options.loss not in ("cce", "sparse", "softmax", "entropy", "nll"):
             return None
         base = self.options.log_base
-        mean = self.partial.reduced("mean") * (math.log(base) if base else 1.0)
-        return math.exp(mean) if mean < 709.0 else math.inf
+        return _exp_nats(self.partial.reduced("mean"), base)
+
+    def group_perplexities(self) -> list[float] | None:
+        """Each ``--by`` group's perplexity, ``exp`` of its mean loss in nats (``cecli nll`` only, else None).
+
+        A per-document perplexity is what a log-prob dump grouped by document asks for; the other
+        losses keep their group entries as they were (their perplexity is the whole's only).
+        """
+        if self.groups is None or self.options.loss != "nll":
+            return None
+        base = self.options.log_base
+        return [_exp_nats(part.reduced("mean"), base) for _, part in self.groups]
 
     @property
     def value(self) -> float | None:
@@ -140,6 +150,14 @@ class LossResult:
             ]
         if self.groups is not None:
             document["by"] = [{"key": key, **self._summary(part, finite)} for key, part in self.groups]
+            perplexities = self.group_perplexities()
+            if perplexities is not None:
+                # The corpus (token-weighted) perplexity is `perplexity`; this mean of the groups' own is
+                # larger by Jensen's inequality (exp is convex) and counts a short group as much as a long one.
+                for entry, value in zip(document["by"], perplexities, strict=True):
+                    entry["perplexity"] = finite("group perplexity", value)
+                mean = math.fsum(perplexities) / len(perplexities) if perplexities else None
+                document["group_perplexity_mean"] = finite("group_perplexity_mean", mean)
         if self.per_class is not None:
             document["per_class"] = [
                 {"class": name, "index": index, **self._summary(part, finite)} for name, index, part in self.per_class
@@ -220,6 +238,12 @@ def cell_text(value) -> str:
 def _per_element(options: LossOptions, elements: int) -> int:
     """How many loss terms PyTorch counts per sample: ``k`` for its bce over ``N * k`` elements."""
     return elements if options.mean_denominator == "elements" else 1
+
+
+def _exp_nats(mean: float, base: float | None) -> float:
+    """``exp`` of a mean loss given in the unit of `base` (nats when None), ``inf`` past the float range."""
+    mean = mean * (math.log(base) if base else 1.0)
+    return math.exp(mean) if mean < 709.0 else math.inf
 
 
 def _reduced(part: Partial, options: LossOptions, elements: int) -> float | None:

@@ -26,7 +26,7 @@ from .io.inputs import Input, aligned
 from .io.remote import redact
 from .io.sources import open_input
 from .losses import REGISTRY
-from .numerics import core, validate
+from .numerics import core, family, validate
 from .numerics.reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .numerics.validate import InvalidValue
 from .options import LossOptions
@@ -57,8 +57,10 @@ def _shown(path: str) -> str:
 def _class_labels(opts: LossOptions, selection: Selection) -> bool:
     """Whether the labels are read as class indices (or names): the label kind, one plain column for either kind."""
     kind = REGISTRY[opts.loss].labels
-    return kind == "class" or (
-        kind == "class or distribution" and len(selection.labels) == 1 and not selection.labels[0].is_list
+    return (
+        kind == "class"
+        or (kind == "class or none" and bool(selection.labels))
+        or (kind == "class or distribution" and len(selection.labels) == 1 and not selection.labels[0].is_list)
     )
 
 
@@ -222,6 +224,12 @@ class _Scorer:
         kind = REGISTRY[opts.loss].labels
         labels = batch.arrays.get("labels")
         if kind == "none" or labels is None:
+            if kind == "class or none" and n_classes != 1:
+                raise DataError(
+                    f"{n_classes} prediction columns and no labels",
+                    file=self.inputs["predictions"].display,
+                    hint="give one column of log p(true token) with -p, or the labels of full rows with -y",
+                )
             return
         width = labels.shape[1]
         label_names = ", ".join(c.name for c in self.selection.labels)
@@ -240,7 +248,7 @@ class _Scorer:
                 f"--class-weights has {len(opts.class_weights)} weights but there are {n_classes} classes",
                 hint="give one weight per prediction column",
             )
-        if kind == "class" and width != 1:
+        if kind in ("class", "class or none") and width != 1:
             raise DataError(
                 f"sparse labels are one column of class indices; got {width} ({label_names})",
                 hint="use `cecli cce` for one-hot labels",
@@ -254,11 +262,19 @@ class _Scorer:
         labels = batch.arrays.get("labels")
         if kind == "class or distribution":
             kind = "distribution" if labels.shape[1] > 1 else "class"
+        elif kind == "class or none":
+            kind = "none" if labels is None else "class"
         y, classes, true_class = getattr(self, _LABELS[kind])(batch, labels, preds)
         if kind == "binary":
             preds = preds[:, 0] if preds.shape[1] == 1 else preds
         keywords = {name: row_sums if name == "row_sums" else self.keywords[name] for name in loss.keywords}
-        function = getattr(core, loss.function)
+        function = loss_function(loss.function)
+        if opts.focal_gamma is not None:
+            function, keywords = self._focal(kind)
+        elif opts.gce_q is not None:
+            names = ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature", "renormalize", "base")
+            function = family.generalized_cross_entropy
+            keywords = {"q": opts.gce_q, **{name: self.keywords[name] for name in names}}
         losses = function(preds, **keywords) if y is None else function(y, preds, **keywords)
         hits = None
         if self.extras and kind == "binary":
@@ -269,10 +285,23 @@ class _Scorer:
             hits = _hits(_row_argmax(batch.arrays["predictions"]), true_class)
         return _Scored(losses, classes, true_class, hits, off_simplex)
 
+    def _focal(self, kind: str) -> tuple[Callable, dict]:
+        """The focal loss replacing a cross-entropy entry's function (``--focal-gamma``), with its keywords."""
+        opts, keywords = self.opts, self.keywords
+        shared = {name: keywords[name] for name in ("from_logits", "eps", "label_smoothing", "base")}
+        shared.update(gamma=opts.focal_gamma, alpha=opts.focal_alpha)
+        if kind == "binary":
+            return family.binary_focal_cross_entropy, {**shared, "apply_class_balancing": opts.class_balancing}
+        extra = {name: keywords[name] for name in ("ignore_index", "temperature")}
+        return family.categorical_focal_cross_entropy, {**shared, **extra}
+
     def _check_predictions(self, kind: str, batch: Batch, preds: np.ndarray) -> tuple[np.ndarray | None, int]:
         """Check predictions of a prediction kind; their row sums (probability rows) and rows off the simplex."""
         if kind == "weights":
             self._check_weights("predictions", batch, preds)
+            return None, 0
+        if kind == "log_probabilities":
+            self._checked("predictions", batch, validate.check_log_probabilities, preds)
             return None, 0
         if self.opts.from_logits:
             self._checked("predictions", batch, validate.check_logits, preds)
@@ -466,6 +495,11 @@ def _keywords(opts: LossOptions) -> dict:
         "log_floor": opts.log_floor,
         "renormalize": opts.renormalize,
     }
+
+
+def loss_function(name: str):
+    """A registry entry's per-sample function: in :mod:`cecli.numerics.core`, else :mod:`cecli.numerics.family`."""
+    return getattr(core, name, None) or getattr(family, name)
 
 
 def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:

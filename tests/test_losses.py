@@ -12,16 +12,57 @@ from cecli.cli import app
 from cecli.losses import KEYWORDS, LABEL_KINDS, LOSS_OPTIONS, REGISTRY, Loss, checked
 from cecli.numerics import core
 from cecli.options import APPLIES, LOSSES, LossOptions
-from cecli.scoring import _LABELS, _keywords
+from cecli.scoring import _LABELS, _keywords, loss_function
 
 # Written out by hand from the README's "Options" table: which loss takes which option.
 EXPECTED_OPTIONS = {
-    "bce": ["like", "from_logits", "eps", "pos_weight", "label_smoothing"],
-    "cce": ["like", "from_logits", "eps", "label_smoothing", "class_weights", "per_class"],
-    "sparse": ["like", "from_logits", "eps", "label_smoothing", "class_weights", "ignore_index", "per_class"],
-    "softmax": ["like", "temperature", "label_smoothing", "class_weights", "ignore_index", "per_class"],
+    "bce": [
+        "like",
+        "from_logits",
+        "eps",
+        "pos_weight",
+        "label_smoothing",
+        "focal_gamma",
+        "focal_alpha",
+        "class_balancing",
+    ],
+    "cce": [
+        "like",
+        "from_logits",
+        "eps",
+        "label_smoothing",
+        "class_weights",
+        "focal_gamma",
+        "focal_alpha",
+        "gce_q",
+        "per_class",
+    ],
+    "sparse": [
+        "like",
+        "from_logits",
+        "eps",
+        "label_smoothing",
+        "class_weights",
+        "ignore_index",
+        "focal_gamma",
+        "focal_alpha",
+        "gce_q",
+        "per_class",
+    ],
+    "softmax": [
+        "like",
+        "temperature",
+        "label_smoothing",
+        "class_weights",
+        "ignore_index",
+        "focal_gamma",
+        "focal_alpha",
+        "gce_q",
+        "per_class",
+    ],
     "entropy": [],
     "kl": [],
+    "nll": ["class_weights", "ignore_index"],
 }
 # An example value for each loss-only option, as a command line gives it and as LossOptions takes it.
 EXAMPLES = {
@@ -32,7 +73,13 @@ EXAMPLES = {
     "class_weights": (["--class-weights", "1,2"], (1.0, 2.0)),
     "ignore_index": (["--ignore-index", "0"], 0),
     "temperature": (["--temperature", "2"], 2.0),
+    "focal_gamma": (["--focal-gamma", "2"], 2.0),
+    "focal_alpha": (["--focal-alpha", "0.5"], 0.5),
+    "class_balancing": (["--class-balancing"], True),
+    "gce_q": (["--gce-q", "0.5"], 0.5),
 }
+# The options an example needs beside it (focal alpha and class balancing qualify a focal loss).
+COMPANIONS = {"focal_alpha": {"focal_gamma": 1.0}, "class_balancing": {"focal_gamma": 1.0}}
 
 
 def _flags(loss: str, runner) -> list[str]:
@@ -43,7 +90,7 @@ def _flags(loss: str, runner) -> list[str]:
 
 
 def test_the_registry_lists_every_loss_in_command_order():
-    assert LOSSES == ("bce", "cce", "sparse", "softmax", "entropy", "kl")
+    assert LOSSES == ("bce", "cce", "sparse", "softmax", "entropy", "kl", "nll")
     assert {name: list(loss.options) for name, loss in REGISTRY.items()} == EXPECTED_OPTIONS
 
 
@@ -51,7 +98,7 @@ def test_the_registry_lists_every_loss_in_command_order():
 def test_each_entry_names_a_core_function_and_a_label_kind(name):
     loss = REGISTRY[name]
     assert loss.name == name
-    assert callable(getattr(core, loss.function))
+    assert callable(loss_function(loss.function))
     assert loss.labels in LABEL_KINDS
     assert loss.has_labels == (name != "entropy")
 
@@ -62,9 +109,13 @@ def test_applies_is_generated_from_the_registry():
         "eps": ("bce", "cce", "sparse"),
         "label_smoothing": ("bce", "cce", "sparse", "softmax"),
         "pos_weight": ("bce",),
-        "class_weights": ("cce", "sparse", "softmax"),
-        "ignore_index": ("sparse", "softmax"),
+        "class_weights": ("cce", "sparse", "softmax", "nll"),
+        "ignore_index": ("sparse", "softmax", "nll"),
         "temperature": ("softmax",),
+        "focal_gamma": ("bce", "cce", "sparse", "softmax"),
+        "focal_alpha": ("bce", "cce", "sparse", "softmax"),
+        "class_balancing": ("bce",),
+        "gce_q": ("cce", "sparse", "softmax"),
     }
     assert tuple(APPLIES) == LOSS_OPTIONS
 
@@ -92,7 +143,10 @@ def test_an_option_a_loss_does_not_take_is_a_usage_error(name, option, runner):
     args, value = EXAMPLES[option]
     flag = args[0]
     if option in EXPECTED_OPTIONS[name]:
-        assert getattr(LossOptions(name, **{option: value}), option) == value
+        companions = dict(COMPANIONS.get(option, {}))
+        if option == "focal_alpha" and name == "bce":  # alpha weighs bce's classes only with class balancing
+            companions["class_balancing"] = True
+        assert getattr(LossOptions(name, **{option: value}, **companions), option) == value
         return
     with pytest.raises(OptionError, match=f"^{flag} does not apply to `cecli {name}`$"):
         LossOptions(name, **{option: value})
@@ -153,11 +207,11 @@ def test_an_unknown_prediction_kind_or_keyword_is_refused(entry, message):
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_each_entry_passes_only_keywords_its_function_takes(name):
     loss = REGISTRY[name]
-    parameters = inspect.signature(getattr(core, loss.function)).parameters
+    parameters = inspect.signature(loss_function(loss.function)).parameters
     assert all(parameters[k].kind is inspect.Parameter.KEYWORD_ONLY for k in loss.keywords)
 
 
 def test_the_scorer_knows_every_keyword_and_label_kind():
     # Every keyword an entry may name has a value, and every label kind a check (the mixed kind picks one).
     assert set(_keywords(LossOptions("bce"))) | {"row_sums"} == set(KEYWORDS)
-    assert set(_LABELS) | {"class or distribution"} == set(LABEL_KINDS)
+    assert set(_LABELS) | {"class or distribution", "class or none"} == set(LABEL_KINDS)

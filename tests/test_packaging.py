@@ -158,7 +158,7 @@ def test_a_bare_cecli_is_a_usage_error_on_stderr(runner):
     result = runner.invoke(app, [], prog_name="cecli")
     assert (result.exit_code, result.stdout) == (USAGE, "")
     commands = ", ".join(get_command(app).commands)  # in the order --help lists them
-    assert commands.startswith("bce, cce, sparse, softmax, entropy, kl, columns, schema")
+    assert commands.startswith("bce, cce, sparse, softmax, entropy, kl, nll, columns, schema")
     assert result.stderr == f"cecli: error: missing command, one of: {commands} (see 'cecli --help')\n"
 
 

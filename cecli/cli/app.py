@@ -159,7 +159,17 @@ def _list_columns(values: dict) -> None:
         source.close()
 
 
-_LOSS_OPTIONS = ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature")
+_LOSS_OPTIONS = (
+    "from_logits",
+    "eps",
+    "label_smoothing",
+    "ignore_index",
+    "temperature",
+    "focal_gamma",
+    "focal_alpha",
+    "class_balancing",
+    "gce_q",
+)
 
 
 def _score(loss: str, values: dict) -> None:

@@ -185,7 +185,8 @@ ReductionOpt = Annotated[Reduction, typer.Option("--reduction", help="How to red
 
 
 BaseOpt = Annotated[
-    Base, typer.Option("--base", help="Log base: e (nats), 2 (bits), 10 (bans).", rich_help_panel=_MATH)
+    Base,
+    typer.Option("--base", help="e (nats, default), 2 (bits), 10 (bans).", show_default=False, rich_help_panel=_MATH),
 ]
 
 
@@ -347,9 +348,7 @@ Smoothing = Annotated[
 
 PosWeight = Annotated[
     str | None,
-    typer.Option(
-        "--pos-weight", help="Weight of the positive term: W, or one per label column.", rich_help_panel=_MATH
-    ),
+    typer.Option("--pos-weight", help="Positive-term weight: W, or one per label.", rich_help_panel=_MATH),
 ]
 
 
@@ -366,6 +365,29 @@ IgnoreIndex = Annotated[
 Temperature = Annotated[
     float,
     typer.Option("--temperature", metavar="T", help="Divide scores by T before the softmax.", rich_help_panel=_MATH),
+]
+
+
+FocalGamma = Annotated[
+    float | None,
+    typer.Option(
+        "--focal-gamma",
+        metavar="G",
+        help="Focal loss, G >= 0.",
+        rich_help_panel=_MATH,
+    ),
+]
+FocalAlpha = Annotated[
+    float | None,
+    typer.Option("--focal-alpha", metavar="A", help="Focal alpha, in [0, 1].", rich_help_panel=_MATH),
+]
+GceQ = Annotated[
+    float | None,
+    typer.Option("--gce-q", metavar="Q", help="Generalized cross-entropy, Q in (0, 1].", rich_help_panel=_MATH),
+]
+ClassBalancing = Annotated[
+    bool,
+    typer.Option("--class-balancing", help="Focal: alpha_t weights.", rich_help_panel=_MATH),
 ]
 
 
@@ -415,6 +437,10 @@ _LOSS_PARAMETERS = {
     "class_weights": (ClassWeights, None),
     "ignore_index": (IgnoreIndex, None),
     "temperature": (Temperature, 1.0),
+    "focal_gamma": (FocalGamma, None),
+    "focal_alpha": (FocalAlpha, None),
+    "class_balancing": (ClassBalancing, False),
+    "gce_q": (GceQ, None),
     "per_class": (PerClass, False),
 }
 

@@ -344,6 +344,8 @@ def choose_columns(
     label_pool = label_columns if separate else columns
     label_file = label_file or file
     labels: list[Column] = []
+    # entropy reads no labels, nll only those named with -y (else one column of log p(true token)).
+    wants_labels = loss != "entropy" and not (loss == "nll" and not y)
     if y and loss != "entropy":
         labels = resolve(y, label_pool, option="-y", file=label_file)
     taken = set() if separate else set(labels)
@@ -354,7 +356,7 @@ def choose_columns(
     if not separate:
         _disjoint(labels, "a label (-y)", preds, "a prediction (-p)")
         _disjoint(weight_cols, "the sample weight (-w)", [*labels, *preds], "a label or prediction")
-    if loss != "entropy" and not labels:
+    if wants_labels and not labels:
         if separate:
             pool = [c for c in label_pool if c not in reserved]
         else:
@@ -370,11 +372,11 @@ def choose_columns(
     if not preds:
         label_set = set(labels) | set(by_cols)
         rest = [c for c in free if c not in label_set]
-        if loss == "entropy" or labels:
+        if not wants_labels or labels:
             preds = rest
         if not preds:
             raise _ambiguous("predictions", columns, file)
-    if loss != "entropy" and not labels:
+    if wants_labels and not labels:
         raise _ambiguous("labels", label_pool, label_file)
     if len(labels) > 1:  # label k pairs with prediction k
         globbed = any(ch in spec for spec in (y or "", p or "") for ch in "*?[")

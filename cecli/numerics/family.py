@@ -29,6 +29,7 @@ __all__ = [
     "categorical_focal_cross_entropy",
     "generalized_cross_entropy",
     "negative_log_likelihood",
+    "nll",
     "nll_loss",
     "perplexity",
 ]
@@ -412,6 +413,25 @@ def nll_loss(
     if ignored is not None:
         losses[ignored] = 0.0
     return _in_base(losses, base)
+
+
+def nll(*arrays, class_weights=None, ignore_index: int | None = None, base: float | None = None) -> np.ndarray:
+    """The loss of ``cecli nll``: :func:`nll_loss` of ``(labels, log_probs)``, or of one log-prob column.
+
+    ``nll(labels, log_probs, ...)`` is PyTorch ``NLLLoss`` of full log-probability rows;
+    ``nll(log_probs)`` with `log_probs` of shape ``(n,)`` or ``(n, 1)`` is ``-log p_y`` of a
+    column that holds the true token's log-probability (:func:`negative_log_likelihood`).
+
+    Examples
+    --------
+    >>> nll([[-0.5], [0.0]]).tolist(), nll([1], [[-2.0, -0.25]]).tolist()
+    ([0.5, 0.0], [0.25])
+    """
+    if len(arrays) == 2:
+        return nll_loss(*arrays, class_weights=class_weights, ignore_index=ignore_index, base=base)
+    (log_probs,) = arrays
+    values = np.asarray(log_probs, dtype=np.float64)
+    return negative_log_likelihood(values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values, base=base)
 
 
 def perplexity(mean_nll, *, base: float | None = None):
