@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -372,13 +372,17 @@ def test_merging_is_associative_and_commutative(p, q, r):
     st.integers(min_value=-60, max_value=60),
     st.floats(min_value=1e-3, max_value=1e3),
 )
+@example(losses=[1e100, math.nextafter(1e100, math.inf), 1e100], power=0, factor=0.7)  # nearly cancelling losses
 def test_stderr_is_nonnegative_and_scales_with_the_losses(losses, power, factor):
     se = NormalState.of(losses).stderr
     assert se >= 0.0
     scaled = NormalState.of([v * 2.0**power for v in losses]).stderr  # exact scaling, exact result
     if 1e-290 < se < 1e280:
         assert scaled == se * 2.0**power
-        assert NormalState.of([v * factor for v in losses]).stderr == pytest.approx(se * factor, rel=1e-9, abs=0)
+        # Each v * factor is rounded, by at most |v * factor| * 2**-53, and se = s / sqrt(n) moves by at most
+        # max |dv| / sqrt(n - 1) when the values move by dv: when the losses nearly cancel, that bound is the scale.
+        rounding = max(abs(v) for v in losses) * factor * 2.0**-50
+        assert NormalState.of([v * factor for v in losses]).stderr == pytest.approx(se * factor, rel=1e-9, abs=rounding)
 
 
 # --- the Poisson bootstrap ------------------------------------------------------------------------------------------
