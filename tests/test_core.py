@@ -1,7 +1,7 @@
 """Known-answer tables for ``cecli.numerics.core``.
 
 Expected values come from sources independent of the code under test: the seed examples in
-``shared/reference/seed_examples.json``, closed forms written with the ``math`` module (the
+``tests/data/seed_examples.json`` (the design card's), closed forms written with the ``math`` module (the
 derivation is in the row), and PyTorch 2.13 values pasted as literals (float64 tensors,
 ``reduction="none"``). scipy is used only through ``pytest.importorskip``.
 """
