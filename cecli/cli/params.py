@@ -206,7 +206,7 @@ Out = Annotated[
     str | None,
     typer.Option(
         "--out",
-        help="Write per-sample losses to .csv/.ndjson (.gz, .zst too), .parquet or .arrow (atomically).",
+        help="Write per-sample losses to .csv/.ndjson/.parquet/.arrow (atomically).",
         rich_help_panel=_OUT,
     ),
 ]
