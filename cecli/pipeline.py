@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .engines import local
 from .errors import DataError, OptionError
@@ -30,13 +31,10 @@ from .plan import Plan
 from .result import InputInfo, LossResult
 from .scoring import _class_names, _shown
 
-if TYPE_CHECKING:
-    from numpy.typing import ArrayLike
-
 # What compute() reads: paths, or one table in memory. A pyarrow Table, RecordBatch or
 # RecordBatchReader and a pandas or Polars DataFrame are ArrowStreamExportable.
 DataSource: TypeAlias = (
-    "str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | ArrowStreamExportable | Mapping[str, ArrayLike]"
+    str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | ArrowStreamExportable | Mapping[str, ArrayLike]
 )
 
 
