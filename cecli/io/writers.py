@@ -239,7 +239,8 @@ def out_format(path: str) -> tuple[str, str | None]:
         )
     if compression is not None and fmt in _TYPED:
         raise OptionError(
-            f"--out {path}: a {fmt.capitalize()} file is compressed inside, not as a whole",
+            f"--out {path}: {'a Parquet' if fmt == 'parquet' else 'an Arrow IPC'} file is compressed inside, "
+            "not as a whole",
             hint=f"name it {os.path.splitext(path)[0]}",
         )
     return fmt, compression
