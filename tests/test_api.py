@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 import tempfile
 import typing
 from pathlib import Path
@@ -270,6 +272,16 @@ ERRORS = [
         "(give a path, a pyarrow Table or RecordBatchReader, a DataFrame or a mapping of names to arrays)",
     ),
     (
+        "a Series, not a table",
+        lambda: pd.Series([0.5, 0.25]),
+        {},
+        InputError,
+        None,
+        None,
+        "<table>: cannot read the data: Cannot import schema: ArrowSchema describes non-struct type double "
+        "(give a table of named columns (a DataFrame, not a Series or an array))",
+    ),
+    (
         "a list of tables",
         lambda: [pa.table({"y": [1], "p": [0.5]})] * 2,
         {},
@@ -329,3 +341,28 @@ def test_the_package_is_typed():
     accepted = typing.get_args(hints["source"])
     assert str in accepted and ArrowStreamExportable in accepted
     assert isinstance(pa.table({"a": [1]}), ArrowStreamExportable) and isinstance(pl.DataFrame(), ArrowStreamExportable)
+
+
+def _readme_examples() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("\n## From Python\n") :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_the_readme_examples_run_and_print_the_losses_written_out(monkeypatch, capsys):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the last example reads sample_data/
+    examples = _readme_examples()
+    assert len(examples) == 4
+    values = []
+    for example in examples:
+        namespace: dict = {}
+        exec(example, namespace)
+        values.append(namespace["result"].value)
+    capsys.readouterr()
+    log = math.log
+    assert values[0] == pytest.approx(-(log(0.9) + log(0.8) + log(0.6) + log(0.7)) / 4, rel=1e-14)  # pandas
+    assert values[1] == pytest.approx(-(log(0.5) + log(0.7) + log(0.8)) / 3, rel=1e-14)  # Polars
+    logsumexp = [log(math.exp(2.0) + math.exp(1.0) + math.exp(0.1)), log(math.exp(0.5) + math.exp(2.5) + math.exp(0.3))]
+    assert values[2] == pytest.approx(logsumexp[0] - 2.0 + logsumexp[1] - 2.5, rel=1e-14)  # NumPy logits, summed
+    assert values[3] == pytest.approx(1.4271163556401456, rel=1e-12)  # seed-sparse, its seed sum

@@ -101,13 +101,11 @@ def _arrow_stream(source: object, display: str) -> pa.RecordBatchReader:
             return pa.RecordBatchReader.from_stream(source)
         record_batch = pa.record_batch(source)
         return pa.RecordBatchReader.from_batches(record_batch.schema, [record_batch])
-    except pa.ArrowException as error:
-        raise InputError(f"cannot read the data: {_one_line(error)}", file=display) from None
-    except (TypeError, ValueError) as error:  # pyarrow's for an array that is not a struct (one column)
+    except (pa.ArrowException, TypeError, ValueError) as error:  # e.g. a Series: one array, not a table
         raise InputError(
             f"cannot read the data: {_one_line(error)}",
             file=display,
-            hint="give a table (named columns), not a single array",
+            hint="give a table of named columns (a DataFrame, not a Series or an array)",
         ) from None
 
 
