@@ -97,10 +97,11 @@ def compute(
     per_sample : bool
         Keep per-sample losses in the result (memory grows with the rows).
     out : str, optional
-        Write per-sample losses to this ``.csv``, ``.parquet`` or ``.ndjson`` file,
-        atomically. It must not be an input (same device and inode) nor lie where a later
-        run over `source` would read it (:class:`~cecli.errors.OptionError`); a write the
-        system refuses raises :class:`~cecli.errors.OutputError`.
+        Write per-sample losses to this ``.csv`` or ``.ndjson`` (either may end in ``.gz``
+        or ``.zst``), ``.parquet`` or ``.arrow``/``.feather`` (Arrow IPC) file, atomically.
+        It must not be an input (same device and inode) nor lie where a later run over
+        `source` would read it (:class:`~cecli.errors.OptionError`); a write the system
+        refuses raises :class:`~cecli.errors.OutputError`.
     progress : callable, optional
         Called after each batch with (bytes done, total bytes or ``None``).
     engine : {"local", "dask"}
