@@ -366,3 +366,17 @@ def test_the_readme_examples_run_and_print_the_losses_written_out(monkeypatch, c
     logsumexp = [log(math.exp(2.0) + math.exp(1.0) + math.exp(0.1)), log(math.exp(0.5) + math.exp(2.5) + math.exp(0.3))]
     assert values[2] == pytest.approx(logsumexp[0] - 2.0 + logsumexp[1] - 2.5, rel=1e-14)  # NumPy logits, summed
     assert values[3] == pytest.approx(1.4271163556401456, rel=1e-12)  # seed-sparse, its seed sum
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_data_in_memory_stream_in_batches_of_batch_rows(form):
+    from cecli.io.memory import open_memory
+
+    flat = {"y": [i % 2 for i in range(10)], "p": [(i + 1) / 11 for i in range(10)]}
+    opened = open_memory(_in_memory(form, flat))
+    assert [(c.position, c.name) for c in opened.columns] == [(1, "y"), (2, "p")]
+    batches = list(opened.record_batches(["p"], ReadSettings(batch_rows=4)))
+    # A reader's own batches (of 2 rows here) are cut, never joined: no copy of the data.
+    assert [b.num_rows for b in batches] == ([2] * 5 if form == "reader" else [4, 4, 2])
+    assert [b.schema.names for b in batches] == [["p"]] * len(batches)
+    assert [v for b in batches for v in b.column("p").to_pylist()] == flat["p"]
