@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .engines import local
 from .errors import DataError, OptionError
 from .io.base import ReadSettings
 from .io.columns import Selection, choose_columns
 from .io.expand import expand_partitioned, file_identity, would_read
+from .io.memory import LABELS_NAME, TABLE_NAME, ArrowStreamExportable, in_memory, not_data, open_memory
 from .io.sources import open_input
 from .numerics import validate
 from .numerics.reduce import ScoreState, TopK
@@ -28,14 +31,20 @@ from .plan import Plan
 from .result import InputInfo, LossResult
 from .scoring import _class_names, _shown
 
+# What compute() reads: paths, or one table in memory. A pyarrow Table, RecordBatch or
+# RecordBatchReader and a pandas or Polars DataFrame are ArrowStreamExportable.
+DataSource: TypeAlias = (
+    str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | ArrowStreamExportable | Mapping[str, ArrayLike]
+)
+
 
 def compute(
     loss: str,
-    source: str | list[str] = "-",
+    source: DataSource = "-",
     *,
     y: str | None = None,
     p: str | None = None,
-    labels: str | None = None,
+    labels: DataSource | None = None,
     weight: str | None = None,
     keep: str | None = None,
     by: str | None = None,
@@ -50,19 +59,26 @@ def compute(
     scheduler: str | None = None,
     wait_for_workers: float | None = None,
     scheduler_file: str | None = None,
-    client=None,
-    **options,
+    client: Any = None,
+    **options: Any,
 ) -> LossResult:
-    """Compute a cross-entropy loss over files (or stdin) and reduce it.
+    """Compute a cross-entropy loss over files (or stdin) or data in memory, and reduce it.
 
     Parameters
     ----------
-    loss : {"bce", "cce", "sparse", "softmax", "entropy"}
-    source : str or list of str
+    loss : {"bce", "cce", "sparse", "softmax", "entropy", "nll", ...}
+        A subcommand of the CLI (:data:`cecli.choices.LOSSES`).
+    source : str, os.PathLike, list of them, or data in memory
         Paths, folders, globs or URLs read as one dataset in order, or ``"-"`` for stdin.
         Columns are chosen on the first file; every other file must have them. A folder or
         glob reads each file once, however many links lead to it; a file given twice is
-        read twice, with a warning.
+        read twice, with a warning. Or one table in memory, read in batches of
+        ``read.batch_rows`` rows like a file (:mod:`cecli.io.memory`): a pyarrow ``Table``,
+        ``RecordBatch`` or ``RecordBatchReader``, any object with ``__arrow_c_stream__``
+        (a pandas >= 2.2 or Polars DataFrame, a DuckDB relation), or a mapping of column
+        names to NumPy arrays (1-D: a column; 2-D ``(rows, classes)``: a class-vector
+        column). It is named ``"<table>"`` in messages and in ``input.path``, its format is
+        ``"memory"``, and rows in messages are its 1-based records, as for Parquet.
     y, p, weight, keep, by : str, optional
         Column specs for labels, predictions, the sample weight, pass-through columns
         and grouping columns (names, comma lists, globs, 1-based positions or ranges).
@@ -73,17 +89,19 @@ def compute(
     extras : bool
         Also compute the accuracy and the loss histogram. Turn off when only the reduced
         value is wanted: it saves about a third of the math.
-    labels : str, optional
-        A second file holding the labels, aligned with a single `source` by row position.
+    labels : str, os.PathLike or data in memory, optional
+        A second file (or table in memory, named ``"<labels>"``) holding the labels,
+        aligned with a single `source` by row position.
     read : ReadSettings, optional
         Input format, delimiter, header mode and batch size.
     per_sample : bool
         Keep per-sample losses in the result (memory grows with the rows).
     out : str, optional
-        Write per-sample losses to this ``.csv``, ``.parquet`` or ``.ndjson`` file,
-        atomically. It must not be an input (same device and inode) nor lie where a later
-        run over `source` would read it (:class:`~cecli.errors.OptionError`); a write the
-        system refuses raises :class:`~cecli.errors.OutputError`.
+        Write per-sample losses to this ``.csv`` or ``.ndjson`` (either may end in ``.gz``
+        or ``.zst``), ``.parquet`` or ``.arrow``/``.feather`` (Arrow IPC) file, atomically.
+        It must not be an input (same device and inode) nor lie where a later run over
+        `source` would read it (:class:`~cecli.errors.OptionError`); a write the system
+        refuses raises :class:`~cecli.errors.OutputError`.
     progress : callable, optional
         Called after each batch with (bytes done, total bytes or ``None``).
     engine : {"local", "dask"}
@@ -106,31 +124,57 @@ def compute(
     Returns
     -------
     LossResult
+        Its :meth:`~cecli.result.LossResult.to_dict` is the JSON document the CLI prints
+        for the same data in a file (but for ``input``).
+
+    Raises
+    ------
+    OptionError
+        For invalid options, a `source` of another type, or in-memory data with
+        ``engine="dask"`` (its workers read files).
+    InputError, DataError
+        For data that cannot be read or scored; the error's ``file``, ``row`` and
+        ``column`` say where. Nothing is printed and nothing exits.
 
     Examples
     --------
     >>> import cecli
     >>> cecli.compute("bce", "sample_data/seed-bce.csv", reduction="sum").value  # doctest: +SKIP
     4.46030345976025
+    >>> import numpy as np
+    >>> data = {"y": np.array([0, 1, 1]), "p": np.array([0.2, 0.9, 0.6])}
+    >>> round(cecli.compute("bce", data).value, 6)  # -(log 0.8 + log 0.9 + log 0.6) / 3
+    0.279777
     """
     dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
                  "wait_for_workers": wait_for_workers}  # fmt: skip
     plan = Plan.build(loss, options=options, engine=engine, weight=weight, per_class=per_class, dask=dask_only)
     opts = plan.opts
     read = read or ReadSettings()
-    sources = [source] if isinstance(source, str) else list(source)
-    expanded = expand_partitioned(sources)
+    memory = in_memory(source)
+    labels_in_memory = labels is not None and in_memory(labels)
+    labels = labels if labels is None or labels_in_memory else _path(labels)
+    sources = [] if memory else _paths(source)
+    expanded = [(TABLE_NAME, {})] if memory else expand_partitioned(sources)
     paths = [path for path, _ in expanded]
     partitions = [found for _, found in expanded]  # hive keys of each path, as columns
-    plan.check_paths(paths, labels)
-    identities = [file_identity(path) for path in paths]
+    plan.check_paths(paths, labels is not None, in_memory=memory or labels_in_memory)
+    identities = [None if memory else file_identity(path) for path in paths]
+    label_path = None if labels is None or labels_in_memory else labels
     if out is not None:
-        named = [*zip(paths, identities, strict=True), (labels, file_identity(labels) if labels else None)]
+        named = [*zip(paths, identities, strict=True), (label_path, file_identity(label_path) if label_path else None)]
         _refuse_overwrite(out, named)
         _refuse_inside(out, sources, folder=engine == "dask")
     notes = _repeated(paths, identities)
-    first = open_input(paths[0], read, partitions[0])
-    label_input = open_input(labels, read) if labels else None
+    first = open_memory(source) if memory else open_input(paths[0], read, partitions[0])
+    try:
+        label_input = None
+        if labels is not None:
+            label_input = open_memory(labels, LABELS_NAME) if labels_in_memory else open_input(labels, read)
+    except BaseException:
+        first.close()
+        raise
+    labels = LABELS_NAME if labels_in_memory else labels
     readers: list[threading.Thread] = []
     interrupted = False
     try:
@@ -208,6 +252,23 @@ def compute(
             first.close()
             if label_input is not None:
                 label_input.close()
+
+
+def _path(path: object) -> str:
+    """`path` as text (a ``pathlib.Path`` too); anything else is an :class:`OptionError`."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise not_data(path) from None
+
+
+def _paths(source: object) -> list[str]:
+    """The paths of `source`: one path or a list (or tuple) of them; data in memory come one table at a time."""
+    if isinstance(source, list | tuple):
+        if any(in_memory(item) for item in source):
+            raise OptionError("in-memory data is read one table at a time", hint="concatenate the tables first")
+        return [_path(item) for item in source]
+    return [_path(source)]
 
 
 def _refuse_overwrite(out: str, inputs: list[tuple[str | None, tuple[int, int] | None]]) -> None:

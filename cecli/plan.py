@@ -60,10 +60,16 @@ class Plan:
             )
         return cls(opts, engine, per_class)
 
-    def check_paths(self, paths: list[str], labels: str | None) -> None:
-        """Check the expanded inputs: ``--labels`` pairs with one local input; Dask reads no stdin."""
+    def check_paths(self, paths: list[str], labels: object, *, in_memory: bool = False) -> None:
+        """Check the expanded inputs: ``--labels`` (given when `labels` is truthy) pairs with one local
+        input; Dask reads neither stdin nor data in memory (`in_memory`: its workers open files)."""
         if labels and (len(paths) > 1 or self.engine == "dask"):
             raise OptionError("--labels needs exactly one INPUT and the local engine", hint="drop --labels")
+        if self.engine == "dask" and in_memory:
+            raise OptionError(
+                "the Dask engine reads files, not data in memory",
+                hint="use engine='local', or write the table to Parquet files first",
+            )
         if self.engine == "dask" and "-" in paths:
             raise OptionError("the Dask engine reads files, not stdin", hint="give paths or use --engine local")
 

@@ -345,7 +345,8 @@ CASES = [
         {"ok.csv": OK_CSV},
         ["bce", "ok.csv", "--out", "losses.txt"],
         USAGE,
-        "cecli: error: cannot tell the format of --out losses.txt (use a .csv, .parquet or .ndjson name)\n",
+        "cecli: error: cannot tell the format of --out losses.txt "
+        "(use a .csv, .ndjson (either may end in .gz or .zst), .parquet or .arrow name)\n",
     ),
     case(
         "invalid-parquet-bytes",

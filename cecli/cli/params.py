@@ -204,7 +204,11 @@ FormatOpt = Annotated[
 
 Out = Annotated[
     str | None,
-    typer.Option("--out", help="Write per-sample losses to .csv/.parquet/.ndjson (atomically).", rich_help_panel=_OUT),
+    typer.Option(
+        "--out",
+        help="Write per-sample losses to .csv/.ndjson/.parquet/.arrow (atomically).",
+        rich_help_panel=_OUT,
+    ),
 ]
 
 

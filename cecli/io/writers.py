@@ -1,6 +1,9 @@
 """Per-sample output files (``--out``), written batch by batch and renamed into place.
 
-The file appears whole or not at all: rows go to a hidden temporary file in the same
+The format comes from the name: ``.csv``, ``.ndjson``/``.jsonl`` (either one optionally
+compressed: ``.gz`` gzip, ``.zst`` Zstandard), ``.parquet``/``.pq``, ``.arrow``/``.feather``/
+``.ipc`` (an Arrow IPC file, which Feather v2 is; Parquet and Arrow files keep the types of
+kept columns). The file appears whole or not at all: rows go to a hidden temporary file in the same
 folder, which replaces `path` only after the last batch. Any exception (including
 SIGTERM, which the CLI turns into ``SystemExit``) removes the temporary file. A write the
 system refuses (permission denied, read-only file system, disk full) is an
@@ -27,7 +30,18 @@ from cecli.result import cell_text
 from .base import CellError
 
 ROW_GROUP_ROWS = 1 << 18  # buffer this many rows per write: bounded memory, sensible row groups
-OUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+OUT_FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+}
+OUT_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}  # for the text formats; Parquet and Arrow compress inside
+_TYPED = ("parquet", "arrow")  # formats with one type per column, kept as read
 
 
 class PerSampleWriter:
@@ -37,9 +51,7 @@ class PerSampleWriter:
     """
 
     def __init__(self, path: str, keep: list[str]) -> None:
-        self.format = OUT_FORMATS.get(os.path.splitext(path.lower())[1])
-        if self.format is None:
-            raise OptionError(f"cannot tell the format of --out {path}", hint="use a .csv, .parquet or .ndjson name")
+        self.format, self.compression = out_format(path)
         folder = os.path.dirname(os.path.abspath(path))
         if os.path.isdir(path):
             raise OptionError(f"--out {path} is a folder", hint="give a file name, such as losses.csv")
@@ -50,7 +62,9 @@ class PerSampleWriter:
         self._folder = folder
         self._tmp: str | None = None
         self._file = None
+        self._sink = None  # where rows go: the file, or a compressor writing to it
         self._writer = None
+        self._schema: pa.Schema | None = None  # the first table's (Parquet and Arrow: each later one is cast to it)
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._types: dict[str, pa.DataType] = {}  # Parquet: each kept column's type, once known
@@ -64,6 +78,10 @@ class PerSampleWriter:
         os.umask(umask)
         os.chmod(self._tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
         self._file = io.BufferedWriter(_OutFile(fd, self.path))
+        self._sink = self._file
+        if self.compression is not None:
+            # pyarrow's codecs run without the GIL; a write the system refuses surfaces as our OutputError.
+            self._sink = pa.CompressedOutputStream(self._file, self.compression)
         return self
 
     def write(
@@ -91,13 +109,13 @@ class PerSampleWriter:
                     record["nonfinite"] = repr(loss)
                 record.update({name: keep[name][i] for name in self.keep})
                 lines.append(json.dumps(record, allow_nan=False, default=str))
-            self._file.write(("\n".join(lines) + "\n").encode() if lines else b"")
+            self._sink.write(("\n".join(lines) + "\n").encode() if lines else b"")
             return
         # null only for an ignored row; a loss that is not finite stays inf/nan (CSV text "inf", as -f csv)
         loss_array = pa.array(losses, mask=~counted, type=pa.float64())
         columns = {"row": pa.array(rows), "loss": loss_array}
         for name in self.keep:
-            if self.format == "parquet" and kept and name in kept:
+            if self.format in _TYPED and kept and name in kept:
                 columns[name] = self._typed(name, kept[name])
             else:  # as -f csv writes them (CSV input has no types to keep), so the file reads back the same values
                 columns[name] = self._typed(
@@ -109,7 +127,7 @@ class PerSampleWriter:
             self._flush()
 
     def _typed(self, name: str, array: pa.Array) -> pa.Array:
-        """`array` in the Parquet type of column `name`: the first non-null type seen (a wider integer
+        """`array` in the Parquet (Arrow) type of column `name`: the first non-null type seen (a wider integer
         or float is cast to it, integers to a float type); anything else is an error."""
         import pyarrow.compute as pc
 
@@ -137,7 +155,7 @@ class PerSampleWriter:
     def _flush(self) -> None:
         """Write the buffered batches as one table (one Parquet row group, not one per batch)."""
         if self._pending:
-            if self.format == "parquet":
+            if self.format in _TYPED:
                 # A column that was null so far takes its later type, or text if it is null throughout.
                 for name in self.keep:
                     self._types.setdefault(name, pa.string())
@@ -150,17 +168,20 @@ class PerSampleWriter:
 
     def _write(self, table: pa.Table) -> None:
         if self._writer is None:
+            self._schema = table.schema
             if self.format == "parquet":
                 # Row numbers and losses are (nearly) all distinct: dictionaries would only cost time and memory.
                 self._writer = pq.ParquetWriter(self._file, table.schema, use_dictionary=self.keep)
+            elif self.format == "arrow":
+                self._writer = pa.ipc.new_file(self._sink, table.schema)
             else:
                 # The header as `-f csv` writes it (quoted only where needed); pyarrow would quote every name.
                 header = io.StringIO()
                 csv.writer(header, lineterminator="\n").writerow(table.schema.names)
-                self._file.write(header.getvalue().encode())
+                self._sink.write(header.getvalue().encode())
                 options = pa_csv.WriteOptions(include_header=False)
-                self._writer = pa_csv.CSVWriter(self._file, table.schema, write_options=options)
-        self._writer.write_table(table.cast(self._writer.schema) if self.format == "parquet" else table)
+                self._writer = pa_csv.CSVWriter(self._sink, table.schema, write_options=options)
+        self._writer.write_table(table.cast(self._schema) if self.format in _TYPED else table)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None:
@@ -175,6 +196,8 @@ class PerSampleWriter:
                 self._write(pa.table({**empty, **kept}))
             if self._writer is not None:
                 self._writer.close()
+            if self._sink is not self._file:
+                self._sink.close()  # the compressor's last block and trailer; it closes the file too
             self._file.close()
             if exc_type is None:
                 try:
@@ -185,10 +208,42 @@ class PerSampleWriter:
         finally:
             if not self._file.closed:  # a write failed before the close
                 self._file.raw.dropping = True
+                if self._sink is not self._file and not self._sink.closed:
+                    self._sink.close()
                 self._file.close()
             if self._tmp is not None and os.path.exists(self._tmp):
                 os.unlink(self._tmp)
         return False
+
+
+def out_format(path: str) -> tuple[str, str | None]:
+    """(format, compression) of an ``--out`` name: ``x.csv.gz`` -> ("csv", "gzip"), ``x.arrow`` -> ("arrow", None).
+
+    >>> out_format("losses.ndjson.zst")
+    ('ndjson', 'zstd')
+
+    Raises
+    ------
+    OptionError
+        For a name without a known extension, or a compressed Parquet or Arrow name.
+    """
+    root, ext = os.path.splitext(path.lower())
+    compression = OUT_COMPRESSIONS.get(ext)
+    if compression is not None:
+        root, ext = os.path.splitext(root)
+    fmt = OUT_FORMATS.get(ext)
+    if fmt is None:
+        raise OptionError(
+            f"cannot tell the format of --out {path}",
+            hint="use a .csv, .ndjson (either may end in .gz or .zst), .parquet or .arrow name",
+        )
+    if compression is not None and fmt in _TYPED:
+        raise OptionError(
+            f"--out {path}: {'a Parquet' if fmt == 'parquet' else 'an Arrow IPC'} file is compressed inside, "
+            "not as a whole",
+            hint=f"name it {os.path.splitext(path)[0]}",
+        )
+    return fmt, compression
 
 
 def _kind(arrow_type: pa.DataType) -> str:

@@ -1,0 +1,246 @@
+"""Compressed (``.gz``, ``.zst``) and Arrow IPC (``.arrow``, ``.feather``, ``.ipc``) ``--out`` files (io/writers.py).
+
+Each is read back with another library than the one that wrote it where one exists (the standard library's gzip,
+pandas, Polars) or with pyarrow: a compressed file holds exactly the bytes of the plain one, and every file holds the
+per-sample values of the run exactly (checked against the seed examples, an independent source, and against losses
+written out with ``math``). A run that fails, a full disk and an interrupt leave no file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import gzip
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc
+import pytest
+
+import cecli
+from cecli.cli import app
+from cecli.io import writers
+from cecli.io.base import ReadSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SEED_BCE = PROJECT_ROOT / "sample_data" / "seed-bce"
+NOTHING_WRITTEN = "nothing was written; choose another place"
+COMPRESSED = ["x.csv.gz", "x.csv.zst", "x.ndjson.gz", "x.ndjson.zst", "x.jsonl.gz", "x.jsonl.zst"]
+ARROW = ["x.arrow", "x.feather", "x.ipc"]
+ALL = ["x.csv", "x.ndjson", "x.parquet", *COMPRESSED, *ARROW]
+MAGIC = {".gz": b"\x1f\x8b", ".zst": b"\x28\xb5\x2f\xfd", ".arrow": b"ARROW1"}
+
+
+def _seed_bce() -> dict:
+    cases = json.loads((PROJECT_ROOT / "tests" / "data" / "seed_examples.json").read_text(encoding="utf-8"))["cases"]
+    return next(case for case in cases if case["name"] == "seed-bce")
+
+
+def _plain_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed: gzip by the standard library, Zstandard by pyarrow's codec."""
+    if path.suffix == ".gz":
+        return gzip.decompress(path.read_bytes())
+    if path.suffix == ".zst":
+        with pa.input_stream(str(path), compression="zstd") as stream:
+            return stream.read()
+    return path.read_bytes()
+
+
+def _records(path: Path) -> list[dict]:
+    """The rows of an --out file as dicts (CSV cells as text, an empty one as None)."""
+    name = path.name.removesuffix(".gz").removesuffix(".zst")
+    if name.endswith((".arrow", ".feather", ".ipc")):
+        return pa.ipc.open_file(str(path)).read_all().to_pylist()
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    text = _plain_bytes(path).decode()
+    if name.endswith(".csv"):
+        return [{k: v if v != "" else None for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def _losses(records: list[dict]) -> list[float | None]:
+    return [None if r["loss"] is None else float(r["loss"]) for r in records]
+
+
+def _run(runner, *args: str):
+    return runner.invoke(app, [str(arg) for arg in args])
+
+
+@pytest.mark.parametrize("name", COMPRESSED)
+def test_a_compressed_out_holds_the_plain_files_bytes_and_the_exact_losses(runner, tmp_path, name):
+    plain = tmp_path / name.removesuffix(".gz").removesuffix(".zst").replace(".jsonl", ".ndjson")
+    target = tmp_path / name
+    first = _run(runner, "bce", f"{SEED_BCE}.csv", "--keep", "y_true", "-f", "json", "--out", plain)
+    second = _run(runner, "bce", f"{SEED_BCE}.csv", "--keep", "y_true", "-f", "json", "--out", target)
+    assert (first.exit_code, second.exit_code) == (0, 0), (first.output, second.output)
+    per_sample = json.loads(second.stdout)["per_sample"]
+    assert target.read_bytes().startswith(MAGIC[target.suffix])
+    assert _plain_bytes(target) == plain.read_bytes()
+    records = _records(target)
+    assert [int(r["row"]) for r in records] == list(range(1, 8))
+    assert _losses(records) == per_sample  # exactly the run's values
+    assert per_sample == pytest.approx(_seed_bce()["expected"]["per_sample"], rel=1e-12)
+    assert [int(float(r["y_true"])) for r in records] == _seed_bce()["y_true"]
+    assert sorted(os.listdir(tmp_path)) == sorted({plain.name, target.name})  # no temporary file left
+
+
+@pytest.mark.parametrize("name", ARROW)
+def test_an_arrow_out_is_an_ipc_file_with_typed_columns_and_the_exact_losses(runner, tmp_path, name):
+    target = tmp_path / name
+    result = _run(runner, "bce", f"{SEED_BCE}.parquet", "--keep", "y_true", "-f", "json", "--out", target)
+    assert result.exit_code == 0, result.output
+    per_sample = json.loads(result.stdout)["per_sample"]
+    assert target.read_bytes()[:6] == MAGIC[".arrow"]
+    table = pa.ipc.open_file(str(target)).read_all()
+    # The kept column keeps its Parquet type (double here), as a Parquet --out does.
+    assert table.schema == pa.schema([("row", pa.int64()), ("loss", pa.float64()), ("y_true", pa.float64())])
+    assert table.column("row").to_pylist() == list(range(1, 8))
+    assert table.column("loss").to_pylist() == per_sample
+    assert per_sample == pytest.approx(_seed_bce()["expected"]["per_sample"], rel=1e-12)
+    assert table.column("y_true").to_pylist() == [float(y) for y in _seed_bce()["y_true"]]
+    # Feather v2 readers of other libraries read it too.
+    assert pd.read_feather(target)["loss"].tolist() == per_sample
+    assert pl.read_ipc(target)["loss"].to_list() == per_sample
+
+
+IGNORED_AND_INFINITE = "y,p_0,p_1\n0,0.5,0.5\n-100,0.5,0.5\n1,1,0\n1,0.25,0.75\n"
+
+
+@pytest.mark.parametrize("name", ["x.csv.gz", "x.ndjson.zst", "x.arrow"])
+def test_ignored_rows_are_null_and_infinite_losses_stay_infinite(runner, tmp_path, name):
+    (tmp_path / "s.csv").write_text(IGNORED_AND_INFINITE, encoding="utf-8")
+    target = tmp_path / name
+    result = _run(runner, "sparse", tmp_path / "s.csv", "--ignore-index", "-100", "--eps", "0", "--out", target)
+    assert result.exit_code == 0, result.output
+    records = _records(target)
+    assert [int(r["row"]) for r in records] == [1, 2, 3, 4]
+    if name.startswith("x.ndjson"):  # strict JSON: null, and the kind of number beside it (as -f ndjson)
+        assert records[1] == {"row": 2, "loss": None}
+        assert records[2] == {"row": 3, "loss": None, "nonfinite": "inf"}
+        losses = [records[0]["loss"], records[3]["loss"]]
+    else:
+        assert _losses(records)[1:3] == [None, math.inf]
+        losses = [float(records[0]["loss"]), float(records[3]["loss"])]
+    assert losses == [-math.log(0.5), -math.log(0.75)]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_data_in_memory_written_over_several_flushes_reads_back_exactly(monkeypatch, tmp_path, name):
+    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 3)  # several row groups / record batches / compressed writes
+    y = [i % 2 for i in range(10)]
+    p = [(i + 1) / 12 for i in range(10)]
+    target = tmp_path / name
+    table = pa.table({"y": y, "p": p, "id": list(range(10))})
+    result = cecli.compute("bce", table, y="y", p="p", keep="id", out=str(target), read=ReadSettings(batch_rows=2))
+    records = _records(target)
+    assert [int(r["row"]) for r in records] == list(range(1, 11))
+    assert _losses(records) == result.per_sample.tolist()
+    expected = [-math.log(pi if yi else 1 - pi) for yi, pi in zip(y, p, strict=True)]
+    assert _losses(records) == pytest.approx(expected, rel=1e-14)  # -log(1 - p) within rounding of 1 - p
+    assert [int(r["id"]) for r in records] == list(range(10))
+
+
+def _bad_at_record_10(folder: Path) -> Path:
+    rows = "".join(f"{i % 2},{(i + 1) / 13!r}\n" for i in range(12)).splitlines(keepends=True)
+    rows[9] = "1,1.5\n"
+    path = folder / "bad.csv"
+    path.write_text("y_true,y_pred\n" + "".join(rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_run_that_fails_after_some_rows_were_written_leaves_nothing(runner, monkeypatch, tmp_path, name):
+    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 2)  # rows 1-8 reach the file (and the compressor) first
+    monkeypatch.setattr("cecli.scoring._ABANDONED", [])
+    monkeypatch.chdir(tmp_path)
+    _bad_at_record_10(tmp_path)
+    os.mkdir("out")
+    result = _run(runner, "bce", "bad.csv", "--batch-rows", "2", "--out", f"out/{name}")
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "cecli: error: bad.csv:11:y_pred: probability 1.5 is outside [0, 1] "
+        "(pass --from-logits if these are raw scores)\n"
+    )
+    assert os.listdir("out") == []
+
+
+@pytest.mark.parametrize("room", [0, 4096])
+@pytest.mark.parametrize("name", COMPRESSED[:2] + ARROW[:1])
+def test_a_full_disk_under_a_compressor_or_an_arrow_writer_is_one_line_and_leaves_nothing(
+    runner, monkeypatch, tmp_path, name, room
+):
+    """ENOSPC once `room` bytes are written (during a write or at the compressor's last block on close)."""
+
+    class Disk(io.FileIO):
+        written = 0
+
+        def write(self, data) -> int:
+            if Disk.written + len(data) > room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            Disk.written += len(data)
+            return super().write(data)
+
+    class FullDisk(writers._OutFile, Disk):  # cecli's file over a disk that fills up
+        pass
+
+    monkeypatch.setattr(writers, "_OutFile", FullDisk)
+    monkeypatch.setattr("cecli.scoring._ABANDONED", [])
+    monkeypatch.chdir(tmp_path)
+    # Distinct losses, so that even compressed they need more than `room` bytes.
+    Path("many.csv").write_text("y_true,y_pred\n" + "".join(f"1,{(i + 1) / 3001!r}\n" for i in range(3000)))
+    os.mkdir("out")
+    result = _run(runner, "bce", "many.csv", "--out", f"out/{name}", "--batch-rows", "500")
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"cecli: error: out/{name}: cannot write --out: No space left on device ({NOTHING_WRITTEN})\n"
+    )
+    assert os.listdir("out") == []
+
+
+@pytest.mark.parametrize("name", COMPRESSED + ARROW)
+def test_an_interrupted_write_leaves_nothing(tmp_path, name):
+    import numpy as np
+
+    target = tmp_path / name
+    with pytest.raises(KeyboardInterrupt), writers.PerSampleWriter(str(target), []) as writer:
+        writer.write(0, np.array([0.5, 0.25]), np.array([True, True]), {})
+        writer._flush()  # the rows are in the file (or the compressor) when the interrupt comes
+        raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("x.parquet.gz", "--out x.parquet.gz: a Parquet file is compressed inside, not as a whole (name it x.parquet)"),
+        (
+            "x.feather.zst",
+            "--out x.feather.zst: an Arrow IPC file is compressed inside, not as a whole (name it x.feather)",
+        ),
+        (
+            "x.gz",
+            "cannot tell the format of --out x.gz "
+            "(use a .csv, .ndjson (either may end in .gz or .zst), .parquet or .arrow name)",
+        ),
+        (
+            "x.csv.bz2",
+            "cannot tell the format of --out x.csv.bz2 "
+            "(use a .csv, .ndjson (either may end in .gz or .zst), .parquet or .arrow name)",
+        ),
+    ],
+)
+def test_names_cecli_cannot_write_are_usage_errors(runner, monkeypatch, tmp_path, name, message):
+    monkeypatch.chdir(tmp_path)
+    result = _run(runner, "bce", f"{SEED_BCE}.csv", "--out", name)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"cecli: error: {message}\n"
+    assert os.listdir(tmp_path) == []
