@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import DataError, InputError, OptionError
-from .io.base import STDIN_NAME, Batch, CellError, ReadSettings
+from .errors import CellError, DataError, InputError, OptionError
+from .io.base import STDIN_NAME, Batch, ReadSettings
 from .io.columns import Column, Selection, class_names, class_numbers
 from .io.inputs import Input, aligned
 from .io.remote import redact
@@ -28,7 +28,6 @@ from .io.sources import open_input
 from .losses import REGISTRY
 from .numerics import core, family, validate
 from .numerics.reduce import Histogram, Partial, ScoreState, TopK, grouped
-from .numerics.validate import InvalidValue
 from .options import LossOptions
 
 
@@ -149,7 +148,7 @@ class _Scorer:
     def _checked(self, role: str, batch: Batch, check, *args):
         try:
             return check(*args)
-        except InvalidValue as error:
+        except CellError as error:
             source = self.inputs[role]
             raise error.locate(
                 file=source.display,
