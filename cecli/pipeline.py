@@ -22,7 +22,7 @@ from .io.columns import Selection, choose_columns
 from .io.expand import expand_partitioned, file_identity, would_read
 from .io.sources import open_input
 from .numerics import validate
-from .numerics.reduce import ScoreState, TopK
+from .numerics.reduce import ScoreState
 from .options import LossOptions
 from .plan import Plan
 from .result import InputInfo, LossResult
@@ -334,16 +334,13 @@ def _result(
         per_class = [
             (class_names[i] if i < len(class_names) else str(i), i, part) for i, part in sorted(state.per_class.items())
         ]
-    top = None
-    if state.top.k:
-        top = TopK(state.top.k, tuple((loss, state.global_row(at), kept) for loss, at, kept in state.top.rows))
     values, counted, keep = per_sample if per_sample is not None else (None, None, {})
     return LossResult(
         options=opts,
         partial=partial,
         hits=state.hits if state.hits.count else None,
         histogram=state.histogram if extras else None,
-        top=top,
+        top=state.largest(),
         groups=groups,
         per_class=per_class,
         input=described,

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import __version__
 from .errors import OptionError
-from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Partial, TopK
+from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Largest, Partial
 from .options import LossOptions
 
 SCHEMA_VERSION = 1
@@ -56,7 +56,7 @@ class LossResult:
     input: InputInfo
     hits: Partial | None = None
     histogram: Histogram | None = None
-    top: TopK | None = None
+    top: Largest | None = None
     groups: list[tuple[dict, Partial]] | None = None
     per_class: list[tuple[str, int, Partial]] | None = None
     per_sample: np.ndarray | None = None
