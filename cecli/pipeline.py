@@ -21,6 +21,7 @@ from .io.base import ReadSettings
 from .io.columns import Selection, choose_columns
 from .io.expand import expand_partitioned, file_identity, would_read
 from .io.sources import open_input
+from .losses import REGISTRY
 from .numerics import validate
 from .numerics.reduce import ScoreState
 from .options import LossOptions
@@ -51,6 +52,7 @@ def compute(
     wait_for_workers: float | None = None,
     scheduler_file: str | None = None,
     client=None,
+    plan: Plan | None = None,
     **options,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) and reduce it.
@@ -100,6 +102,10 @@ def compute(
     client : distributed.Client, optional
         A connected Dask client to run on (from dask-jobqueue, dask-gateway, Coiled, ...);
         left open. At most one of `client`, `scheduler` and `scheduler_file`.
+    plan : Plan, optional
+        The :class:`~cecli.plan.Plan` already built by :meth:`~cecli.plan.Plan.build` from these
+        same arguments (the CLI's, with its output options), so that its checks run once;
+        without it, ``compute`` builds one.
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -115,7 +121,8 @@ def compute(
     """
     dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
                  "wait_for_workers": wait_for_workers}  # fmt: skip
-    plan = Plan.build(loss, options=options, engine=engine, weight=weight, per_class=per_class, dask=dask_only)
+    if plan is None:
+        plan = Plan.build(loss, options=options, engine=engine, weight=weight, per_class=per_class, dask=dask_only)
     opts = plan.opts
     read = read or ReadSettings()
     sources = [source] if isinstance(source, str) else list(source)
@@ -350,5 +357,6 @@ def _result(
         warnings=warnings,
         out=out,
         rows=state.rows,
-        elements=state.n_classes if opts.loss == "bce" and state.n_classes else 1,
+        # Binary labels: each row holds one loss term per label column (accuracy counts them all).
+        elements=state.n_classes if REGISTRY[opts.loss].labels == "binary" and state.n_classes else 1,
     )

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
-from .errors import OptionError
 from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Largest, Partial
 from .options import LossOptions
 
@@ -253,19 +252,6 @@ def _reduced(part: Partial, options: LossOptions, elements: int) -> float | None
 def _denominator(part: Partial, options: LossOptions, elements: int) -> float:
     k = _per_element(options, elements)
     return part.denominator if k == 1 else k * part.denominator  # exact: a count times k
-
-
-def check_gate(*, fail_above: float | None, fail_below: float | None) -> None:
-    """Refuse a gate that can never fail: a NaN threshold compares false with every value.
-
-    Infinite thresholds are legal: ``--fail-above inf`` fails only for a NaN or missing value.
-    """
-    for flag, threshold in (("--fail-above", fail_above), ("--fail-below", fail_below)):
-        if threshold is not None and math.isnan(threshold):
-            raise OptionError(
-                f"{flag} nan is a gate that can never fail (no value compares with NaN)",
-                hint=f"give {flag} a number",
-            )
 
 
 def gate_failure(value: float | None, *, fail_above: float | None, fail_below: float | None) -> str | None:

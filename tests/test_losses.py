@@ -12,6 +12,7 @@ from cecli.cli import app
 from cecli.losses import KEYWORDS, LABEL_KINDS, LOSS_OPTIONS, REGISTRY, Loss, checked
 from cecli.numerics import core
 from cecli.options import APPLIES, LOSSES, LossOptions
+from cecli.plan import Plan
 from cecli.scoring import _LABELS, _keywords, loss_function
 
 # Written out by hand from the README's "Options" table: which loss takes which option.
@@ -146,10 +147,10 @@ def test_an_option_a_loss_does_not_take_is_a_usage_error(name, option, runner):
         companions = dict(COMPANIONS.get(option, {}))
         if option == "focal_alpha" and name == "bce":  # alpha weighs bce's classes only with class balancing
             companions["class_balancing"] = True
-        assert getattr(LossOptions(name, **{option: value}, **companions), option) == value
+        assert getattr(Plan.build(name, options={option: value, **companions}).opts, option) == value
         return
     with pytest.raises(OptionError, match=f"^{flag} does not apply to `cecli {name}`$"):
-        LossOptions(name, **{option: value})
+        Plan.build(name, options={option: value})
     result = runner.invoke(app, [name, *args, "-"], input="1,0.5\n")
     assert result.exit_code == 2
     assert f"No such option: {flag}" in result.stderr
@@ -196,7 +197,7 @@ def test_a_label_value_the_kind_refuses_names_its_cell(monkeypatch, tmp_path):
     ("entry", "message"),
     [
         (Loss("x", "help", (), "binary", "entropy", (), "logits"), "unknown prediction kind 'logits' for loss 'x'"),
-        (Loss("x", "help", (), "binary", "entropy", ("gamma",)), "unknown keyword 'gamma' for loss 'x'"),
+        (Loss("x", "help", (), "binary", "entropy", ("mu",)), "unknown keyword 'mu' for loss 'x'"),
     ],
 )
 def test_an_unknown_prediction_kind_or_keyword_is_refused(entry, message):
