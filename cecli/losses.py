@@ -96,8 +96,9 @@ VARIANTS = {
 LIKE_SETTINGS = ("renormalize", "mean_denominator")
 
 # The conditions under which a --like library has no equivalent (the `unlike` of an entry, as
-# (preset, conditions, reason) triples): each condition is an option that is set (not None, 0 or
-# False), or, after "!", one that is not; all of them must hold. Checked in order; the first reason wins.
+# (preset, conditions, reason) triples, or (preset, conditions, reason, hint)): each condition is an
+# option that is set (see _holds), or, after "!", one that is not; "sample_weights" is a -w column.
+# All of them must hold. Checked in order; the first reason wins.
 
 # Options that change the loss value and apply to some losses only, in the order their checks run.
 LOSS_OPTIONS = (
@@ -133,6 +134,11 @@ class Loss(NamedTuple):
     the right side of 0.5 (of 0 for logits); class and distribution labels count rows whose
     largest prediction is the true class (the label's class index, or its row's largest
     value), which ``--per-class`` groups by; weights and no labels count nothing.
+
+    The rest are data for the rules that once named losses: `variants` (an option that swaps
+    the function, :data:`VARIANTS`), `logits_only` (``softmax``), `like` (a ``--like``
+    library's setting unlike its preset's), `unlike` (when a library has no equivalent) and
+    `perplexity`. How label columns are guessed follows the label kind (:data:`LABEL_GUESSES`).
     """
 
     name: str
@@ -145,7 +151,10 @@ class Loss(NamedTuple):
     variants: tuple[tuple[str, str], ...] = ()  # (option, VARIANTS key)
     logits_only: bool = False  # predictions are always logits (no --from-logits to give)
     like: tuple[tuple[str, str, str], ...] = ()  # (preset, LIKE_SETTINGS name, value) unlike the preset's own
-    unlike: tuple[tuple[str, tuple[str, ...], str], ...] = ()  # (preset, conditions, reason)
+    unlike: tuple[tuple, ...] = ()  # (preset, conditions, reason[, hint])
+    # What exp(mean loss in nats) is a perplexity of: () none, ("dataset",) the whole, ("dataset",
+    # "groups") also each --by group (a per-document perplexity of a log-prob dump).
+    perplexity: tuple[str, ...] = ()
 
     @property
     def has_labels(self) -> bool:
@@ -164,11 +173,14 @@ class Loss(NamedTuple):
         variant = self.variant(options)
         return VARIANTS[variant] if variant else (self.function, self.keywords)
 
-    def unlike_reason(self, options) -> str | None:
-        """Why the ``--like`` library of `options` has no equivalent of this computation, or None."""
-        for like, conditions, reason in self.unlike:
+    def unlike_reason(self, options) -> tuple[str, str | None] | None:
+        """Why the ``--like`` library of `options` has no equivalent of this computation, and a hint; or None.
+
+        `options` has the option attributes, and ``sample_weights`` (whether -w gives a column).
+        """
+        for like, conditions, reason, *hint in self.unlike:
             if like == options.like and all(_holds(options, condition) for condition in conditions):
-                return reason
+                return reason, (hint[0] if hint else None)
         return None
 
 
@@ -198,6 +210,8 @@ def checked(loss: Loss) -> Loss:
     for _, setting, _ in loss.like:
         if setting not in LIKE_SETTINGS:
             raise ValueError(f"unknown --like setting {setting!r} for loss {loss.name!r}")
+    if not set(loss.perplexity) <= {"dataset", "groups"}:
+        raise ValueError(f"unknown perplexity {loss.perplexity!r} for loss {loss.name!r}")
     if loss.unlike and not loss.takes("like"):
         raise ValueError(f"loss {loss.name!r} has no --like, so nothing unlike a library")
     return loss
@@ -205,6 +219,7 @@ def checked(loss: Loss) -> Loss:
 
 # The reasons a library has no equivalent, shared by several entries.
 _SKLEARN_LOGITS = ("sklearn", ("from_logits",), "scikit-learn's log_loss takes probabilities, not logits")
+_TORCH_NO_SAMPLE_WEIGHTS = ("torch", ("sample_weights",), "PyTorch's cross_entropy takes no sample weights", "drop -w")
 
 
 def _sklearn_lacks(*options: str) -> tuple:
@@ -295,7 +310,9 @@ REGISTRY = {
                 ),
                 _SKLEARN_LOGITS,
                 *_sklearn_lacks("label_smoothing", "class_weights"),
+                _TORCH_NO_SAMPLE_WEIGHTS,
             ),
+            perplexity=("dataset",),
         ),
         Loss(
             "sparse",
@@ -339,7 +356,9 @@ REGISTRY = {
                 ),
                 _SKLEARN_LOGITS,
                 *_sklearn_lacks("label_smoothing", "class_weights", "ignore_index"),
+                _TORCH_NO_SAMPLE_WEIGHTS,
             ),
+            perplexity=("dataset",),
         ),
         Loss(
             "softmax",
@@ -361,7 +380,8 @@ REGISTRY = {
             ("temperature", "label_smoothing", "class_weights", "ignore_index", "base"),
             variants=_CATEGORICAL_VARIANTS,
             logits_only=True,
-            unlike=(*_UNLIKE_CATEGORICAL_VARIANTS, _SKLEARN_LOGITS),
+            unlike=(*_UNLIKE_CATEGORICAL_VARIANTS, _SKLEARN_LOGITS, _TORCH_NO_SAMPLE_WEIGHTS),
+            perplexity=("dataset",),
         ),
         Loss(
             "entropy",
@@ -372,6 +392,7 @@ REGISTRY = {
             "entropy",
             ("base",),
             "weights",
+            perplexity=("dataset",),
         ),
         Loss(
             "kl",
@@ -392,6 +413,7 @@ REGISTRY = {
             "nll",
             ("class_weights", "ignore_index", "base"),
             "log_probabilities",
+            perplexity=("dataset", "groups"),
         ),
     )
 }

@@ -58,9 +58,7 @@ class Plan:
             checked(given, fmt)
         if gate:
             _check_gate(**gate)
-        opts = _loss_options(loss, options or {})
-        if opts.like == "torch" and weight and loss != "bce":
-            raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
+        opts = _loss_options(loss, options or {}, sample_weights=bool(weight))
         if engine not in ENGINES:
             raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
         given = [name for name, value in (dask or {}).items() if value is not None]
@@ -94,8 +92,11 @@ def _check_gate(*, fail_above: float | None = None, fail_below: float | None = N
             )
 
 
-def _loss_options(loss: str, given: dict) -> LossOptions:
-    """Check each loss option's value and every combination, then resolve them (:class:`LossOptions`)."""
+def _loss_options(loss: str, given: dict, *, sample_weights: bool = False) -> LossOptions:
+    """Check each loss option's value and every combination, then resolve them (:class:`LossOptions`).
+
+    `sample_weights` is whether -w gives a column (a --like library may have no sample weights).
+    """
     if loss not in REGISTRY:
         raise OptionError(f"unknown loss {loss!r}", hint=f"use one of {', '.join(REGISTRY)}")
     entry = REGISTRY[loss]
@@ -131,9 +132,20 @@ def _loss_options(loss: str, given: dict) -> LossOptions:
     _check_focal(entry.variant(SimpleNamespace(**value)), value)
     _check_gce(value)
     options = LossOptions(loss, **{name: given[name] for name in given if name in defaults})
-    if like is not None and (reason := entry.unlike_reason(options)):
-        raise OptionError(f"--like {like}: {reason}")
+    if like is not None and (unlike := entry.unlike_reason(_WithWeights(options, sample_weights))):
+        reason, hint = unlike
+        raise OptionError(f"--like {like}: {reason}", hint=hint)
     return options
+
+
+class _WithWeights:
+    """The resolved options as the registry's `unlike` conditions read them, with ``sample_weights`` (-w)."""
+
+    def __init__(self, options: LossOptions, sample_weights: bool) -> None:
+        self.options, self.sample_weights = options, sample_weights
+
+    def __getattr__(self, name: str):
+        return getattr(self.options, name)
 
 
 def _check_focal(variant: str | None, value: dict) -> None:

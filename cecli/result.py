@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
+from .losses import REGISTRY
 from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Largest, Partial
 from .options import LossOptions
 
@@ -73,19 +74,19 @@ class LossResult:
 
     @property
     def perplexity(self) -> float | None:
-        """``exp`` of the mean loss in nats, ``sum(w * l) / D`` as in `value` (multi-class losses and entropy)."""
-        if self.options.loss not in ("cce", "sparse", "softmax", "entropy", "nll"):
+        """``exp`` of the mean loss in nats, ``sum(w * l) / D`` as in `value`, where the registry entry has one."""
+        if "dataset" not in REGISTRY[self.options.loss].perplexity:
             return None
         base = self.options.log_base
         return _exp_nats(self.partial.reduced("mean"), base)
 
     def group_perplexities(self) -> list[float] | None:
-        """Each ``--by`` group's perplexity, ``exp`` of its mean loss in nats (``cecli nll`` only, else None).
+        """Each ``--by`` group's perplexity, ``exp`` of its mean loss in nats, where the entry has them (``nll``).
 
         A per-document perplexity is what a log-prob dump grouped by document asks for; the other
         losses keep their group entries as they were (their perplexity is the whole's only).
         """
-        if self.groups is None or self.options.loss != "nll":
+        if self.groups is None or "groups" not in REGISTRY[self.options.loss].perplexity:
             return None
         base = self.options.log_base
         return [_exp_nats(part.reduced("mean"), base) for _, part in self.groups]
