@@ -97,7 +97,7 @@ LIKE_SETTINGS = ("renormalize", "mean_denominator")
 
 # The conditions under which a --like library has no equivalent (the `unlike` of an entry, as
 # (preset, conditions, reason) triples, or (preset, conditions, reason, hint)): each condition is an
-# option that is set (see _holds), or, after "!", one that is not; "sample_weights" is a -w column.
+# option that is set (not its default), or, after "!", one that is not; "sample_weights" is a -w column.
 # All of them must hold. Checked in order; the first reason wins.
 
 # Options that change the loss value and apply to some losses only, in the order their checks run.
@@ -173,26 +173,19 @@ class Loss(NamedTuple):
         variant = self.variant(options)
         return VARIANTS[variant] if variant else (self.function, self.keywords)
 
-    def unlike_reason(self, options) -> tuple[str, str | None] | None:
+    def unlike_reason(self, options, defaults: dict) -> tuple[str, str | None] | None:
         """Why the ``--like`` library of `options` has no equivalent of this computation, and a hint; or None.
 
-        `options` has the option attributes, and ``sample_weights`` (whether -w gives a column).
+        `options` has the option attributes, and ``sample_weights`` (whether -w gives a column);
+        an option is set when it differs from its value in `defaults`.
         """
         for like, conditions, reason, *hint in self.unlike:
-            if like == options.like and all(_holds(options, condition) for condition in conditions):
+            if like == options.like and all(
+                (getattr(options, name.removeprefix("!")) != defaults[name.removeprefix("!")]) != name.startswith("!")
+                for name in conditions
+            ):
                 return reason, (hint[0] if hint else None)
         return None
-
-
-def _holds(options, condition: str) -> bool:
-    """Whether the option named by `condition` is set (``"!name"``: not set).
-
-    Set means not None, not False and not a float 0.0 (``--label-smoothing 0`` is no smoothing);
-    an integer 0 is set (``--ignore-index 0`` ignores class 0).
-    """
-    value = getattr(options, condition.removeprefix("!"))
-    is_set = value is not None and value is not False and not (isinstance(value, float) and value == 0.0)
-    return is_set != condition.startswith("!")
 
 
 def checked(loss: Loss) -> Loss:

@@ -132,7 +132,8 @@ def _loss_options(loss: str, given: dict, *, sample_weights: bool = False) -> Lo
     _check_focal(entry.variant(SimpleNamespace(**value)), value)
     _check_gce(value)
     options = LossOptions(loss, **{name: given[name] for name in given if name in defaults})
-    if like is not None and (unlike := entry.unlike_reason(_WithWeights(options, sample_weights))):
+    unset = {name: field.default for name, field in defaults.items()} | {"sample_weights": False}
+    if like is not None and (unlike := entry.unlike_reason(_WithWeights(options, sample_weights), unset)):
         reason, hint = unlike
         raise OptionError(f"--like {like}: {reason}", hint=hint)
     return options
