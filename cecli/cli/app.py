@@ -1,7 +1,8 @@
 """The command line: the Typer app, one command per loss of the registry (:mod:`cecli.losses`) plus
 ``columns`` and ``schema``, parsed values to ``compute()`` and the renderers, and :func:`main`.
 
-Option combinations are checked against one table, :data:`cecli.plan.CONFLICTS`; every failure is
+Commands only parse: every option value and combination is checked once, by
+:meth:`cecli.plan.Plan.build` (with the table :data:`cecli.plan.CONFLICTS`); every failure is
 mapped to one stderr line and an exit code in :func:`cecli.cli.report._report`. Heavy modules
 (pyarrow, rich) load lazily.
 """
@@ -179,7 +180,7 @@ def _score(loss: str, values: dict) -> None:
     from cecli.result import gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
-    values = {**values, "delimiter": delimiter(values["delimiter"])}  # parsed first, as checked() does
+    values = {**values, "delimiter": delimiter(values.get("delimiter"))}  # parsed first, as checked() does
     reduction = values["reduction"].value
     options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
     if values.get("like"):
