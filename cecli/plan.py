@@ -64,6 +64,12 @@ class Plan:
         given = [name for name, value in (dask or {}).items() if value is not None]
         if engine == "local" and given:
             raise OptionError(f"{given[0]} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
+        wait = (dask or {}).get("wait_for_workers")
+        if wait is not None and not (wait >= 0 and math.isfinite(wait)):
+            raise OptionError(f"--wait-for-workers must be a number of seconds >= 0; received {wait!r}")
+        clusters = [name for name in ("client", "scheduler", "scheduler_file") if name in given]
+        if len(clusters) > 1:
+            raise OptionError(f"give one of {' and '.join(clusters)}: each names the Dask cluster to use")
         if per_class and not REGISTRY[loss].takes("per_class"):
             *others, last = [name for name, entry in REGISTRY.items() if entry.takes("per_class")]
             raise OptionError(

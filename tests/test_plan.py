@@ -84,6 +84,19 @@ BUILD_REFUSED = [
         "--per-class does not apply to `cecli kl` (use it with cce, sparse or softmax)",
     ),
     ({"loss": "bce", "options": {"temperature": 2.0}}, "--temperature does not apply to `cecli bce`"),
+    # The Dask engine's own values, checked before any cluster is reached (they were checked inside the engine).
+    (
+        {"loss": "bce", "engine": "dask", "dask": {"wait_for_workers": -1.0}},
+        "--wait-for-workers must be a number of seconds >= 0; received -1.0",
+    ),
+    (
+        {"loss": "bce", "engine": "dask", "dask": {"wait_for_workers": float("nan")}},
+        "--wait-for-workers must be a number of seconds >= 0; received nan",
+    ),
+    (
+        {"loss": "bce", "engine": "dask", "dask": {"scheduler": "tcp://h:1", "client": object()}},
+        "give one of client and scheduler: each names the Dask cluster to use",
+    ),
 ]
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import re
 import sys
@@ -115,13 +114,8 @@ def run(
     except ImportError:
         raise OptionError("--engine dask needs Dask, which is not installed", hint=_INSTALL_HINT) from None
 
+    # The values and their combination were checked by cecli.plan.Plan.build (wait >= 0, one cluster).
     wait = WAIT_FOR_WORKERS if wait_for_workers is None else wait_for_workers
-    if not (wait >= 0 and math.isfinite(wait)):
-        raise OptionError(f"--wait-for-workers must be a number of seconds >= 0; received {wait!r}")
-    given = [name for name, value in (("client", client), ("scheduler", scheduler), ("scheduler_file", scheduler_file))
-             if value is not None]  # fmt: skip
-    if len(given) > 1:
-        raise OptionError(f"give one of {' and '.join(given)}: each names the Dask cluster to use")
     if client is not None:
         _check_client(client, Client)
     else:
