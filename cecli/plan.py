@@ -61,13 +61,13 @@ class Plan:
         opts = _loss_options(loss, options or {}, sample_weights=bool(weight))
         if engine not in ENGINES:
             raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
-        given = [name for name, value in (dask or {}).items() if value is not None]
-        if engine == "local" and given:
-            raise OptionError(f"{given[0]} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
+        dask_given = [name for name, value in (dask or {}).items() if value is not None]
+        if engine == "local" and dask_given:
+            raise OptionError(f"{dask_given[0]} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
         wait = (dask or {}).get("wait_for_workers")
         if wait is not None and not (wait >= 0 and math.isfinite(wait)):
             raise OptionError(f"--wait-for-workers must be a number of seconds >= 0; received {wait!r}")
-        clusters = [name for name in ("client", "scheduler", "scheduler_file") if name in given]
+        clusters = [name for name in ("client", "scheduler", "scheduler_file") if name in dask_given]
         if len(clusters) > 1:
             raise OptionError(f"give one of {' and '.join(clusters)}: each names the Dask cluster to use")
         if per_class and not REGISTRY[loss].takes("per_class"):
@@ -106,10 +106,13 @@ def _loss_options(loss: str, given: dict, *, sample_weights: bool = False) -> Lo
     if loss not in REGISTRY:
         raise OptionError(f"unknown loss {loss!r}", hint=f"use one of {', '.join(REGISTRY)}")
     entry = REGISTRY[loss]
+    defaults = LossOptions.__dataclass_fields__
+    for name in given:
+        if name not in defaults or not defaults[name].init or name == "loss":  # a typo must not pass unnoticed
+            raise TypeError(f"compute() got an unexpected keyword argument {name!r}")
     like = given.get("like")
     if like not in PRESETS:
         raise OptionError(f"unknown --like {like!r}", hint=f"use one of {', '.join(LIKES)}")
-    defaults = LossOptions.__dataclass_fields__
     value = {name: given.get(name, field.default) for name, field in defaults.items() if field.init}
     for name, losses in APPLIES.items():
         if loss not in losses and value[name] != defaults[name].default:
@@ -135,9 +138,9 @@ def _loss_options(loss: str, given: dict, *, sample_weights: bool = False) -> Lo
             weights = tuple(float(v) for v in value[name])
             if not weights or not all(math.isfinite(v) and v >= 0 for v in weights):
                 raise OptionError(f"{_FLAGS[name]} needs finite weights >= 0; received {weights}")
-    _check_focal(entry.variant(SimpleNamespace(**value)), value)
+    _check_focal(loss, entry.variant(SimpleNamespace(**value)), value)
     _check_gce(value)
-    options = LossOptions(loss, **{name: given[name] for name in given if name in defaults})
+    options = LossOptions(loss, **given)
     unset = {name: field.default for name, field in defaults.items()} | {"sample_weights": False}
     if like is not None and (unlike := entry.unlike_reason(_WithWeights(options, sample_weights), unset)):
         reason, hint = unlike
@@ -155,7 +158,7 @@ class _WithWeights:
         return getattr(self.options, name)
 
 
-def _check_focal(variant: str | None, value: dict) -> None:
+def _check_focal(loss: str, variant: str | None, value: dict) -> None:
     """Focal options: ranges, what they need and exclude (see :class:`~cecli.options.LossOptions`)."""
     gamma, alpha = value["focal_gamma"], value["focal_alpha"]
     if gamma is None:
@@ -173,7 +176,7 @@ def _check_focal(variant: str | None, value: dict) -> None:
     # Keras' binary focal loss weighs the classes by alpha only when balancing them (torchvision always does).
     balanced = value["class_balancing"] or value["like"] == "torch"
     if variant == "binary focal" and alpha is not None and not balanced:
-        raise OptionError("--focal-alpha on bce needs --class-balancing (alpha weighs the classes only then)")
+        raise OptionError(f"--focal-alpha on {loss} needs --class-balancing (alpha weighs the classes only then)")
 
 
 def _check_gce(value: dict) -> None:

@@ -231,3 +231,10 @@ def test_a_bad_value_is_one_error_type_from_the_checks_and_the_readers(tmp_path)
             compute("sparse", str(path))
         assert str(located.value) == f"{path}:{message}"
     assert CellError is io_base.CellError
+
+
+def test_a_misspelt_option_is_not_silently_ignored(tmp_path):
+    # The checks read the options by name; a name they do not know is a programming error, as for any function.
+    with pytest.raises(TypeError) as caught:
+        compute("bce", str(tmp_path / "never-read.csv"), label_smothing=0.1)
+    assert str(caught.value) == "compute() got an unexpected keyword argument 'label_smothing'"
