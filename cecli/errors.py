@@ -88,6 +88,24 @@ class DataError(CecliError, ValueError):
     """The input was read but a value is outside the math's domain (NaN, p > 1, bad label)."""
 
 
+class CellError(DataError):
+    """A bad value at `index` (0-based, within a batch or the array being checked): the one error of a value.
+
+    Readers and writers know the value's column and give its name (`column`); the array checks of
+    :mod:`cecli.numerics.validate` know only its position among the checked columns
+    (`column_index`), which the scorer turns into a name. Whoever knows the file and the batch's
+    first row then fills in the rest with :meth:`~CecliError.locate`, so that one exception
+    crosses the layers instead of being translated at each.
+    """
+
+    def __init__(
+        self, message: str, *, index: int, column: str | None = None, column_index: int = 0, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, column=column)
+        self.index = index
+        self.column_index = column_index
+
+
 class StdoutError(CecliError):
     """Standard output cannot be written: a full disk, a closed stream, a reader that went away (exit 3).
 

@@ -12,6 +12,21 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+# How label columns are guessed when no name rule matched and -y was not given (cecli.io.columns), by
+# label kind: "per prediction" takes as many label columns as there are predictions (the first half of
+# 2C headerless columns, every column of a --labels file); "first" takes the first column, the rest are
+# predictions; "labels file" takes every column of a --labels file only; "never" reads no labels
+# unless -y names them. Any kind takes the first of two columns. Kinds not listed have no rule of their own.
+LABEL_GUESSES = {
+    "binary": "labels file",
+    "distribution": "per prediction",
+    "weights": "per prediction",
+    "class": "first",
+    "class or distribution": "first",
+    "none": "never",
+    "class or none": "never",
+}
+
 # What a loss takes as labels (the `labels` of an entry).
 LABEL_KINDS = {
     "binary": "a probability of the positive class per label column (binary or multi-label)",
@@ -46,7 +61,44 @@ KEYWORDS = (
     "log_floor",
     "renormalize",
     "row_sums",
+    "gamma",
+    "alpha",
+    "apply_class_balancing",
+    "q",
 )
+
+# The variants of a loss that an option turns on (the `variants` of an entry, as (option, variant) pairs):
+# when the option is set, the variant's function (in cecli.numerics.family) replaces the entry's, with
+# its own keywords (`gamma`, `alpha`, `apply_class_balancing` and `q` are --focal-gamma, the effective
+# --focal-alpha, --class-balancing and --gce-q). A keyword a function does not take is an option that
+# does not apply to the number: the JSON `options` block shows it as null (LossOptions.to_dict).
+VARIANTS = {
+    # Keras BinaryFocalCrossentropy (torchvision sigmoid_focal_loss under --like torch): alpha weighs
+    # positives and 1 - alpha negatives, only with class balancing; default alpha 0.25.
+    "binary focal": (
+        "binary_focal_cross_entropy",
+        ("from_logits", "eps", "label_smoothing", "base", "gamma", "alpha", "apply_class_balancing"),
+    ),
+    # Keras CategoricalFocalCrossentropy: alpha multiplies every class (Keras' default 0.25, else 1).
+    "categorical focal": (
+        "categorical_focal_cross_entropy",
+        ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature", "base", "gamma", "alpha"),
+    ),
+    # Keras CategoricalGeneralizedCrossEntropy: (1 - p_y^q) / q.
+    "generalized": (
+        "generalized_cross_entropy",
+        ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature", "renormalize", "base", "q"),
+    ),
+}
+
+# What a --like preset sets (cecli.options.Preset) that an entry may set otherwise for its library
+# (the `like` of an entry, as (preset, setting, value) triples).
+LIKE_SETTINGS = ("renormalize", "mean_denominator")
+
+# The conditions under which a --like library has no equivalent (the `unlike` of an entry, as
+# (preset, conditions, reason) triples, or (preset, conditions, reason, hint)): each condition is an
+# option that is set (not its default), or, after "!", one that is not; "sample_weights" is a -w column.
+# All of them must hold. Checked in order; the first reason wins.
 
 # Options that change the loss value and apply to some losses only, in the order their checks run.
 LOSS_OPTIONS = (
@@ -82,6 +134,11 @@ class Loss(NamedTuple):
     the right side of 0.5 (of 0 for logits); class and distribution labels count rows whose
     largest prediction is the true class (the label's class index, or its row's largest
     value), which ``--per-class`` groups by; weights and no labels count nothing.
+
+    The rest are data for the rules that once named losses: `variants` (an option that swaps
+    the function, :data:`VARIANTS`), `logits_only` (``softmax``), `like` (a ``--like``
+    library's setting unlike its preset's), `unlike` (when a library has no equivalent) and
+    `perplexity`. How label columns are guessed follows the label kind (:data:`LABEL_GUESSES`).
     """
 
     name: str
@@ -91,6 +148,13 @@ class Loss(NamedTuple):
     function: str  # the per-sample function's name in cecli.numerics.core (or cecli.numerics.family)
     keywords: tuple[str, ...] = ()
     predictions: str = "distributions"
+    variants: tuple[tuple[str, str], ...] = ()  # (option, VARIANTS key)
+    logits_only: bool = False  # predictions are always logits (no --from-logits to give)
+    like: tuple[tuple[str, str, str], ...] = ()  # (preset, LIKE_SETTINGS name, value) unlike the preset's own
+    unlike: tuple[tuple, ...] = ()  # (preset, conditions, reason[, hint])
+    # What exp(mean loss in nats) is a perplexity of: () none, ("dataset",) the whole, ("dataset",
+    # "groups") also each --by group (a per-document perplexity of a log-prob dump).
+    perplexity: tuple[str, ...] = ()
 
     @property
     def has_labels(self) -> bool:
@@ -99,6 +163,29 @@ class Loss(NamedTuple):
 
     def takes(self, option: str) -> bool:
         return option in self.options
+
+    def variant(self, options) -> str | None:
+        """The :data:`VARIANTS` key that `options` (any object with the option attributes) turn on, or None."""
+        return next((variant for option, variant in self.variants if getattr(options, option) is not None), None)
+
+    def call(self, options) -> tuple[str, tuple[str, ...]]:
+        """The per-sample function's name and keywords for `options`: the entry's own, or a variant's."""
+        variant = self.variant(options)
+        return VARIANTS[variant] if variant else (self.function, self.keywords)
+
+    def unlike_reason(self, options, defaults: dict) -> tuple[str, str | None] | None:
+        """Why the ``--like`` library of `options` has no equivalent of this computation, and a hint; or None.
+
+        `options` has the option attributes, and ``sample_weights`` (whether -w gives a column);
+        an option is set when it differs from its value in `defaults`.
+        """
+        for like, conditions, reason, *hint in self.unlike:
+            if like == options.like and all(
+                (getattr(options, name.removeprefix("!")) != defaults[name.removeprefix("!")]) != name.startswith("!")
+                for name in conditions
+            ):
+                return reason, (hint[0] if hint else None)
+        return None
 
 
 def checked(loss: Loss) -> Loss:
@@ -110,7 +197,40 @@ def checked(loss: Loss) -> Loss:
     for keyword in loss.keywords:
         if keyword not in KEYWORDS:
             raise ValueError(f"unknown keyword {keyword!r} for loss {loss.name!r}")
+    for option, variant in loss.variants:
+        if variant not in VARIANTS or not loss.takes(option):
+            raise ValueError(f"unknown variant {variant!r} or option {option!r} for loss {loss.name!r}")
+    for _, setting, _ in loss.like:
+        if setting not in LIKE_SETTINGS:
+            raise ValueError(f"unknown --like setting {setting!r} for loss {loss.name!r}")
+    if not set(loss.perplexity) <= {"dataset", "groups"}:
+        raise ValueError(f"unknown perplexity {loss.perplexity!r} for loss {loss.name!r}")
+    if loss.unlike and not loss.takes("like"):
+        raise ValueError(f"loss {loss.name!r} has no --like, so nothing unlike a library")
     return loss
+
+
+# The reasons a library has no equivalent, shared by several entries.
+_SKLEARN_LOGITS = ("sklearn", ("from_logits",), "scikit-learn's log_loss takes probabilities, not logits")
+_TORCH_NO_SAMPLE_WEIGHTS = ("torch", ("sample_weights",), "PyTorch's cross_entropy takes no sample weights", "drop -w")
+
+
+def _sklearn_lacks(*options: str) -> tuple:
+    """scikit-learn's log_loss has none of `options` (the ones an entry takes), in that order."""
+    return tuple(
+        ("sklearn", (name,), f"scikit-learn's log_loss has no equivalent of --{name.replace('_', '-')}")
+        for name in options
+    )
+
+
+_CATEGORICAL_VARIANTS = (("focal_gamma", "categorical focal"), ("gce_q", "generalized"))
+# The libraries without the categorical variants; checked before an entry's other reasons.
+_UNLIKE_CATEGORICAL_VARIANTS = (
+    ("sklearn", ("focal_gamma",), "scikit-learn has no focal loss"),
+    ("torch", ("focal_gamma",), "PyTorch has no categorical focal loss"),
+    ("torch", ("gce_q",), "the library has no generalized cross-entropy"),
+    ("sklearn", ("gce_q",), "the library has no generalized cross-entropy"),
+)
 
 
 REGISTRY = {
@@ -134,6 +254,26 @@ REGISTRY = {
             "binary_cross_entropy",
             ("from_logits", "eps", "pos_weight", "log_floor", "label_smoothing", "base"),
             "probabilities",
+            variants=(("focal_gamma", "binary focal"),),
+            # BCELoss / BCEWithLogitsLoss reduce over all N * k elements, whatever weight= holds.
+            like=(("torch", "mean_denominator", "elements"),),
+            unlike=(
+                ("sklearn", ("focal_gamma",), "scikit-learn has no focal loss"),
+                (
+                    "torch",
+                    ("focal_gamma", "!from_logits"),
+                    "torchvision's sigmoid_focal_loss takes logits; pass --from-logits",
+                ),
+                ("keras", ("pos_weight",), "Keras's BinaryCrossentropy has no pos_weight"),
+                ("torch", ("label_smoothing",), "PyTorch's binary cross-entropy has no label_smoothing"),
+                (
+                    "torch",
+                    ("pos_weight", "!from_logits"),
+                    "PyTorch's BCELoss has no pos_weight; pass --from-logits (BCEWithLogitsLoss)",
+                ),
+                _SKLEARN_LOGITS,
+                *_sklearn_lacks("label_smoothing", "pos_weight"),
+            ),
         ),
         Loss(
             "cce",
@@ -153,6 +293,19 @@ REGISTRY = {
             "distribution",
             "categorical_cross_entropy",
             ("from_logits", "eps", "temperature", "label_smoothing", "base", "class_weights", "renormalize"),
+            variants=_CATEGORICAL_VARIANTS,
+            unlike=(
+                *_UNLIKE_CATEGORICAL_VARIANTS,
+                (
+                    "torch",
+                    ("!from_logits",),
+                    "PyTorch's cross_entropy takes logits; pass --from-logits (or use `cecli softmax`)",
+                ),
+                _SKLEARN_LOGITS,
+                *_sklearn_lacks("label_smoothing", "class_weights"),
+                _TORCH_NO_SAMPLE_WEIGHTS,
+            ),
+            perplexity=("dataset",),
         ),
         Loss(
             "sparse",
@@ -183,6 +336,22 @@ REGISTRY = {
                 "class_weights",
                 "renormalize",
             ),
+            variants=_CATEGORICAL_VARIANTS,
+            # Keras' SparseCategoricalCrossentropy divides by the row sum after clipping.
+            like=(("keras", "renormalize", "after_clip"),),
+            unlike=(
+                *_UNLIKE_CATEGORICAL_VARIANTS,
+                ("keras", ("label_smoothing",), "Keras's SparseCategoricalCrossentropy has no label_smoothing"),
+                (
+                    "torch",
+                    ("!from_logits",),
+                    "PyTorch's cross_entropy takes logits; pass --from-logits (or use `cecli softmax`)",
+                ),
+                _SKLEARN_LOGITS,
+                *_sklearn_lacks("label_smoothing", "class_weights", "ignore_index"),
+                _TORCH_NO_SAMPLE_WEIGHTS,
+            ),
+            perplexity=("dataset",),
         ),
         Loss(
             "softmax",
@@ -202,6 +371,10 @@ REGISTRY = {
             "class or distribution",
             "softmax_cross_entropy",
             ("temperature", "label_smoothing", "class_weights", "ignore_index", "base"),
+            variants=_CATEGORICAL_VARIANTS,
+            logits_only=True,
+            unlike=(*_UNLIKE_CATEGORICAL_VARIANTS, _SKLEARN_LOGITS, _TORCH_NO_SAMPLE_WEIGHTS),
+            perplexity=("dataset",),
         ),
         Loss(
             "entropy",
@@ -212,6 +385,7 @@ REGISTRY = {
             "entropy",
             ("base",),
             "weights",
+            perplexity=("dataset",),
         ),
         Loss(
             "kl",
@@ -232,6 +406,7 @@ REGISTRY = {
             "nll",
             ("class_weights", "ignore_index", "base"),
             "log_probabilities",
+            perplexity=("dataset", "groups"),
         ),
     )
 }

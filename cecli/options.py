@@ -1,8 +1,7 @@
-"""The options of a loss computation, checked once, and recorded in every result."""
+"""The options of a loss computation, resolved once (checked by :mod:`cecli.plan`), and recorded in every result."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 
 from .choices import (  # noqa: F401 - the choice lists (written in cecli.choices) are options too
@@ -15,8 +14,7 @@ from .choices import (  # noqa: F401 - the choice lists (written in cecli.choice
     OUTPUT_FORMATS,
     REDUCTIONS,
 )
-from .errors import OptionError
-from .losses import LOSS_OPTIONS, applies
+from .losses import LIKE_SETTINGS, LOSS_OPTIONS, REGISTRY, applies
 from .numerics import DEFAULT_EPS
 
 # Which losses understand each option (from the registry); anything else set for a loss is a usage error.
@@ -32,50 +30,22 @@ class Preset:
 
     eps: float = DEFAULT_EPS
     log_floor: float | None = None
-    renormalize: str = "before_clip"
-    sparse_renormalize: str = "before_clip"
+    renormalize: str = "before_clip"  # a registry entry may set another for its library (Loss.like)
     mean_denominator: str = "weights"
     class_weights_as: str = "loss"
 
 
 PRESETS = {
     None: Preset(),
-    # Keras 3 on TensorFlow (float64): clip 1e-7, renormalise (sparse: after clipping),
+    # Keras 3 on TensorFlow (float64): clip 1e-7, renormalise (sparse: after clipping, see its entry),
     # mean = sum(w * l) / N ("sum_over_batch_size"), class weights become sample weights by label.
-    "keras": Preset(sparse_renormalize="after_clip", mean_denominator="count", class_weights_as="label"),
-    # PyTorch: BCELoss clamps log at -100 and reduces over all N * k elements (mean: / (N * k), sum: all
-    # of them, whatever weight= holds); cross_entropy takes logits.
+    "keras": Preset(mean_denominator="count", class_weights_as="label"),
+    # PyTorch: BCELoss clamps log at -100 and reduces over all N * k elements (bce's entry: mean / (N * k),
+    # sum: all of them, whatever weight= holds); cross_entropy takes logits.
     "torch": Preset(eps=0.0, log_floor=TORCH_LOG_FLOOR),
     # scikit-learn >= 1.5 log_loss: clip to machine eps, no renormalisation, mean = sum(w * l) / sum(w).
-    "sklearn": Preset(eps=SKLEARN_EPS, renormalize="none", sparse_renormalize="none"),
+    "sklearn": Preset(eps=SKLEARN_EPS, renormalize="none"),
 }
-
-
-def _unsupported(options: LossOptions) -> str | None:
-    """Why `options.like` has no equivalent of this computation, or None."""
-    like, loss = options.like, options.loss
-    logits = options.from_logits
-    if loss in ("entropy", "kl", "nll"):
-        return f"--like applies to bce, cce, sparse and softmax, not `cecli {loss}`"
-    if like == "keras":
-        if options.pos_weight is not None:
-            return "Keras's BinaryCrossentropy has no pos_weight"
-        if loss == "sparse" and options.label_smoothing:
-            return "Keras's SparseCategoricalCrossentropy has no label_smoothing"
-    if like == "torch":
-        if loss in ("cce", "sparse") and not logits:
-            return "PyTorch's cross_entropy takes logits; pass --from-logits (or use `cecli softmax`)"
-        if loss == "bce" and options.label_smoothing:
-            return "PyTorch's binary cross-entropy has no label_smoothing"
-        if loss == "bce" and options.pos_weight is not None and not logits:
-            return "PyTorch's BCELoss has no pos_weight; pass --from-logits (BCEWithLogitsLoss)"
-    if like == "sklearn":
-        if logits or loss == "softmax":
-            return "scikit-learn's log_loss takes probabilities, not logits"
-        for name in ("label_smoothing", "class_weights", "ignore_index", "pos_weight"):
-            if getattr(options, name) not in (None, 0.0):
-                return f"scikit-learn's log_loss has no equivalent of {_FLAGS[name]}"
-    return None
 
 
 @dataclass(frozen=True)
@@ -105,105 +75,43 @@ class LossOptions:
     class_weights_as: str = field(default="loss", init=False)
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise OptionError(f"unknown loss {self.loss!r}", hint=f"use one of {', '.join(LOSSES)}")
-        if self.like not in PRESETS:
-            raise OptionError(f"unknown --like {self.like!r}", hint=f"use one of {', '.join(LIKES)}")
-        defaults = LossOptions.__dataclass_fields__
-        for name, losses in APPLIES.items():
-            if self.loss not in losses and getattr(self, name) != defaults[name].default:
-                raise OptionError(f"{_FLAGS[name]} does not apply to `cecli {self.loss}`")
+        """Resolve the effective options: the preset's (and the entry's own for its library), the focal alpha.
+
+        Nothing is checked here: :meth:`cecli.plan.Plan.build` checks every value and combination,
+        once, before it creates the options (:func:`cecli.compute` and the CLI both go through it).
+        """
+        entry = REGISTRY[self.loss]
         preset = PRESETS[self.like]
-        if self.gce_q is not None and self.eps is not None:
-            raise OptionError("--eps cannot be combined with --gce-q (GCE is finite at p = 0 and never clips)")
+        settings = {name: getattr(preset, name) for name in LIKE_SETTINGS}
+        settings.update((setting, value) for like, setting, value in entry.like if like == self.like)
         object.__setattr__(self, "eps", preset.eps if self.eps is None else float(self.eps))
         object.__setattr__(self, "log_floor", preset.log_floor)
-        renormalize = preset.sparse_renormalize if self.loss == "sparse" else preset.renormalize
-        object.__setattr__(self, "renormalize", renormalize)
-        # BCELoss / BCEWithLogitsLoss reduce over all N * k elements, whatever weight= holds.
-        denominator = "elements" if self.like == "torch" and self.loss == "bce" else preset.mean_denominator
-        object.__setattr__(self, "mean_denominator", denominator)
+        object.__setattr__(self, "mean_denominator", settings["mean_denominator"])
+        object.__setattr__(self, "renormalize", settings["renormalize"])
         object.__setattr__(self, "class_weights_as", preset.class_weights_as)
-        if self.reduction not in REDUCTIONS:
-            raise OptionError(f"unknown reduction {self.reduction!r}", hint=f"use one of {', '.join(REDUCTIONS)}")
-        if str(self.base) not in BASES:
-            raise OptionError(f"unknown base {self.base!r}", hint="use e (nats), 2 (bits) or 10 (bans)")
         object.__setattr__(self, "base", str(self.base))
-        if not (math.isfinite(self.eps) and 0 <= self.eps < 0.5):
-            raise OptionError(f"--eps must be in [0, 0.5); received {self.eps}")
-        if not (0 <= self.label_smoothing <= 1):
-            raise OptionError(f"--label-smoothing must be in [0, 1]; received {self.label_smoothing}")
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise OptionError(f"--temperature must be positive; received {self.temperature}")
         for name in ("pos_weight", "class_weights"):
-            values = getattr(self, name)
-            if values is not None:
-                values = tuple(float(v) for v in values)
-                if not values or not all(math.isfinite(v) and v >= 0 for v in values):
-                    raise OptionError(f"{_FLAGS[name]} needs finite weights >= 0; received {values}")
-                object.__setattr__(self, name, values)
-        if self.loss == "softmax":
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        if entry.logits_only:
             object.__setattr__(self, "from_logits", True)
-        self._check_focal()
-        self._check_gce()
-        if self.like is not None and (reason := _unsupported(self)):
-            raise OptionError(f"--like {self.like}: {reason}")
-
-    def _check_focal(self) -> None:
-        """Focal options: ranges, what they need and exclude, and the effective alpha.
-
-        bce (Keras ``BinaryFocalCrossentropy``): alpha weighs positives (1 - alpha negatives) only
-        with --class-balancing, default 0.25; ``--like torch`` is torchvision's ``sigmoid_focal_loss``,
-        which always balances (alpha 0.25 by default) and takes logits. cce, sparse, softmax (Keras
-        ``CategoricalFocalCrossentropy``): alpha multiplies every class, 1 by default (so --focal-gamma 0
-        is plain cross-entropy) and Keras' 0.25 under ``--like keras``.
-        """
-        gamma, alpha = self.focal_gamma, self.focal_alpha
-        if gamma is None:
-            for name in ("focal_alpha", "class_balancing"):
-                if getattr(self, name) not in (None, False):
-                    raise OptionError(f"{_FLAGS[name]} needs --focal-gamma", hint="--focal-gamma 0 is cross-entropy")
-            return
-        if not (math.isfinite(gamma) and gamma >= 0):
-            raise OptionError(f"--focal-gamma must be finite and >= 0; received {gamma}")
-        if alpha is not None and not (0 <= alpha <= 1):
-            raise OptionError(f"--focal-alpha must be in [0, 1]; received {alpha}")
-        for name in ("pos_weight", "class_weights"):
-            if getattr(self, name) is not None:
-                raise OptionError(f"{_FLAGS[name]} cannot be combined with --focal-gamma (focal loss has no {name})")
-        if self.like == "sklearn":
-            raise OptionError("--like sklearn: scikit-learn has no focal loss")
-        if self.loss == "bce":
-            if self.like == "torch":
-                if not self.from_logits:
-                    raise OptionError("--like torch: torchvision's sigmoid_focal_loss takes logits; pass --from-logits")
+        variant = entry.variant(self)
+        if variant in ("binary focal", "categorical focal"):
+            # bce (Keras BinaryFocalCrossentropy): alpha weighs positives (1 - alpha negatives) only with
+            # --class-balancing, default 0.25; --like torch is torchvision's sigmoid_focal_loss, which always
+            # balances. cce, sparse, softmax (Keras CategoricalFocalCrossentropy): alpha multiplies every class,
+            # 1 by default (so --focal-gamma 0 is plain cross-entropy), Keras' 0.25 under --like keras.
+            if variant == "binary focal" and self.like == "torch":
                 object.__setattr__(self, "class_balancing", True)
-            elif alpha is not None and not self.class_balancing:
-                raise OptionError("--focal-alpha on bce needs --class-balancing (alpha weighs the classes only then)")
-            default = 0.25
-        else:
-            if self.like == "torch":
-                raise OptionError("--like torch: PyTorch has no categorical focal loss")
-            default = 0.25 if self.like == "keras" else 1.0
-        object.__setattr__(self, "focal_alpha", float(default if alpha is None else alpha))
-        object.__setattr__(self, "focal_gamma", float(gamma))
-
-    def _check_gce(self) -> None:
-        """Generalized cross-entropy: q in (0, 1], alone among the loss variants; Keras under --like keras."""
-        q = self.gce_q
-        if q is None:
-            return
-        if not (0 < q <= 1):
-            raise OptionError(f"--gce-q must be in (0, 1]; received {q}")
-        for name in ("class_weights", "focal_gamma"):
-            if getattr(self, name) is not None:
-                raise OptionError(f"{_FLAGS[name]} cannot be combined with --gce-q")
-        if self.like in ("torch", "sklearn"):
-            raise OptionError(f"--like {self.like}: the library has no generalized cross-entropy")
-        object.__setattr__(self, "gce_q", float(q))
-        object.__setattr__(self, "eps", 0.0)
-        if self.like == "keras":  # CategoricalGeneralizedCrossEntropy uses the probabilities as given
-            object.__setattr__(self, "renormalize", "none")
+            default = 0.25 if variant == "binary focal" or self.like == "keras" else 1.0
+            alpha = default if self.focal_alpha is None else self.focal_alpha
+            object.__setattr__(self, "focal_alpha", float(alpha))
+            object.__setattr__(self, "focal_gamma", float(self.focal_gamma))
+        elif variant == "generalized":
+            object.__setattr__(self, "gce_q", float(self.gce_q))
+            object.__setattr__(self, "eps", 0.0)  # GCE is finite at p = 0: nothing to clip
+            if self.like == "keras":  # CategoricalGeneralizedCrossEntropy uses the probabilities as given
+                object.__setattr__(self, "renormalize", "none")
 
     @property
     def unit(self) -> str:
@@ -216,7 +124,11 @@ class LossOptions:
     def to_dict(self) -> dict:
         """Every effective option, so that a number can be reproduced."""
         data = asdict(self)
-        data["eps"] = self.eps if not self.from_logits and self.loss not in ("entropy", "kl", "nll") else None
+        # An option the function that made the number does not take did not apply: null, not its default.
+        _, keywords = REGISTRY[self.loss].call(self)
+        for name in ("eps", "log_floor", "renormalize"):
+            if name not in keywords or (name == "eps" and self.from_logits):
+                data[name] = None
         data["unit"] = self.unit
         for name in ("pos_weight", "class_weights"):
             data[name] = list(data[name]) if data[name] is not None else None

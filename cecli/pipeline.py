@@ -24,8 +24,9 @@ from .io.columns import Selection, choose_columns
 from .io.expand import expand_partitioned, file_identity, would_read
 from .io.memory import LABELS_NAME, TABLE_NAME, ArrowStreamExportable, in_memory, not_data, open_memory
 from .io.sources import open_input
+from .losses import REGISTRY
 from .numerics import validate
-from .numerics.reduce import ScoreState, TopK
+from .numerics.reduce import ScoreState
 from .options import LossOptions
 from .plan import Plan
 from .result import InputInfo, LossResult
@@ -60,6 +61,7 @@ def compute(
     wait_for_workers: float | None = None,
     scheduler_file: str | None = None,
     client: Any = None,
+    plan: Plan | None = None,
     **options: Any,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) or data in memory, and reduce it.
@@ -118,6 +120,10 @@ def compute(
     client : distributed.Client, optional
         A connected Dask client to run on (from dask-jobqueue, dask-gateway, Coiled, ...);
         left open. At most one of `client`, `scheduler` and `scheduler_file`.
+    plan : Plan, optional
+        The :class:`~cecli.plan.Plan` already built by :meth:`~cecli.plan.Plan.build` from these
+        same arguments (the CLI's, with its output options), so that its checks run once;
+        without it, ``compute`` builds one.
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -148,7 +154,8 @@ def compute(
     """
     dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
                  "wait_for_workers": wait_for_workers}  # fmt: skip
-    plan = Plan.build(loss, options=options, engine=engine, weight=weight, per_class=per_class, dask=dask_only)
+    if plan is None:
+        plan = Plan.build(loss, options=options, engine=engine, weight=weight, per_class=per_class, dask=dask_only)
     opts = plan.opts
     read = read or ReadSettings()
     memory = in_memory(source)
@@ -395,16 +402,13 @@ def _result(
         per_class = [
             (class_names[i] if i < len(class_names) else str(i), i, part) for i, part in sorted(state.per_class.items())
         ]
-    top = None
-    if state.top.k:
-        top = TopK(state.top.k, tuple((loss, state.global_row(at), kept) for loss, at, kept in state.top.rows))
     values, counted, keep = per_sample if per_sample is not None else (None, None, {})
     return LossResult(
         options=opts,
         partial=partial,
         hits=state.hits if state.hits.count else None,
         histogram=state.histogram if extras else None,
-        top=top,
+        top=state.largest(),
         groups=groups,
         per_class=per_class,
         input=described,
@@ -414,5 +418,6 @@ def _result(
         warnings=warnings,
         out=out,
         rows=state.rows,
-        elements=state.n_classes if opts.loss == "bce" and state.n_classes else 1,
+        # Binary labels: each row holds one loss term per label column (accuracy counts them all).
+        elements=state.n_classes if REGISTRY[opts.loss].labels == "binary" and state.n_classes else 1,
     )

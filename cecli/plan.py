@@ -1,20 +1,23 @@
-"""The checks of option combinations, written once and without Typer (issue 14's Plan).
+"""Every check of option values and combinations, written once and without Typer (issue 14's Plan).
 
-:data:`CONFLICTS` is the one table of options that cannot both apply; :func:`checked` runs it
-over the parsed values of a command (and resolves ``--delimiter``), raising the
-:class:`~cecli.errors.OptionError` that the CLI maps to exit 2. The CLI calls it for every
-command; nothing here depends on how the values were parsed. :class:`Plan` holds the rules
-:func:`cecli.compute` checks for library callers and the CLI alike (the loss's options, the
-engine, ``--labels``, ``--per-class``), each written once.
+:meth:`Plan.build` is the one place: the CLI's output options against :data:`CONFLICTS` (when
+the CLI passes them), the gate's thresholds, every loss option's value and combination (then
+:class:`~cecli.options.LossOptions` resolves the presets, checking nothing), a ``--like``
+library's equivalent (the registry's `unlike`), the engine and ``--per-class``. It raises the
+:class:`~cecli.errors.OptionError` that the CLI maps to exit 2. :func:`cecli.compute` builds a
+plan for library callers and takes the CLI's (``plan=``), so the checks run once either way;
+:func:`checked` is the table alone, for ``cecli columns``, which computes no loss.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from .errors import OptionError, printable
 from .losses import REGISTRY
-from .options import ENGINES, LossOptions
+from .options import _FLAGS, APPLIES, BASES, ENGINES, LIKES, PRESETS, REDUCTIONS, LossOptions
 
 
 @dataclass(frozen=True)
@@ -39,20 +42,34 @@ class Plan:
         weight: str | None = None,
         per_class: bool = False,
         dask: dict | None = None,
+        given: dict | None = None,
+        fmt: str | None = None,
+        gate: dict | None = None,
     ) -> Plan:
         """The plan of `loss` with `options` (:class:`~cecli.options.LossOptions` fields).
 
         `weight` is the ``-w`` column spec, `dask` the Dask-only arguments by name (``None``
-        where not given).
+        where not given). The CLI also passes its parsed values (`given`, checked against
+        :data:`CONFLICTS` first, with `fmt` the output format in effect) and its gate
+        (`gate`: ``fail_above``, ``fail_below``). The checks run in that order, then the loss
+        options, then the rest; the first failure is the one reported.
         """
-        opts = LossOptions(loss=loss, **(options or {}))
-        if opts.like == "torch" and weight and loss != "bce":
-            raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
+        if given is not None:
+            checked(given, fmt)
+        if gate:
+            _check_gate(**gate)
+        opts = _loss_options(loss, options or {}, sample_weights=bool(weight))
         if engine not in ENGINES:
             raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
-        given = [name for name, value in (dask or {}).items() if value is not None]
-        if engine == "local" and given:
-            raise OptionError(f"{given[0]} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
+        dask_given = [name for name, value in (dask or {}).items() if value is not None]
+        if engine == "local" and dask_given:
+            raise OptionError(f"{dask_given[0]} is for engine='dask'; the engine is 'local'", hint="pass engine='dask'")
+        wait = (dask or {}).get("wait_for_workers")
+        if wait is not None and not (wait >= 0 and math.isfinite(wait)):
+            raise OptionError(f"--wait-for-workers must be a number of seconds >= 0; received {wait!r}")
+        clusters = [name for name in ("client", "scheduler", "scheduler_file") if name in dask_given]
+        if len(clusters) > 1:
+            raise OptionError(f"give one of {' and '.join(clusters)}: each names the Dask cluster to use")
         if per_class and not REGISTRY[loss].takes("per_class"):
             *others, last = [name for name, entry in REGISTRY.items() if entry.takes("per_class")]
             raise OptionError(
@@ -72,6 +89,112 @@ class Plan:
             )
         if self.engine == "dask" and "-" in paths:
             raise OptionError("the Dask engine reads files, not stdin", hint="give paths or use --engine local")
+
+
+def _check_gate(*, fail_above: float | None = None, fail_below: float | None = None) -> None:
+    """Refuse a gate that can never fail: a NaN threshold compares false with every value.
+
+    Infinite thresholds are legal: ``--fail-above inf`` fails only for a NaN or missing value.
+    """
+    for flag, threshold in (("--fail-above", fail_above), ("--fail-below", fail_below)):
+        if threshold is not None and math.isnan(threshold):
+            raise OptionError(
+                f"{flag} nan is a gate that can never fail (no value compares with NaN)",
+                hint=f"give {flag} a number",
+            )
+
+
+def _loss_options(loss: str, given: dict, *, sample_weights: bool = False) -> LossOptions:
+    """Check each loss option's value and every combination, then resolve them (:class:`LossOptions`).
+
+    `sample_weights` is whether -w gives a column (a --like library may have no sample weights).
+    """
+    if loss not in REGISTRY:
+        raise OptionError(f"unknown loss {loss!r}", hint=f"use one of {', '.join(REGISTRY)}")
+    entry = REGISTRY[loss]
+    defaults = LossOptions.__dataclass_fields__
+    for name in given:
+        if name not in defaults or not defaults[name].init or name == "loss":  # a typo must not pass unnoticed
+            raise TypeError(f"compute() got an unexpected keyword argument {name!r}")
+    like = given.get("like")
+    if like not in PRESETS:
+        raise OptionError(f"unknown --like {like!r}", hint=f"use one of {', '.join(LIKES)}")
+    value = {name: given.get(name, field.default) for name, field in defaults.items() if field.init}
+    for name, losses in APPLIES.items():
+        if loss not in losses and value[name] != defaults[name].default:
+            raise OptionError(f"{_FLAGS[name]} does not apply to `cecli {loss}`")
+    if like is not None and not entry.takes("like"):
+        *others, last = [name for name, other in REGISTRY.items() if other.takes("like")]
+        raise OptionError(f"--like {like}: --like applies to {', '.join(others)} and {last}, not `cecli {loss}`")
+    if value["gce_q"] is not None and value["eps"] is not None:
+        raise OptionError("--eps cannot be combined with --gce-q (GCE is finite at p = 0 and never clips)")
+    if value["reduction"] not in REDUCTIONS:
+        raise OptionError(f"unknown reduction {value['reduction']!r}", hint=f"use one of {', '.join(REDUCTIONS)}")
+    if str(value["base"]) not in BASES:
+        raise OptionError(f"unknown base {value['base']!r}", hint="use e (nats), 2 (bits) or 10 (bans)")
+    eps = PRESETS[like].eps if value["eps"] is None else value["eps"]
+    if not (math.isfinite(eps) and 0 <= eps < 0.5):
+        raise OptionError(f"--eps must be in [0, 0.5); received {eps}")
+    if not (0 <= value["label_smoothing"] <= 1):
+        raise OptionError(f"--label-smoothing must be in [0, 1]; received {value['label_smoothing']}")
+    if not (math.isfinite(value["temperature"]) and value["temperature"] > 0):
+        raise OptionError(f"--temperature must be positive; received {value['temperature']}")
+    for name in ("pos_weight", "class_weights"):
+        if value[name] is not None:
+            weights = tuple(float(v) for v in value[name])
+            if not weights or not all(math.isfinite(v) and v >= 0 for v in weights):
+                raise OptionError(f"{_FLAGS[name]} needs finite weights >= 0; received {weights}")
+    _check_focal(loss, entry.variant(SimpleNamespace(**value)), value)
+    _check_gce(value)
+    options = LossOptions(loss, **given)
+    unset = {name: field.default for name, field in defaults.items()} | {"sample_weights": False}
+    if like is not None and (unlike := entry.unlike_reason(_WithWeights(options, sample_weights), unset)):
+        reason, hint = unlike
+        raise OptionError(f"--like {like}: {reason}", hint=hint)
+    return options
+
+
+class _WithWeights:
+    """The resolved options as the registry's `unlike` conditions read them, with ``sample_weights`` (-w)."""
+
+    def __init__(self, options: LossOptions, sample_weights: bool) -> None:
+        self.options, self.sample_weights = options, sample_weights
+
+    def __getattr__(self, name: str):
+        return getattr(self.options, name)
+
+
+def _check_focal(loss: str, variant: str | None, value: dict) -> None:
+    """Focal options: ranges, what they need and exclude (see :class:`~cecli.options.LossOptions`)."""
+    gamma, alpha = value["focal_gamma"], value["focal_alpha"]
+    if gamma is None:
+        for name in ("focal_alpha", "class_balancing"):
+            if value[name] not in (None, False):
+                raise OptionError(f"{_FLAGS[name]} needs --focal-gamma", hint="--focal-gamma 0 is cross-entropy")
+        return
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise OptionError(f"--focal-gamma must be finite and >= 0; received {gamma}")
+    if alpha is not None and not (0 <= alpha <= 1):
+        raise OptionError(f"--focal-alpha must be in [0, 1]; received {alpha}")
+    for name in ("pos_weight", "class_weights"):
+        if value[name] is not None:
+            raise OptionError(f"{_FLAGS[name]} cannot be combined with --focal-gamma (focal loss has no {name})")
+    # Keras' binary focal loss weighs the classes by alpha only when balancing them (torchvision always does).
+    balanced = value["class_balancing"] or value["like"] == "torch"
+    if variant == "binary focal" and alpha is not None and not balanced:
+        raise OptionError(f"--focal-alpha on {loss} needs --class-balancing (alpha weighs the classes only then)")
+
+
+def _check_gce(value: dict) -> None:
+    """Generalized cross-entropy: q in (0, 1], alone among the loss variants."""
+    q = value["gce_q"]
+    if q is None:
+        return
+    if not (0 < q <= 1):
+        raise OptionError(f"--gce-q must be in (0, 1]; received {q}")
+    for name in ("class_weights", "focal_gamma"):
+        if value[name] is not None:
+            raise OptionError(f"{_FLAGS[name]} cannot be combined with --gce-q")
 
 
 def delimiter(text: str | None) -> str | None:

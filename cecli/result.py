@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
-from .errors import OptionError
-from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Partial, TopK
+from .losses import REGISTRY
+from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Largest, Partial
 from .options import LossOptions
 
 SCHEMA_VERSION = 1
@@ -56,7 +56,7 @@ class LossResult:
     input: InputInfo
     hits: Partial | None = None
     histogram: Histogram | None = None
-    top: TopK | None = None
+    top: Largest | None = None
     groups: list[tuple[dict, Partial]] | None = None
     per_class: list[tuple[str, int, Partial]] | None = None
     per_sample: np.ndarray | None = None
@@ -74,19 +74,19 @@ class LossResult:
 
     @property
     def perplexity(self) -> float | None:
-        """``exp`` of the mean loss in nats, ``sum(w * l) / D`` as in `value` (multi-class losses and entropy)."""
-        if self.options.loss not in ("cce", "sparse", "softmax", "entropy", "nll"):
+        """``exp`` of the mean loss in nats, ``sum(w * l) / D`` as in `value`, where the registry entry has one."""
+        if "dataset" not in REGISTRY[self.options.loss].perplexity:
             return None
         base = self.options.log_base
         return _exp_nats(self.partial.reduced("mean"), base)
 
     def group_perplexities(self) -> list[float] | None:
-        """Each ``--by`` group's perplexity, ``exp`` of its mean loss in nats (``cecli nll`` only, else None).
+        """Each ``--by`` group's perplexity, ``exp`` of its mean loss in nats, where the entry has them (``nll``).
 
         A per-document perplexity is what a log-prob dump grouped by document asks for; the other
         losses keep their group entries as they were (their perplexity is the whole's only).
         """
-        if self.groups is None or self.options.loss != "nll":
+        if self.groups is None or "groups" not in REGISTRY[self.options.loss].perplexity:
             return None
         base = self.options.log_base
         return [_exp_nats(part.reduced("mean"), base) for _, part in self.groups]
@@ -253,19 +253,6 @@ def _reduced(part: Partial, options: LossOptions, elements: int) -> float | None
 def _denominator(part: Partial, options: LossOptions, elements: int) -> float:
     k = _per_element(options, elements)
     return part.denominator if k == 1 else k * part.denominator  # exact: a count times k
-
-
-def check_gate(*, fail_above: float | None, fail_below: float | None) -> None:
-    """Refuse a gate that can never fail: a NaN threshold compares false with every value.
-
-    Infinite thresholds are legal: ``--fail-above inf`` fails only for a NaN or missing value.
-    """
-    for flag, threshold in (("--fail-above", fail_above), ("--fail-below", fail_below)):
-        if threshold is not None and math.isnan(threshold):
-            raise OptionError(
-                f"{flag} nan is a gate that can never fail (no value compares with NaN)",
-                hint=f"give {flag} a number",
-            )
 
 
 def gate_failure(value: float | None, *, fail_above: float | None, fail_below: float | None) -> str | None:

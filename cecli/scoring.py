@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import DataError, InputError, OptionError
-from .io.base import STDIN_NAME, Batch, CellError, ReadSettings
+from .errors import CellError, DataError, InputError, OptionError
+from .io.base import STDIN_NAME, Batch, ReadSettings
 from .io.columns import Column, Selection, class_names, class_numbers
 from .io.inputs import Input, aligned
 from .io.remote import redact
@@ -28,7 +28,6 @@ from .io.sources import open_input
 from .losses import REGISTRY
 from .numerics import core, family, validate
 from .numerics.reduce import Histogram, Partial, ScoreState, TopK, grouped
-from .numerics.validate import InvalidValue
 from .options import LossOptions
 
 
@@ -122,6 +121,8 @@ class _Scorer:
         numbers = class_numbers(selection.predictions)
         self.class_numbers = None if numbers is None or numbers == list(range(len(numbers))) else numbers
         self.keywords = _keywords(opts)
+        name, names = REGISTRY[opts.loss].call(opts)  # the entry's function, or the variant an option turns on
+        self.function = loss_function(name), names
 
     def start_file(self, index: int, source: Input, *, own_labels: bool = True) -> None:
         """Score the next batches as file number `index` (0-based, in dataset order)."""
@@ -149,7 +150,7 @@ class _Scorer:
     def _checked(self, role: str, batch: Batch, check, *args):
         try:
             return check(*args)
-        except InvalidValue as error:
+        except CellError as error:
             source = self.inputs[role]
             raise error.locate(
                 file=source.display,
@@ -267,14 +268,8 @@ class _Scorer:
         y, classes, true_class = getattr(self, _LABELS[kind])(batch, labels, preds)
         if kind == "binary":
             preds = preds[:, 0] if preds.shape[1] == 1 else preds
-        keywords = {name: row_sums if name == "row_sums" else self.keywords[name] for name in loss.keywords}
-        function = loss_function(loss.function)
-        if opts.focal_gamma is not None:
-            function, keywords = self._focal(kind)
-        elif opts.gce_q is not None:
-            names = ("from_logits", "eps", "label_smoothing", "ignore_index", "temperature", "renormalize", "base")
-            function = family.generalized_cross_entropy
-            keywords = {"q": opts.gce_q, **{name: self.keywords[name] for name in names}}
+        function, names = self.function
+        keywords = {name: row_sums if name == "row_sums" else self.keywords[name] for name in names}
         losses = function(preds, **keywords) if y is None else function(y, preds, **keywords)
         hits = None
         if self.extras and kind == "binary":
@@ -284,16 +279,6 @@ class _Scorer:
         elif self.extras and true_class is not None:
             hits = _hits(_row_argmax(batch.arrays["predictions"]), true_class)
         return _Scored(losses, classes, true_class, hits, off_simplex)
-
-    def _focal(self, kind: str) -> tuple[Callable, dict]:
-        """The focal loss replacing a cross-entropy entry's function (``--focal-gamma``), with its keywords."""
-        opts, keywords = self.opts, self.keywords
-        shared = {name: keywords[name] for name in ("from_logits", "eps", "label_smoothing", "base")}
-        shared.update(gamma=opts.focal_gamma, alpha=opts.focal_alpha)
-        if kind == "binary":
-            return family.binary_focal_cross_entropy, {**shared, "apply_class_balancing": opts.class_balancing}
-        extra = {name: keywords[name] for name in ("ignore_index", "temperature")}
-        return family.categorical_focal_cross_entropy, {**shared, **extra}
 
     def _check_predictions(self, kind: str, batch: Batch, preds: np.ndarray) -> tuple[np.ndarray | None, int]:
         """Check predictions of a prediction kind; their row sums (probability rows) and rows off the simplex."""
@@ -494,6 +479,10 @@ def _keywords(opts: LossOptions) -> dict:
         "base": opts.log_base,
         "log_floor": opts.log_floor,
         "renormalize": opts.renormalize,
+        "gamma": opts.focal_gamma,
+        "alpha": opts.focal_alpha,
+        "apply_class_balancing": opts.class_balancing,
+        "q": opts.gce_q,
     }
 
 

@@ -476,3 +476,146 @@ def test_nll_bad_log_prob_in_ndjson_names_the_record(runner, tmp_path):
     result = runner.invoke(app, ["nll", str(path), "-p", "token_logprob"], prog_name="cecli")
     assert result.exit_code == 3
     assert result.stderr.startswith(f"cecli: error: {path}:2:token_logprob: log-probability 0.25 is above 0")
+
+
+# --- issue 16 leftovers: Keras' categorical defaults, smoothing, -w, the options block, the Dask engine -------------
+
+
+def _log_softmax(scores: list[float], y: int) -> float:
+    """log softmax(scores)[y] as a max-shifted log-sum-exp (Keras and PyTorch on logits)."""
+    top = max(scores)
+    return scores[y] - top - math.log(math.fsum(math.exp(v - top) for v in scores))
+
+
+SCORES = [(0, [2.0, -1.0, 0.5]), (2, [0.25, 1.5, -0.75]), (1, [-2.0, 3.0, 1.0])]
+
+
+def _scores(tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("y,s_0,s_1,s_2\n" + "".join(f"{y},{','.join(map(repr, s))}\n" for y, s in SCORES))
+    return str(path)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0, 5.0])
+def test_softmax_focal_like_keras_is_categorical_focal_crossentropy_from_logits(runner, tmp_path, gamma):
+    """Keras CategoricalFocalCrossentropy(from_logits=True), p = softmax(s): -alpha (1 - p_y)^gamma log p_y.
+
+    Keras' alpha defaults to 0.25.
+    """
+    document = _json(runner, ["softmax", _scores(tmp_path), "-y", "y", "-p", "s_*", "--focal-gamma", str(gamma),
+                              "--like", "keras"])  # fmt: skip
+    expected = []
+    for y, s in SCORES:
+        log_p = _log_softmax(s, y)
+        expected.append(-0.25 * (1 - math.exp(log_p)) ** gamma * log_p)
+    assert document["per_sample"] == pytest.approx(expected, rel=1e-13, abs=0)
+    # Keras' "sum_over_batch_size": the sum over the number of rows.
+    assert document["value"] == pytest.approx(math.fsum(expected) / len(expected), rel=1e-13, abs=0)
+    options = document["options"]
+    assert (options["focal_alpha"], options["focal_gamma"], options["like"]) == (0.25, gamma, "keras")
+    # Logits are never clipped nor divided by their sum: neither option applied to this number.
+    assert (options["eps"], options["renormalize"], options["log_floor"]) == (None, None, None)
+
+
+@pytest.mark.parametrize("like", [[], ["--like", "keras"]])
+@pytest.mark.parametrize("s", [0.1, 0.3])
+def test_cce_focal_with_label_smoothing_is_keras_categorical_focal_crossentropy(runner, tmp_path, like, s):
+    """Keras: y' = y (1 - s) + s / C first; then -sum_c alpha (1 - p_c)^gamma y'_c log p_c (alpha 0.25 under Keras)."""
+    gamma, alpha = 2.0, (0.25 if like else 1.0)
+    document = _json(
+        runner, ["cce", _onehot(tmp_path, False), "--focal-gamma", "2", "--label-smoothing", str(s), *like]
+    )
+    expected = []
+    for y, row in ROWS:
+        smoothed = [(1.0 if c == y else 0.0) * (1 - s) + s / 3 for c in range(3)]
+        expected.append(
+            -math.fsum(alpha * (1 - p) ** gamma * t * math.log(p) for t, p in zip(smoothed, row, strict=True))
+        )
+    assert document["per_sample"] == pytest.approx(expected, rel=1e-13, abs=0)
+    assert document["options"]["label_smoothing"] == s
+    assert document["options"]["focal_alpha"] == alpha
+    # The focal loss clips at eps but never divides rows by their sum (these rows sum to 1 anyway).
+    assert (document["options"]["eps"], document["options"]["renormalize"]) == (1e-7, None)
+
+
+def test_the_options_block_keeps_renormalize_where_it_applied(runner, tmp_path):
+    """Plain cce and GCE divide rows by their sum (Keras: GCE takes the probabilities as given)."""
+    plain = _json(runner, ["cce", _onehot(tmp_path, False)])["options"]
+    gce = _json(runner, ["sparse", _onehot(tmp_path, True), "--gce-q", "0.5"])["options"]
+    gce_keras = _json(runner, ["sparse", _onehot(tmp_path, True), "--gce-q", "0.5", "--like", "keras"])["options"]
+    assert (plain["renormalize"], gce["renormalize"], gce_keras["renormalize"]) == (
+        "before_clip",
+        "before_clip",
+        "none",
+    )
+    assert (gce["eps"], gce["focal_alpha"], gce["focal_gamma"]) == (0.0, None, None)
+
+
+WEIGHTS = [2.0, 0.5, 1.0, 3.0]
+
+
+def _weighted(tmp_path, kind: str) -> str:
+    """A file with a sample-weight column `w` beside the rows of `kind` (binary, sparse or tokens)."""
+    path = tmp_path / f"weighted-{kind}.csv"
+    if kind == "binary":
+        lines = ["y,p,w", *(f"{y},{p!r},{w!r}" for (y, p), w in zip(BINARY, WEIGHTS, strict=True))]
+    elif kind == "sparse":
+        lines = [
+            "y,p_0,p_1,p_2,w",
+            *(f"{y},{','.join(map(repr, r))},{w!r}" for (y, r), w in zip(ROWS, WEIGHTS[:3], strict=True)),
+        ]
+    else:
+        lines = ["doc_id,token_logprob,w", *(f"{d},{v!r},{w!r}" for (d, v), w in zip(TOKENS[:4], WEIGHTS, strict=True))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "args", "formula"),
+    [
+        # Keras BinaryFocalCrossentropy, gamma 2, class balancing with alpha 0.25.
+        ("binary", ["bce", "-y", "y", "-p", "p", "--focal-gamma", "2", "--class-balancing"],
+         lambda y, p, keras: _keras_binary_focal(y, p, 2.0, 0.25)),
+        # Keras CategoricalFocalCrossentropy of the one-hot class: alpha 1 without --like, Keras' 0.25 with it.
+        ("sparse", ["sparse", "-y", "y", "-p", "p_*", "--focal-gamma", "0.5"],
+         lambda y, row, keras: -(0.25 if keras else 1.0) * (1 - row[y]) ** 0.5 * math.log(row[y])),
+        # GCE (1 - p_y^q) / q.
+        ("sparse", ["sparse", "-y", "y", "-p", "p_*", "--gce-q", "0.7"],
+         lambda y, row, keras: (1 - row[y] ** 0.7) / 0.7),
+        # NLL of the true token's log-probability: -log p.
+        ("tokens", ["nll", "-p", "token_logprob"], lambda doc, lp, keras: -lp),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("like", [False, True])
+def test_sample_weights_weigh_focal_gce_and_nll(runner, tmp_path, kind, args, formula, like):
+    """-w: the mean is sum(w l) / sum(w); Keras' sample_weight divides sum(w l) by the number of rows."""
+    if like and args[0] == "nll":  # --like applies to bce, cce, sparse and softmax only
+        result = runner.invoke(app, ["nll", _weighted(tmp_path, kind), *args[1:], "-w", "w", "--like", "keras"])
+        assert result.exit_code == 2 and "No such option: --like" in result.stderr
+        return
+    rows = {"binary": BINARY, "sparse": ROWS, "tokens": TOKENS}[kind][: len(WEIGHTS)]
+    document = _json(runner, [args[0], _weighted(tmp_path, kind), *args[1:], "-w", "w", *(["--like", "keras"] * like)])
+    losses = [formula(*row, like) for row in rows]
+    weights = WEIGHTS[: len(rows)]
+    assert document["per_sample"] == pytest.approx(losses, rel=1e-13, abs=0)  # per sample: unweighted
+    total = math.fsum(w * loss for w, loss in zip(weights, losses, strict=True))
+    expected = total / (len(rows) if like else math.fsum(weights))
+    assert document["value"] == pytest.approx(expected, rel=1e-13, abs=0)
+
+
+@pytest.mark.parametrize(
+    ("args", "formula"),
+    [
+        (["bce", "BINARY", "--focal-gamma", "2", "--like", "keras"], lambda y, p: _keras_binary_focal(y, p, 2.0)),
+        (["sparse", "SPARSE", "--focal-gamma", "2", "--like", "keras"],
+         lambda y, row: -0.25 * (1 - row[y]) ** 2 * math.log(row[y])),
+        (["cce", "ONEHOT", "--gce-q", "0.25"], lambda y, row: (1 - row[y] ** 0.25) / 0.25),
+    ],
+)  # fmt: skip
+def test_focal_and_gce_on_the_dask_engine_are_the_published_formulas(runner, tmp_path, args, formula):
+    files = {"BINARY": _binary(tmp_path, BINARY), "SPARSE": _onehot(tmp_path, True), "ONEHOT": _onehot(tmp_path, False)}
+    rows = BINARY if "BINARY" in args else ROWS
+    document = _json(runner, [files.get(a, a) for a in args] + ["--summary-only", "--engine", "dask", "-q"])
+    losses = [formula(*row) for row in rows]
+    assert document["value"] == pytest.approx(math.fsum(losses) / len(losses), rel=1e-13, abs=0)
+    assert document["count"] == len(rows)

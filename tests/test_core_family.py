@@ -23,6 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cecli.errors import CellError
 from cecli.numerics.core import (
     binary_cross_entropy,
     categorical_cross_entropy,
@@ -39,7 +40,7 @@ from cecli.numerics.family import (
     perplexity,
 )
 from cecli.numerics.reduce import Partial
-from cecli.numerics.validate import InvalidValue, check_log_probabilities
+from cecli.numerics.validate import check_log_probabilities
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -533,7 +534,7 @@ def test_nll_loss_probability_zero_is_inf_and_zero_weight_is_zero():
     ],
 )
 def test_check_log_probabilities_names_the_first_bad_value(values, message, index, column):
-    with pytest.raises(InvalidValue) as caught:
+    with pytest.raises(CellError) as caught:
         check_log_probabilities(values)
     assert caught.value.message == message
     assert (caught.value.index, caught.value.column_index) == (index, column)

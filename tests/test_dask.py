@@ -36,7 +36,7 @@ from cecli.errors import InputError, OptionError, OutputError
 distributed = pytest.importorskip("distributed")
 
 from cecli.engines import dask as dask_engine  # noqa: E402 - only once Dask is known to be installed
-from cecli.engines import dask_cluster  # noqa: E402
+from cecli.engines import dask_cluster, dask_task  # noqa: E402
 
 N_CLASSES = 5
 # One spec for every comparison: --by, --per-class and --top with a kept column exercise every merged part.
@@ -1412,7 +1412,7 @@ SECRET_URL = "s3://AKIA:s3cr3t@bucket/x.parquet?region=eu-west-1&secret_key=abc"
         (
             OSError(f"When reading {SECRET_URL}: AccessDenied for user AKIA, key abc"),
             "a worker cannot read it: When reading s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: "
-            f"AccessDenied for user ***, key *** ({dask_engine._SAME_PATHS_HINT})",
+            f"AccessDenied for user ***, key *** ({dask_task._SAME_PATHS_HINT})",
         ),
         (
             ValueError(f"bad footer in {SECRET_URL}"),
@@ -1441,7 +1441,7 @@ def test_a_secret_url_in_a_failed_task_is_redacted_end_to_end(dump, in_process_c
     assert str(raised.value) == (
         "s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: a worker cannot read it: cannot open "
         "s3://***@bucket/x.parquet?region=eu-west-1&secret_key=***: connection reset "
-        f"({dask_engine._SAME_PATHS_HINT})"
+        f"({dask_task._SAME_PATHS_HINT})"
     )
 
 

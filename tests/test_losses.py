@@ -9,9 +9,11 @@ import pytest
 
 from cecli import DataError, OptionError, compute, options
 from cecli.cli import app
-from cecli.losses import KEYWORDS, LABEL_KINDS, LOSS_OPTIONS, REGISTRY, Loss, checked
+from cecli.io.columns import Column, choose_columns
+from cecli.losses import KEYWORDS, LABEL_GUESSES, LABEL_KINDS, LOSS_OPTIONS, REGISTRY, VARIANTS, Loss, checked
 from cecli.numerics import core
 from cecli.options import APPLIES, LOSSES, LossOptions
+from cecli.plan import Plan
 from cecli.scoring import _LABELS, _keywords, loss_function
 
 # Written out by hand from the README's "Options" table: which loss takes which option.
@@ -146,10 +148,10 @@ def test_an_option_a_loss_does_not_take_is_a_usage_error(name, option, runner):
         companions = dict(COMPANIONS.get(option, {}))
         if option == "focal_alpha" and name == "bce":  # alpha weighs bce's classes only with class balancing
             companions["class_balancing"] = True
-        assert getattr(LossOptions(name, **{option: value}, **companions), option) == value
+        assert getattr(Plan.build(name, options={option: value, **companions}).opts, option) == value
         return
     with pytest.raises(OptionError, match=f"^{flag} does not apply to `cecli {name}`$"):
-        LossOptions(name, **{option: value})
+        Plan.build(name, options={option: value})
     result = runner.invoke(app, [name, *args, "-"], input="1,0.5\n")
     assert result.exit_code == 2
     assert f"No such option: {flag}" in result.stderr
@@ -196,7 +198,7 @@ def test_a_label_value_the_kind_refuses_names_its_cell(monkeypatch, tmp_path):
     ("entry", "message"),
     [
         (Loss("x", "help", (), "binary", "entropy", (), "logits"), "unknown prediction kind 'logits' for loss 'x'"),
-        (Loss("x", "help", (), "binary", "entropy", ("gamma",)), "unknown keyword 'gamma' for loss 'x'"),
+        (Loss("x", "help", (), "binary", "entropy", ("mu",)), "unknown keyword 'mu' for loss 'x'"),
     ],
 )
 def test_an_unknown_prediction_kind_or_keyword_is_refused(entry, message):
@@ -215,3 +217,104 @@ def test_the_scorer_knows_every_keyword_and_label_kind():
     # Every keyword an entry may name has a value, and every label kind a check (the mixed kind picks one).
     assert set(_keywords(LossOptions("bce"))) | {"row_sums"} == set(KEYWORDS)
     assert set(_LABELS) | {"class or distribution", "class or none"} == set(LABEL_KINDS)
+
+
+# --- the rules that once named losses are registry data -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_each_variant_passes_only_keywords_its_function_takes(variant):
+    name, keywords = VARIANTS[variant]
+    parameters = inspect.signature(loss_function(name)).parameters
+    assert set(keywords) <= set(KEYWORDS)
+    assert all(parameters[k].kind is inspect.Parameter.KEYWORD_ONLY for k in keywords)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "function"),
+    [
+        ("bce", {}, "binary_cross_entropy"),
+        ("bce", {"focal_gamma": 2.0}, "binary_focal_cross_entropy"),
+        ("sparse", {"focal_gamma": 0.0}, "categorical_focal_cross_entropy"),
+        ("softmax", {"gce_q": 0.5}, "generalized_cross_entropy"),
+        ("cce", {"gce_q": 1.0}, "generalized_cross_entropy"),
+    ],
+)
+def test_an_option_turns_on_the_variant_the_entry_names(name, options, function):
+    assert REGISTRY[name].call(Plan.build(name, options=options).opts)[0] == function
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (Loss("x", "help", ("focal_gamma",), "binary", "entropy", variants=(("focal_gamma", "huber"),)),
+         "unknown variant 'huber' or option 'focal_gamma' for loss 'x'"),
+        (Loss("x", "help", (), "binary", "entropy", variants=(("focal_gamma", "binary focal"),)),
+         "unknown variant 'binary focal' or option 'focal_gamma' for loss 'x'"),
+        (Loss("x", "help", ("like",), "binary", "entropy", like=(("keras", "eps", 0.1),)),
+         "unknown --like setting 'eps' for loss 'x'"),
+        (Loss("x", "help", (), "binary", "entropy", unlike=(("keras", (), "no"),)),
+         "loss 'x' has no --like, so nothing unlike a library"),
+        (Loss("x", "help", (), "binary", "entropy", perplexity=("tokens",)),
+         "unknown perplexity ('tokens',) for loss 'x'"),
+    ],
+)  # fmt: skip
+def test_registry_data_that_names_nothing_known_is_refused(entry, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        checked(entry)
+
+
+def test_every_label_kind_has_a_column_guess():
+    assert set(LABEL_GUESSES) == set(LABEL_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("kind", "labels", "predictions"),
+    [
+        ("distribution", ["c1", "c2"], ["c3", "c4"]),  # 2C columns: C labels, then C predictions
+        ("class", ["c1"], ["c2", "c3", "c4"]),  # a class column, then the predictions
+    ],
+)
+def test_headerless_columns_are_guessed_by_the_entrys_label_kind(monkeypatch, kind, labels, predictions):
+    # A new loss gets the column guess of its label kind, with no edit in cecli.io.columns.
+    monkeypatch.setitem(REGISTRY, "toy", checked(Loss("toy", "Toy.", (), kind, "entropy")))
+    columns = [Column(i, f"c{i}", "double") for i in range(1, 5)]
+    selection = choose_columns("toy", columns, file="toy.csv", headerless=True)
+    assert (selection.names("labels"), selection.names("predictions")) == (labels, predictions)
+
+
+def test_a_library_without_an_equivalent_is_registry_data(monkeypatch):
+    entry = REGISTRY["softmax"]._replace(unlike=(("keras", ("temperature",), "Keras has no temperature", "drop it"),))
+    monkeypatch.setitem(REGISTRY, "softmax", entry)
+    with pytest.raises(OptionError) as caught:
+        Plan.build("softmax", options={"like": "keras", "temperature": 2.0})
+    assert str(caught.value) == "--like keras: Keras has no temperature (drop it)"
+    assert Plan.build("softmax", options={"like": "keras"}).opts.temperature == 1.0  # the condition does not hold
+
+
+def test_a_librarys_own_setting_for_a_loss_is_registry_data(monkeypatch):
+    # Keras' sparse cross-entropy divides by the row sum after clipping; PyTorch's bce mean counts elements.
+    assert Plan.build("sparse", options={"like": "keras"}).opts.renormalize == "after_clip"
+    assert Plan.build("cce", options={"like": "keras"}).opts.renormalize == "before_clip"
+    assert Plan.build("bce", options={"like": "torch"}).opts.mean_denominator == "elements"
+    assert Plan.build("sparse", options={"like": "torch", "from_logits": True}).opts.mean_denominator == "weights"
+    monkeypatch.setitem(REGISTRY, "cce", REGISTRY["cce"]._replace(like=(("keras", "renormalize", "none"),)))
+    assert Plan.build("cce", options={"like": "keras"}).opts.renormalize == "none"
+
+
+# Two rows whose true classes have probabilities 0.8 and 0.6: mean -ln(0.48) / 2, perplexity 1 / sqrt(0.48).
+PERPLEXITY_FILES = {
+    "sparse": "y,p_0,p_1\n0,0.8,0.2\n1,0.4,0.6\n",
+    "cce": "y_0,y_1,p_0,p_1\n1,0,0.8,0.2\n0,1,0.4,0.6\n",
+    "kl": "y_0,y_1,p_0,p_1\n1,0,0.8,0.2\n0,1,0.4,0.6\n",
+    "bce": "y,p\n1,0.8\n1,0.6\n",
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), [("sparse", True), ("cce", True), ("bce", False), ("kl", False)])
+def test_which_losses_have_a_perplexity_is_registry_data(tmp_path, name, expected):
+    path = tmp_path / "two.csv"
+    path.write_text(PERPLEXITY_FILES[name])
+    result = compute(name, str(path))
+    assert result.value == pytest.approx(-math.log(0.48) / 2, rel=1e-15)  # KL of one-hot rows is the CE
+    assert result.perplexity == (pytest.approx(1 / math.sqrt(0.48), rel=1e-15) if expected else None)

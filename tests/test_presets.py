@@ -330,7 +330,7 @@ def test_unknown_preset_is_a_usage_error(runner, in_unsupported_dir):
 PRESET_OPTIONS = [
     pytest.param(
         ["bce", "b.csv"],
-        {"like": None, "eps": 1e-7, "log_floor": None, "renormalize": "before_clip", "mean_denominator": "weights"},
+        {"like": None, "eps": 1e-7, "log_floor": None, "renormalize": None, "mean_denominator": "weights"},
         id="bce-default",
     ),
     pytest.param(
@@ -355,7 +355,7 @@ PRESET_OPTIONS = [
     ),
     pytest.param(
         ["sparse", "s.csv", "--like", "torch", "--from-logits"],
-        {"like": "torch", "eps": None, "log_floor": -100.0, "mean_denominator": "weights", "from_logits": True},
+        {"like": "torch", "eps": None, "log_floor": None, "mean_denominator": "weights", "from_logits": True},
         id="sparse-torch-logits",
     ),
     pytest.param(
@@ -365,7 +365,7 @@ PRESET_OPTIONS = [
     ),
     pytest.param(
         ["bce", "b.csv", "--like", "sklearn"],
-        {"like": "sklearn", "eps": 2.220446049250313e-16, "renormalize": "none", "mean_denominator": "weights"},
+        {"like": "sklearn", "eps": 2.220446049250313e-16, "renormalize": None, "mean_denominator": "weights"},
         id="bce-sklearn",
     ),
     pytest.param(

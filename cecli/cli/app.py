@@ -1,7 +1,8 @@
 """The command line: the Typer app, one command per loss of the registry (:mod:`cecli.losses`) plus
 ``columns`` and ``schema``, parsed values to ``compute()`` and the renderers, and :func:`main`.
 
-Option combinations are checked against one table, :data:`cecli.plan.CONFLICTS`; every failure is
+Commands only parse: every option value and combination is checked once, by
+:meth:`cecli.plan.Plan.build` (with the table :data:`cecli.plan.CONFLICTS`); every failure is
 mapped to one stderr line and an exit code in :func:`cecli.cli.report._report`. Heavy modules
 (pyarrow, rich) load lazily.
 """
@@ -173,14 +174,14 @@ _LOSS_OPTIONS = (
 
 
 def _score(loss: str, values: dict) -> None:
+    """Parse the values into `compute()`'s arguments; :meth:`Plan.build` checks them all, once."""
     from cecli.pipeline import compute
-    from cecli.plan import checked
-    from cecli.result import check_gate, gate_failure
+    from cecli.plan import Plan, delimiter
+    from cecli.result import gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
-    values = checked(values, fmt)
+    values = {**values, "delimiter": delimiter(values.get("delimiter"))}  # parsed first, as checked() does
     reduction = values["reduction"].value
-    check_gate(fail_above=values["fail_above"], fail_below=values["fail_below"])
     options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
     if values.get("like"):
         options["like"] = values["like"].value
@@ -188,6 +189,19 @@ def _score(loss: str, values: dict) -> None:
         options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
     if "class_weights" in values:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
+    options.update(reduction=reduction, base=values["base"].value)
+    dask = {name: values[name] for name in ("scheduler", "wait_for_workers", "scheduler_file")}
+    plan = Plan.build(
+        loss,
+        options=options,
+        engine=values["engine"].value,
+        weight=values["weight_col"],
+        per_class=values.get("per_class", False),
+        dask=dask,
+        given=values,
+        fmt=fmt,
+        gate={"fail_above": values["fail_above"], "fail_below": values["fail_below"]},
+    )
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
     if values["plot"] is not None:
         from cecli.plot import check_plot_path
@@ -210,13 +224,12 @@ def _score(loss: str, values: dict) -> None:
             read=_read_settings(values),
             per_sample=per_sample,
             out=values["out"],
-            reduction=reduction,
-            base=values["base"].value,
             progress=progress,
             engine=values["engine"].value,
             scheduler=values["scheduler"],
             wait_for_workers=values["wait_for_workers"],
             scheduler_file=values["scheduler_file"],
+            plan=plan,
             **options,
         )
     if not values["quiet"]:

@@ -1,4 +1,4 @@
-"""What every reader shares: the read settings, a :class:`Batch` of columns, :class:`CellError`,
+"""What every reader shares: the read settings, a :class:`Batch` of columns, :class:`~cecli.errors.CellError`,
 the formats, and pyarrow imported on first use.
 """
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cecli.errors import DataError
+from cecli.errors import CellError  # noqa: F401 - the readers' error of a bad value, defined with the others
 
 DEFAULT_BATCH_ROWS = 1 << 16
 
@@ -59,11 +59,3 @@ class Batch:
     groups: dict[str, tuple[np.ndarray, list]] = field(default_factory=dict)  # codes, distinct keys (_group_key)
     kept: dict[str, pa.Array] = field(default_factory=dict)  # typed --keep columns as read, for a Parquet --out
     nonfinite: dict[str, int] = field(default_factory=dict)  # NaN/inf kept or grouped values, turned into None
-
-
-class CellError(DataError):
-    """A bad value at `index` (0-based within a batch) of a named column."""
-
-    def __init__(self, message: str, *, index: int, column: str, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint, column=column)
-        self.index = index

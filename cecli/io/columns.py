@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from cecli.errors import InputError, OptionError, printable
+from cecli.losses import LABEL_GUESSES, REGISTRY
 
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -317,9 +318,11 @@ def choose_columns(
     :data:`PREDICTION_NAMES`, then :data:`PREDICTION_FAMILIES`; labels likewise with
     :data:`LABEL_NAMES` / :data:`LABEL_FAMILIES` among the remaining columns. When the
     rules find nothing (always for headerless input): two columns are label then
-    prediction; for ``sparse``/``softmax`` the first column is the label and the rest
-    are predictions; for ``cce``/``kl`` an even number ``2C`` of columns is ``C`` labels then
-    ``C`` predictions; for ``entropy`` every column is a prediction. With
+    prediction; otherwise the loss's label kind decides (:data:`cecli.losses.LABEL_GUESSES`):
+    for class labels (``sparse``, ``softmax``) the first column is the label and the rest
+    are predictions; for distributions or weights (``cce``, ``kl``) an even number ``2C`` of
+    columns is ``C`` labels then ``C`` predictions; without labels (``entropy``) every column
+    is a prediction. With
     `label_columns` (a ``--labels`` file), labels are chosen among those instead.
 
     Names compare case-insensitively, but an exact match wins and case variants without
@@ -344,9 +347,12 @@ def choose_columns(
     label_pool = label_columns if separate else columns
     label_file = label_file or file
     labels: list[Column] = []
-    # entropy reads no labels, nll only those named with -y (else one column of log p(true token)).
-    wants_labels = loss != "entropy" and not (loss == "nll" and not y)
-    if y and loss != "entropy":
+    # The registry's label kind says how labels are guessed (losses.LABEL_GUESSES): "none" reads no
+    # labels at all, "class or none" (nll) only those named with -y (else one column of log p(true token)).
+    kind = REGISTRY[loss].labels
+    guess = LABEL_GUESSES[kind]
+    wants_labels = guess != "never" or (kind != "none" and bool(y))
+    if y and kind != "none":
         labels = resolve(y, label_pool, option="-y", file=label_file)
     taken = set() if separate else set(labels)
     free = [c for c in automatic if c not in reserved and c not in taken]
@@ -368,7 +374,7 @@ def choose_columns(
         if not headerless:
             labels = _by_rules(pool, LABEL_NAMES, LABEL_FAMILIES, what="labels", file=label_file, option="-y")
         if not labels:
-            labels = _fallback_labels(loss, pool, preds, separate)
+            labels = _fallback_labels(guess, pool, preds, separate)
     if not preds:
         label_set = set(labels) | set(by_cols)
         rest = [c for c in free if c not in label_set]
@@ -390,16 +396,16 @@ def choose_columns(
     )
 
 
-def _fallback_labels(loss: str, pool: list[Column], preds: list[Column], separate_file: bool) -> list[Column]:
-    """Positional fallback when no label rule matched (see :func:`choose_columns`)."""
+def _fallback_labels(guess: str, pool: list[Column], preds: list[Column], separate_file: bool) -> list[Column]:
+    """Positional fallback when no label rule matched, by the label kind's `guess` (``losses.LABEL_GUESSES``)."""
     if separate_file:
-        return pool if len(pool) == 1 or loss in ("bce", "cce", "kl") else []
+        return pool if len(pool) == 1 or guess in ("labels file", "per prediction") else []
     if preds:
         pred_set = set(preds)
         rest = [c for c in pool if c not in pred_set]
-        return rest if len(rest) == 1 or (loss in ("cce", "kl") and len(rest) == len(preds)) else []
-    if len(pool) == 2 or (loss in ("sparse", "softmax") and len(pool) > 2):
+        return rest if len(rest) == 1 or (guess == "per prediction" and len(rest) == len(preds)) else []
+    if len(pool) == 2 or (guess == "first" and len(pool) > 2):
         return pool[:1]
-    if loss in ("cce", "kl") and len(pool) % 2 == 0 and pool:
+    if guess == "per prediction" and len(pool) % 2 == 0 and pool:
         return pool[: len(pool) // 2]
     return []

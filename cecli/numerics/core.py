@@ -20,6 +20,22 @@ from __future__ import annotations
 import numpy as np
 
 from . import DEFAULT_EPS
+from .logs import (
+    _check_smoothing,
+    _class_indices,
+    _class_weights,
+    _clip,
+    _floats,
+    _in_base,
+    _log,
+    _log_probabilities,
+    _pick,
+    _smoothed_nll,
+    _xlogy,
+    label_weights,
+    log_softmax,
+    weighted,
+)
 
 __all__ = [
     "DEFAULT_EPS",
@@ -32,100 +48,6 @@ __all__ = [
     "softmax_cross_entropy",
     "sparse_cross_entropy",
 ]
-
-
-def _floats(values, name: str, ndim: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim not in ndim:
-        raise ValueError(f"`{name}` must have {' or '.join(map(str, ndim))} dimensions; received shape {array.shape}")
-    return array
-
-
-def _in_base(losses: np.ndarray, base: float | None) -> np.ndarray:
-    """Convert nats to the unit of ``base`` (2 = bits, 10 = bans); ``None`` keeps nats."""
-    if base is None:
-        return losses
-    if not base > 0 or base == 1:
-        raise ValueError(f"`base` must be positive and not 1; received {base!r}")
-    return losses / np.log(base)
-
-
-def _xlogy(x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
-    """``x * log_y`` with the convention ``0 * log 0 = 0`` (as ``scipy.special.xlogy``)."""
-    with np.errstate(invalid="ignore"):  # 0 * -inf is masked out below
-        return np.where(x == 0, 0.0, x * log_y)
-
-
-def weighted(weights, values) -> np.ndarray:
-    """``weights * values`` with the convention ``0 * anything = 0`` (also ``0 * inf``).
-
-    A class or positive weight of 0 removes its term from the formula, so it must not
-    turn an infinite ``-log 0`` into NaN.
-
-    Examples
-    --------
-    >>> weighted(np.array([0.0, 2.0]), np.array([np.inf, 1.5])).tolist()
-    [0.0, 3.0]
-    """
-    # 0 * inf is masked out below; a product beyond the float range is inf, an honest infinite loss
-    with np.errstate(invalid="ignore", over="ignore"):
-        return np.where(np.asarray(weights) == 0, 0.0, weights * values)
-
-
-def _log(p: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):  # log(0) = -inf is the honest answer when eps = 0
-        return np.log(p)
-
-
-def _clip(p: np.ndarray, eps: float) -> np.ndarray:
-    if not 0 <= eps < 0.5:
-        raise ValueError(f"`eps` must be in [0, 0.5); received {eps!r}")
-    return np.clip(p, eps, 1.0 - eps) if eps > 0 else p
-
-
-def _check_smoothing(label_smoothing: float) -> float:
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"`label_smoothing` must be in [0, 1]; received {label_smoothing!r}")
-    return float(label_smoothing)
-
-
-def log_softmax(logits, *, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise ``log(softmax(logits / temperature))`` computed with a max-shifted log-sum-exp.
-
-    Finite for finite logits of any magnitude.
-
-    Examples
-    --------
-    >>> log_softmax([[0.0, 0.0]]).round(6).tolist()
-    [[-0.693147, -0.693147]]
-    """
-    if not temperature > 0:
-        raise ValueError(f"`temperature` must be positive; received {temperature!r}")
-    x = _floats(logits, "logits", (2,))
-    # Shift before dividing: x / T could overflow for huge logits and T < 1, while
-    # (x - max) / T <= 0 can only reach -inf, whose exp is the exact limit 0.
-    with np.errstate(over="ignore"):
-        shifted = (x - x.max(axis=1, keepdims=True)) / temperature
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
-RENORMALIZE = ("before_clip", "after_clip", "none")
-
-
-def _log_probabilities(
-    y_pred, *, from_logits: bool, eps: float, temperature: float = 1.0, renormalize: str = "before_clip"
-) -> np.ndarray:
-    if from_logits:
-        return log_softmax(y_pred, temperature=temperature)
-    p = _floats(y_pred, "y_pred", (2,))
-    if renormalize == "before_clip":  # Keras categorical_crossentropy
-        return _log(_clip(p / p.sum(axis=1, keepdims=True), eps))
-    clipped = _clip(p, eps)
-    if renormalize == "after_clip":  # Keras (TensorFlow) sparse: log-softmax of log(clip(p))
-        return _log(clipped) - _log(clipped.sum(axis=1, keepdims=True))
-    if renormalize == "none":  # scikit-learn >= 1.5, PyTorch nll_loss(log p)
-        return _log(clipped)
-    raise ValueError(f"`renormalize` must be one of {', '.join(RENORMALIZE)}; received {renormalize!r}")
 
 
 def binary_cross_entropy(
@@ -210,22 +132,6 @@ def binary_cross_entropy(
     return _in_base(losses, base)
 
 
-def _smoothed_nll(targets: np.ndarray, log_p: np.ndarray, class_weights) -> np.ndarray:
-    terms = _xlogy(targets, log_p)
-    if class_weights is not None:
-        terms = weighted(class_weights, terms)  # a class of weight 0 adds nothing, even where p = 0
-    return 0.0 - terms.sum(axis=1)
-
-
-def _class_weights(class_weights, n_classes: int) -> np.ndarray | None:
-    if class_weights is None:
-        return None
-    weights = np.asarray(class_weights, dtype=np.float64)
-    if weights.shape != (n_classes,):
-        raise ValueError(f"`class_weights` needs one weight per class ({n_classes}); received {weights.size}")
-    return weights
-
-
 def categorical_cross_entropy(
     y_true,
     y_pred,
@@ -288,23 +194,6 @@ def categorical_cross_entropy(
         y = y * (1.0 - s) + s / y.shape[1]
     losses = _smoothed_nll(y, log_p, _class_weights(class_weights, y.shape[1]))
     return _in_base(losses, base)
-
-
-def _class_indices(labels, n: int, n_classes: int, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Integer labels checked against ``[0, n_classes)``: the safe indices and the ignored mask."""
-    targets = np.asarray(labels)
-    if targets.shape != (n,):
-        raise ValueError(f"`labels` must have shape ({n},); received {targets.shape}")
-    if targets.size and not np.issubdtype(targets.dtype, np.integer):
-        raise ValueError(f"`labels` must be integers; received dtype {targets.dtype}")
-    targets = targets.astype(np.int64, copy=False)
-    ignored = targets == ignore_index if ignore_index is not None else None
-    safe = targets if ignored is None else np.where(ignored, 0, targets)
-    if n and (safe.min() < 0 or safe.max() >= n_classes):
-        raise ValueError(
-            f"`labels` must be in [0, {n_classes}); received {targets[(safe < 0) | (safe >= n_classes)][0]}"
-        )
-    return safe, ignored
 
 
 def sparse_cross_entropy(
@@ -387,39 +276,6 @@ def sparse_cross_entropy(
     if ignored is not None:
         losses[ignored] = 0.0
     return _in_base(losses, base)
-
-
-def _pick(matrix: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """``matrix[i, columns[i]]`` for every row ``i``.
-
-    On a column-major matrix this is one gather from its flat buffer, about twice as
-    fast as fancy indexing with ``np.arange``.
-
-    Examples
-    --------
-    >>> _pick(np.asfortranarray([[1.0, 2.0], [3.0, 4.0]]), np.array([1, 0])).tolist()
-    [2.0, 3.0]
-    """
-    n = matrix.shape[0]
-    if matrix.flags.f_contiguous and matrix.ndim == 2:
-        return matrix.T.ravel().take(columns * n + np.arange(n))
-    return matrix[np.arange(n), columns]
-
-
-def label_weights(labels, class_weights, *, ignore_index: int | None = None) -> np.ndarray:
-    """Weight ``w_y`` of each row's class, 0 for ignored rows: the mean's denominator terms.
-
-    PyTorch ``cross_entropy`` with class-index targets and ``weight`` averages as
-    ``sum(l) / sum(w_y)``: pass these as ``denominators`` to :meth:`cecli.numerics.reduce.Partial.of`
-    (which multiplies them by any sample weights) and read ``reduced("mean")``.
-    """
-    targets = np.asarray(labels, dtype=np.int64)
-    weights = np.asarray(class_weights, dtype=np.float64)
-    ignored = targets == ignore_index if ignore_index is not None else np.zeros(targets.shape, dtype=bool)
-    outside = ~ignored & ((targets < 0) | (targets >= weights.size))
-    if outside.any():
-        raise ValueError(f"`labels` must be in [0, {weights.size}); received {targets[outside][0]}")
-    return np.where(ignored, 0.0, weights[np.where(ignored, 0, targets)])
 
 
 def softmax_cross_entropy(

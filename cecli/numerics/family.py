@@ -1,16 +1,17 @@
 """The rest of the cross-entropy family in pure NumPy: focal losses, generalized
 cross-entropy, and the NLL of log-probabilities (with perplexity).
 
-The same conventions as :mod:`cecli.numerics.core` (whose checks and helpers these
-reuse): one float64 loss per sample, keyword-only options, nats unless ``base`` is given.
+The same conventions as :mod:`cecli.numerics.core` (whose checks and helpers, in
+:mod:`cecli.numerics.logs`, these reuse): one float64 loss per sample, keyword-only
+options, nats unless ``base`` is given.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .core import (
-    DEFAULT_EPS,
+from . import DEFAULT_EPS
+from .logs import (
     _check_smoothing,
     _class_indices,
     _class_weights,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -240,9 +241,12 @@ class Histogram:
 
 @dataclass(frozen=True)
 class TopK:
-    """The `k` largest per-sample losses with their 1-based row and kept values.
+    """The `k` largest per-sample losses so far, as ``(loss, (file index, 1-based row in that file), kept values)``.
 
-    Ties keep the earlier row, so the selection does not depend on how input was split.
+    Ties keep the earlier row, so the selection does not depend on how input was split. The
+    position stays (file, row) however far it travels (batches, files, Dask tasks): only the
+    finished :class:`ScoreState` knows every file's length, and :meth:`ScoreState.largest`
+    numbers the rows across the dataset for the result.
     """
 
     k: int
@@ -274,6 +278,16 @@ class TopK:
 
     def __add__(self, other: TopK) -> TopK:
         return TopK(self.k, self._best(self.rows + other.rows))
+
+
+class Largest(NamedTuple):
+    """The largest losses of a dataset: `rows` of ``(loss, 1-based dataset row, kept values)``, largest first.
+
+    What a :class:`TopK` becomes once every file's length is known (:meth:`ScoreState.largest`):
+    another type, so that a row number never means two things.
+    """
+
+    rows: tuple[tuple[float, int, tuple], ...] = ()
 
 
 def grouped(codes: np.ndarray, losses, weights=None, denominators=None) -> dict[int, Partial]:
@@ -328,6 +342,12 @@ class ScoreState:
     @property
     def rows(self) -> int:
         return sum(self.file_rows.values())
+
+    def largest(self) -> Largest | None:
+        """The largest losses numbered by dataset row, for the result; ``None`` when none were asked for."""
+        if not self.top.k:
+            return None
+        return Largest(tuple((loss, self.global_row(at), kept) for loss, at, kept in self.top.rows))
 
     def global_row(self, position: tuple[int, int]) -> int:
         """The 1-based dataset row of (file index, row in file)."""

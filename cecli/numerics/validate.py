@@ -1,6 +1,6 @@
 """Array checks shared by the library API and the CLI.
 
-Each check raises :class:`InvalidValue` naming the 0-based row index and the column
+Each check raises :class:`~cecli.errors.CellError` naming the 0-based row index and the column
 index of the first offending element; the caller turns that into file:row:column.
 
 Policy (DESIGN.md): values outside the math's domain are errors (NaN, inf, a
@@ -13,18 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cecli.errors import DataError
+from cecli.errors import CellError
 
 ROW_SUM_TOLERANCE = 1e-3  # |sum - 1| beyond this is "far from summing to 1"
-
-
-class InvalidValue(DataError):
-    """A bad element at (`index`, `column_index`) of the array being checked."""
-
-    def __init__(self, message: str, *, index: int, column_index: int = 0, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.index = index
-        self.column_index = column_index
 
 
 def _first(mask: np.ndarray) -> tuple[int, int]:
@@ -54,7 +45,7 @@ def check_finite(array: np.ndarray, what: str) -> None:
     if bad.any():
         index, column = _first(bad)
         value = _value(array, index, column)
-        raise InvalidValue(
+        raise CellError(
             f"{what} is {'NaN' if np.isnan(value) else value}",
             index=index,
             column_index=column,
@@ -70,7 +61,7 @@ def check_unit_interval(array: np.ndarray, what: str, hint: str) -> None:
     bad = (array < 0) | (array > 1)
     if bad.any():
         index, column = _first(bad)
-        raise InvalidValue(
+        raise CellError(
             f"{what} {_value(array, index, column)!r} is outside [0, 1]", index=index, column_index=column, hint=hint
         )
 
@@ -88,7 +79,7 @@ def check_nonnegative(array: np.ndarray, what: str, hint: str) -> None:
     bad = array < 0
     if bad.any():
         index, column = _first(bad)
-        raise InvalidValue(
+        raise CellError(
             f"{what} {_value(array, index, column)!r} is negative", index=index, column_index=column, hint=hint
         )
 
@@ -99,7 +90,7 @@ def check_positive_rows(row_sums: np.ndarray, what: str) -> None:
         return
     bad = ~(row_sums > 0)
     if bad.any():
-        raise InvalidValue(
+        raise CellError(
             f"{what} row sums to 0", index=_first(bad)[0], hint="a distribution needs at least one positive value"
         )
 
@@ -113,7 +104,7 @@ def check_label_rows(labels: np.ndarray) -> None:
         index = _first(bad)[0]
         total = float(sums[index])
         kind = "is all zeros" if total == 0 else f"sums to {total:.6g}"
-        raise InvalidValue(
+        raise CellError(
             f"label row {kind}, expected one-hot or soft labels summing to 1",
             index=index,
             hint="for several true labels per row use `cecli bce` (multi-label)",
@@ -130,7 +121,7 @@ def check_class_labels(labels: np.ndarray, n_classes: int, ignore_index: int | N
         bad = labels != np.floor(labels)
         if bad.any():
             index = _first(bad)[0]
-            raise InvalidValue(
+            raise CellError(
                 f"label {float(labels[index])!r} is not an integer class index",
                 index=index,
                 hint=f"labels must be integers in [0, {n_classes}); for one-hot labels use `cecli cce`",
@@ -140,7 +131,7 @@ def check_class_labels(labels: np.ndarray, n_classes: int, ignore_index: int | N
         allowed |= labels == ignore_index
     if not allowed.all():
         index = _first(~allowed)[0]
-        raise InvalidValue(
+        raise CellError(
             f"label {int(labels[index])} is out of range for {n_classes} classes",
             index=index,
             hint=f"labels must be in [0, {n_classes - 1}]" + ("" if ignore_index is None else f" or {ignore_index}"),
@@ -168,7 +159,7 @@ def labels_by_class_number(labels: np.ndarray, numbers: list[int], ignore_index:
     if not allowed.all():
         index = _first(~allowed)[0]
         value = float(labels[index])
-        raise InvalidValue(
+        raise CellError(
             f"label {int(value) if value.is_integer() else value!r} is not a class",
             index=index,
             hint=f"the prediction columns name the classes {', '.join(map(str, numbers))}",
@@ -204,4 +195,4 @@ def check_log_probabilities(array: np.ndarray) -> None:
     index, column = _first(bad)
     value = _value(array, index, column)
     what = "log-probability is NaN" if np.isnan(value) else f"log-probability {value!r} is above 0"
-    raise InvalidValue(what, index=index, column_index=column, hint=LOG_PROBABILITY_HINT)
+    raise CellError(what, index=index, column_index=column, hint=LOG_PROBABILITY_HINT)
