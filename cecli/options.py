@@ -221,3 +221,79 @@ class LossOptions:
         for name in ("pos_weight", "class_weights"):
             data[name] = list(data[name]) if data[name] is not None else None
         return {k: data[k] for k in [f.name for f in fields(self)] + ["unit"] if k != "loss"}
+
+
+DEFAULT_SEED = 0  # --bootstrap's key when --seed is not given: the same interval on every run
+MAX_RESAMPLES = 1_000_000  # --bootstrap keeps N exact sums per group: bounded, and far beyond any need
+
+
+@dataclass(frozen=True)
+class Interval:
+    """How a confidence interval of the reduced value is computed (``--ci``, ``--bootstrap``, ``--seed``).
+
+    `level` is a fraction (0.95). `method` is ``"normal"`` (``value +/- z * stderr``) or
+    ``"bootstrap"`` (the percentile interval of `resamples` Poisson-bootstrap resamples whose
+    draws are keyed by `seed` and the global row number); `resamples` and `seed` are ``None``
+    for ``normal``. See README, "Confidence intervals".
+    """
+
+    level: float = 0.95
+    method: str = "normal"
+    resamples: int | None = None
+    seed: int | None = None
+
+    @classmethod
+    def of(cls, ci: float | None = None, bootstrap: int | None = None, seed: int | None = None) -> Interval | None:
+        """The interval asked for by ``--ci LEVEL`` (a percentage), ``--bootstrap N`` and ``--seed S``, or None.
+
+        LEVEL is a percentage, at least 1 and below 100 (``--ci 95``). A LEVEL below 1 (``--ci
+        0.95``) is refused rather than guessed: read as a percentage it would be a useless 0.95 %
+        interval, read as a fraction ``--ci 0.5`` would mean two things. ``--bootstrap`` without
+        ``--ci`` is a 95 % interval; ``--seed`` needs ``--bootstrap`` (default :data:`DEFAULT_SEED`).
+        Raises :class:`~cecli.errors.OptionError` (exit 2) for anything else.
+        """
+        if seed is not None and bootstrap is None:
+            raise OptionError("--seed is for --bootstrap; the normal interval draws nothing", hint="add --bootstrap N")
+        if ci is None and bootstrap is None:
+            return None
+        if ci is None:
+            ci = 95.0
+        if isinstance(ci, bool) or not isinstance(ci, (int, float)) or not (1.0 <= ci < 100.0):
+            hint = (
+                f"give the level as a percentage: --ci {ci * 100:g}"
+                if isinstance(ci, (int, float)) and 0.0 < ci < 1.0
+                else "give a percentage such as 95"
+            )
+            raise OptionError(f"--ci must be a percentage from 1 to below 100; received {ci!r}", hint=hint)
+        level = float(ci) / 100.0
+        if bootstrap is None:
+            return cls(level)
+        if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 1 <= bootstrap <= MAX_RESAMPLES:
+            raise OptionError(
+                f"--bootstrap needs a number of resamples from 1 to {MAX_RESAMPLES:,}; received {bootstrap!r}",
+                hint="1000 or more for a 95 % interval",
+            )
+        seed = DEFAULT_SEED if seed is None else seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise OptionError(f"--seed must be an integer from 0 to 2**64 - 1; received {seed!r}")
+        return cls(level, "bootstrap", bootstrap, seed)
+
+    def check(self, options: LossOptions) -> None:
+        """Refuse a reduction that has no sampling interval: ``none`` (no value) and ``sum``.
+
+        The interval is of the number ``value`` reports. A mean over rows (whatever its
+        denominator: the weights, the row count, PyTorch's class weights) is an estimate of the
+        mean over the population the rows are drawn from; a sum grows with the number of rows
+        and estimates nothing of the kind.
+        """
+        if options.reduction == "none":
+            raise OptionError("--ci needs a reduced value; --reduction none has none", hint="use --reduction mean")
+        if options.reduction == "sum":
+            raise OptionError(
+                "--ci is an interval of a mean; a --reduction sum depends on how many rows were sampled",
+                hint="use --reduction mean",
+            )
+
+    def to_dict(self) -> dict:
+        """The JSON ``ci`` keys that describe the method (``low`` and ``high`` are added by the result)."""
+        return {"level": self.level, "method": self.method, "resamples": self.resamples, "seed": self.seed}

@@ -23,9 +23,9 @@ from .io.expand import expand_partitioned, file_identity, would_read
 from .io.sources import open_input
 from .numerics import validate
 from .numerics.reduce import ScoreState, TopK
-from .options import LossOptions
+from .options import Interval, LossOptions
 from .plan import Plan
-from .result import InputInfo, LossResult
+from .result import InputInfo, LossResult, Spreads
 from .scoring import _class_names, _shown
 
 
@@ -51,6 +51,9 @@ def compute(
     wait_for_workers: float | None = None,
     scheduler_file: str | None = None,
     client=None,
+    ci: float | None = None,
+    bootstrap: int | None = None,
+    seed: int | None = None,
     **options,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) and reduce it.
@@ -100,6 +103,14 @@ def compute(
     client : distributed.Client, optional
         A connected Dask client to run on (from dask-jobqueue, dask-gateway, Coiled, ...);
         left open. At most one of `client`, `scheduler` and `scheduler_file`.
+    ci : float, optional
+        A confidence interval of the reduced value at this level, a percentage (95): the
+        result's ``stderr`` and ``ci`` (README, "Confidence intervals"). Not for ``reduction``
+        ``"sum"`` or ``"none"``.
+    bootstrap : int, optional
+        The interval from this many Poisson-bootstrap resamples (``ci`` defaults to 95).
+    seed : int, optional
+        The key of the bootstrap's draws (default 0).
     **options
         Fields of :class:`~cecli.options.LossOptions` (``reduction``, ``eps``, ...).
 
@@ -115,7 +126,17 @@ def compute(
     """
     dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
                  "wait_for_workers": wait_for_workers}  # fmt: skip
-    plan = Plan.build(loss, options=options, engine=engine, weight=weight, per_class=per_class, dask=dask_only)
+    plan = Plan.build(
+        loss,
+        options=options,
+        engine=engine,
+        weight=weight,
+        per_class=per_class,
+        dask=dask_only,
+        ci=ci,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
     opts = plan.opts
     read = read or ReadSettings()
     sources = [source] if isinstance(source, str) else list(source)
@@ -166,10 +187,13 @@ def compute(
                 scheduler_file=scheduler_file,
                 client=client,
                 partitions=partitions,
+                interval=plan.interval,
             )
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
-            return _result(state, opts, selection, paths, None, out, fmt=first.format, extras=extras, notes=notes)
+            return _result(
+                state, opts, selection, paths, None, out, fmt=first.format, extras=extras, notes=notes, interval=plan.interval
+            )
         state, per_sample_values = local.run(
             first,
             label_input,
@@ -185,6 +209,7 @@ def compute(
             progress=progress,
             readers=readers,
             partitions=partitions,
+            interval=plan.interval,
         )
         return _result(
             state,
@@ -197,6 +222,7 @@ def compute(
             extras=extras,
             per_sample=per_sample_values,
             notes=notes,
+            interval=plan.interval,
         )
     except (KeyboardInterrupt, SystemExit):
         interrupted = True
@@ -267,6 +293,7 @@ def _result(
     extras: bool = True,
     per_sample: tuple[np.ndarray, np.ndarray, dict[str, list]] | None = None,
     notes: list[str] | None = None,
+    interval: Interval | None = None,
 ) -> LossResult:
     """Check that the state is usable and turn it into a :class:`LossResult`."""
     display = _shown(paths[0]) if len(paths) == 1 else f"{len(paths)} files"
@@ -334,6 +361,14 @@ def _result(
         per_class = [
             (class_names[i] if i < len(class_names) else str(i), i, part) for i, part in sorted(state.per_class.items())
         ]
+    spreads = None
+    if interval is not None:
+        # Every group and class with a Partial has a Spread: both are built from the same counted rows.
+        spreads = Spreads(
+            state.spread,
+            None if groups is None else [state.group_spreads[key] for key in sorted(state.groups)],
+            None if per_class is None else [state.class_spreads[index] for _, index, _ in per_class],
+        )
     top = None
     if state.top.k:
         top = TopK(state.top.k, tuple((loss, state.global_row(at), kept) for loss, at, kept in state.top.rows))
@@ -354,4 +389,6 @@ def _result(
         out=out,
         rows=state.rows,
         elements=state.n_classes if opts.loss == "bce" and state.n_classes else 1,
+        interval=interval,
+        spreads=spreads,
     )

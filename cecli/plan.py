@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .errors import OptionError, printable
 from .losses import REGISTRY
-from .options import ENGINES, LossOptions
+from .options import ENGINES, Interval, LossOptions
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Plan:
     opts: LossOptions
     engine: str = "local"
     per_class: bool = False
+    interval: Interval | None = None  # --ci / --bootstrap: how the confidence interval is computed
 
     @classmethod
     def build(
@@ -39,13 +40,20 @@ class Plan:
         weight: str | None = None,
         per_class: bool = False,
         dask: dict | None = None,
+        ci: float | None = None,
+        bootstrap: int | None = None,
+        seed: int | None = None,
     ) -> Plan:
         """The plan of `loss` with `options` (:class:`~cecli.options.LossOptions` fields).
 
         `weight` is the ``-w`` column spec, `dask` the Dask-only arguments by name (``None``
-        where not given).
+        where not given); `ci`, `bootstrap` and `seed` ask for a confidence interval
+        (:meth:`Interval.of <cecli.options.Interval.of>`).
         """
         opts = LossOptions(loss=loss, **(options or {}))
+        interval = Interval.of(ci, bootstrap, seed)
+        if interval is not None:
+            interval.check(opts)
         if opts.like == "torch" and weight and loss != "bce":
             raise OptionError("--like torch: PyTorch's cross_entropy takes no sample weights", hint="drop -w")
         if engine not in ENGINES:
@@ -58,7 +66,7 @@ class Plan:
             raise OptionError(
                 f"--per-class does not apply to `cecli {loss}`", hint=f"use it with {', '.join(others)} or {last}"
             )
-        return cls(opts, engine, per_class)
+        return cls(opts, engine, per_class, interval)
 
     def check_paths(self, paths: list[str], labels: str | None) -> None:
         """Check the expanded inputs: ``--labels`` pairs with one local input; Dask reads no stdin."""
@@ -99,6 +107,8 @@ CONFLICTS = (
     ("--value-only", "--by", lambda v: v["value_only"] and v["by"], _NUMBER_ONLY),
     ("--value-only", "--per-class", lambda v: v["value_only"] and v["per_class"], _NUMBER_ONLY),
     ("--value-only", "--color always", lambda v: v["value_only"] and v["color"] == "always", _NUMBER_ONLY),
+    ("--value-only", "--ci", lambda v: v["value_only"] and v["ci"] is not None, _NUMBER_ONLY),
+    ("--value-only", "--bootstrap", lambda v: v["value_only"] and v["bootstrap"] is not None, _NUMBER_ONLY),
     (
         "--summary-only",
         "--reduction none",
@@ -125,6 +135,13 @@ CONFLICTS = (
     ),
     ("--top {top}", "-f {fmt}", lambda v: v["top"] and v["fmt"] in _LINES, "-f {fmt} prints only per-sample lines"),
     ("--by", "-f {fmt}", lambda v: v["by"] and v["fmt"] in _LINES, "-f {fmt} prints only per-sample lines"),
+    ("--ci", "-f {fmt}", lambda v: v["ci"] is not None and v["fmt"] in _LINES, "-f {fmt} prints only per-sample lines"),
+    (
+        "--bootstrap",
+        "-f {fmt}",
+        lambda v: v["bootstrap"] is not None and v["fmt"] in _LINES,
+        "-f {fmt} prints only per-sample lines",
+    ),
     (
         "--per-class",
         "-f {fmt}",

@@ -217,6 +217,9 @@ def _score(loss: str, values: dict) -> None:
             scheduler=values["scheduler"],
             wait_for_workers=values["wait_for_workers"],
             scheduler_file=values["scheduler_file"],
+            ci=values["ci"],
+            bootstrap=values["bootstrap"],
+            seed=values["seed"],
             **options,
         )
     if not values["quiet"]:

@@ -391,6 +391,45 @@ ClassBalancing = Annotated[
 ]
 
 
+_CI = "Confidence interval"
+
+
+CiLevel = Annotated[
+    float | None,
+    typer.Option(
+        "--ci",
+        metavar="LEVEL",
+        help="Add stderr and a LEVEL % confidence interval of the value, e.g. 95 (a percentage, 1 to <100).",
+        rich_help_panel=_CI,
+        show_default=False,
+    ),
+]
+
+
+Bootstrap = Annotated[
+    int | None,
+    typer.Option(
+        "--bootstrap",
+        metavar="N",
+        help="The interval from N Poisson-bootstrap resamples (percentile; --ci defaults to 95).",
+        rich_help_panel=_CI,
+        show_default=False,
+    ),
+]
+
+
+Seed = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        metavar="S",
+        help="Key of the bootstrap's draws (default 0): same S, same interval.",
+        rich_help_panel=_CI,
+        show_default=False,
+    ),
+]
+
+
 def _parameter(name: str, annotation, default) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
@@ -420,6 +459,9 @@ _COMMON_OPTIONS = [
     _parameter("summary_only", SummaryOnly, False),
     _parameter("fail_above", FailAbove, None),
     _parameter("fail_below", FailBelow, None),
+    _parameter("ci", CiLevel, None),
+    _parameter("bootstrap", Bootstrap, None),
+    _parameter("seed", Seed, None),
     _parameter("value_only", ValueOnly, False),
     _parameter("precision", Precision, None),
     _parameter("quiet", Quiet, False),

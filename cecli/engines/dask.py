@@ -17,11 +17,19 @@ the other tasks are cancelled, and the client waits (at most :data:`STOP_WAIT` s
 until none of them still runs, so no ``--out`` part appears after cecli has exited. A task
 checks before each batch, and before it renames a part into place, whether it has been
 cancelled (which also happens when the client goes away).
+
+Under ``--bootstrap`` each row's draws are keyed by its global row number, so a task must know
+the first global row of each of its files. When the files make more than one task, a first pass
+of tasks counts the rows of every file (reading them as scoring does:
+:func:`cecli.scoring.count_rows`), the client adds the counts up in file order, and the second
+pass scores each file from its first row. The input is then read twice; ``--ci`` without
+``--bootstrap`` (exact sums, no draws) and a single task need no first pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -102,6 +110,7 @@ def run(
     scheduler_file: str | None = None,
     client=None,
     partitions: list[dict] | None = None,
+    interval=None,
 ) -> ScoreState:
     """Score `paths` on a Dask cluster and return the merged state.
 
@@ -146,9 +155,14 @@ def run(
             client = stack.enter_context(_connected(Client, address, option))
         _wait_for_first_worker(client, address, wait)
         _check_workers(client)
+        file_starts = None
+        if interval is not None and interval.method == "bootstrap" and len(tasks) > 1:
+            counted = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=None, count_only=True,
+                                 selection=selection, opts=opts, read=read)  # fmt: skip
+            file_starts = list(itertools.accumulate((counted.file_rows.get(i, 0) for i in range(len(paths))), initial=0))
         merged = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
                             selection=selection, opts=opts, read=read, per_class=per_class, top=top,
-                            extras=extras)  # fmt: skip
+                            extras=extras, interval=interval, file_starts=file_starts)  # fmt: skip
     if out_dir is not None:
         _remove_temporary_parts(out_dir)  # of a worker killed mid-part, whose task ran again elsewhere
         try:
@@ -238,8 +252,18 @@ def _merged(*states: ScoreState) -> ScoreState:
     return total
 
 
-def _task(files, *, client_version: str, client_pid: int, reference: str, out_dir: str | None, **options) -> ScoreState:
-    """The unit of work on a worker: check its cecli version and that it sees the paths, then score them.
+def _task(
+    files,
+    *,
+    client_version: str,
+    client_pid: int,
+    reference: str,
+    out_dir: str | None,
+    count_only: bool = False,
+    **options,
+) -> ScoreState:
+    """The unit of work on a worker: check its cecli version and that it sees the paths, then score them
+    (or, with `count_only`, only count their rows, in a state of ``file_rows`` alone).
 
     The version is checked here too because workers that join during the run were not asked before it.
     """
@@ -260,6 +284,8 @@ def _task(files, *, client_version: str, client_pid: int, reference: str, out_di
             f"a Dask worker ({_worker_name()}) cannot see the --out folder {out_dir}", hint=_SAME_PATHS_HINT
         )
     try:
+        if count_only:
+            return ScoreState(file_rows=scoring.count_rows(files, reference=reference, **options))
         return scoring.score_files(files, reference=reference, out_dir=out_dir, check=_stop_if_cancelled, **options)
     except (CecliError, _Cancelled):
         raise
