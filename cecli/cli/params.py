@@ -204,7 +204,7 @@ FormatOpt = Annotated[
 
 Out = Annotated[
     str | None,
-    typer.Option("--out", help="Write per-sample losses to .csv/.parquet/.ndjson (atomically).", rich_help_panel=_OUT),
+    typer.Option("--out", help="Per-sample losses to .csv/.parquet/.ndjson.", rich_help_panel=_OUT),
 ]
 
 
@@ -213,7 +213,7 @@ PlotOpt = Annotated[
     typer.Option(
         "--plot",
         metavar="FILE",
-        help="Plot the losses (and --by/--per-class means) to .png/.svg (matplotlib).",
+        help="Plot losses (and group means) to .png/.svg.",
         rich_help_panel=_OUT,
     ),
 ]
@@ -301,7 +301,7 @@ By = Annotated[
     typer.Option(
         "--by",
         autocompletion=_complete_columns,
-        help="Summarise per group of these columns (a split).",
+        help="Summarise per group of these columns.",
         rich_help_panel=_OUT,
     ),
 ]
@@ -391,16 +391,13 @@ ClassBalancing = Annotated[
 ]
 
 
-_CI = "Confidence interval"
-
-
 CiLevel = Annotated[
     float | None,
     typer.Option(
         "--ci",
         metavar="LEVEL",
-        help="Add stderr and a LEVEL % confidence interval of the value, e.g. 95 (a percentage, 1 to <100).",
-        rich_help_panel=_CI,
+        help="Add stderr and a LEVEL% interval (e.g. 95).",
+        rich_help_panel=_OUT,
         show_default=False,
     ),
 ]
@@ -411,8 +408,8 @@ Bootstrap = Annotated[
     typer.Option(
         "--bootstrap",
         metavar="N",
-        help="The interval from N Poisson-bootstrap resamples (percentile; --ci defaults to 95).",
-        rich_help_panel=_CI,
+        help="Interval from N bootstrap resamples.",
+        rich_help_panel=_OUT,
         show_default=False,
     ),
 ]
@@ -423,8 +420,8 @@ Seed = Annotated[
     typer.Option(
         "--seed",
         metavar="S",
-        help="Key of the bootstrap's draws (default 0): same S, same interval.",
-        rich_help_panel=_CI,
+        help="Key of the bootstrap's draws (default 0).",
+        rich_help_panel=_OUT,
         show_default=False,
     ),
 ]
