@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from fractions import Fraction
 
 from .choices import (  # noqa: F401 - the choice lists (written in cecli.choices) are options too
     BASES,
@@ -265,12 +266,13 @@ class Interval:
                 else "give a percentage such as 95"
             )
             raise OptionError(f"--ci must be a percentage from 1 to below 100; received {ci!r}", hint=hint)
-        level = float(ci) / 100.0
+        # the percentage as written: 99.9 gives 0.999, where 99.9 / 100 is 0.9990000000000001
+        level = float(Fraction(repr(float(ci))) / 100)
         if bootstrap is None:
             return cls(level)
         if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 1 <= bootstrap <= MAX_RESAMPLES:
             raise OptionError(
-                f"--bootstrap needs a number of resamples from 1 to {MAX_RESAMPLES:,}; received {bootstrap!r}",
+                f"--bootstrap needs 1 to {MAX_RESAMPLES:,} resamples; received {bootstrap!r}",
                 hint="1000 or more for a 95 % interval",
             )
         seed = DEFAULT_SEED if seed is None else seed
@@ -290,7 +292,7 @@ class Interval:
             raise OptionError("--ci needs a reduced value; --reduction none has none", hint="use --reduction mean")
         if options.reduction == "sum":
             raise OptionError(
-                "--ci is an interval of a mean; a --reduction sum depends on how many rows were sampled",
+                "--ci is an interval of a mean; a --reduction sum grows with the number of rows",
                 hint="use --reduction mean",
             )
 

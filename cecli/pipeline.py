@@ -192,7 +192,16 @@ def compute(
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
             return _result(
-                state, opts, selection, paths, None, out, fmt=first.format, extras=extras, notes=notes, interval=plan.interval
+                state,
+                opts,
+                selection,
+                paths,
+                None,
+                out,
+                fmt=first.format,
+                extras=extras,
+                notes=notes,
+                interval=plan.interval,
             )
         state, per_sample_values = local.run(
             first,

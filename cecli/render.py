@@ -142,7 +142,9 @@ def _interval_rows(document: dict, precision: int) -> list[tuple[str, str]]:
     ci = document.get("ci")
     if ci is None:
         return []
-    method = ci["method"] if ci["resamples"] is None else f"{ci['method']}, {ci['resamples']} resamples, seed {ci['seed']}"
+    method = (
+        ci["method"] if ci["resamples"] is None else f"{ci['method']}, {ci['resamples']} resamples, seed {ci['seed']}"
+    )
     interval = f"[{_number(ci['low'], precision)}, {_number(ci['high'], precision)}] ({method})"
     return [("stderr", _number(document["stderr"], precision)), (f"{_percent(ci['level'])} CI", interval)]
 

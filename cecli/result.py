@@ -216,7 +216,9 @@ class LossResult:
         if spreads is None:
             return
         for entry, spread in zip(entries, spreads, strict=True):
-            name = json.dumps(entry["key"], ensure_ascii=False, default=str) if kind == "group" else repr(entry["class"])
+            name = (
+                json.dumps(entry["key"], ensure_ascii=False, default=str) if kind == "group" else repr(entry["class"])
+            )
             entry.update(self._uncertainty(spread, entry["value"], warnings, f"{kind} {name}'s"))
 
     def _summary(self, part: Partial, finite) -> dict:

@@ -239,7 +239,8 @@ class _Scorer:
         if isinstance(denominators, str):  # "count": the mean divides by the number of rows
             x = np.ones(losses.size)
         elif denominators is not None:
-            x = denominators if weights is None else weights * denominators
+            with np.errstate(over="ignore"):  # an infinite share makes the interval null, as a loss would
+                x = denominators if weights is None else weights * denominators
         else:
             x = None
         arguments = (losses, weights, x, counted)
@@ -474,7 +475,12 @@ def score_files(
 
 
 def count_rows(
-    files: list[tuple], *, selection: Selection, opts: LossOptions, read: ReadSettings, reference: str = "the first file"
+    files: list[tuple],
+    *,
+    selection: Selection,
+    opts: LossOptions,
+    read: ReadSettings,
+    reference: str = "the first file",
 ) -> dict[int, int]:
     """``{file index: rows}`` of (index, path[, hive partitions]) files: the records a scoring pass counts.
 

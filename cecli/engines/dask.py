@@ -159,7 +159,9 @@ def run(
         if interval is not None and interval.method == "bootstrap" and len(tasks) > 1:
             counted = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=None, count_only=True,
                                  selection=selection, opts=opts, read=read)  # fmt: skip
-            file_starts = list(itertools.accumulate((counted.file_rows.get(i, 0) for i in range(len(paths))), initial=0))
+            file_starts = list(
+                itertools.accumulate((counted.file_rows.get(i, 0) for i in range(len(paths))), initial=0)
+            )
         merged = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
                             selection=selection, opts=opts, read=read, per_class=per_class, top=top,
                             extras=extras, interval=interval, file_starts=file_starts)  # fmt: skip

@@ -355,7 +355,11 @@ class ScoreState:
             self.n_classes if self.n_classes is not None else other.n_classes,
             {k: self.nonfinite.get(k, 0) + other.nonfinite.get(k, 0) for k in self.nonfinite | other.nonfinite},
             self.notes + other.notes,
-            self.spread if other.spread is None else other.spread if self.spread is None else self.spread + other.spread,
+            self.spread
+            if other.spread is None
+            else other.spread
+            if self.spread is None
+            else self.spread + other.spread,
             merge_groups(self.group_spreads, other.group_spreads),
             merge_groups(self.class_spreads, other.class_spreads),
         )

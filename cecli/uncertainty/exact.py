@@ -161,7 +161,8 @@ def _rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[np.nda
     for values in losses:
         values = np.asarray(values, dtype=np.float64)
         if weights is not None:
-            values = values * weights
+            with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf is set to 0 below; an overflow is honest inf
+                values = values * weights
             if zero is not None:
                 values[zero] = 0.0
         ys.append(values)
