@@ -412,3 +412,67 @@ def test_same_numbers_for_one_file_split_files_csv_and_parquet(runner, tmp_path,
     split = sorted(parts.iterdir())
     assert _without_input(_text(runner, *SPARSE, *split, *args)) == reference
     assert reference["ci"]["low"] < reference["value"] < reference["ci"]["high"]
+
+
+# --------------------------------------------------------------------------- both engines
+
+
+@pytest.fixture
+def shards(tmp_path):
+    """Seven shards of uneven sizes, Parquet and CSV, with ids continuing from shard to shard."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    rng = np.random.default_rng(4242)
+    first = 0
+    for k, rows in enumerate([30, 1, 45, 12, 60, 7, 33]):
+        columns, _ = _sparse_table(rng, rows, first_id=first)
+        table = pa.table(columns)
+        if k % 3 == 2:
+            pa_csv.write_csv(table, folder / f"shard-{k}.csv")
+        else:
+            pq.write_table(table, folder / f"shard-{k}.parquet")
+        first += rows
+    return folder
+
+
+@pytest.mark.parametrize("interval", [{"ci": 95}, {"bootstrap": 64, "seed": 77}])
+def test_dask_engine_gives_the_local_engine_json(runner, shards, monkeypatch, interval):
+    """One task per file (TASK_FILES = 1), so under --bootstrap the engine must count rows first to key the draws."""
+    distributed = pytest.importorskip("distributed")
+    from cecli import compute
+    from cecli.engines import dask as dask_engine
+
+    monkeypatch.setattr(dask_engine, "TASK_FILES", 1)
+    spec = {"y": "label", "p": "p_*", "weight": "w", "by": "split", "per_class": True, **interval}
+    local = compute("sparse", str(shards), **spec, per_sample=False).to_dict(per_sample=False)
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        assert len(dask_engine.plan_tasks(sorted(str(p) for p in shards.iterdir()))) == 7
+        remote = compute(
+            "sparse", str(shards), **spec, per_sample=False, engine="dask", scheduler=cluster.scheduler_address
+        ).to_dict(per_sample=False)
+        flags = ["--ci", "95"] if "ci" in interval else ["--bootstrap", "64", "--seed", "77"]
+        args = [*SPARSE, shards, "-w", "w", "--by", "split", "--per-class", *flags]
+        cli_local = _text(runner, *args)
+        cli_dask = _text(runner, *args, "--engine", "dask", "--scheduler", cluster.scheduler_address)
+    assert remote == local
+    assert local["ci"]["method"] == ("normal" if "ci" in interval else "bootstrap")
+    assert all(entry["ci"]["low"] is not None for entry in local["by"] + local["per_class"])
+    assert cli_dask == cli_local
+    # and the same numbers as the rows in one file: the row numbers keying the draws are global
+    one = shards.parent / "one.parquet"
+    pq.write_table(pa.concat_tables([_read(p) for p in sorted(shards.iterdir())]), one)
+    assert _without_input(_text(runner, *SPARSE, one, *args[6:])) == _without_input(cli_local)
+
+
+def _read(path: Path) -> pa.Table:
+    table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
+    return table.select(["id", "label", "w", "split", "p_0", "p_1", "p_2"]).cast(
+        pa.schema(
+            [
+                (n, pa.int64() if n in ("id", "label") else pa.string() if n == "split" else pa.float64())
+                for n in ["id", "label", "w", "split", "p_0", "p_1", "p_2"]
+            ]
+        )
+    )
