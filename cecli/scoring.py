@@ -231,7 +231,11 @@ class _Scorer:
         They are of the quantity ``value`` reports, ``sum(a * l) / sum(x)``: the numerator weights
         ``a`` are the sample weights, and ``x`` the whole per-row denominator, what
         :meth:`Partial.of <cecli.numerics.reduce.Partial.of>` sums (the weight, times PyTorch's class
-        weight of the label, or 1 per row for Keras' and PyTorch's mean over rows).
+        weight of the label, or 1 per row for Keras' and PyTorch's mean over rows). The uncertainty states
+        take that whole share, where ``Partial.of`` takes the class weight as a factor it multiplies exactly:
+        here the product is the float ``fl(w * w_y)``, a relative change of at most ``2**-53`` per row in the
+        standard error and the resampled means, never in ``value``, which the interval is centred on
+        (normal) or which is reported beside it (bootstrap).
         """
         from .uncertainty import Spread
 

@@ -476,3 +476,19 @@ def _read(path: Path) -> pa.Table:
             ]
         )
     )
+
+
+def test_torch_multi_label_bce_mean_over_rows(runner, tmp_path):
+    """--like torch bce averages all N·k elements: Σ w·(row mean) / N, so a row's numerator is w·(row mean), its
+    denominator share 1."""
+    rng = np.random.default_rng(31)
+    rows = 50
+    y = rng.integers(0, 2, size=(rows, 2)).astype(np.float64)
+    p = rng.uniform(0.05, 0.95, size=(rows, 2))
+    w = rng.choice([0.5, 1.0, 2.0], rows)
+    columns = {"y0": y[:, 0], "y1": y[:, 1], "p0": p[:, 0], "p1": p[:, 1], "w": w}
+    path = _write_csv(tmp_path / "ml.csv", columns)
+    document = _run(runner, "bce", path, "-y", "y0,y1", "-p", "p0,p1", "-w", "w", "--like", "torch", "--ci", "95")
+    row_means = (-(y * np.log(p) + (1 - y) * np.log1p(-p))).mean(axis=1)
+    assert _close(document["value"], np.sum(w * row_means) / rows)
+    assert _close(document["stderr"], _se(w * row_means, None, np.ones(rows)))
