@@ -492,3 +492,27 @@ def test_torch_multi_label_bce_mean_over_rows(runner, tmp_path):
     row_means = (-(y * np.log(p) + (1 - y) * np.log1p(-p))).mean(axis=1)
     assert _close(document["value"], np.sum(w * row_means) / rows)
     assert _close(document["stderr"], _se(w * row_means, None, np.ones(rows)))
+
+
+def test_dask_counting_pass_names_a_file_without_the_columns_as_scoring_does(runner, shards, monkeypatch):
+    """Under --bootstrap the Dask engine first counts rows; a shard missing a column fails there with the local
+    engine's line and exit code."""
+    distributed = pytest.importorskip("distributed")
+    from cecli.engines import dask as dask_engine
+
+    monkeypatch.setattr(dask_engine, "TASK_FILES", 1)
+    bad = shards / "shard-9.parquet"
+    pq.write_table(_read(shards / "shard-0.parquet").drop(["w"]), bad)
+    args = ["sparse", str(shards), "-y", "label", "-p", "p_*", "-w", "w", "--bootstrap", "10", "-f", "json"]
+    local = runner.invoke(app, args)
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        remote = runner.invoke(app, [*args, "--engine", "dask", "--scheduler", cluster.scheduler_address])
+    first = shards / "shard-0.parquet"
+    assert local.exit_code == remote.exit_code == 3
+    assert (
+        local.stderr
+        == f"cecli: error: {bad}: has no column 'w' like {first} (every file of a dataset needs the same columns)\n"
+    )
+    assert remote.stderr == local.stderr
