@@ -9,6 +9,7 @@ given, so memory stays bounded.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -345,6 +346,15 @@ def _result(
         )
     if partial.nan:
         warnings.append(f"{partial.nan} of {partial.count} losses are NaN (not a number)")
+    if interval is not None and interval.method == "bootstrap":
+        # Each end of a percentile interval is read between the few resamples beyond it: with fewer than
+        # 25 there, the end moves by a good part of its own width from one seed to the next.
+        tail = (1.0 - interval.level) / 2.0
+        if interval.resamples * tail < 25:
+            warnings.append(
+                f"--bootstrap {interval.resamples} leaves {interval.resamples * tail:.3g} resamples beyond each end of "
+                f"the interval; its ends are rough (use --bootstrap {math.ceil(25 / tail - 1e-9)} or more)"
+            )
     described = InputInfo(
         path=display if len(paths) == 1 else None,
         paths=[_shown(p) for p in paths],

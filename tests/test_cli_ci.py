@@ -516,3 +516,25 @@ def test_dask_counting_pass_names_a_file_without_the_columns_as_scoring_does(run
         == f"cecli: error: {bad}: has no column 'w' like {first} (every file of a dataset needs the same columns)\n"
     )
     assert remote.stderr == local.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "warning"),
+    [
+        (
+            ["--bootstrap", "64"],
+            "--bootstrap 64 leaves 1.6 resamples beyond each end of the interval; its ends are "
+            "rough (use --bootstrap 1000 or more)",
+        ),
+        (
+            ["--bootstrap", "2000", "--ci", "99"],
+            "--bootstrap 2000 leaves 10 resamples beyond each end of the "
+            "interval; its ends are rough (use --bootstrap 5000 or more)",
+        ),
+        (["--bootstrap", "1000"], None),  # 25 beyond each end of a 95 % interval: (1 - 0.95) / 2 · 1000
+        (["--bootstrap", "5000", "--ci", "99"], None),
+    ],
+)
+def test_too_few_resamples_for_the_level_is_a_warning(runner, sparse_dump, args, warning):
+    warnings = _run(runner, *SPARSE, sparse_dump[0], *args)["warnings"]
+    assert warnings == ([warning] if warning else [])
