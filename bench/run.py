@@ -68,15 +68,25 @@ class Dataset:
 
 
 FULL = ("cecli", "cecli JSON", "cecli --out", "duckdb", "polars", "pyarrow floor", "pandas+sklearn")
+BOOTSTRAP_ROWS = 1_000_000  # issue 15: --bootstrap 1000 on 1M rows, under 20 s on 2 cores
 STARTUP = ("python -c 'import numpy'", "python -c 'import numpy, typer'", "cecli --version", "cecli bce")
 
 
 def datasets(rows: int, csv_rows: int, classes: int) -> list[Dataset]:
     return [
-        Dataset("parquet", "sparse", "parquet", rows, classes, FULL),
+        Dataset("parquet", "sparse", "parquet", rows, classes, (*FULL, "cecli JSON --ci 95")),
         Dataset("csv", "sparse", "csv", csv_rows, classes, FULL),
         Dataset("binary", "binary", "parquet", rows, 2, FULL),
         Dataset("parquet 2x rows", "sparse", "parquet", 2 * rows, classes, ("cecli", "cecli --out")),
+        Dataset(
+            "parquet 1M (bootstrap)",
+            "sparse",
+            "parquet",
+            min(rows, BOOTSTRAP_ROWS),
+            classes,
+            ("cecli JSON", "cecli JSON --bootstrap 1000"),
+            reference="cecli JSON",
+        ),
         Dataset("startup (3-row csv)", "binary", "csv", 3, 2, STARTUP, reference="cecli bce"),
     ]
 
@@ -278,6 +288,13 @@ CONTENDERS: dict[str, Contender] = {
     # The full JSON summary: also accuracy and the histogram, which --value-only skips.
     "cecli JSON": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "-f", "json"], json_value=True),
     "cecli --out": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "--value-only", "--out", str(OUT_PATH)]),
+    # Confidence intervals (issue 15): the same JSON summary with stderr and ci, normal or 1000 bootstrap resamples.
+    "cecli JSON --ci 95": Contender(
+        lambda ds: [*cecli_argv(ds), "--summary-only", "-f", "json", "--ci", "95"], json_value=True
+    ),
+    "cecli JSON --bootstrap 1000": Contender(
+        lambda ds: [*cecli_argv(ds), "--summary-only", "-f", "json", "--bootstrap", "1000"], json_value=True
+    ),
     "duckdb": Contender(lambda ds: _python(DUCKDB, duckdb_sql(ds))),
     "polars": Contender(lambda ds: _python(POLARS_SPARSE if ds.kind == "sparse" else POLARS_BINARY, *_script_args(ds))),
     "pyarrow floor": Contender(lambda ds: _python(PYARROW_FLOOR, *_script_args(ds)), prints_value=False),
@@ -435,6 +452,19 @@ def targets() -> list[Target]:
         Target("Parquet: cecli --out RSS / Polars", (pq, "cecli --out"), (pq, "polars"), "rss_mib"),
         Target("Bounded memory: cecli RSS 2x / 1x rows", (big, "cecli"), (pq, "cecli"), "rss_mib", "<= 1.1"),
         Target("Bounded memory: --out RSS 2x/1x rows", (big, "cecli --out"), (pq, "cecli --out"), "rss_mib", "<= 1.1"),
+        Target(
+            "--ci 95 (normal): time / JSON without it",
+            (pq, "cecli JSON --ci 95"),
+            (pq, "cecli JSON"),
+            "wall_s",
+            "<= 1.1",
+        ),
+        Target(
+            "--bootstrap 1000, 1M rows: time / JSON without it",
+            ("parquet 1M (bootstrap)", "cecli JSON --bootstrap 1000"),
+            ("parquet 1M (bootstrap)", "cecli JSON"),
+            "wall_s",
+        ),
         Target("Startup: cecli --version / import numpy", (up, "cecli --version"), numpy, "wall_s", "<= 1.5"),
         Target("Startup: cecli bce 3 rows / import numpy", (up, "cecli bce"), numpy, "wall_s", "<= 1.5"),
     ]

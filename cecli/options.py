@@ -133,3 +133,27 @@ class LossOptions:
         for name in ("pos_weight", "class_weights"):
             data[name] = list(data[name]) if data[name] is not None else None
         return {k: data[k] for k in [f.name for f in fields(self)] + ["unit"] if k != "loss"}
+
+
+DEFAULT_SEED = 0  # --bootstrap's key when --seed is not given: the same interval on every run
+MAX_RESAMPLES = 1_000_000  # --bootstrap keeps N exact sums per group: bounded, and far beyond any need
+
+
+@dataclass(frozen=True)
+class Interval:
+    """How a confidence interval of the reduced value is computed (``--ci``, ``--bootstrap``, ``--seed``).
+
+    `level` is a fraction (0.95). `method` is ``"normal"`` (``value +/- z * stderr``) or
+    ``"bootstrap"`` (the percentile interval of `resamples` Poisson-bootstrap resamples whose
+    draws are keyed by `seed` and the global row number); `resamples` and `seed` are ``None``
+    for ``normal``. See README, "Confidence intervals". Built and checked by :class:`cecli.plan.Plan`.
+    """
+
+    level: float = 0.95
+    method: str = "normal"
+    resamples: int | None = None
+    seed: int | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON ``ci`` keys that describe the method (``low`` and ``high`` are added by the result)."""
+        return {"level": self.level, "method": self.method, "resamples": self.resamples, "seed": self.seed}

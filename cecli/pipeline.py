@@ -9,6 +9,7 @@ given, so memory stays bounded.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -27,9 +28,9 @@ from .io.sources import open_input
 from .losses import REGISTRY
 from .numerics import validate
 from .numerics.reduce import ScoreState
-from .options import LossOptions
+from .options import Interval, LossOptions
 from .plan import Plan
-from .result import InputInfo, LossResult
+from .result import InputInfo, LossResult, Spreads
 from .scoring import _class_names, _shown
 
 # What compute() reads: paths, or one table in memory. A pyarrow Table, RecordBatch or
@@ -62,6 +63,9 @@ def compute(
     scheduler_file: str | None = None,
     client: Any = None,
     plan: Plan | None = None,
+    ci: float | None = None,
+    bootstrap: int | None = None,
+    seed: int | None = None,
     **options: Any,
 ) -> LossResult:
     """Compute a cross-entropy loss over files (or stdin) or data in memory, and reduce it.
@@ -120,6 +124,14 @@ def compute(
     client : distributed.Client, optional
         A connected Dask client to run on (from dask-jobqueue, dask-gateway, Coiled, ...);
         left open. At most one of `client`, `scheduler` and `scheduler_file`.
+    ci : float, optional
+        A confidence interval of the reduced value at this level, a percentage (95): the
+        result's ``stderr`` and ``ci`` (README, "Confidence intervals"). Not for ``reduction``
+        ``"sum"`` or ``"none"``.
+    bootstrap : int, optional
+        The interval from this many Poisson-bootstrap resamples (``ci`` defaults to 95).
+    seed : int, optional
+        The key of the bootstrap's draws (default 0).
     plan : Plan, optional
         The :class:`~cecli.plan.Plan` already built by :meth:`~cecli.plan.Plan.build` from these
         same arguments (the CLI's, with its output options), so that its checks run once;
@@ -155,7 +167,17 @@ def compute(
     dask_only = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
                  "wait_for_workers": wait_for_workers}  # fmt: skip
     if plan is None:
-        plan = Plan.build(loss, options=options, engine=engine, weight=weight, per_class=per_class, dask=dask_only)
+        plan = Plan.build(
+            loss,
+            options=options,
+            engine=engine,
+            weight=weight,
+            per_class=per_class,
+            dask=dask_only,
+            ci=ci,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
     opts = plan.opts
     read = read or ReadSettings()
     memory = in_memory(source)
@@ -217,10 +239,22 @@ def compute(
                 scheduler_file=scheduler_file,
                 client=client,
                 partitions=partitions,
+                interval=plan.interval,
             )
             if per_sample:
                 notes.append("per-sample values stay on the Dask workers (use --out DIR for them)")
-            return _result(state, opts, selection, paths, None, out, fmt=first.format, extras=extras, notes=notes)
+            return _result(
+                state,
+                opts,
+                selection,
+                paths,
+                None,
+                out,
+                fmt=first.format,
+                extras=extras,
+                notes=notes,
+                interval=plan.interval,
+            )
         state, per_sample_values = local.run(
             first,
             label_input,
@@ -236,6 +270,7 @@ def compute(
             progress=progress,
             readers=readers,
             partitions=partitions,
+            interval=plan.interval,
         )
         return _result(
             state,
@@ -248,6 +283,7 @@ def compute(
             extras=extras,
             per_sample=per_sample_values,
             notes=notes,
+            interval=plan.interval,
         )
     except (KeyboardInterrupt, SystemExit):
         interrupted = True
@@ -335,6 +371,7 @@ def _result(
     extras: bool = True,
     per_sample: tuple[np.ndarray, np.ndarray, dict[str, list]] | None = None,
     notes: list[str] | None = None,
+    interval: Interval | None = None,
 ) -> LossResult:
     """Check that the state is usable and turn it into a :class:`LossResult`."""
     display = _shown(paths[0]) if len(paths) == 1 else f"{len(paths)} files"
@@ -377,6 +414,15 @@ def _result(
         )
     if partial.nan:
         warnings.append(f"{partial.nan} of {partial.count} losses are NaN (not a number)")
+    if interval is not None and interval.method == "bootstrap":
+        # Each end of a percentile interval is read between the few resamples beyond it: with fewer than
+        # 25 there, the end moves by a good part of its own width from one seed to the next.
+        tail = (1.0 - interval.level) / 2.0
+        if interval.resamples * tail < 25:
+            warnings.append(
+                f"--bootstrap {interval.resamples} leaves {interval.resamples * tail:.3g} resamples beyond each end of "
+                f"the interval; its ends are rough (use --bootstrap {math.ceil(25 / tail - 1e-9)} or more)"
+            )
     described = InputInfo(
         path=display if len(paths) == 1 else None,
         paths=[_shown(p) for p in paths],
@@ -402,6 +448,14 @@ def _result(
         per_class = [
             (class_names[i] if i < len(class_names) else str(i), i, part) for i, part in sorted(state.per_class.items())
         ]
+    spreads = None
+    if interval is not None:
+        # Every group and class with a Partial has a Spread: both are built from the same counted rows.
+        spreads = Spreads(
+            state.spread,
+            None if groups is None else [state.group_spreads[key] for key in sorted(state.groups)],
+            None if per_class is None else [state.class_spreads[index] for _, index, _ in per_class],
+        )
     values, counted, keep = per_sample if per_sample is not None else (None, None, {})
     return LossResult(
         options=opts,
@@ -420,4 +474,6 @@ def _result(
         rows=state.rows,
         # Binary labels: each row holds one loss term per label column (accuracy counts them all).
         elements=state.n_classes if REGISTRY[opts.loss].labels == "binary" and state.n_classes else 1,
+        interval=interval,
+        spreads=spreads,
     )

@@ -13,11 +13,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from types import SimpleNamespace
 
 from .errors import OptionError, printable
 from .losses import REGISTRY
-from .options import _FLAGS, APPLIES, BASES, ENGINES, LIKES, PRESETS, REDUCTIONS, LossOptions
+from .options import (
+    _FLAGS,
+    APPLIES,
+    BASES,
+    DEFAULT_SEED,
+    ENGINES,
+    LIKES,
+    MAX_RESAMPLES,
+    PRESETS,
+    REDUCTIONS,
+    Interval,
+    LossOptions,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,7 @@ class Plan:
     opts: LossOptions
     engine: str = "local"
     per_class: bool = False
+    interval: Interval | None = None  # --ci / --bootstrap: how the confidence interval is computed
 
     @classmethod
     def build(
@@ -45,20 +59,25 @@ class Plan:
         given: dict | None = None,
         fmt: str | None = None,
         gate: dict | None = None,
+        ci: float | None = None,
+        bootstrap: int | None = None,
+        seed: int | None = None,
     ) -> Plan:
         """The plan of `loss` with `options` (:class:`~cecli.options.LossOptions` fields).
 
         `weight` is the ``-w`` column spec, `dask` the Dask-only arguments by name (``None``
-        where not given). The CLI also passes its parsed values (`given`, checked against
-        :data:`CONFLICTS` first, with `fmt` the output format in effect) and its gate
-        (`gate`: ``fail_above``, ``fail_below``). The checks run in that order, then the loss
-        options, then the rest; the first failure is the one reported.
+        where not given); `ci`, `bootstrap` and `seed` ask for a confidence interval
+        (:func:`_interval`). The CLI also passes its parsed values
+        (`given`, checked against :data:`CONFLICTS` first, with `fmt` the output format in effect)
+        and its gate (`gate`: ``fail_above``, ``fail_below``). The checks run in that order, then
+        the loss options, the interval, then the rest; the first failure is the one reported.
         """
         if given is not None:
             checked(given, fmt)
         if gate:
             _check_gate(**gate)
         opts = _loss_options(loss, options or {}, sample_weights=bool(weight))
+        interval = _interval(ci, bootstrap, seed, opts)
         if engine not in ENGINES:
             raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
         dask_given = [name for name, value in (dask or {}).items() if value is not None]
@@ -75,7 +94,7 @@ class Plan:
             raise OptionError(
                 f"--per-class does not apply to `cecli {loss}`", hint=f"use it with {', '.join(others)} or {last}"
             )
-        return cls(opts, engine, per_class)
+        return cls(opts, engine, per_class, interval)
 
     def check_paths(self, paths: list[str], labels: object, *, in_memory: bool = False) -> None:
         """Check the expanded inputs: ``--labels`` (given when `labels` is truthy) pairs with one local
@@ -89,6 +108,61 @@ class Plan:
             )
         if self.engine == "dask" and "-" in paths:
             raise OptionError("the Dask engine reads files, not stdin", hint="give paths or use --engine local")
+
+
+def _interval(ci: float | None, bootstrap: int | None, seed: int | None, opts: LossOptions) -> Interval | None:
+    """The interval asked for by ``--ci LEVEL`` (a percentage), ``--bootstrap N`` and ``--seed S``, or None.
+
+    LEVEL is a percentage, at least 1 and below 100 (``--ci 95``). A LEVEL below 1 (``--ci
+    0.95``) is refused rather than guessed: read as a percentage it would be a useless 0.95 %
+    interval, read as a fraction ``--ci 0.5`` would mean two things. ``--bootstrap`` without
+    ``--ci`` is a 95 % interval; ``--seed`` needs ``--bootstrap`` (default
+    :data:`~cecli.options.DEFAULT_SEED`).
+
+    The interval is of the number ``value`` reports. A mean over rows (whatever its
+    denominator: the weights, the row count, PyTorch's class weights) estimates the mean over
+    the population the rows are drawn from; ``--reduction sum`` grows with the number of rows
+    and estimates nothing of the kind, and ``none`` has no value: both are refused.
+    """
+    if seed is not None and bootstrap is None:
+        raise OptionError("--seed is for --bootstrap; the normal interval draws nothing", hint="add --bootstrap N")
+    if ci is None and bootstrap is None:
+        return None
+    if ci is None:
+        ci = 95.0
+    if isinstance(ci, bool) or not isinstance(ci, (int, float)) or not (1.0 <= ci < 100.0):
+        hint = (
+            f"give the level as a percentage: --ci {ci * 100:g}"
+            if isinstance(ci, (int, float)) and 0.0 < ci < 1.0
+            else "give a percentage such as 95"
+        )
+        raise OptionError(f"--ci must be a percentage from 1 to below 100; received {ci!r}", hint=hint)
+    # the percentage as written: 99.9 gives 0.999, where 99.9 / 100 is 0.9990000000000001
+    level = float(Fraction(repr(float(ci))) / 100)
+    interval = Interval(level)
+    if bootstrap is not None:
+        interval = _resampled(level, bootstrap, seed)
+    if opts.reduction == "none":
+        raise OptionError("--ci needs a reduced value; --reduction none has none", hint="use --reduction mean")
+    if opts.reduction == "sum":
+        raise OptionError(
+            "--ci is an interval of a mean; a --reduction sum grows with the number of rows",
+            hint="use --reduction mean",
+        )
+    return interval
+
+
+def _resampled(level: float, bootstrap: int, seed: int | None) -> Interval:
+    """The bootstrap interval of ``--bootstrap N --seed S`` at `level` (see :func:`_interval`)."""
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 1 <= bootstrap <= MAX_RESAMPLES:
+        raise OptionError(
+            f"--bootstrap needs 1 to {MAX_RESAMPLES:,} resamples; received {bootstrap!r}",
+            hint="1000 or more for a 95 % interval",
+        )
+    seed = DEFAULT_SEED if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise OptionError(f"--seed must be an integer from 0 to 2**64 - 1; received {seed!r}")
+    return Interval(level, "bootstrap", bootstrap, seed)
 
 
 def _check_gate(*, fail_above: float | None = None, fail_below: float | None = None) -> None:
@@ -228,6 +302,8 @@ CONFLICTS = (
     ("--value-only", "--by", lambda v: v["value_only"] and v["by"], _NUMBER_ONLY),
     ("--value-only", "--per-class", lambda v: v["value_only"] and v["per_class"], _NUMBER_ONLY),
     ("--value-only", "--color always", lambda v: v["value_only"] and v["color"] == "always", _NUMBER_ONLY),
+    ("--value-only", "--ci", lambda v: v["value_only"] and v["ci"] is not None, _NUMBER_ONLY),
+    ("--value-only", "--bootstrap", lambda v: v["value_only"] and v["bootstrap"] is not None, _NUMBER_ONLY),
     (
         "--summary-only",
         "--reduction none",
@@ -254,6 +330,13 @@ CONFLICTS = (
     ),
     ("--top {top}", "-f {fmt}", lambda v: v["top"] and v["fmt"] in _LINES, "-f {fmt} prints only per-sample lines"),
     ("--by", "-f {fmt}", lambda v: v["by"] and v["fmt"] in _LINES, "-f {fmt} prints only per-sample lines"),
+    ("--ci", "-f {fmt}", lambda v: v["ci"] is not None and v["fmt"] in _LINES, "-f {fmt} prints only per-sample lines"),
+    (
+        "--bootstrap",
+        "-f {fmt}",
+        lambda v: v["bootstrap"] is not None and v["fmt"] in _LINES,
+        "-f {fmt} prints only per-sample lines",
+    ),
     (
         "--per-class",
         "-f {fmt}",

@@ -119,6 +119,7 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
     rows = [
         ("loss", result.options.loss),
         ("value", _number(result.value, precision)),
+        *_interval_rows(document, precision),
         ("reduction", result.options.reduction),
         ("unit", result.options.unit),
         ("count", str(part.count)),
@@ -134,6 +135,23 @@ def render_table(result: LossResult, console, *, precision: int = 6, per_sample:
     ]
     # The values are numbers and words, then the input's path, the one cell long enough to fold.
     _print_table(console, "summary", ["", ""], ["text", "value"], [list(row) for row in rows], header=False)
+
+
+def _interval_rows(document: dict, precision: int) -> list[tuple[str, str]]:
+    """``stderr`` and the ``--ci`` interval as summary lines: ``95% CI  [low, high] (normal)``."""
+    ci = document.get("ci")
+    if ci is None:
+        return []
+    method = (
+        ci["method"] if ci["resamples"] is None else f"{ci['method']}, {ci['resamples']} resamples, seed {ci['seed']}"
+    )
+    interval = f"[{_number(ci['low'], precision)}, {_number(ci['high'], precision)}] ({method})"
+    return [("stderr", _number(document["stderr"], precision)), (f"{_percent(ci['level'])} CI", interval)]
+
+
+def _percent(level: float) -> str:
+    """0.95 as ``95%``, 0.999 as ``99.9%``: the shortest text of the percentage."""
+    return f"{round(level * 100, 10):g}%"
 
 
 _TEXT_WIDTH = 12  # a text column (kept values, group names) may fold down to this width before columns are left out
@@ -194,7 +212,17 @@ def _breakdown_table(console, title: str, rows: list, precision: int, heading: s
         [printable(label), str(summary["count"]), *(_number(summary[name], precision) for name in names)]
         for label, summary in rows
     ]
-    _print_table(console, title, [heading, "count", *names], ["text", *["number"] * (len(names) + 1)], cells)
+    headings = [heading, "count", *names]
+    if rows and "ci" in rows[0][1]:
+        # stderr and the interval's ends right after the value they belong to (the level and method are in the
+        # summary): a narrow console leaves out the columns on the right first
+        level = _percent(rows[0][1]["ci"]["level"])
+        headings[3:3] = ["stderr", f"{level} low", f"{level} high"]
+        for cell, (_, summary) in zip(cells, rows, strict=True):
+            cell[3:3] = [_number(summary[key], precision) for key in ("stderr",)] + [
+                _number(summary["ci"][end], precision) for end in ("low", "high")
+            ]
+    _print_table(console, title, headings, ["text", *["number"] * (len(headings) - 1)], cells)
 
 
 def _top_table(console, result: LossResult, precision: int) -> None:

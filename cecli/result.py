@@ -11,9 +11,19 @@ import numpy as np
 from . import __version__
 from .losses import REGISTRY
 from .numerics.reduce import HISTOGRAM_EDGES, Histogram, Largest, Partial
-from .options import LossOptions
+from .options import Interval, LossOptions
 
 SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Spreads:
+    """The uncertainty states (:class:`~cecli.uncertainty.Spread`) of the whole input and, in the order
+    of :attr:`LossResult.groups` and :attr:`LossResult.per_class`, of each group and class."""
+
+    whole: object
+    groups: list | None = None
+    classes: list | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class LossResult:
     out: str | None = None
     rows: int = 0
     elements: int = 1
+    interval: Interval | None = None  # --ci: how the interval is computed
+    spreads: Spreads | None = None  # and the states it is computed from
 
     @property
     def accuracy(self) -> float | None:
@@ -131,6 +143,7 @@ class LossResult:
             "denominator": finite("denominator", self.denominator),
             "min": finite("min", p.min) if p.count else None,
             "max": finite("max", p.max) if p.count else None,
+            **self._uncertainty(self.spreads.whole if self.spreads else None, self.value, warnings, "the"),
             "options": self.options.to_dict(),
             "input": self.input.to_dict(),
         }
@@ -150,6 +163,7 @@ class LossResult:
             ]
         if self.groups is not None:
             document["by"] = [{"key": key, **self._summary(part, finite)} for key, part in self.groups]
+            self._breakdown_uncertainty(document["by"], self.spreads and self.spreads.groups, warnings, "group")
             perplexities = self.group_perplexities()
             if perplexities is not None:
                 # The corpus (token-weighted) perplexity is `perplexity`; this mean of the groups' own is
@@ -162,6 +176,7 @@ class LossResult:
             document["per_class"] = [
                 {"class": name, "index": index, **self._summary(part, finite)} for name, index, part in self.per_class
             ]
+            self._breakdown_uncertainty(document["per_class"], self.spreads and self.spreads.classes, warnings, "class")
         if self.out is not None:
             document["out"] = self.out
         if per_sample and self.per_sample is not None:
@@ -172,6 +187,39 @@ class LossResult:
             document["nonfinite_rows"] = nonfinite
         document["warnings"] = warnings
         return document
+
+    def _uncertainty(self, spread, value: float | None, warnings: list[str], which: str) -> dict:
+        """The ``stderr`` and ``ci`` keys of one value (none without ``--ci``); null, with a warning, when undefined."""
+        if self.interval is None:
+            return {}
+        low, high = spread.interval(value, self.interval.level)
+        stderr, low, high = _or_none(spread.stderr), _or_none(low), _or_none(high)
+        if None in (stderr, low, high):
+            normal = spread.normal
+            why = (
+                "a loss is infinite or NaN"
+                if normal.nonfinite
+                else "it needs at least 2 rows with a non-zero weight"
+                if normal.count < 2
+                else "it is beyond the float range"
+                if stderr is None
+                else "no resample drew a row with weight"
+                if self.interval.method == "bootstrap"
+                else "it is beyond the float range"
+            )
+            warnings.append(f"{which} confidence interval is null: {why}")
+        ci = {"low": low, "high": high, **self.interval.to_dict()}
+        return {"stderr": stderr, "ci": {key: ci[key] for key in _CI_KEYS}}
+
+    def _breakdown_uncertainty(self, entries: list[dict], spreads: list | None, warnings: list[str], kind: str) -> None:
+        """Add ``stderr`` and ``ci`` to each group's (or class's) entry, of its own ``value``."""
+        if spreads is None:
+            return
+        for entry, spread in zip(entries, spreads, strict=True):
+            name = (
+                json.dumps(entry["key"], ensure_ascii=False, default=str) if kind == "group" else repr(entry["class"])
+            )
+            entry.update(self._uncertainty(spread, entry["value"], warnings, f"{kind} {name}'s"))
 
     def _summary(self, part: Partial, finite) -> dict:
         """The reduction keys of one group or class, with the same denominators as the whole."""
@@ -233,6 +281,14 @@ def cell_text(value) -> str:
     if kind is bool:
         return "true" if value else "false"
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
+
+
+_CI_KEYS = ("level", "low", "high", "method", "resamples", "seed")
+
+
+def _or_none(value: float) -> float | None:
+    """A statistic as JSON writes it: null when undefined (NaN) or beyond the float range, never a made-up number."""
+    return value if math.isfinite(value) else None
 
 
 def _per_element(options: LossOptions, elements: int) -> int:

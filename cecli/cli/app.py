@@ -201,6 +201,9 @@ def _score(loss: str, values: dict) -> None:
         given=values,
         fmt=fmt,
         gate={"fail_above": values["fail_above"], "fail_below": values["fail_below"]},
+        ci=values["ci"],
+        bootstrap=values["bootstrap"],
+        seed=values["seed"],
     )
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
     if values["plot"] is not None:

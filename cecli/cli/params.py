@@ -204,11 +204,7 @@ FormatOpt = Annotated[
 
 Out = Annotated[
     str | None,
-    typer.Option(
-        "--out",
-        help="Write per-sample losses to .csv/.ndjson/.parquet/.arrow (atomically).",
-        rich_help_panel=_OUT,
-    ),
+    typer.Option("--out", help="Per-sample losses to .csv, .parquet, ...", rich_help_panel=_OUT),
 ]
 
 
@@ -217,7 +213,7 @@ PlotOpt = Annotated[
     typer.Option(
         "--plot",
         metavar="FILE",
-        help="Plot the losses (and --by/--per-class means) to .png/.svg (matplotlib).",
+        help="Plot losses (and group means) to .png/.svg.",
         rich_help_panel=_OUT,
     ),
 ]
@@ -305,7 +301,7 @@ By = Annotated[
     typer.Option(
         "--by",
         autocompletion=_complete_columns,
-        help="Summarise per group of these columns (a split).",
+        help="Summarise per group of these columns.",
         rich_help_panel=_OUT,
     ),
 ]
@@ -395,6 +391,42 @@ ClassBalancing = Annotated[
 ]
 
 
+CiLevel = Annotated[
+    float | None,
+    typer.Option(
+        "--ci",
+        metavar="LEVEL",
+        help="Add stderr and a LEVEL% interval (e.g. 95).",
+        rich_help_panel=_OUT,
+        show_default=False,
+    ),
+]
+
+
+Bootstrap = Annotated[
+    int | None,
+    typer.Option(
+        "--bootstrap",
+        metavar="N",
+        help="Interval from N bootstrap resamples.",
+        rich_help_panel=_OUT,
+        show_default=False,
+    ),
+]
+
+
+Seed = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        metavar="S",
+        help="Key of the bootstrap's draws (default 0).",
+        rich_help_panel=_OUT,
+        show_default=False,
+    ),
+]
+
+
 def _parameter(name: str, annotation, default) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
@@ -424,6 +456,9 @@ _COMMON_OPTIONS = [
     _parameter("summary_only", SummaryOnly, False),
     _parameter("fail_above", FailAbove, None),
     _parameter("fail_below", FailBelow, None),
+    _parameter("ci", CiLevel, None),
+    _parameter("bootstrap", Bootstrap, None),
+    _parameter("seed", Seed, None),
     _parameter("value_only", ValueOnly, False),
     _parameter("precision", Precision, None),
     _parameter("quiet", Quiet, False),

@@ -17,11 +17,19 @@ the other tasks are cancelled, and the client waits (at most :data:`STOP_WAIT` s
 until none of them still runs, so no ``--out`` part appears after cecli has exited. A task
 checks before each batch, and before it renames a part into place, whether it has been
 cancelled (which also happens when the client goes away).
+
+Under ``--bootstrap`` each row's draws are keyed by its global row number, so a task must know
+the first global row of each of its files. When the files make more than one task, a first pass
+of tasks counts the rows of every file (reading them as scoring does:
+:func:`cecli.scoring.count_rows`), the client adds the counts up in file order, and the second
+pass scores each file from its first row. The input is then read twice; ``--ci`` without
+``--bootstrap`` (exact sums, no draws) and a single task need no first pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -96,6 +104,7 @@ def run(
     scheduler_file: str | None = None,
     client=None,
     partitions: list[dict] | None = None,
+    interval=None,
 ) -> ScoreState:
     """Score `paths` on a Dask cluster and return the merged state.
 
@@ -135,9 +144,16 @@ def run(
             client = stack.enter_context(_connected(Client, address, option))
         _wait_for_first_worker(client, address, wait)
         _check_workers(client)
+        file_starts = None
+        if interval is not None and interval.method == "bootstrap" and len(tasks) > 1:
+            counted = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=None, count_only=True,
+                                 selection=selection, opts=opts, read=read)  # fmt: skip
+            file_starts = list(
+                itertools.accumulate((counted.file_rows.get(i, 0) for i in range(len(paths))), initial=0)
+            )
         merged = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=out_dir,
                             selection=selection, opts=opts, read=read, per_class=per_class, top=top,
-                            extras=extras)  # fmt: skip
+                            extras=extras, interval=interval, file_starts=file_starts)  # fmt: skip
     if out_dir is not None:
         _remove_temporary_parts(out_dir)  # of a worker killed mid-part, whose task ran again elsewhere
         try:

@@ -31,8 +31,18 @@ def _merged(*states: ScoreState) -> ScoreState:
     return total
 
 
-def _task(files, *, client_version: str, client_pid: int, reference: str, out_dir: str | None, **options) -> ScoreState:
-    """The unit of work on a worker: check its cecli version and that it sees the paths, then score them.
+def _task(
+    files,
+    *,
+    client_version: str,
+    client_pid: int,
+    reference: str,
+    out_dir: str | None,
+    count_only: bool = False,
+    **options,
+) -> ScoreState:
+    """The unit of work on a worker: check its cecli version and that it sees the paths, then score them
+    (or, with `count_only`, only count their rows, in a state of ``file_rows`` alone).
 
     The version is checked here too because workers that join during the run were not asked before it.
     """
@@ -53,6 +63,8 @@ def _task(files, *, client_version: str, client_pid: int, reference: str, out_di
             f"a Dask worker ({_worker_name()}) cannot see the --out folder {out_dir}", hint=_SAME_PATHS_HINT
         )
     try:
+        if count_only:
+            return ScoreState(file_rows=scoring.count_rows(files, reference=reference, **options))
         return scoring.score_files(files, reference=reference, out_dir=out_dir, check=_stop_if_cancelled, **options)
     except (CecliError, _Cancelled):
         raise

@@ -16,7 +16,7 @@ from cecli.io.columns import Selection
 from cecli.io.inputs import Input
 from cecli.io.sources import open_input
 from cecli.numerics.reduce import ScoreState
-from cecli.options import LossOptions
+from cecli.options import Interval, LossOptions
 from cecli.scoring import _batches, _check_columns, _prefetched, _Scorer, _write
 
 
@@ -36,16 +36,20 @@ def run(
     progress: Callable[[int, int | None], None] | None,
     readers: list[threading.Thread],
     partitions: list[dict] | None = None,
+    interval: Interval | None = None,
 ) -> tuple[ScoreState, tuple | None]:
     """Score `paths` (the first already open as `first`; labels from `label_input`, if given).
 
-    `partitions`, if given, holds each path's hive keys (columns of that file).
+    `partitions`, if given, holds each path's hive keys (columns of that file); `interval` adds
+    the uncertainty states of ``--ci`` (rows are numbered in the order the files are read).
 
     Returns the state and, with `per_sample`, the per-sample values. The reader threads
     started are appended to `readers`, so that the caller can tell whether the inputs can be
     closed (not while a reader is blocked on a pipe after an interrupt).
     """
-    scorer = _Scorer(opts, selection, first, label_input or first, per_class=per_class, top=top, extras=extras)
+    scorer = _Scorer(
+        opts, selection, first, label_input or first, per_class=per_class, top=top, extras=extras, interval=interval
+    )
     writer = None
     if out is not None:
         from cecli.io.writers import PerSampleWriter

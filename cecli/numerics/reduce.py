@@ -338,6 +338,10 @@ class ScoreState:
     n_classes: int | None = None
     nonfinite: dict = field(default_factory=dict)  # --keep/--by column -> NaN or infinite values (printed as null)
     notes: tuple = ()  # warnings about the input (e.g. a header that looks like data), in file order
+    # --ci: the uncertainty states (cecli.uncertainty.Spread, anything with +) of the whole, each group, each class
+    spread: object | None = None
+    group_spreads: dict = field(default_factory=dict)
+    class_spreads: dict = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -371,4 +375,11 @@ class ScoreState:
             self.n_classes if self.n_classes is not None else other.n_classes,
             {k: self.nonfinite.get(k, 0) + other.nonfinite.get(k, 0) for k in self.nonfinite | other.nonfinite},
             self.notes + other.notes,
+            self.spread
+            if other.spread is None
+            else other.spread
+            if self.spread is None
+            else self.spread + other.spread,
+            merge_groups(self.group_spreads, other.group_spreads),
+            merge_groups(self.class_spreads, other.class_spreads),
         )

@@ -39,6 +39,7 @@ from .exact import z_value
 from .normal import NormalState
 from .paired import PairedBootstrapState, PairedNormalState, RandomizationState
 from .resampling import POISSON_THRESHOLDS, BootstrapState, poisson_counts, swap_signs
+from .spread import Spread
 
 __all__ = [
     "BootstrapState",
@@ -47,6 +48,7 @@ __all__ = [
     "PairedBootstrapState",
     "PairedNormalState",
     "RandomizationState",
+    "Spread",
     "poisson_counts",
     "swap_signs",
     "z_value",

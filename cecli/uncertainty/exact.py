@@ -148,15 +148,24 @@ class _Exact:
 
 
 def _rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[np.ndarray]]:
-    """``x`` (``None`` for 1 per row) and the float numerators ``y = fl(a * l)`` of each loss array (resampling)."""
+    """``x`` (``None`` for 1 per row) and the float numerators ``y = fl(a * l)`` of each loss array (resampling).
+
+    As :func:`_exact_rows`: a row of weight 0 has the numerator 0 whatever its loss (``0 * inf = 0``).
+    """
     weights = None if weights is None else np.asarray(weights, dtype=np.float64)
     if denominators is None:
         denominators = weights
     x = None if denominators is None else np.asarray(denominators, dtype=np.float64)
+    zero = None if weights is None or weights.all() else weights == 0
     ys = []
     for values in losses:
         values = np.asarray(values, dtype=np.float64)
-        ys.append(values if weights is None else values * weights)
+        if weights is not None:
+            with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf is set to 0 below; an overflow is honest inf
+                values = values * weights
+            if zero is not None:
+                values[zero] = 0.0
+        ys.append(values)
     return x, ys
 
 

@@ -32,9 +32,20 @@ def _poisson_thresholds() -> tuple[int, ...]:
 POISSON_THRESHOLDS = _poisson_thresholds()
 
 
-# count(u) = number of thresholds <= u, for a uniform 16-bit u: Poisson(1) with probabilities
-# rounded to multiples of 2**-16 (at most 2**-17 off each, counts 0..8).
-_POISSON_TABLE = np.searchsorted(np.asarray(POISSON_THRESHOLDS), np.arange(65536), side="right").astype(np.float64)
+_THRESHOLDS_16 = np.asarray(POISSON_THRESHOLDS, dtype=np.uint16)
+
+
+def _poisson_of_uniforms(uniforms: np.ndarray) -> np.ndarray:
+    """The Poisson(1) count of each uniform 16-bit `uniforms` entry, as float64: the number of thresholds ``<= u``.
+
+    Poisson(1) with probabilities rounded to multiples of ``2**-16`` (at most ``2**-17`` off each, counts
+    0..8). Counted as ``sum_k (u >= threshold_k)`` in uint8: on a bootstrap's draw matrices about twice
+    as fast as a gather from a 65,536-entry float table, which misses the cache on every element.
+    """
+    counts = np.greater_equal(uniforms, _THRESHOLDS_16[0]).view(np.uint8)
+    for threshold in _THRESHOLDS_16[1:]:
+        counts += uniforms >= threshold
+    return counts.astype(np.float64)
 
 
 _MAX_COUNT = len(POISSON_THRESHOLDS)
@@ -81,7 +92,7 @@ def poisson_counts(seed: int, first_row: int, rows: int, resamples: int) -> np.n
     counters = -(-resamples // 16)  # 4 words of 4 counts of 16 bits per counter
     raw = _philox(seed, _BOOTSTRAP_STREAM, first_row, rows, counters)
     uniforms = raw.view("<u2").reshape(rows, 16 * counters)[:, :resamples]
-    return _POISSON_TABLE.take(uniforms, mode="clip")  # 16-bit indices are always in range; "clip" skips the checks
+    return _poisson_of_uniforms(uniforms)
 
 
 def swap_signs(seed: int, first_row: int, rows: int, trials: int) -> np.ndarray:

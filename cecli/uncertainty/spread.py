@@ -1,0 +1,99 @@
+"""The uncertainty of one reduced value as the loss commands report it (``--ci``, ``--bootstrap``).
+
+A :class:`Spread` holds the states of one set of rows (the whole input, a ``--by`` group or a
+``--per-class`` class): always the :class:`NormalState` (``stderr``), and the
+:class:`BootstrapState` under ``--bootstrap``. It adds with ``+`` like every state, so batches,
+files and Dask tasks merge exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .exact import z_value
+from .normal import NormalState
+from .resampling import BootstrapState
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The normal state of a set of rows and, under ``--bootstrap``, its bootstrap state."""
+
+    normal: NormalState = NormalState()
+    bootstrap: BootstrapState | None = None
+
+    @classmethod
+    def grouped(
+        cls, codes, losses, weights, denominators, counted, *, first_row: int, resamples=None, seed=None
+    ) -> dict:
+        """``{code: Spread}`` of a batch (one entry ``None`` when `codes` is None).
+
+        Parameters
+        ----------
+        codes : array_like of int, shape (n,), or None
+            The group (or class) of each row; None for one group of every row.
+        losses, weights : array_like, shape (n,)
+            Per-sample losses and sample weights ``a`` (None: 1 per row); the numerator of a row
+            is ``a * l``.
+        denominators : array_like, shape (n,), or None
+            The whole per-row denominator ``x`` of the reduced mean (None: ``a``, or 1): the
+            product of the weight and PyTorch's class weight, or 1 per row for a mean over rows.
+        counted : array_like of bool, shape (n,)
+            The rows that count (not ``--ignore-index``); the others keep their row number.
+        first_row : int
+            The global 0-based row number of the batch's first row (over all files, in order).
+        resamples, seed : int, optional
+            ``--bootstrap N`` and ``--seed S``; no bootstrap state without them.
+        """
+        losses = np.asarray(losses, dtype=np.float64)
+        every = bool(counted.all())
+
+        def only(values):
+            return values if values is None or every else np.asarray(values)[counted]
+
+        if codes is None:
+            normal = {None: NormalState.of(only(losses), only(weights), only(denominators))}
+        else:
+            normal = NormalState.grouped(only(np.asarray(codes)), only(losses), only(weights), only(denominators))
+        if resamples is None:
+            return {code: cls(state) for code, state in normal.items()}
+        boot = BootstrapState.grouped(
+            codes,
+            losses,
+            weights,
+            denominators,
+            first_row=first_row,
+            resamples=resamples,
+            seed=seed,
+            counted=None if every else counted,
+        )
+        return {code: cls(state, boot.get(code, BootstrapState(resamples, seed))) for code, state in normal.items()}
+
+    def __add__(self, other: Spread) -> Spread:
+        if not isinstance(other, Spread):
+            return NotImplemented
+        boot = None if self.bootstrap is None else self.bootstrap + other.bootstrap
+        return Spread(self.normal + other.normal, boot)
+
+    @property
+    def stderr(self) -> float:
+        """The normal method's standard error of the mean (NaN when it has none)."""
+        return self.normal.stderr
+
+    def interval(self, value: float | None, level: float) -> tuple[float, float]:
+        """``(low, high)``: ``value -/+ z * stderr`` (normal), or the bootstrap's percentile interval.
+
+        NaN when there is none: a loss is infinite or NaN, or fewer than 2 rows have weight.
+        """
+        if self.bootstrap is not None:
+            if self.normal.nonfinite or self.normal.count < 2:
+                return math.nan, math.nan
+            return self.bootstrap.interval(level)
+        se = self.stderr
+        if value is None or math.isnan(se):
+            return math.nan, math.nan
+        z = z_value(level)
+        return value - z * se, value + z * se
