@@ -174,7 +174,8 @@ class Comparison:
             **self.paired.to_dict(finite),
         }
         if self.groups is not None:
-            document["by"] = [{"key": key, **paired.to_dict(finite)} for key, paired in self.groups]
+            # In the order of a["by"] and b["by"], which hold each group's summaries.
+            document["groups"] = [{"key": key, **paired.to_dict(finite)} for key, paired in self.groups]
         document["warnings"] = warnings
         return document
 
@@ -477,8 +478,9 @@ def _check_same(batch_a, batch_b, compared, selection, source_a, source_b, score
 
 
 def _value(value) -> str:
+    """A label or weight as a message shows it: ``2`` for a whole number, else its ``repr``."""
     value = value.item() if hasattr(value, "item") else value
-    return repr(float(value)) if isinstance(value, float) and not float(value).is_integer() else repr(value)
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
 
 
 def _row_denominators(weights, denominators, n: int):

@@ -266,7 +266,7 @@ def render_compare_table(comparison, console, *, precision: int = 6) -> None:
     ]
     if comparison.groups is not None:
         for (key, _), entry, part_a, part_b in zip(
-            comparison.groups, document["by"], document["a"]["by"], document["b"]["by"], strict=True
+            comparison.groups, document["groups"], document["a"]["by"], document["b"]["by"], strict=True
         ):
             label = ", ".join(map(_shown, key.values()))
             rows.append([label, _number(part_a["value"], precision), _number(part_b["value"], precision)])
