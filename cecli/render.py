@@ -251,11 +251,10 @@ def render_compare_table(comparison, console, *, precision: int = 6) -> None:
             _number(entry["difference"], precision),
             f"[{_number(ci['low'], precision)}, {_number(ci['high'], precision)}]",
             _number(entry["p_value"], precision),
-            f"{entry['wins']}/{entry['ties']}/{entry['losses']}",
         ]
 
-    headings = ["", f"A ({unit})", f"B ({unit})", "B − A", f"{percent} interval", "p-value", "wins/ties/losses"]
-    kinds = ["text", "number", "number", "number", "number", "number", "number"]
+    headings = ["", f"A ({unit})", f"B ({unit})", "B − A", f"{percent} interval", "p-value"]
+    kinds = ["text", "number", "number", "number", "number", "number"]
     rows = [
         [
             "all",
@@ -274,10 +273,15 @@ def render_compare_table(comparison, console, *, precision: int = 6) -> None:
     test = f"{comparison.test} test" + (
         f": {comparison.resamples} resamples, seed {comparison.seed}" if comparison.resamples else ""
     )
-    title = f"cecli compare {comparison.a.options.loss}: B − A ({test}); wins: rows where B's loss is lower"
-    _print_table(console, title, headings, kinds, rows)
+    _print_table(console, f"cecli compare {comparison.a.options.loss}: B − A ({test})", headings, kinds, rows)
     from rich.text import Text
 
+    console.print(
+        Text(
+            f"rows where B's loss is lower: {comparison.wins}, equal: {comparison.ties},"
+            f" higher: {comparison.losses}"
+        )
+    )
     console.print(Text(verdict_line(comparison)))
 
 

@@ -345,7 +345,9 @@ def _compare(loss: str, values: dict) -> None:
         failure = verdict_line(comparison).removeprefix("verdict: ") + f": {stated} (--fail-if-worse)"
     elif values["fail_above"] is not None or values["fail_below"] is not None:
         failure = gate_failure(comparison.difference, fail_above=values["fail_above"], fail_below=values["fail_below"])
-        failure = failure and f"{stated}: difference {failure}"
+        if failure and failure.startswith("the loss"):
+            failure = "the difference is not a number, so the gate cannot pass"
+        failure = failure and f"{failure.replace(repr(comparison.difference) + ' ', 'difference ', 1)}; {stated}"
     if failure:
         _say("gate failed", failure)
         sys.exit(ExitCode.GATE_FAILED)
