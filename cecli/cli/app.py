@@ -283,7 +283,7 @@ def _score(loss: str, values: dict) -> None:
 
 def _compare(loss: str, values: dict) -> None:
     """``cecli compare LOSS A [B]``: the paired comparison, its table or JSON, and the gates."""
-    from cecli.compare import compare
+    from cecli.comparison import compare
     from cecli.plan import checked
     from cecli.render import verdict_line
     from cecli.result import check_gate, gate_failure
