@@ -287,9 +287,10 @@ def compare(
             predictions_b = tuple(resolve(pred_b, first_b.columns, option="--pred-b", file=first_b.display))
             selection_b = dataclasses.replace(selection, predictions=predictions_b, keep=())
             shared = set(selection.names("labels")) | set(selection.names("weight")) | set(selection.names("by"))
-            if shared & {c.name for c in predictions_b}:
+            overlap = sorted(shared & {c.name for c in predictions_b})
+            if overlap:
                 raise OptionError(
-                    f"--pred-b names a label, weight or --by column: {sorted(shared & set(selection_b.names('predictions')))[0]!r}",
+                    f"--pred-b names a label, weight or --by column: {overlap[0]!r}",
                     hint="give B's prediction columns",
                 )
             compared: tuple[str, ...] = ()  # the same cells as A's
@@ -356,7 +357,10 @@ def compare(
         grouped = None
         if selection.by:
             grouped = [
-                (dict(zip(selection.names("by"), (value for _, value in key), strict=True)), dataclasses.replace(part, scale=scale))
+                (
+                    dict(zip(selection.names("by"), (value for _, value in key), strict=True)),
+                    dataclasses.replace(part, scale=scale),
+                )
                 for key, part in sorted(groups.items(), key=lambda item: item[0])
             ]
         warnings = []
@@ -494,6 +498,7 @@ def _row_denominators(weights, denominators, n: int):
 
 def _paired_maker(test: str, resamples: int | None, seed: int, level: float):
     """A function scoring one batch's (or one group's) paired rows into a :class:`Paired`."""
+
     def make(selected, losses_a, losses_b, counted, weights, x, first_row: int) -> Paired:
         keep = counted if selected is None else selected & counted
         within = keep[counted]  # the counted rows' arrays (weights, x) are of counted rows only

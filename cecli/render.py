@@ -277,10 +277,7 @@ def render_compare_table(comparison, console, *, precision: int = 6) -> None:
     from rich.text import Text
 
     console.print(
-        Text(
-            f"rows where B's loss is lower: {comparison.wins}, equal: {comparison.ties},"
-            f" higher: {comparison.losses}"
-        )
+        Text(f"rows where B's loss is lower: {comparison.wins}, equal: {comparison.ties}, higher: {comparison.losses}")
     )
     console.print(Text(verdict_line(comparison)))
 

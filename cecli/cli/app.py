@@ -92,7 +92,7 @@ app.add_typer(compare_app, name="compare")
 
 
 def _register_compare(loss: Loss) -> None:
-    """Register ``cecli compare LOSS``: the loss's own options and column options (as ``cecli LOSS``), then compare's."""
+    """Register ``cecli compare LOSS``: the loss's own and column options (as ``cecli LOSS``), then compare's."""
     own = [_parameter(name, *_LOSS_PARAMETERS[name]) for name in loss.options if name != "per_class"]
     shared = (_LABEL_OPTIONS if loss.has_labels else []) + [p for p in _COMMON_OPTIONS if p.name in _COMPARED]
     parameters = [
@@ -333,7 +333,9 @@ def _compare(loss: str, values: dict) -> None:
         from rich.console import Console
 
         console = Console(file=sys.stdout, highlight=False, emoji=False, **_colour(values["color"].value))
-        render.render_compare_table(comparison, console, precision=6 if values["precision"] is None else values["precision"])
+        render.render_compare_table(
+            comparison, console, precision=6 if values["precision"] is None else values["precision"]
+        )
     sys.stdout.flush()
     low, high = comparison.interval
     stated = (
