@@ -197,6 +197,10 @@ def compare(
     randomization: int | None = None,
     seed: int = 0,
     engine: str = "local",
+    scheduler: str | None = None,
+    wait_for_workers: float | None = None,
+    scheduler_file: str | None = None,
+    client=None,
     **options,
 ) -> Comparison:
     """Compare candidate B's loss with baseline A's on the same rows (a paired test).
@@ -218,6 +222,9 @@ def compare(
         randomization with this many trials, for the p-value (the bootstrap also for the
         interval); at most one. Draws are keyed by `seed` and the global row number, so the
         result does not depend on batches or file splits.
+    engine, scheduler, wait_for_workers, scheduler_file, client
+        As in :func:`cecli.compute`. The Dask engine scores A's file i with B's file i as
+        one task (:mod:`cecli.engines.dask_compare`): A and B must be split the same way.
 
     Returns
     -------
@@ -244,12 +251,9 @@ def compare(
     if options.get("reduction", "mean") != "mean":
         raise OptionError("cecli compare compares mean losses", hint="drop --reduction")
     options["reduction"] = "mean"
-    if engine != "local":
-        raise OptionError(
-            "cecli compare runs on the local engine only (it reads A and B in lockstep, row by row)",
-            hint="drop --engine dask",
-        )
-    plan = Plan.build(loss, options=options, engine=engine, weight=weight)
+    dask = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
+            "wait_for_workers": wait_for_workers}  # fmt: skip
+    plan = Plan.build(loss, options=options, engine=engine, weight=weight, dask=dask)
     opts = plan.opts
     read = read or ReadSettings()
     paths_a, partitions_a = _expanded(a)
@@ -262,7 +266,8 @@ def compare(
             hint="give the other input as a file path",
         )
     test = "bootstrap" if bootstrap is not None else "randomization" if randomization is not None else "normal"
-    side_a, side_b = _Side(paths_a, partitions_a, read), _Side(paths_b, partitions_b, read)
+    side_a = _Side([(i, path, found) for i, (path, found) in enumerate(zip(paths_a, partitions_a, strict=True))], read)
+    side_b = _Side([(i, path, found) for i, (path, found) in enumerate(zip(paths_b, partitions_b, strict=True))], read)
     label_input = None
     readers: list[threading.Thread] = []
     interrupted = False
@@ -310,45 +315,20 @@ def compare(
         )
         side_b.checked = checked_b
         side_a.checked = dataclasses.replace(selection, labels=() if label_input else selection.labels)
-        scorer_a = _Scorer(opts, selection, first_a, label_input or first_a, per_class=False, top=0)
-        scorer_b = _Scorer(opts, selection_b, first_b, label_input or first_a, per_class=False, top=0)
-        prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
-        stream_a = side_a.stream(lambda source: _batches(source, label_input, selection, read, opts, prefetch))
-        names = _class_names(selection.predictions)
-        class_labels = _class_labels(opts, selection)
-        roles_b = ("predictions", *compared)
-        stream_b = side_b.stream(
-            lambda source: source.batches(
-                checked_b, read, roles=roles_b, class_names=names, class_labels=class_labels, prefetch=prefetch
-            )
-        )
+        side_b.reference = paths_a[0]
+        job = _Job(opts, selection, selection_b, checked_b, compared, read, test, bootstrap or randomization, seed, level)
+        if engine == "dask":
+            from .engines.dask_compare import run_pairs
+
+            side_a.close()
+            side_b.close()
+            scored = run_pairs(job, side_a, side_b, **dask)
+        else:
+            scored = _score_pairs(job, side_a, side_b, label_input, readers)
+        state_a, state_b, whole, groups = scored
         make = _paired_maker(test, bootstrap or randomization, seed, level)
-        whole = None
-        groups: dict = {}
-        for (index_a, source_a, batch_a), (index_b, source_b, batch_b) in _lockstep(stream_a, stream_b, side_a, side_b):
-            first_row = scorer_a.total_rows
-            if scorer_a.file_index != index_a or scorer_a.inputs["predictions"] is not source_a:
-                scorer_a.start_file(index_a, source_a, own_labels=label_input is None)
-            losses_a, counted = scorer_a.add(batch_a)
-            weights, denominators = scorer_a.terms
-            _check_same(batch_a, batch_b, compared, selection, source_a, source_b, scorer_a, label_input)
-            if scorer_b.file_index != index_b or scorer_b.inputs["predictions"] is not source_b:
-                scorer_b.start_file(index_b, source_b, own_labels=False)
-            scorer_b.inputs["labels"] = scorer_a.inputs["labels"]
-            scorer_b.inputs["weight"] = scorer_a.inputs["weight"]
-            arrays = {**batch_a.arrays, "predictions": batch_b.arrays["predictions"]}
-            losses_b, _ = scorer_b.add(dataclasses.replace(batch_b, arrays=arrays, groups=batch_a.groups))
-            x = _row_denominators(weights, denominators, int(np.count_nonzero(counted)))
-            part = make(None, losses_a, losses_b, counted, weights, x, first_row)
-            whole = part if whole is None else whole + part
-            if batch_a.groups:
-                codes, keys = scorer_a._group_codes(batch_a)
-                for code in np.unique(codes[counted]).tolist():
-                    part = make(codes == code, losses_a, losses_b, counted, weights, x, first_row)
-                    key = keys[code]
-                    groups[key] = part if key not in groups else groups[key] + part
-        result_a = _result(scorer_a.state, opts, selection, paths_a, labels, None, fmt=first_a.format)
-        result_b = _result(scorer_b.state, opts, selection_b, paths_b, labels, None, fmt=first_b.format)
+        result_a = _result(state_a, opts, selection, paths_a, labels, None, fmt=first_a.format)
+        result_b = _result(state_b, opts, selection_b, paths_b, labels, None, fmt=first_b.format)
         if whole is None:
             whole = make(None, np.empty(0), np.empty(0), np.empty(0, dtype=bool), None, None, 0)
         # PyTorch's bce mean divides by N * k elements where the paired states divide by N.
@@ -389,24 +369,93 @@ def compare(
                 label_input.close()
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What scoring a pair of streams needs, the same for every engine (sent to Dask workers)."""
+
+    opts: object
+    selection: Selection  # A's columns (labels, predictions, weight, --by)
+    selection_b: Selection  # B's: A's labels, weight and --by, B's predictions
+    checked_b: Selection  # the columns B's files are read for: B's predictions, and A's labels or weight it has
+    compared: tuple[str, ...]  # the roles of B compared with A's
+    read: ReadSettings
+    test: str
+    resamples: int | None
+    seed: int
+    level: float
+
+
+def _score_pairs(job: _Job, side_a: _Side, side_b: _Side, label_input, readers, first_row: int = 0):
+    """Read A and B in lockstep and score both; (A's state, B's state, the paired whole, paired groups by key).
+
+    `first_row` is the global (0-based) row number of the first row, which keys the resampling draws.
+    """
+    opts, selection, read = job.opts, job.selection, job.read
+    first_a = side_a.open(0) if side_a.opened is None else side_a.opened
+    first_b = side_b.open(0) if side_b.opened is None else side_b.opened
+    scorer_a = _Scorer(opts, selection, first_a, label_input or first_a, per_class=False, top=0)
+    scorer_b = _Scorer(opts, job.selection_b, first_b, label_input or first_a, per_class=False, top=0)
+    prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
+    stream_a = side_a.stream(lambda source: _batches(source, label_input, selection, read, opts, prefetch))
+    names = _class_names(selection.predictions)
+    class_labels = _class_labels(opts, selection)
+    roles_b = ("predictions", *job.compared)
+    stream_b = side_b.stream(
+        lambda source: source.batches(
+            job.checked_b, read, roles=roles_b, class_names=names, class_labels=class_labels, prefetch=prefetch
+        )
+    )
+    make = _paired_maker(job.test, job.resamples, job.seed, job.level)
+    whole = None
+    groups: dict = {}
+    for (index_a, source_a, batch_a), (index_b, source_b, batch_b) in _lockstep(stream_a, stream_b, side_a, side_b):
+        row = first_row + scorer_a.total_rows
+        if scorer_a.file_index != index_a or scorer_a.inputs["predictions"] is not source_a:
+            scorer_a.start_file(index_a, source_a, own_labels=label_input is None)
+        losses_a, counted = scorer_a.add(batch_a)
+        weights, denominators = scorer_a.terms
+        _check_same(batch_a, batch_b, job.compared, selection, source_b, scorer_a)
+        if scorer_b.file_index != index_b or scorer_b.inputs["predictions"] is not source_b:
+            scorer_b.start_file(index_b, source_b, own_labels=False)
+        scorer_b.inputs["labels"] = scorer_a.inputs["labels"]
+        scorer_b.inputs["weight"] = scorer_a.inputs["weight"]
+        arrays = {**batch_a.arrays, "predictions": batch_b.arrays["predictions"]}
+        losses_b, _ = scorer_b.add(dataclasses.replace(batch_b, arrays=arrays, groups=batch_a.groups))
+        x = _row_denominators(weights, denominators, int(np.count_nonzero(counted)))
+        part = make(None, losses_a, losses_b, counted, weights, x, row)
+        whole = part if whole is None else whole + part
+        if batch_a.groups:
+            codes, keys = scorer_a._group_codes(batch_a)
+            for code in np.unique(codes[counted]).tolist():
+                part = make(codes == code, losses_a, losses_b, counted, weights, x, row)
+                key = keys[code]
+                groups[key] = part if key not in groups else groups[key] + part
+    return scorer_a.state, scorer_b.state, whole, groups
+
+
 def _expanded(source: str | list[str]) -> tuple[list[str], list[dict]]:
     expanded = expand_partitioned([source] if isinstance(source, str) else list(source))
     return [path for path, _ in expanded], [found for _, found in expanded]
 
 
 class _Side:
-    """One side's files (A or B), opened one at a time, each checked to have the chosen columns by name."""
+    """One side's files (A or B), opened one at a time, each checked to have the chosen columns by name.
 
-    def __init__(self, paths: list[str], partitions: list[dict], read: ReadSettings) -> None:
-        self.paths, self.partitions, self.read = paths, partitions, read
-        self.display = _shown(paths[0]) if len(paths) == 1 else f"{len(paths)} files"
+    `files` holds (dataset index, path, hive partitions) of each file, in order.
+    """
+
+    def __init__(self, files: list[tuple[int, str, dict]], read: ReadSettings, display: str | None = None) -> None:
+        self.files, self.read = files, read
+        self.display = display or (_shown(files[0][1]) if len(files) == 1 else f"{len(files)} files")
         self.opened: Input | None = None
         self.checked: Selection | None = None
+        self.reference = files[0][1]  # the file the columns were chosen on, as messages name it
         self.rows = 0  # records read so far
 
-    def open(self, index: int) -> Input:
+    def open(self, position: int) -> Input:
         self.close()
-        self.opened = open_input(self.paths[index], self.read, self.partitions[index])
+        _, path, partitions = self.files[position]
+        self.opened = open_input(path, self.read, partitions)
         return self.opened
 
     def close(self) -> None:
@@ -415,13 +464,14 @@ class _Side:
             self.opened = None
 
     def stream(self, batches) -> Iterator[tuple[int, Input, Batch]]:
-        """(file index, input, batch) of every file in turn; the first file is the one already open."""
-        for index in range(len(self.paths)):
-            source = self.opened if index == 0 else self.open(index)
-            _check_columns(source, self.checked, self.paths[0])
+        """(dataset index, input, batch) of every file in turn; the first file may be open already."""
+        for position, (index, _, _) in enumerate(self.files):
+            source = self.opened if position == 0 and self.opened is not None else self.open(position)
+            _check_columns(source, self.checked, self.reference)
             for batch in batches(source):
-                self.rows += batch.size
-                yield index, source, batch
+                if batch.size:
+                    self.rows += batch.size
+                    yield index, source, batch
 
 
 def _lockstep(stream_a, stream_b, side_a: _Side, side_b: _Side) -> Iterator[tuple[tuple, tuple]]:
@@ -455,7 +505,7 @@ def _lockstep(stream_a, stream_b, side_a: _Side, side_b: _Side) -> Iterator[tupl
     )
 
 
-def _check_same(batch_a, batch_b, compared, selection, source_a, source_b, scorer_a, label_input) -> None:
+def _check_same(batch_a, batch_b, compared, selection, source_b, scorer_a) -> None:
     """B's labels and weights (where B has those columns) must equal A's, row for row."""
     for role in compared:
         mine, theirs = batch_b.arrays[role], batch_a.arrays[role]

@@ -319,6 +319,9 @@ def _compare(loss: str, values: dict) -> None:
         randomization=values["randomization"],
         seed=values["seed"],
         engine=values["engine"].value,
+        scheduler=values["scheduler"],
+        wait_for_workers=values["wait_for_workers"],
+        scheduler_file=values["scheduler_file"],
         base=values["base"].value,
         **options,
     )
