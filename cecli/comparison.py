@@ -316,7 +316,9 @@ def compare(
         side_b.checked = checked_b
         side_a.checked = dataclasses.replace(selection, labels=() if label_input else selection.labels)
         side_b.reference = paths_a[0]
-        job = _Job(opts, selection, selection_b, checked_b, compared, read, test, bootstrap or randomization, seed, level)
+        job = _Job(
+            opts, selection, selection_b, checked_b, compared, read, test, bootstrap or randomization, seed, level
+        )
         if engine == "dask":
             from .engines.dask_compare import run_pairs
 

@@ -385,8 +385,6 @@ def test_stdin_is_a_or_b_but_not_both(runner, pair):
          " (each is the test) (give one)"),
         (["--ci", "100"], "--ci must be between 0 and 100 (exclusive); received 100"),
         (["-f", "csv"], "cecli compare prints a table or JSON, not -f csv (use -f table or -f json)"),
-        (["--engine", "dask"], "cecli compare runs on the local engine only (it reads A and B in lockstep, row by"
-         " row) (drop --engine dask)"),
     ],
 )  # fmt: skip
 def test_usage_errors_exit_2(runner, pair, args, message):
@@ -402,3 +400,36 @@ def test_compare_takes_the_loss_options_of_its_loss(runner, pair):
     smoothed = _json(runner, ["sparse", path_a, path_b, "--label-smoothing", "0.1"])
     assert smoothed["a"]["options"]["label_smoothing"] == 0.1
     assert smoothed["difference"] == pytest.approx(smoothed["b"]["value"] - smoothed["a"]["value"], abs=1e-15)
+
+
+def _split(tmp_path, labels, a, b, groups, bounds):
+    for side, preds in (("da", a), ("db", b)):
+        (tmp_path / side).mkdir()
+        for k, (start, stop) in enumerate(bounds):
+            _write(tmp_path / side / f"part-{k}.csv", labels[start:stop], preds[start:stop], groups=groups[start:stop])
+    return str(tmp_path / "da"), str(tmp_path / "db")
+
+
+def test_the_dask_engine_pairs_file_i_of_a_with_file_i_of_b_and_gives_the_local_numbers(runner, tmp_path):
+    pytest.importorskip("distributed")
+    labels, a, b = _dump(17, 50, shift=0.3)
+    groups = ["x" if i % 3 else "y" for i in range(50)]
+    path_a = _write(tmp_path / "a.csv", labels, a, groups=groups)
+    path_b = _write(tmp_path / "b.csv", labels, b, groups=groups)
+    folder_a, folder_b = _split(tmp_path, labels, a, b, groups, [(0, 12), (12, 40), (40, 50)])
+    common = ["--by", "g", "--bootstrap", "200", "--seed", "9"]
+    local = _json(runner, ["sparse", path_a, path_b, *common])
+    dask = _json(runner, ["sparse", folder_a, folder_b, *common, "--engine", "dask"])
+    assert _numbers(dask) == _numbers(local)
+    assert dask["a"]["input"]["paths"] == [str(tmp_path / "da" / f"part-{k}.csv") for k in range(3)]
+
+
+def test_the_dask_engine_refuses_inputs_split_differently(runner, tmp_path, pair):
+    labels, a, b, _, path_b = pair
+    folder_a, _ = _split(tmp_path, labels, a, b, [""] * len(labels), [(0, 40), (40, 80)])
+    result = runner.invoke(app, ["compare", "sparse", folder_a, path_b, "--engine", "dask"], prog_name="cecli")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "cecli: error: --engine dask pairs A's files with B's one by one, but A has 2 files and B 1"
+        " (split A and B the same way, or use --engine local)\n"
+    )
