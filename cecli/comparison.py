@@ -32,7 +32,7 @@ from .io.inputs import Input, _slice
 from .io.sources import open_input
 from .pipeline import _result
 from .plan import Plan
-from .result import SCHEMA_VERSION, LossResult, _per_element
+from .result import SCHEMA_VERSION, LossResult
 from .scoring import _batches, _check_columns, _class_labels, _class_names, _prefetched, _Scorer, _shown
 from .uncertainty import PairedBootstrapState, PairedNormalState, RandomizationState
 
@@ -44,34 +44,30 @@ class Paired:
     """The paired statistics of one set of rows (the whole, or one ``--by`` group).
 
     `normal` always (difference, standard error, wins/ties/losses); `resampled` with the
-    bootstrap or randomization test. `scale` turns a difference of ``sum(w l) / sum(x)`` means
-    into a difference of reduced values (``1 / k`` for PyTorch's bce mean over ``N * k`` elements).
+    bootstrap or randomization test.
     """
 
     normal: PairedNormalState
     resampled: PairedBootstrapState | RandomizationState | None
     test: str
     level: float
-    scale: float = 1.0
 
     @property
     def difference(self) -> float:
         """``D = value(B) - value(A)``, the exact difference correctly rounded (NaN when undefined)."""
-        return self.normal.difference * self.scale
+        return self.normal.difference
 
     @property
     def stderr(self) -> float:
         """The standard error of ``D`` (:class:`~cecli.uncertainty.PairedNormalState`), for every test."""
-        return self.normal.stderr * self.scale
+        return self.normal.stderr
 
     @property
     def interval(self) -> tuple[float, float]:
         """``D +/- z se`` (normal and randomization), or the paired bootstrap's percentile interval."""
         if self.test == "bootstrap":
-            low, high = self.resampled.interval(self.level)
-        else:
-            low, high = self.normal.interval(self.level)
-        return low * self.scale, high * self.scale
+            return self.resampled.interval(self.level)
+        return self.normal.interval(self.level)
 
     @property
     def p_value(self) -> float:
@@ -130,10 +126,25 @@ class Comparison:
     groups: list[tuple[dict, Paired]] | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
 
-    def __getattr__(self, name: str):
-        if name in ("difference", "stderr", "interval", "p_value", "verdict"):
-            return getattr(self.paired, name)
-        raise AttributeError(name)
+    @property
+    def difference(self) -> float:
+        return self.paired.difference
+
+    @property
+    def stderr(self) -> float:
+        return self.paired.stderr
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return self.paired.interval
+
+    @property
+    def p_value(self) -> float:
+        return self.paired.p_value
+
+    @property
+    def verdict(self) -> str:
+        return self.paired.verdict
 
     @property
     def level(self) -> float:
@@ -246,8 +257,10 @@ def compare(
         raise OptionError(f"--ci must be between 0 and 100 (exclusive); received {level * 100:g}")
     if not 0 <= seed < 2**64:
         raise OptionError(f"--seed must be an integer from 0 to 2**64 - 1; received {seed}")
-    if (b is None) == (pred_b is None):
-        raise OptionError("give B as a second INPUT or as --pred-b COLUMNS of the one INPUT, not both")
+    if b is None and pred_b is None:
+        raise OptionError("no B to compare with A", hint="give B as a second INPUT, or --pred-b COLUMNS of A's input")
+    if b is not None and pred_b is not None:
+        raise OptionError("B is given twice, as a second INPUT and as --pred-b", hint="give one")
     if options.get("reduction", "mean") != "mean":
         raise OptionError("cecli compare compares mean losses", hint="drop --reduction")
     options["reduction"] = "mean"
@@ -333,22 +346,18 @@ def compare(
         result_b = _result(state_b, opts, selection_b, paths_b, labels, None, fmt=first_b.format)
         if whole is None:
             whole = make(None, np.empty(0), np.empty(0), np.empty(0, dtype=bool), None, None, 0)
-        # PyTorch's bce mean divides by N * k elements where the paired states divide by N.
-        scale = 1.0 / _per_element(opts, result_a.elements)
-        whole = dataclasses.replace(whole, scale=scale)
         grouped = None
         if selection.by:
             grouped = [
-                (
-                    dict(zip(selection.names("by"), (value for _, value in key), strict=True)),
-                    dataclasses.replace(part, scale=scale),
-                )
+                (dict(zip(selection.names("by"), (value for _, value in key), strict=True)), part)
                 for key, part in sorted(groups.items(), key=lambda item: item[0])
             ]
         warnings = []
         if whole.normal.nonfinite:
+            rows = whole.normal.nonfinite
             warnings.append(
-                f"{whole.normal.nonfinite} rows have an infinite or NaN loss in A or B, so the difference is undefined"
+                f"{rows} row{'s have' if rows > 1 else ' has'} an infinite or NaN loss in A or B,"
+                " so the difference is undefined (wins, ties and losses count the other rows)"
             )
         return Comparison(
             result_a,

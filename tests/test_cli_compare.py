@@ -433,3 +433,66 @@ def test_the_dask_engine_refuses_inputs_split_differently(runner, tmp_path, pair
         "cecli: error: --engine dask pairs A's files with B's one by one, but A has 2 files and B 1"
         " (split A and B the same way, or use --engine local)\n"
     )
+
+
+def test_keras_weighted_mean_divides_by_the_row_count_in_the_difference_too(runner, tmp_path):
+    y, w, pa, pb = [1, 0, 1, 1], [2.0, 0.0, 1.0, 0.5], [0.5, 0.25, 0.75, 0.125], [0.25, 0.5, 0.5, 0.5]
+    for name, preds in (("a.csv", pa), ("b.csv", pb)):
+        (tmp_path / name).write_text("y,w,p\n" + "".join(f"{y[i]},{w[i]},{preds[i]}\n" for i in range(4)))
+
+    def bce(p):  # Keras clips to [1e-7, 1 - 1e-7]; nothing here comes near
+        return np.array([-(yi * math.log(pi) + (1 - yi) * math.log(1 - pi)) for yi, pi in zip(y, p, strict=True)])
+
+    la, lb = bce(pa), bce(pb)
+    u, v, x = np.array(w) * la, np.array(w) * lb, np.ones(4)  # Keras: sum(w l) / N
+    d = float(np.sum(v - u)) / 4
+    se = math.sqrt(4 / 3 * float(np.sum((v - u - d * x) ** 2))) / 4
+    args = ["bce", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "-w", "w", "--like", "keras"]
+    doc = _json(runner, args)
+    assert doc["a"]["denominator"] == 4.0
+    assert doc["difference"] == pytest.approx(d, rel=1e-12)
+    assert doc["stderr"] == pytest.approx(se, rel=1e-12)
+
+
+def test_labels_from_a_labels_file_and_a_b_without_labels(runner, tmp_path, pair):
+    labels, a, b, path_a, path_b = pair
+    expected = _json(runner, ["sparse", path_a, path_b])
+    (tmp_path / "y.csv").write_text("label\n" + "".join(f"{v}\n" for v in labels), encoding="utf-8")
+    bare_a = tmp_path / "bare_a.csv"
+    bare_a.write_text("p_0,p_1,p_2\n" + "".join(",".join(map(repr, row)) + "\n" for row in a), encoding="utf-8")
+    bare_b = tmp_path / "bare_b.csv"
+    bare_b.write_text("p_0,p_1,p_2\n" + "".join(",".join(map(repr, row)) + "\n" for row in b), encoding="utf-8")
+    from_file = _json(runner, ["sparse", str(bare_a), path_b, "--labels", str(tmp_path / "y.csv"), "-y", "label"])
+    without = _json(runner, ["sparse", path_a, str(bare_b), "-y", "label", "-p", "p_*"])
+    assert _numbers(from_file) == _numbers(expected) == _numbers(without)
+
+
+def test_a_parquet_and_b_csv_give_the_csv_numbers(runner, tmp_path, pair):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    labels, a, _, path_a, path_b = pair
+    table = pa.table({"label": labels, **{f"p_{j}": [row[j] for row in a] for j in range(3)}})
+    pq.write_table(table, tmp_path / "a.parquet", row_group_size=9)
+    assert _numbers(_json(runner, ["sparse", str(tmp_path / "a.parquet"), path_b])) == _numbers(
+        _json(runner, ["sparse", path_a, path_b])
+    )
+
+
+def test_an_infinite_loss_makes_the_comparison_undefined_and_fails_the_gate(runner, tmp_path):
+    (tmp_path / "a.csv").write_text("y,p\n1,0.5\n0,0.25\n1,0.75\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("y,p\n1,0.0\n0,0.25\n1,0.5\n", encoding="utf-8")
+    args = ["compare", "bce", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--eps", "0", "-q"]
+    doc = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    assert (doc["difference"], doc["stderr"], doc["p_value"], doc["verdict"]) == (None, None, None, "undefined")
+    assert (doc["wins"], doc["ties"], doc["losses"]) == (0, 1, 1)  # the finite rows
+    assert doc["warnings"][0] == (
+        "1 row has an infinite or NaN loss in A or B, so the difference is undefined"
+        " (wins, ties and losses count the other rows)"
+    )
+    gate = runner.invoke(app, [*args, "--fail-if-worse"])
+    assert gate.exit_code == 1
+    assert gate.stderr == (
+        "cecli: gate failed: the comparison is undefined, so --fail-if-worse cannot pass: difference nan,"
+        " 95% interval [nan, nan], p = nan (normal test)\n"
+    )

@@ -300,8 +300,6 @@ def _compare(loss: str, values: dict) -> None:
         options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
     if "class_weights" in values:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
-    if values["a"] == "-" and values["b"] is None and values["pred_b"] is None:
-        raise OptionError("give B as a second INPUT or --pred-b COLUMNS", hint="cecli compare LOSS A B")
     _tune_for_batches()
     comparison = compare(
         loss,
@@ -346,7 +344,9 @@ def _compare(loss: str, values: dict) -> None:
         f" p = {comparison.p_value!r} ({comparison.test} test)"
     )
     failure = None
-    if values["fail_if_worse"] and comparison.verdict in ("worse", "undefined"):
+    if values["fail_if_worse"] and comparison.verdict == "undefined":
+        failure = f"the comparison is undefined, so --fail-if-worse cannot pass: {stated}"
+    elif values["fail_if_worse"] and comparison.verdict == "worse":
         failure = verdict_line(comparison).removeprefix("verdict: ") + f": {stated} (--fail-if-worse)"
     elif values["fail_above"] is not None or values["fail_below"] is not None:
         failure = gate_failure(comparison.difference, fail_above=values["fail_above"], fail_below=values["fail_below"])
