@@ -86,7 +86,8 @@ compare_app = typer.Typer(
     epilog=_EXIT_CODES,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="Is B better than A? A paired test of two models' losses on the same rows. See `cecli compare LOSS --help`.",
+    help="Is B better than A? A paired test of two models' losses on the same rows. See `cecli compare LOSS --help`."
+    "\n\nExample: cecli compare sparse base.parquet cand.parquet -y label -p 'p_*' --fail-if-worse",
 )
 app.add_typer(compare_app, name="compare")
 
