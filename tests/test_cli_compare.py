@@ -496,3 +496,30 @@ def test_an_infinite_loss_makes_the_comparison_undefined_and_fails_the_gate(runn
         "cecli: gate failed: the comparison is undefined, so --fail-if-worse cannot pass: difference nan,"
         " 95% interval [nan, nan], p = nan (normal test)\n"
     )
+
+
+def test_the_readme_ci_gate_in_a_real_process(tmp_path):
+    """`cecli compare sparse base.parquet cand.parquet -y label -p 'p_*' --fail-if-worse` as README shows it."""
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    labels, a, b = _dump(7, 80, shift=0.6)  # b is clearly better (test_cli_compare's `pair`)
+    for name, preds in (("base.parquet", a), ("cand.parquet", b)):
+        table = pa.table({"label": labels, **{f"p_{j}": [row[j] for row in preds] for j in range(3)}})
+        pq.write_table(table, tmp_path / name)
+    command = [sys.executable, "-m", "cecli", "compare", "sparse", "-y", "label", "-p", "p_*", "--fail-if-worse"]
+    better = subprocess.run([*command, "base.parquet", "cand.parquet"], cwd=tmp_path, capture_output=True, text=True)
+    assert (better.returncode, better.stderr) == (0, "")
+    assert json.loads(better.stdout)["verdict"] == "better"
+    worse = subprocess.run([*command, "cand.parquet", "base.parquet"], cwd=tmp_path, capture_output=True, text=True)
+    assert worse.returncode == 1
+    doc = json.loads(worse.stdout)
+    ci = doc["ci"]
+    assert worse.stderr == (
+        f"cecli: gate failed: B is significantly worse than A at 95% (p = {doc['p_value']:.3g}):"
+        f" difference {doc['difference']!r}, 95% interval [{ci['low']!r}, {ci['high']!r}],"
+        f" p = {doc['p_value']!r} (normal test) (--fail-if-worse)\n"
+    )

@@ -79,11 +79,15 @@ def _register(loss: Loss) -> None:
     app.command(name=loss.name, cls=_Command, epilog=_EXIT_CODES)(command)
 
 
+# compare's gate has one more flag
+_COMPARE_EXIT_CODES = _EXIT_CODES.replace("1 a --fail-above or", "1 a --fail-if-worse, --fail-above or")
+
+
 compare_app = typer.Typer(
     cls=_Group,
     add_completion=False,
     rich_markup_mode=None,
-    epilog=_EXIT_CODES,
+    epilog=_COMPARE_EXIT_CODES,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Is B better than A? A paired test of two models' losses on the same rows. See `cecli compare LOSS --help`."
@@ -115,7 +119,7 @@ def _register_compare(loss: Loss) -> None:
     )
     command.__signature__ = inspect.Signature(parameters)
     command.__annotations__ = {p.name: p.annotation for p in parameters}
-    compare_app.command(name=loss.name, cls=_Command, epilog=_EXIT_CODES)(command)
+    compare_app.command(name=loss.name, cls=_Command, epilog=_COMPARE_EXIT_CODES)(command)
 
 
 for _loss in REGISTRY.values():
