@@ -416,13 +416,28 @@ def _score_pairs(job: _Job, side_a: _Side, side_b: _Side, label_input, readers, 
             job.checked_b, read, roles=roles_b, class_names=names, class_labels=class_labels, prefetch=prefetch
         )
     )
+    try:
+        pairs = _lockstep(stream_a, stream_b, side_a, side_b)
+        whole, groups = _paired_batches(job, scorer_a, scorer_b, pairs, first_row, own_labels=label_input is None)
+    finally:  # stop both reader threads now, also after an error, so that the inputs can be closed
+        stream_a.close()
+        stream_b.close()
+    return scorer_a.state, scorer_b.state, whole, groups
+
+
+def _paired_batches(job: _Job, scorer_a: _Scorer, scorer_b: _Scorer, pairs, first_row: int, *, own_labels: bool):
+    """Score each pair of equally long batches on both sides; the paired states of the whole and of each group.
+
+    `own_labels`: A's files hold the labels (no ``--labels`` file).
+    """
+    selection = job.selection
     make = _paired_maker(job.test, job.resamples, job.seed, job.level)
     whole = None
     groups: dict = {}
-    for (index_a, source_a, batch_a), (index_b, source_b, batch_b) in _lockstep(stream_a, stream_b, side_a, side_b):
+    for (index_a, source_a, batch_a), (index_b, source_b, batch_b) in pairs:
         row = first_row + scorer_a.total_rows
         if scorer_a.file_index != index_a or scorer_a.inputs["predictions"] is not source_a:
-            scorer_a.start_file(index_a, source_a, own_labels=label_input is None)
+            scorer_a.start_file(index_a, source_a, own_labels=own_labels)
         losses_a, counted = scorer_a.add(batch_a)
         weights, denominators = scorer_a.terms
         _check_same(batch_a, batch_b, job.compared, selection, source_b, scorer_a)
@@ -441,7 +456,7 @@ def _score_pairs(job: _Job, side_a: _Side, side_b: _Side, label_input, readers, 
                 part = make(codes == code, losses_a, losses_b, counted, weights, x, row)
                 key = keys[code]
                 groups[key] = part if key not in groups else groups[key] + part
-    return scorer_a.state, scorer_b.state, whole, groups
+    return whole, groups
 
 
 def _expanded(source: str | list[str]) -> tuple[list[str], list[dict]]:
