@@ -523,3 +523,32 @@ def test_the_readme_ci_gate_in_a_real_process(tmp_path):
         f" difference {doc['difference']!r}, 95% interval [{ci['low']!r}, {ci['high']!r}],"
         f" p = {doc['p_value']!r} (normal test) (--fail-if-worse)\n"
     )
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+@pytest.mark.parametrize("loss", ["bce", "sparse", "nll"])
+def test_compare_help_prints_every_flag_whole_with_the_exit_codes(loss, columns):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from typer.main import get_command
+
+    command = get_command(app).commands["compare"].commands[loss]
+    env = {**os.environ, "COLUMNS": str(columns), "LINES": "50"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cecli", "compare", loss, "--help"], capture_output=True, text=True, env=env
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    printed = set(re.findall(r"(?<![\w-])(--?[a-z][a-z0-9-]*)", done.stdout))
+    flags = {flag for param in command.params for flag in param.opts if flag.startswith("-")}
+    assert sorted(flags - printed) == []
+    assert {"--ci", "--bootstrap", "--randomization", "--seed", "--pred-b", "--fail-if-worse"} <= flags
+    assert "--per-class" not in flags and "--out" not in flags and "--reduction" not in flags
+    assert max(map(len, done.stdout.splitlines())) <= min(columns, 80) - 2
+    assert " ".join(done.stdout.split()).endswith(
+        "Exit codes: 0 ok; 1 a --fail-if-worse, --fail-above or --fail-below gate failed (only then); 2 usage"
+        " error; 3 bad or unreadable input, or output that cannot be written; 4 internal error (a bug);"
+        " 130 interrupted; 141 stdout closed early; 143 terminated."
+    )
