@@ -96,11 +96,21 @@ class Paired:
         return dataclasses.replace(self, normal=self.normal + other.normal, resampled=resampled)
 
     def to_dict(self, finite) -> dict:
+        """The paired statistics as JSON; ``ci`` has the shape of the loss commands' ``--ci`` object."""
         low, high = self.interval
+        bootstrap = self.test == "bootstrap"
+        ci = {
+            "level": self.level,
+            "low": finite("ci low", low),
+            "high": finite("ci high", high),
+            "method": "bootstrap" if bootstrap else "normal",  # randomization tests; its interval is the normal one
+            "resamples": self.resampled.resamples if bootstrap else None,
+            "seed": self.resampled.seed if bootstrap else None,
+        }
         return {
             "difference": finite("difference", self.difference),
             "stderr": finite("stderr", self.stderr),
-            "ci": {"level": self.level, "low": finite("ci low", low), "high": finite("ci high", high)},
+            "ci": ci,
             "p_value": finite("p_value", self.p_value),
             "wins": self.normal.wins,
             "ties": self.normal.ties,

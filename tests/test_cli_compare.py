@@ -96,7 +96,14 @@ def test_normal_difference_stderr_p_value_and_interval_equal_the_formulas(runner
     assert doc["difference"] == pytest.approx(d, rel=1e-12)
     assert doc["stderr"] == pytest.approx(se, rel=1e-12)
     assert doc["p_value"] == pytest.approx(p, rel=1e-9)
-    assert doc["ci"] == {"level": 0.95, "low": pytest.approx(low, rel=1e-12), "high": pytest.approx(high, rel=1e-12)}
+    assert doc["ci"] == {
+        "level": 0.95,
+        "low": pytest.approx(low, rel=1e-12),
+        "high": pytest.approx(high, rel=1e-12),
+        "method": "normal",
+        "resamples": None,
+        "seed": None,
+    }
     # a and b are the loss command's summaries
     assert doc["a"]["value"] == pytest.approx(float(np.mean(la)), rel=1e-12)
     assert doc["b"]["value"] == pytest.approx(float(np.mean(lb)), rel=1e-12)
@@ -297,6 +304,7 @@ def test_bootstrap_p_value_and_interval_within_monte_carlo_error_of_numpy(runner
     assert 0.02 < p < 0.6
     doc = _json(runner, ["sparse", path_a, path_b, "--bootstrap", str(n), "--seed", "12"])
     assert (doc["test"], doc["resamples"], doc["seed"]) == ("bootstrap", n, 12)
+    assert (doc["ci"]["method"], doc["ci"]["resamples"], doc["ci"]["seed"]) == ("bootstrap", n, 12)
     share_error = math.sqrt(p / 2 * (1 - p / 2) / n)  # the standard error of the share, p = 2 share
     assert abs(doc["p_value"] - p) < 2 * 5 * share_error * math.sqrt(2)
     se = _paired(la, lb)[1]
@@ -316,6 +324,7 @@ def test_randomization_p_value_within_monte_carlo_error_of_numpy(runner, moderat
     assert abs(doc["p_value"] - p) < 5 * math.sqrt(p * (1 - p) / n) * math.sqrt(2)
     d, se, _, (low, high) = _paired(la, lb)
     assert doc["ci"]["low"] == pytest.approx(low, rel=1e-12)  # the interval stays the normal one
+    assert (doc["ci"]["method"], doc["ci"]["resamples"], doc["ci"]["seed"]) == ("normal", None, None)
 
 
 def test_identical_models_have_no_difference(runner, pair):

@@ -457,7 +457,9 @@ def _read_settings(values: dict):
     )
 
 
-# cecli compare: two inputs of the same rows, the level of the interval and the test.
+# cecli compare: two inputs of the same rows, the level of the interval and the test. `--ci`, `--bootstrap` and
+# `--seed` are the loss commands' flags; compare declares its own (`--ci` defaults to 95 here, where the interval
+# is always given), named Compare* so that the loss commands' declarations keep their names.
 _CMP = "Comparison"
 
 
@@ -489,7 +491,7 @@ PredB = Annotated[
 ]
 
 
-CiLevel = Annotated[
+CompareCi = Annotated[
     float,
     typer.Option(
         "--ci",
@@ -501,7 +503,7 @@ CiLevel = Annotated[
 ]
 
 
-Bootstrap = Annotated[
+CompareBootstrap = Annotated[
     int | None,
     typer.Option(
         "--bootstrap", metavar="N", min=1, help="Paired Poisson bootstrap with N resamples.", rich_help_panel=_CMP
@@ -509,7 +511,7 @@ Bootstrap = Annotated[
 ]
 
 
-Randomization = Annotated[
+CompareRandomization = Annotated[
     int | None,
     typer.Option(
         "--randomization",
@@ -521,7 +523,7 @@ Randomization = Annotated[
 ]
 
 
-Seed = Annotated[
+CompareSeed = Annotated[
     int,
     typer.Option(
         "--seed", metavar="S", min=0, max=2**64 - 1, help="Seed of the resampling draws.", rich_help_panel=_CMP
@@ -558,10 +560,10 @@ _COMPARED = (
 
 _COMPARE_OPTIONS = [
     _parameter("pred_b", PredB, None),
-    _parameter("ci", CiLevel, 95.0),
-    _parameter("bootstrap", Bootstrap, None),
-    _parameter("randomization", Randomization, None),
-    _parameter("seed", Seed, 0),
+    _parameter("ci", CompareCi, 95.0),
+    _parameter("bootstrap", CompareBootstrap, None),
+    _parameter("randomization", CompareRandomization, None),
+    _parameter("seed", CompareSeed, 0),
     _parameter("fail_if_worse", FailIfWorse, False),
     _parameter("fail_above", DifferenceAbove, None),
     _parameter("fail_below", DifferenceBelow, None),
