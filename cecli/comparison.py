@@ -355,7 +355,7 @@ def compare(
         result_a = _result(state_a, opts, selection, paths_a, labels, None, fmt=first_a.format)
         result_b = _result(state_b, opts, selection_b, paths_b, labels, None, fmt=first_b.format)
         if whole is None:
-            whole = make(None, np.empty(0), np.empty(0), np.empty(0, dtype=bool), None, None, 0)
+            whole = make(None, np.empty(0), np.empty(0), np.empty(0, dtype=bool), None, None, 0)[None]
         grouped = None
         if selection.by:
             grouped = [
@@ -458,12 +458,11 @@ def _paired_batches(job: _Job, scorer_a: _Scorer, scorer_b: _Scorer, pairs, firs
         arrays = {**batch_a.arrays, "predictions": batch_b.arrays["predictions"]}
         losses_b, _ = scorer_b.add(dataclasses.replace(batch_b, arrays=arrays, groups=batch_a.groups))
         x = _row_denominators(weights, denominators, int(np.count_nonzero(counted)))
-        part = make(None, losses_a, losses_b, counted, weights, x, row)
+        part = make(None, losses_a, losses_b, counted, weights, x, row)[None]
         whole = part if whole is None else whole + part
         if batch_a.groups:
             codes, keys = scorer_a._group_codes(batch_a)
-            for code in np.unique(codes[counted]).tolist():
-                part = make(codes == code, losses_a, losses_b, counted, weights, x, row)
+            for code, part in make(codes, losses_a, losses_b, counted, weights, x, row).items():
                 key = keys[code]
                 groups[key] = part if key not in groups else groups[key] + part
     return whole, groups
@@ -583,32 +582,36 @@ def _row_denominators(weights, denominators, n: int):
 
 
 def _paired_maker(test: str, resamples: int | None, seed: int, level: float):
-    """A function scoring one batch's (or one group's) paired rows into a :class:`Paired`."""
+    """A function scoring one batch's paired rows into a :class:`Paired` per group code (``None``: no groups).
 
-    def make(selected, losses_a, losses_b, counted, weights, x, first_row: int) -> Paired:
-        keep = counted if selected is None else selected & counted
-        within = keep[counted]  # the counted rows' arrays (weights, x) are of counted rows only
-        normal = PairedNormalState.of(
-            losses_a[keep], losses_b[keep], *(None if v is None else v[within] for v in (weights, x))
+    The resampling draws of a batch are made once and shared by its groups (the states' ``grouped``).
+    """
+    state = PairedBootstrapState if test == "bootstrap" else RandomizationState
+    count = {"resamples": resamples} if test == "bootstrap" else {"trials": resamples}
+
+    def make(codes, losses_a, losses_b, counted, weights, x, first_row: int) -> dict:
+        # weights and x hold the counted rows only, as the scorer reduces them
+        normal = PairedNormalState.grouped(
+            None if codes is None else codes[counted], losses_a[counted], losses_b[counted], weights, x
         )
-        resampled = None
+        resampled = {}
         if test != "normal":
             rows = losses_a.size
-            full_w = _spread(weights, counted, rows)
-            full_x = _spread(x, counted, rows)
-            state = PairedBootstrapState if test == "bootstrap" else RandomizationState
-            count = {"resamples": resamples} if test == "bootstrap" else {"trials": resamples}
-            resampled = state.of(
-                np.where(keep, losses_a, 0.0),
-                np.where(keep, losses_b, 0.0),
-                full_w,
-                full_x,
+            resampled = state.grouped(
+                codes,
+                np.where(counted, losses_a, 0.0),
+                np.where(counted, losses_b, 0.0),
+                _spread(weights, counted, rows),
+                _spread(x, counted, rows),
                 first_row=first_row,
                 seed=seed,
-                counted=keep,
+                counted=counted,
                 **count,
             )
-        return Paired(normal, resampled, test, level)
+        return {
+            code: Paired(part, resampled.get(code, state(resamples, seed)) if test != "normal" else None, test, level)
+            for code, part in normal.items()
+        }
 
     return make
 
