@@ -561,3 +561,25 @@ def test_compare_help_prints_every_flag_whole_with_the_exit_codes(loss, columns)
         " error; 3 bad or unreadable input, or output that cannot be written; 4 internal error (a bug);"
         " 130 interrupted; 141 stdout closed early; 143 terminated."
     )
+
+
+@pytest.mark.parametrize("test", [{}, {"bootstrap": 300}, {"randomization": 300}])
+def test_swapping_a_and_b_negates_the_difference_and_swaps_wins_and_losses(tmp_path, test):
+    labels, a, b = _dump(23, 70, shift=0.3)
+    groups = ["x" if i % 2 else "y" for i in range(70)]
+    path_a = _write(tmp_path / "a.csv", labels, a, groups=groups)
+    path_b = _write(tmp_path / "b.csv", labels, b, groups=groups)
+    forward = cecli.compare("sparse", path_a, path_b, by="g", **test)
+    backward = cecli.compare("sparse", path_b, path_a, by="g", **test)
+    pairs = [(forward.paired, backward.paired)] + [
+        (f, b) for (_, f), (_, b) in zip(forward.groups, backward.groups, strict=True)
+    ]
+    for f, b in pairs:
+        assert b.difference == -f.difference  # exact: the same sums, negated
+        assert b.stderr == f.stderr
+        assert b.p_value == f.p_value  # the same draws; the tests are two-sided
+        assert (b.normal.wins, b.normal.ties, b.normal.losses) == (f.normal.losses, f.normal.ties, f.normal.wins)
+        low, high = f.interval
+        assert b.interval == pytest.approx((-high, -low), rel=1e-12)
+        flipped = {"better": "worse", "worse": "better"}
+        assert b.verdict == flipped.get(f.verdict, f.verdict)
