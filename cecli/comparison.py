@@ -36,8 +36,6 @@ from .result import SCHEMA_VERSION, LossResult
 from .scoring import _batches, _check_columns, _class_labels, _class_names, _prefetched, _Scorer, _shown
 from .uncertainty import PairedBootstrapState, PairedNormalState, RandomizationState
 
-TESTS = ("normal", "bootstrap", "randomization")
-
 
 @dataclass(frozen=True)
 class Paired:
@@ -289,8 +287,8 @@ def compare(
             hint="give the other input as a file path",
         )
     test = "bootstrap" if bootstrap is not None else "randomization" if randomization is not None else "normal"
-    side_a = _Side([(i, path, found) for i, (path, found) in enumerate(zip(paths_a, partitions_a, strict=True))], read)
-    side_b = _Side([(i, path, found) for i, (path, found) in enumerate(zip(paths_b, partitions_b, strict=True))], read)
+    side_a = _Side(_numbered(paths_a, partitions_a), read, _given(a, paths_a))
+    side_b = _Side(_numbered(paths_b, partitions_b), read, _given(b if b is not None else a, paths_b))
     label_input = None
     readers: list[threading.Thread] = []
     interrupted = False
@@ -468,6 +466,19 @@ def _paired_batches(job: _Job, scorer_a: _Scorer, scorer_b: _Scorer, pairs, firs
     return whole, groups
 
 
+def _numbered(paths: list[str], partitions: list[dict]) -> list[tuple[int, str, dict]]:
+    return [(index, path, found) for index, (path, found) in enumerate(zip(paths, partitions, strict=True))]
+
+
+def _given(source: str | list[str], paths: list[str]) -> str:
+    """A side as messages name it: its one file, else the folder or glob given (else the count of files)."""
+    if len(paths) == 1:
+        return _shown(paths[0])
+    if isinstance(source, str):
+        return _shown(source)
+    return f"{len(paths)} files"
+
+
 def _expanded(source: str | list[str]) -> tuple[list[str], list[dict]]:
     expanded = expand_partitioned([source] if isinstance(source, str) else list(source))
     return [path for path, _ in expanded], [found for _, found in expanded]
@@ -481,7 +492,7 @@ class _Side:
 
     def __init__(self, files: list[tuple[int, str, dict]], read: ReadSettings, display: str | None = None) -> None:
         self.files, self.read = files, read
-        self.display = display or (_shown(files[0][1]) if len(files) == 1 else f"{len(files)} files")
+        self.display = display or _given([path for _, path, _ in files], [path for _, path, _ in files])
         self.opened: Input | None = None
         self.checked: Selection | None = None
         self.reference = files[0][1]  # the file the columns were chosen on, as messages name it

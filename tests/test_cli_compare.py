@@ -583,3 +583,18 @@ def test_swapping_a_and_b_negates_the_difference_and_swaps_wins_and_losses(tmp_p
         assert b.interval == pytest.approx((-high, -low), rel=1e-12)
         flipped = {"better": "worse", "worse": "better"}
         assert b.verdict == flipped.get(f.verdict, f.verdict)
+
+
+def test_a_folder_that_ends_early_is_named_as_given(runner, tmp_path):
+    labels, a, b = _dump(29, 30)
+    folder_a, folder_b = _split(tmp_path, labels, a, b, [""] * 30, [(0, 10), (10, 30)])
+    (tmp_path / "db" / "part-1.csv").write_text(
+        "\n".join((tmp_path / "db" / "part-1.csv").read_text(encoding="utf-8").splitlines()[:-4]) + "\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["compare", "sparse", folder_a, folder_b], prog_name="cecli")
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        f"cecli: error: {folder_b}: B has 26 rows, fewer than A ({folder_a}, 30 rows)"
+        " (A and B must hold the same rows in the same order)\n"
+    )
