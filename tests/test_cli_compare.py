@@ -499,6 +499,12 @@ def test_an_infinite_loss_makes_the_comparison_undefined_and_fails_the_gate(runn
         "1 row has an infinite or NaN loss in A or B, so the difference is undefined"
         " (wins, ties and losses count the other rows)"
     )
+    loud = runner.invoke(app, [*args[:-1], "-f", "json"])
+    assert loud.stderr == (
+        "cecli: warning: B: 1 of 3 losses are infinite (a probability of exactly 0 or 1 on the wrong side of a label;"
+        " --eps 0 turns off clipping)\n"
+        f"cecli: warning: {doc['warnings'][0]}\n"
+    )
     gate = runner.invoke(app, [*args, "--fail-if-worse"])
     assert gate.exit_code == 1
     assert gate.stderr == (

@@ -329,8 +329,13 @@ def _compare(loss: str, values: dict) -> None:
         **options,
     )
     if not values["quiet"]:
-        for warning in [*comparison.a.warnings, *comparison.b.warnings, *comparison.warnings]:
-            _say("warning", warning)
+        for side, warnings in (
+            ("A: ", comparison.a.warnings),
+            ("B: ", comparison.b.warnings),
+            ("", comparison.warnings),
+        ):
+            for warning in warnings:
+                _say("warning", side + warning)
     from cecli import render
 
     if fmt == "json":
