@@ -1,6 +1,7 @@
 """cecli: cross-entropy losses from the command line and from Python.
 
-The loss functions are pure NumPy (:mod:`cecli.numerics.core`); :func:`compute` reads files.
+The loss functions are pure NumPy (:mod:`cecli.numerics.core`); :func:`compute` reads files,
+:func:`compare` compares two models' losses on the same rows.
 """
 
 from importlib import import_module
@@ -20,10 +21,13 @@ _LAZY = {
     "Partial": "numerics.reduce",
     "LossResult": "result",
     "compute": "pipeline",
+    "Comparison": "comparison",
+    "compare": "comparison",
 }
 
 __all__ = [
     "CecliError",
+    "Comparison",
     "DataError",
     "ExitCode",
     "InputError",
@@ -33,6 +37,7 @@ __all__ = [
     "__version__",
     "binary_cross_entropy",
     "categorical_cross_entropy",
+    "compare",
     "compute",
     "entropy",
     "kl_divergence",

@@ -260,3 +260,62 @@ def _histogram_table(console, result: LossResult, width: int = 30) -> None:
         ["number", "number", "number", "bar"],
         cells,
     )
+
+
+def render_compare_json(comparison, stream) -> None:
+    """The JSON document of ``cecli compare`` (``a``, ``b``, the paired statistics)."""
+    stream.write(json.dumps(comparison.to_dict(), allow_nan=False, default=str) + "\n")
+
+
+def render_compare_table(comparison, console, *, precision: int = 6) -> None:
+    """A, B and the difference with its interval (per ``--by`` group too), then the verdict line."""
+    document = comparison.to_dict()
+    percent = f"{document['ci']['level'] * 100:g}%"
+    unit = comparison.a.options.unit
+
+    def paired_cells(entry: dict) -> list[str]:
+        ci = entry["ci"]
+        return [
+            _number(entry["difference"], precision),
+            f"[{_number(ci['low'], precision)}, {_number(ci['high'], precision)}]",
+            _number(entry["p_value"], precision),
+        ]
+
+    headings = ["", f"A ({unit})", f"B ({unit})", "B − A", f"{percent} interval", "p-value"]
+    kinds = ["text", "number", "number", "number", "number", "number"]
+    rows = [
+        [
+            "all",
+            _number(document["a"]["value"], precision),
+            _number(document["b"]["value"], precision),
+            *paired_cells(document),
+        ]
+    ]
+    if comparison.groups is not None:
+        for (key, _), entry, part_a, part_b in zip(
+            comparison.groups, document["groups"], document["a"]["by"], document["b"]["by"], strict=True
+        ):
+            label = ", ".join(map(_shown, key.values()))
+            rows.append([label, _number(part_a["value"], precision), _number(part_b["value"], precision)])
+            rows[-1] += paired_cells(entry)
+    test = f"{comparison.test} test" + (
+        f": {comparison.resamples} resamples, seed {comparison.seed}" if comparison.resamples else ""
+    )
+    _print_table(console, f"cecli compare {comparison.a.options.loss}: B − A ({test})", headings, kinds, rows)
+    from rich.text import Text
+
+    console.print(
+        Text(f"rows where B's loss is lower: {comparison.wins}, equal: {comparison.ties}, higher: {comparison.losses}")
+    )
+    console.print(Text(verdict_line(comparison)))
+
+
+def verdict_line(comparison) -> str:
+    """One sentence: is B better than A, at the interval's level?"""
+    verdict = comparison.verdict
+    level = f"{comparison.level * 100:g}%"
+    if verdict == "undefined":
+        return "verdict: undefined (a loss is infinite or NaN, or too few rows)"
+    if verdict == "no significant difference":
+        return f"verdict: no significant difference at {level} (p = {comparison.p_value:.3g})"
+    return f"verdict: B is significantly {verdict} than A at {level} (p = {comparison.p_value:.3g})"

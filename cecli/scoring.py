@@ -195,6 +195,8 @@ class _Scorer:
             return values if values is None or isinstance(values, str) else values[counted]
 
         losses_c, weights_c, denominators_c = losses[counted], only_counted(weights), only_counted(denominators)
+        # The counted rows' sample weights and mean denominators, for a paired comparison (cecli.compare).
+        self.terms = (weights_c, denominators_c)
         groups = {}
         codes = None
         if batch.groups:

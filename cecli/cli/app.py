@@ -22,11 +22,15 @@ from cecli.losses import REGISTRY, Loss
 from .group import _EXIT_CODES, _Command, _Commands, _Group
 from .params import (
     _COMMON_OPTIONS,
+    _COMPARE_OPTIONS,
+    _COMPARED,
     _LABEL_OPTIONS,
     _LOSS_PARAMETERS,
     Delimiter,
     Header,
     Input,
+    InputA,
+    InputB,
     InputFormatOpt,
     _parameter,
     _read_settings,
@@ -76,8 +80,52 @@ def _register(loss: Loss) -> None:
     app.command(name=loss.name, cls=_Command, epilog=_EXIT_CODES)(command)
 
 
+# compare's gate has one more flag
+_COMPARE_EXIT_CODES = _EXIT_CODES.replace("1 a --fail-above or", "1 a --fail-if-worse, --fail-above or")
+
+
+compare_app = typer.Typer(
+    cls=_Group,
+    add_completion=False,
+    rich_markup_mode=None,
+    epilog=_COMPARE_EXIT_CODES,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Is B better than A? A paired test of two models' losses on the same rows. See `cecli compare LOSS --help`."
+    "\n\nExample: cecli compare sparse base.parquet cand.parquet -y label -p 'p_*' --fail-if-worse",
+)
+app.add_typer(compare_app, name="compare")
+
+
+def _register_compare(loss: Loss) -> None:
+    """Register ``cecli compare LOSS``: the loss's own and column options (as ``cecli LOSS``), then compare's."""
+    own = [_parameter(name, *_LOSS_PARAMETERS[name]) for name in loss.options if name != "per_class"]
+    shared = (_LABEL_OPTIONS if loss.has_labels else []) + [p for p in _COMMON_OPTIONS if p.name in _COMPARED]
+    parameters = [
+        _parameter("a", InputA, inspect.Parameter.empty),
+        _parameter("b", InputB, None),
+        *own,
+        *shared,
+        *_COMPARE_OPTIONS,
+    ]
+
+    def command(**values):
+        _guarded(f"compare {loss.name}", values)
+
+    command.__name__ = f"compare_{loss.name}"
+    command.__doc__ = (
+        f"Compare candidate B's {loss.name} loss with baseline A's on the same rows: the difference B − A,"
+        " its interval and a p-value.\n\n"
+        f"Example: cecli compare {loss.name} base.parquet cand.parquet --fail-if-worse"
+    )
+    command.__signature__ = inspect.Signature(parameters)
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    compare_app.command(name=loss.name, cls=_Command, epilog=_COMPARE_EXIT_CODES)(command)
+
+
 for _loss in REGISTRY.values():
     _register(_loss)
+    _register_compare(_loss)
 
 
 @app.command("columns", cls=_Command, epilog=_EXIT_CODES)
@@ -115,7 +163,12 @@ def _guarded(loss: str, values: dict) -> None:
     into exit 1, the gate's code.
     """
     try:
-        _list_columns(values) if loss == "columns" else _score(loss, values)
+        if loss == "columns":
+            _list_columns(values)
+        elif loss.startswith("compare "):
+            _compare(loss.removeprefix("compare "), values)
+        else:
+            _score(loss, values)
     except BaseException as failure:
         sys.exit(_report(failure))
 
@@ -249,6 +302,88 @@ def _score(loss: str, values: dict) -> None:
         sys.exit(ExitCode.GATE_FAILED)
 
 
+def _compare(loss: str, values: dict) -> None:
+    """``cecli compare LOSS A [B]``: the paired comparison, its table or JSON, and the gates."""
+    from cecli.comparison import compare
+    from cecli.plan import checked
+    from cecli.render import verdict_line
+    from cecli.result import check_gate, gate_failure
+
+    fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
+    if fmt not in ("table", "json"):
+        raise OptionError(f"cecli compare prints a table or JSON, not -f {fmt}", hint="use -f table or -f json")
+    values = checked(values, fmt)
+    check_gate(fail_above=values["fail_above"], fail_below=values["fail_below"])
+    options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
+    if values.get("like"):
+        options["like"] = values["like"].value
+    if "pos_weight" in values:
+        options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
+    if "class_weights" in values:
+        options["class_weights"] = _floats(values["class_weights"], "--class-weights")
+    _tune_for_batches()
+    comparison = compare(
+        loss,
+        _sources([values["a"]], values.get("labels"))[0],
+        values["b"],
+        pred_b=values["pred_b"],
+        y=values.get("y"),
+        p=values["p"],
+        labels=values.get("labels"),
+        weight=values["weight_col"],
+        by=values["by"],
+        read=_read_settings(values),
+        level=values["ci"] / 100.0,
+        bootstrap=values["bootstrap"],
+        randomization=values["randomization"],
+        seed=values["seed"],
+        engine=values["engine"].value,
+        scheduler=values["scheduler"],
+        wait_for_workers=values["wait_for_workers"],
+        scheduler_file=values["scheduler_file"],
+        base=values["base"].value,
+        **options,
+    )
+    if not values["quiet"]:
+        for side, warnings in (
+            ("A: ", comparison.a.warnings),
+            ("B: ", comparison.b.warnings),
+            ("", comparison.warnings),
+        ):
+            for warning in warnings:
+                _say("warning", side + warning)
+    from cecli import render
+
+    if fmt == "json":
+        render.render_compare_json(comparison, sys.stdout)
+    else:
+        from rich.console import Console
+
+        console = Console(file=sys.stdout, highlight=False, emoji=False, **_colour(values["color"].value))
+        render.render_compare_table(
+            comparison, console, precision=6 if values["precision"] is None else values["precision"]
+        )
+    sys.stdout.flush()
+    low, high = comparison.interval
+    stated = (
+        f"difference {comparison.difference!r}, {comparison.level * 100:g}% interval [{low!r}, {high!r}],"
+        f" p = {comparison.p_value!r} ({comparison.test} test)"
+    )
+    failure = None
+    if values["fail_if_worse"] and comparison.verdict == "undefined":
+        failure = f"the comparison is undefined, so --fail-if-worse cannot pass: {stated}"
+    elif values["fail_if_worse"] and comparison.verdict == "worse":
+        failure = verdict_line(comparison).removeprefix("verdict: ") + f": {stated} (--fail-if-worse)"
+    elif values["fail_above"] is not None or values["fail_below"] is not None:
+        failure = gate_failure(comparison.difference, fail_above=values["fail_above"], fail_below=values["fail_below"])
+        if failure and failure.startswith("the loss"):
+            failure = "the difference is not a number, so the gate cannot pass"
+        failure = failure and f"{failure.replace(repr(comparison.difference) + ' ', 'difference ', 1)}; {stated}"
+    if failure:
+        _say("gate failed", failure)
+        sys.exit(ExitCode.GATE_FAILED)
+
+
 class _progress_bar:
     """A rich progress bar on stderr for long runs, only when stderr is a terminal.
 
@@ -343,17 +478,21 @@ def _lazy_group() -> _Group:
     command built only when it is looked up (:class:`~cecli.cli.group._Commands`): the same root
     options, help and command order, about 8 ms less start-up for a one-liner."""
     infos = {info.name or typer.main.get_command_name(info.callback.__name__): info for info in app.registered_commands}
+    infos.update((info.name, info) for info in app.registered_groups)  # `compare`, built when used
     registered, app.registered_commands = app.registered_commands, []
+    groups, app.registered_groups = app.registered_groups, []
     try:
         group = typer.main.get_command(app)  # the root callback (--version) and the app's settings only
     finally:
-        app.registered_commands = registered
-    group.commands = _Commands(
-        infos,
-        lambda info: typer.main.get_command_from_info(
-            info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=app.rich_markup_mode
-        ),
-    )
+        app.registered_commands, app.registered_groups = registered, groups
+
+    def build(info):
+        settings = {"pretty_exceptions_short": app.pretty_exceptions_short, "rich_markup_mode": app.rich_markup_mode}
+        if isinstance(info, typer.models.TyperInfo):
+            return typer.main.get_group_from_info(info, suggest_commands=True, **settings)
+        return typer.main.get_command_from_info(info, **settings)
+
+    group.commands = _Commands(infos, build)
     return group
 
 

@@ -494,3 +494,116 @@ def _read_settings(values: dict):
         header=values.get("header"),
         batch_rows=values.get("batch_rows") or 1 << 16,
     )
+
+
+# cecli compare: two inputs of the same rows, the level of the interval and the test. `--ci`, `--bootstrap` and
+# `--seed` are the loss commands' flags; compare declares its own (`--ci` defaults to 95 here, where the interval
+# is always given), named Compare* so that the loss commands' declarations keep their names.
+_CMP = "Comparison"
+
+
+InputA = Annotated[
+    str,
+    typer.Argument(metavar="A", help="The baseline's predictions: a file, folder, glob or URL, or - for stdin."),
+]
+
+
+InputB = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[B]",
+        help="The candidate's predictions of the same rows, in the same order (or --pred-b).",
+        show_default=False,
+    ),
+]
+
+
+PredB = Annotated[
+    str | None,
+    typer.Option(
+        "--pred-b",
+        metavar="COLS",
+        autocompletion=_complete_columns,
+        help="B's prediction columns in the one INPUT A (-p names A's).",
+        rich_help_panel=_CMP,
+    ),
+]
+
+
+CompareCi = Annotated[
+    float,
+    typer.Option(
+        "--ci",
+        metavar="LEVEL",
+        help="Confidence level in percent of the interval and the verdict (default 95).",
+        show_default=False,
+        rich_help_panel=_CMP,
+    ),
+]
+
+
+CompareBootstrap = Annotated[
+    int | None,
+    typer.Option(
+        "--bootstrap", metavar="N", min=1, help="Paired Poisson bootstrap with N resamples.", rich_help_panel=_CMP
+    ),
+]
+
+
+CompareRandomization = Annotated[
+    int | None,
+    typer.Option(
+        "--randomization",
+        metavar="N",
+        min=1,
+        help="Approximate randomization test with N trials (as sacrebleu --paired-ar).",
+        rich_help_panel=_CMP,
+    ),
+]
+
+
+CompareSeed = Annotated[
+    int,
+    typer.Option(
+        "--seed", metavar="S", min=0, max=2**64 - 1, help="Seed of the resampling draws.", rich_help_panel=_CMP
+    ),
+]
+
+
+FailIfWorse = Annotated[
+    bool,
+    typer.Option(
+        "--fail-if-worse", help="Exit 1 if B is significantly worse than A at the --ci level.", rich_help_panel=_CMP
+    ),
+]
+
+
+DifferenceAbove = Annotated[
+    float | None,
+    typer.Option("--fail-above", metavar="X", help="Exit 1 if the difference B − A is above X.", rich_help_panel=_CMP),
+]
+
+
+DifferenceBelow = Annotated[
+    float | None,
+    typer.Option("--fail-below", metavar="X", help="Exit 1 if the difference B − A is below X.", rich_help_panel=_CMP),
+]
+
+
+# The shared options compare takes (it has no per-sample output, and it compares means).
+_COMPARED = (
+    "p", "weight_col", "by", "input_format", "delimiter", "header", "batch_rows", "engine", "scheduler",
+    "scheduler_file", "wait_for_workers", "base", "format", "precision", "quiet", "color",
+)  # fmt: skip
+
+
+_COMPARE_OPTIONS = [
+    _parameter("pred_b", PredB, None),
+    _parameter("ci", CompareCi, 95.0),
+    _parameter("bootstrap", CompareBootstrap, None),
+    _parameter("randomization", CompareRandomization, None),
+    _parameter("seed", CompareSeed, 0),
+    _parameter("fail_if_worse", FailIfWorse, False),
+    _parameter("fail_above", DifferenceAbove, None),
+    _parameter("fail_below", DifferenceBelow, None),
+]
