@@ -42,7 +42,7 @@ class Paired:
     """The paired statistics of one set of rows (the whole, or one ``--by`` group).
 
     `normal` always (difference, standard error, wins/ties/losses); `resampled` with the
-    bootstrap or randomization test.
+    resamples test.
     """
 
     normal: PairedNormalState
@@ -211,15 +211,16 @@ def compare(
     weight: str | None = None,
     by: str | None = None,
     read: ReadSettings | None = None,
-    level: float = 0.95,
+    ci: float = 95.0,
     bootstrap: int | None = None,
     randomization: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     engine: str = "local",
     scheduler: str | None = None,
     wait_for_workers: float | None = None,
     scheduler_file: str | None = None,
     client=None,
+    plan: Plan | None = None,
     **options,
 ) -> Comparison:
     """Compare candidate B's loss with baseline A's on the same rows (a paired test).
@@ -234,16 +235,19 @@ def compare(
         `pred_b` names B's prediction columns in the files of `a`.
     y, p, labels, weight, by, read, **options
         As in :func:`cecli.compute` (`p` is A's prediction columns); the reduction is the mean.
-    level : float
-        Confidence level of the interval and of the verdict, in (0, 1).
+    ci : float
+        Confidence level of the interval and of the verdict, a percentage (95), as
+        :func:`cecli.compute`'s `ci`.
     bootstrap, randomization : int, optional
         Use the paired Poisson bootstrap with this many resamples, or approximate
         randomization with this many trials, for the p-value (the bootstrap also for the
-        interval); at most one. Draws are keyed by `seed` and the global row number, so the
-        result does not depend on batches or file splits.
+        interval); at most one. Draws are keyed by `seed` (default 0) and the global row
+        number, so the result does not depend on batches or file splits.
     engine, scheduler, wait_for_workers, scheduler_file, client
         As in :func:`cecli.compute`. The Dask engine scores A's file i with B's file i as
         one task (:mod:`cecli.engines.dask_compare`): A and B must be split the same way.
+    plan : Plan, optional
+        The :class:`~cecli.plan.Plan` the CLI built from these arguments (its checks run once).
 
     Returns
     -------
@@ -256,15 +260,6 @@ def compare(
     ``se = sqrt(n / (n - 1) sum (v_i - u_i - D x_i)^2) / sum x``; the normal test's two-sided
     p-value is ``2 (1 - Phi(|D| / se))`` and the interval ``D +/- z se``.
     """
-    if bootstrap is not None and randomization is not None:
-        raise OptionError("--bootstrap cannot be combined with --randomization (each is the test)", hint="give one")
-    for flag, count in (("--bootstrap", bootstrap), ("--randomization", randomization)):
-        if count is not None and count < 1:
-            raise OptionError(f"{flag} needs a positive number of resamples; received {count}")
-    if not 0.0 < level < 1.0:
-        raise OptionError(f"--ci must be between 0 and 100 (exclusive); received {level * 100:g}")
-    if not 0 <= seed < 2**64:
-        raise OptionError(f"--seed must be an integer from 0 to 2**64 - 1; received {seed}")
     if b is None and pred_b is None:
         raise OptionError("no B to compare with A", hint="give B as a second INPUT, or --pred-b COLUMNS of A's input")
     if b is not None and pred_b is not None:
@@ -274,8 +269,11 @@ def compare(
     options["reduction"] = "mean"
     dask = {"scheduler": scheduler, "scheduler_file": scheduler_file, "client": client,
             "wait_for_workers": wait_for_workers}  # fmt: skip
-    plan = Plan.build(loss, options=options, engine=engine, weight=weight, dask=dask)
-    opts = plan.opts
+    if plan is None:
+        plan = Plan.build(loss, options=options, engine=engine, weight=weight, dask=dask, ci=ci,
+                          bootstrap=bootstrap, randomization=randomization, seed=seed)  # fmt: skip
+    opts, interval = plan.opts, plan.interval
+    test, level, resamples, seed = interval.method, interval.level, interval.resamples, interval.seed or 0
     read = read or ReadSettings()
     paths_a, partitions_a = _expanded(a)
     paths_b, partitions_b = (paths_a, partitions_a) if b is None else _expanded(b)
@@ -286,7 +284,6 @@ def compare(
             "stdin (-) can be read only once" + (": --pred-b reads the input twice" if b is None else ""),
             hint="give the other input as a file path",
         )
-    test = "bootstrap" if bootstrap is not None else "randomization" if randomization is not None else "normal"
     side_a = _Side(_numbered(paths_a, partitions_a), read, _given(a, paths_a))
     side_b = _Side(_numbered(paths_b, partitions_b), read, _given(b if b is not None else a, paths_b))
     label_input = None
@@ -337,9 +334,7 @@ def compare(
         side_b.checked = checked_b
         side_a.checked = dataclasses.replace(selection, labels=() if label_input else selection.labels)
         side_b.reference = paths_a[0]
-        job = _Job(
-            opts, selection, selection_b, checked_b, compared, read, test, bootstrap or randomization, seed, level
-        )
+        job = _Job(opts, selection, selection_b, checked_b, compared, read, test, resamples, seed, level)
         if engine == "dask":
             from .engines.dask_compare import run_pairs
 
@@ -349,7 +344,7 @@ def compare(
         else:
             scored = _score_pairs(job, side_a, side_b, label_input, readers)
         state_a, state_b, whole, groups = scored
-        make = _paired_maker(test, bootstrap or randomization, seed, level)
+        make = _paired_maker(test, resamples, seed, level)
         result_a = _result(state_a, opts, selection, paths_a, labels, None, fmt=first_a.format)
         result_b = _result(state_b, opts, selection_b, paths_b, labels, None, fmt=first_b.format)
         if whole is None:
@@ -372,7 +367,7 @@ def compare(
             result_b,
             whole,
             test,
-            bootstrap or randomization,
+            resamples,
             None if test == "normal" else seed,
             grouped,
             warnings,

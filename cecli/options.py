@@ -143,10 +143,12 @@ MAX_RESAMPLES = 1_000_000  # --bootstrap keeps N exact sums per group: bounded, 
 class Interval:
     """How a confidence interval of the reduced value is computed (``--ci``, ``--bootstrap``, ``--seed``).
 
-    `level` is a fraction (0.95). `method` is ``"normal"`` (``value +/- z * stderr``) or
+    `level` is a fraction (0.95). `method` is ``"normal"`` (``value +/- z * stderr``),
     ``"bootstrap"`` (the percentile interval of `resamples` Poisson-bootstrap resamples whose
-    draws are keyed by `seed` and the global row number); `resamples` and `seed` are ``None``
-    for ``normal``. See README, "Confidence intervals". Built and checked by :class:`cecli.plan.Plan`.
+    draws are keyed by `seed` and the global row number) or, for ``cecli compare`` only,
+    ``"randomization"`` (the p-value from `resamples` sign-swapping trials; the interval is the
+    normal one); `resamples` and `seed` are ``None`` for ``normal``. See README, "Confidence intervals".
+    Built and checked by :class:`cecli.plan.Plan`.
     """
 
     level: float = 0.95

@@ -62,12 +62,13 @@ class Plan:
         ci: float | None = None,
         bootstrap: int | None = None,
         seed: int | None = None,
+        randomization: int | None = None,
     ) -> Plan:
         """The plan of `loss` with `options` (:class:`~cecli.options.LossOptions` fields).
 
         `weight` is the ``-w`` column spec, `dask` the Dask-only arguments by name (``None``
-        where not given); `ci`, `bootstrap` and `seed` ask for a confidence interval
-        (:func:`_interval`). The CLI also passes its parsed values
+        where not given); `ci`, `bootstrap`, `seed` (and, for ``cecli compare``,
+        `randomization`) ask for a confidence interval (:func:`_interval`). The CLI also passes its parsed values
         (`given`, checked against :data:`CONFLICTS` first, with `fmt` the output format in effect)
         and its gate (`gate`: ``fail_above``, ``fail_below``). The checks run in that order, then
         the loss options, the interval, then the rest; the first failure is the one reported.
@@ -77,7 +78,7 @@ class Plan:
         if gate:
             _check_gate(**gate)
         opts = _loss_options(loss, options or {}, sample_weights=bool(weight))
-        interval = _interval(ci, bootstrap, seed, opts)
+        interval = _interval(ci, bootstrap, seed, opts, randomization)
         if engine not in ENGINES:
             raise OptionError(f"unknown engine {engine!r}", hint="use local or dask")
         dask_given = [name for name, value in (dask or {}).items() if value is not None]
@@ -110,23 +111,29 @@ class Plan:
             raise OptionError("the Dask engine reads files, not stdin", hint="give paths or use --engine local")
 
 
-def _interval(ci: float | None, bootstrap: int | None, seed: int | None, opts: LossOptions) -> Interval | None:
-    """The interval asked for by ``--ci LEVEL`` (a percentage), ``--bootstrap N`` and ``--seed S``, or None.
+def _interval(
+    ci: float | None, bootstrap: int | None, seed: int | None, opts: LossOptions, randomization: int | None = None
+) -> Interval | None:
+    """The interval asked for by ``--ci LEVEL`` (a percentage), ``--bootstrap N``,
+    ``--randomization N`` (``cecli compare`` only) and ``--seed S``, or None.
 
     LEVEL is a percentage, at least 1 and below 100 (``--ci 95``). A LEVEL below 1 (``--ci
     0.95``) is refused rather than guessed: read as a percentage it would be a useless 0.95 %
-    interval, read as a fraction ``--ci 0.5`` would mean two things. ``--bootstrap`` without
-    ``--ci`` is a 95 % interval; ``--seed`` needs ``--bootstrap`` (default
-    :data:`~cecli.options.DEFAULT_SEED`).
+    interval, read as a fraction ``--ci 0.5`` would mean two things. ``--bootstrap`` (or
+    ``--randomization``) without ``--ci`` is at 95 %; the two cannot be combined (each is
+    the test); ``--seed`` needs one of them (default :data:`~cecli.options.DEFAULT_SEED`).
 
     The interval is of the number ``value`` reports. A mean over rows (whatever its
     denominator: the weights, the row count, PyTorch's class weights) estimates the mean over
     the population the rows are drawn from; ``--reduction sum`` grows with the number of rows
     and estimates nothing of the kind, and ``none`` has no value: both are refused.
     """
-    if seed is not None and bootstrap is None:
+    if bootstrap is not None and randomization is not None:
+        raise OptionError("--bootstrap cannot be combined with --randomization (each is the test)", hint="give one")
+    draws, method = (bootstrap, "bootstrap") if randomization is None else (randomization, "randomization")
+    if seed is not None and draws is None:
         raise OptionError("--seed is for --bootstrap; the normal interval draws nothing", hint="add --bootstrap N")
-    if ci is None and bootstrap is None:
+    if ci is None and draws is None:
         return None
     if ci is None:
         ci = 95.0
@@ -140,8 +147,16 @@ def _interval(ci: float | None, bootstrap: int | None, seed: int | None, opts: L
     # the percentage as written: 99.9 gives 0.999, where 99.9 / 100 is 0.9990000000000001
     level = float(Fraction(repr(float(ci))) / 100)
     interval = Interval(level)
-    if bootstrap is not None:
-        interval = _resampled(level, bootstrap, seed)
+    if draws is not None:
+        if isinstance(draws, bool) or not isinstance(draws, int) or not 1 <= draws <= MAX_RESAMPLES:
+            raise OptionError(
+                f"--{method} needs 1 to {MAX_RESAMPLES:,} resamples; received {draws!r}",
+                hint="1000 or more for a 95 % interval",
+            )
+        seed = DEFAULT_SEED if seed is None else seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise OptionError(f"--seed must be an integer from 0 to 2**64 - 1; received {seed!r}")
+        interval = Interval(level, method, draws, seed)
     if opts.reduction == "none":
         raise OptionError("--ci needs a reduced value; --reduction none has none", hint="use --reduction mean")
     if opts.reduction == "sum":
@@ -150,19 +165,6 @@ def _interval(ci: float | None, bootstrap: int | None, seed: int | None, opts: L
             hint="use --reduction mean",
         )
     return interval
-
-
-def _resampled(level: float, bootstrap: int, seed: int | None) -> Interval:
-    """The bootstrap interval of ``--bootstrap N --seed S`` at `level` (see :func:`_interval`)."""
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 1 <= bootstrap <= MAX_RESAMPLES:
-        raise OptionError(
-            f"--bootstrap needs 1 to {MAX_RESAMPLES:,} resamples; received {bootstrap!r}",
-            hint="1000 or more for a 95 % interval",
-        )
-    seed = DEFAULT_SEED if seed is None else seed
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
-        raise OptionError(f"--seed must be an integer from 0 to 2**64 - 1; received {seed!r}")
-    return Interval(level, "bootstrap", bootstrap, seed)
 
 
 def _check_gate(*, fail_above: float | None = None, fail_below: float | None = None) -> None:

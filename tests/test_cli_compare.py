@@ -347,13 +347,13 @@ def _numbers(doc: dict) -> dict:
     }
 
 
-@pytest.mark.parametrize("test", [[], ["--bootstrap", "300"], ["--randomization", "300"]])
+@pytest.mark.parametrize("test", [[], ["--bootstrap", "300", "--seed", "5"], ["--randomization", "300", "--seed", "5"]])
 def test_same_output_for_any_batch_size_and_file_split(runner, tmp_path, test):
     labels, a, b = _dump(13, 45, shift=0.3)
     groups = ["x" if i % 4 else "y" for i in range(45)]
     path_a = _write(tmp_path / "a.csv", labels, a, groups=groups)
     path_b = _write(tmp_path / "b.csv", labels, b, groups=groups)
-    common = ["--by", "g", "--seed", "5", *test]
+    common = ["--by", "g", *test]
     whole = _json(runner, ["sparse", path_a, path_b, *common])
     for rows in ("1", "7", "65536"):
         docs = _json(runner, ["sparse", path_a, path_b, "--batch-rows", rows, *common])
@@ -392,7 +392,13 @@ def test_stdin_is_a_or_b_but_not_both(runner, pair):
     [
         (["--bootstrap", "10", "--randomization", "10"], "--bootstrap cannot be combined with --randomization"
          " (each is the test) (give one)"),
-        (["--ci", "100"], "--ci must be between 0 and 100 (exclusive); received 100"),
+        (["--ci", "100"], "--ci must be a percentage from 1 to below 100; received 100.0 (give a percentage"
+         " such as 95)"),
+        (["--ci", "0.95"], "--ci must be a percentage from 1 to below 100; received 0.95 (give the level as a"
+         " percentage: --ci 95)"),
+        (["--randomization", "0"], "--randomization needs 1 to 1,000,000 resamples; received 0 (1000 or more for a"
+         " 95 % interval)"),
+        (["--seed", "3"], "--seed is for --bootstrap; the normal interval draws nothing (add --bootstrap N)"),
         (["-f", "csv"], "cecli compare prints a table or JSON, not -f csv (use -f table or -f json)"),
     ],
 )  # fmt: skip

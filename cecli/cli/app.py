@@ -305,15 +305,14 @@ def _score(loss: str, values: dict) -> None:
 def _compare(loss: str, values: dict) -> None:
     """``cecli compare LOSS A [B]``: the paired comparison, its table or JSON, and the gates."""
     from cecli.comparison import compare
-    from cecli.plan import checked
+    from cecli.plan import Plan, delimiter
     from cecli.render import verdict_line
-    from cecli.result import check_gate, gate_failure
+    from cecli.result import gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
     if fmt not in ("table", "json"):
         raise OptionError(f"cecli compare prints a table or JSON, not -f {fmt}", hint="use -f table or -f json")
-    values = checked(values, fmt)
-    check_gate(fail_above=values["fail_above"], fail_below=values["fail_below"])
+    values = {**values, "delimiter": delimiter(values.get("delimiter"))}  # parsed first, as checked() does
     options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
     if values.get("like"):
         options["like"] = values["like"].value
@@ -321,6 +320,21 @@ def _compare(loss: str, values: dict) -> None:
         options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
     if "class_weights" in values:
         options["class_weights"] = _floats(values["class_weights"], "--class-weights")
+    options.update(reduction="mean", base=values["base"].value)
+    plan = Plan.build(
+        loss,
+        options=options,
+        engine=values["engine"].value,
+        weight=values["weight_col"],
+        dask={name: values[name] for name in ("scheduler", "wait_for_workers", "scheduler_file")},
+        given=values,
+        fmt=fmt,
+        gate={"fail_above": values["fail_above"], "fail_below": values["fail_below"]},
+        ci=values["ci"],
+        bootstrap=values["bootstrap"],
+        randomization=values["randomization"],
+        seed=values["seed"],
+    )
     _tune_for_batches()
     comparison = compare(
         loss,
@@ -333,16 +347,11 @@ def _compare(loss: str, values: dict) -> None:
         weight=values["weight_col"],
         by=values["by"],
         read=_read_settings(values),
-        level=values["ci"] / 100.0,
-        bootstrap=values["bootstrap"],
-        randomization=values["randomization"],
-        seed=values["seed"],
         engine=values["engine"].value,
         scheduler=values["scheduler"],
         wait_for_workers=values["wait_for_workers"],
         scheduler_file=values["scheduler_file"],
-        base=values["base"].value,
-        **options,
+        plan=plan,
     )
     if not values["quiet"]:
         for side, warnings in (

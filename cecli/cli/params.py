@@ -544,9 +544,7 @@ CompareCi = Annotated[
 
 CompareBootstrap = Annotated[
     int | None,
-    typer.Option(
-        "--bootstrap", metavar="N", min=1, help="Paired Poisson bootstrap with N resamples.", rich_help_panel=_CMP
-    ),
+    typer.Option("--bootstrap", metavar="N", help="Paired Poisson bootstrap with N resamples.", rich_help_panel=_CMP),
 ]
 
 
@@ -555,7 +553,6 @@ CompareRandomization = Annotated[
     typer.Option(
         "--randomization",
         metavar="N",
-        min=1,
         help="Approximate randomization test with N trials (as sacrebleu --paired-ar).",
         rich_help_panel=_CMP,
     ),
@@ -563,9 +560,9 @@ CompareRandomization = Annotated[
 
 
 CompareSeed = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--seed", metavar="S", min=0, max=2**64 - 1, help="Seed of the resampling draws.", rich_help_panel=_CMP
+        "--seed", metavar="S", help="Key of the resampling draws (default 0).", show_default=False, rich_help_panel=_CMP
     ),
 ]
 
@@ -602,7 +599,7 @@ _COMPARE_OPTIONS = [
     _parameter("ci", CompareCi, 95.0),
     _parameter("bootstrap", CompareBootstrap, None),
     _parameter("randomization", CompareRandomization, None),
-    _parameter("seed", CompareSeed, 0),
+    _parameter("seed", CompareSeed, None),
     _parameter("fail_if_worse", FailIfWorse, False),
     _parameter("fail_above", DifferenceAbove, None),
     _parameter("fail_below", DifferenceBelow, None),

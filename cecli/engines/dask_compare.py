@@ -22,20 +22,9 @@ import os
 
 from cecli.errors import CecliError, InputError, OptionError
 
-from .dask import (
-    _INSTALL_HINT,
-    _SAME_PATHS_HINT,
-    _SAME_VERSION_HINT,
-    WAIT_FOR_WORKERS,
-    _cancel,
-    _check_workers,
-    _quiet_dask_logs,
-    _stop_if_cancelled,
-    _translated,
-    _wait_for_first_worker,
-    _worker_name,
-)
+from .dask import _INSTALL_HINT, WAIT_FOR_WORKERS, _cancel, _check_workers, _quiet_dask_logs, _wait_for_first_worker
 from .dask_cluster import _address, _check_client, _cluster, _connected
+from .dask_task import _SAME_PATHS_HINT, _SAME_VERSION_HINT, _stop_if_cancelled, _translated, _worker_name
 
 
 def run_pairs(job, side_a, side_b, *, scheduler=None, wait_for_workers=None, scheduler_file=None, client=None):
@@ -134,7 +123,7 @@ def _pair_task(job, file_a, file_b, first_row, reference, *, client_version: str
     from cecli import __version__, comparison
 
     if os.getpid() != client_pid:
-        from .dask import _tune_worker_process
+        from .dask_task import _tune_worker_process
 
         _tune_worker_process()
     if client_version != __version__:
