@@ -67,6 +67,7 @@ class _Array:
         self.fortran = fortran and len(shape) > 1
         self.source = source
         self.offset = offset
+        self.member = False  # a member of a .npz (named in messages)
 
     @property
     def rows(self) -> int:
@@ -129,8 +130,9 @@ def _read_exactly(stream, size: int, array: _Array, display: str, first_row: int
         if not got:
             row = first_row + done // max(array.row_bytes, 1) + 1
             raise InputError(
-                f"{_label(array)}ends within row {row} of the {array.rows} rows its header announces",
+                f"{_label(array)}ends within this row, of the {array.rows} rows its header announces",
                 file=display,
+                row=row,
                 hint=_HINT,
             )
         done += got
@@ -138,7 +140,8 @@ def _read_exactly(stream, size: int, array: _Array, display: str, first_row: int
 
 
 def _label(array: _Array) -> str:
-    return f"array {array.name!r} " if array.name is not None else ""
+    """How a message names the array: a ``.npz`` member by its name, a ``.npy`` file's as "the array"."""
+    return f"array {array.name!r} " if array.member else "the array "
 
 
 def _header(read, display: str, name: str | None) -> tuple[np.dtype, tuple, bool, int]:
@@ -357,11 +360,13 @@ class NpzInput(_ArrayInput):
                 member = io.BytesIO(bytes(buffer[start : start + min(info.file_size, _MAX_HEADER + 12)]))
                 dtype, shape, fortran, length = _header(member.read, display, name)
                 array = _Array(name, dtype, shape, fortran, buffer, start + length)
+                array.member = True
                 _check_size(array, start + info.file_size, display)
                 return array
             with self._zip.open(info) as member:
                 dtype, shape, fortran, length = _header(member.read, display, name)
             array = _Array(name, dtype, shape, fortran, lambda: _skipped(self._zip.open(info), length))
+            array.member = True
             if length + array.rows * array.row_bytes != info.file_size:
                 raise InputError(
                     f"array {name!r} holds {info.file_size - length} bytes of data where its header announces "
