@@ -281,7 +281,7 @@ def _npy_bytes(array: np.ndarray, *, allow_pickle: bool = False) -> bytes:
 
 
 _OBJECTS = (
-    "an array of Python objects (dtype object), which only unpickling could read; cecli never unpickles "
+    "an array of Python objects (dtype object): cecli never loads those, as loading them can run code "
     "(save numbers or text instead, e.g. np.save(path, array.astype(float)))"
 )
 

@@ -13,8 +13,8 @@ must have the same number of rows.
 Types. Numbers keep their type as Parquet's would (float16 and float32 are read as float32 and
 float64 as float64, integers and booleans as the numbers they are, see :mod:`~cecli.io.convert`),
 big-endian arrays are read in the machine's order, text (``U``, ``S``) and dates are values for
-``--keep`` and ``--by``. Never read: arrays of Python objects (which only unpickling could read:
-cecli never unpickles), complex numbers, ``longdouble``, arrays of zero or more than two dimensions,
+``--keep`` and ``--by``. Never read: arrays of Python objects (loading them can run code: refused
+from the header, before any data is read), complex numbers, ``longdouble``, arrays of zero or more than two dimensions,
 nested records; each is refused (exit 3) with its reason, the whole file at open.
 
 Reading. A plain file is memory-mapped, and a block of rows is copied out of the map at a time,
@@ -31,7 +31,6 @@ records, 1-based.
 
 from __future__ import annotations
 
-import ast
 import io
 import mmap
 import os
@@ -49,7 +48,7 @@ NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK"  # a local file header (PK\3\4) or, for an empty archive, the end record (PK\5\6)
 
 _HINT = "the file may be truncated or corrupt"
-_MAX_HEADER = 1 << 20  # a header longer than this is not a .npy header (numpy's own limit is 10,000)
+_MAX_HEADER = 1 << 16  # NumPy's default is 10,000 bytes; a record of many fields may need more
 _ALLOWED_KINDS = "biufUSMm"
 
 
@@ -147,44 +146,50 @@ def _label(array: _Array) -> str:
 def _header(read, display: str, name: str | None) -> tuple[np.dtype, tuple, bool, int]:
     """Parse a ``.npy`` header with `read(n)` (the magic first): dtype, shape, Fortran order, length.
 
-    The header is a Python literal of a dict, read with :func:`ast.literal_eval` (which runs no
-    code); a dtype of Python objects is refused here, before any data is read.
+    NumPy's own header reader parses the header's literal without running code; a dtype of
+    Python objects is refused here, before any data is read. Format version 3.0 (NumPy writes it
+    only for field names beyond Latin-1) has no public reader and is refused.
     """
     where = f"array {name!r}: " if name is not None else ""
-    prefix = read(10)
-    if len(prefix) < 10 or not prefix.startswith(NPY_MAGIC):
-        raise InputError(f"{where}not a NumPy .npy array (no NUMPY magic)", file=display, hint=_HINT)
-    major = prefix[6]
-    if major not in (1, 2, 3):
-        raise InputError(f"{where}unknown .npy format version {major}.{prefix[7]}", file=display, hint=_HINT)
-    if major == 1:
-        length, used = int.from_bytes(prefix[8:10], "little"), 10
-    else:
-        prefix += read(2)
-        length, used = int.from_bytes(prefix[8:12], "little"), 12
-    if length > _MAX_HEADER:
-        raise InputError(f"{where}a .npy header of {length} bytes is not plausible", file=display, hint=_HINT)
-    text = read(length)
+    counted = _Counted(read)
     try:
-        if len(text) < length:
-            raise ValueError("the header is cut short")
-        header = ast.literal_eval(text.decode("utf-8" if major == 3 else "latin1"))
-        descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
-        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
-            raise ValueError(f"bad shape {shape!r}")
-        dtype = np.lib.format.descr_to_dtype(descr)
-    except (ValueError, SyntaxError, KeyError, TypeError, MemoryError, RecursionError) as error:
+        version = np.lib.format.read_magic(counted)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(counted, max_header_size=_MAX_HEADER)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(counted, max_header_size=_MAX_HEADER)
+        else:
+            raise InputError(
+                f"{where}a .npy of format version {version[0]}.{version[1]}, which cecli does not read",
+                file=display,
+                hint="save it with field names in Latin-1 (numpy then writes version 1.0 or 2.0)",
+            )
+        if any(n < 0 for n in shape):
+            raise ValueError(f"negative length in the shape {shape}")
+    except (ValueError, TypeError, MemoryError, RecursionError) as error:
         raise InputError(f"{where}not a readable .npy header: {error}", file=display, hint=_HINT) from None
     _check(dtype, shape, display, where)
-    return dtype, shape, bool(fortran), used + length
+    return dtype, shape, bool(fortran), counted.count
+
+
+class _Counted:
+    """A reader that counts the bytes it has read (the length of a header)."""
+
+    def __init__(self, read) -> None:
+        self._read = read
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._read(size)
+        self.count += len(data)
+        return data
 
 
 def _check(dtype: np.dtype, shape: tuple, display: str, where: str) -> None:
     """Refuse what cecli does not read (see the module docstring), with the reason."""
     if dtype.hasobject:
         raise InputError(
-            f"{where}an array of Python objects (dtype object), which only unpickling could read; "
-            "cecli never unpickles",
+            f"{where}an array of Python objects (dtype object): cecli never loads those, as loading them can run code",
             file=display,
             hint="save numbers or text instead, e.g. np.save(path, array.astype(float))",
         )
