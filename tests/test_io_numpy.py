@@ -397,3 +397,24 @@ def test_dask_engine_reads_numpy_files(tmp_path):
         remote = compute("bce", str(folder), per_sample=False, engine="dask", scheduler=cluster.scheduler_address)
     assert remote.to_dict(per_sample=False) == local
     assert local["sum"] == pytest.approx(SEED_BCE_SUM, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "reason"),
+    [
+        (
+            "npy",
+            "not a readable .npy header: the magic string is not correct; expected b'\\x93NUMPY', got b'y,p\\n1,' "
+            "(the file may be truncated or corrupt)",
+        ),
+        ("npz", "not a readable .npz (zip) file: File is not a zip file (the file may be truncated or corrupt)"),
+    ],
+)
+def test_a_file_forced_to_a_numpy_format_it_is_not_in_is_refused(fmt, reason, runner, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("y,p\n1,0.5\n")
+    code, out, err = _run(runner, ["bce", str(path), "--input-format", fmt])
+    assert (code, out, err) == (BAD_INPUT, "", f"cecli: error: {path}: {reason}\n")
+    code, out, err = _run(runner, ["bce", str(path), "--input-format", fmt, "--delimiter", ";"])
+    assert (code, out) == (2, "")
+    assert err == f"cecli: error: --delimiter cannot be combined with --input-format {fmt} (only CSV has a delimiter)\n"
