@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
@@ -251,3 +252,36 @@ def test_dask_engine_reads_arrow_files(tmp_path):
     remote = remote.to_dict(per_sample=False)
     assert remote == local
     assert local["sum"] == pytest.approx(SEED_BCE_SUM, rel=1e-12)
+
+
+def _peak_rss_kib(args: list[str]) -> tuple[int, str]:
+    """Peak resident memory (KiB) of one cecli process, measured by a fresh parent that has no other child."""
+    probe = (
+        "import resource, subprocess, sys\n"
+        "result = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, result.returncode, result.stdout.strip())\n"
+    )
+    command = [sys.executable, "-c", probe, sys.executable, "-m", "cecli", *args]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout.split()
+    assert out[1] == "0", out
+    return int(out[0]), out[2]
+
+
+def test_a_large_arrow_file_streams_in_bounded_memory(tmp_path):
+    """About 225 MB in record batches of 2**20 rows (9 MB): the peak memory grows by a few batches, not the file.
+
+    Every row is p = 0.5 with label 1, so the mean is ln 2.
+    """
+    rows, step = 25_000_000, 1 << 20
+    schema = pa.schema([("y_true", pa.int8()), ("y_pred", pa.float64())])
+    with pa.ipc.new_file(tmp_path / "big.arrow", schema) as writer:
+        for start in range(0, rows, step):
+            size = min(step, rows - start)
+            columns = [pa.array(np.ones(size, dtype=np.int8)), pa.array(np.full(size, 0.5))]
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+    _write_ipc_file(pa.table({"y_true": pa.array([1, 1], pa.int8()), "y_pred": [0.5, 0.5]}), tmp_path / "small.arrow")
+    small, small_value = _peak_rss_kib(["bce", str(tmp_path / "small.arrow"), "--value-only"])
+    large, large_value = _peak_rss_kib(["bce", str(tmp_path / "big.arrow"), "--value-only"])
+    assert float(small_value) == float(large_value) == pytest.approx(math.log(2), rel=1e-12)
+    file_kib = (tmp_path / "big.arrow").stat().st_size // 1024
+    assert large - small < file_kib // 3, (small, large)

@@ -8,7 +8,8 @@ stay resident once touched). A batch larger than ``--batch-rows`` is cut into sl
 rows. The stream format is read as it arrives, also from a pipe or a decompressed ``.gz``/``.zst``;
 the file format needs to seek (its index is at the end), so on a pipe or a decompressed stream it
 is read into memory first, as Parquet is. Dictionary-encoded columns (pandas categoricals) are
-read as their values. Rows in messages are records, 1-based, as for Parquet.
+read as their values. Rows in messages are records, 1-based, as for Parquet. Feather v1 is refused:
+pyarrow deprecated reading it (25.0) and it has no record batches, so it could only be read whole.
 """
 
 from __future__ import annotations
