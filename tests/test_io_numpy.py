@@ -302,8 +302,17 @@ _OBJECTS = (
         ),
         (np.zeros(3, dtype=complex), "holds complex numbers, which cecli does not read (save float64 numbers instead)"),
         (np.zeros((3, 0)), "has rows of no values (shape (3, 0)) (save one value per class)"),
+        (
+            np.zeros(3, dtype="datetime64[Y]"),  # Arrow has no dates counted in years
+            "holds values of dtype datetime64[Y], which cecli does not read (save float64 numbers instead)",
+        ),
+        (
+            np.zeros(3, dtype=np.longdouble),
+            f"holds {np.dtype(np.longdouble)} numbers (longdouble), which cecli does not read "
+            "(save float64 numbers instead)",
+        ),
     ],
-    ids=["objects", "3-D", "0-D", "complex", "no classes"],
+    ids=["objects", "3-D", "0-D", "complex", "no classes", "years", "longdouble"],
 )
 def test_arrays_cecli_does_not_read_are_refused_in_one_line(array, reason, runner, tmp_path):
     path = tmp_path / "x.npy"

@@ -211,7 +211,7 @@ def _check(dtype: np.dtype, shape: tuple, display: str, where: str) -> None:
         base = field.base
         if base.names or len(field.shape) > 1:
             raise InputError(f"{where}nested records or a field of more than one dimension", file=display)
-        if base.kind not in _ALLOWED_KINDS or (base.kind == "f" and base.itemsize > 8):
+        if base.kind not in _ALLOWED_KINDS or (base.kind == "f" and base.itemsize > 8) or _arrow_type(base) is None:
             kinds = {"c": "complex numbers", "f": f"{base} numbers (longdouble)"}
             kind = kinds.get(base.kind, f"values of dtype {base}")
             raise InputError(
@@ -220,6 +220,14 @@ def _check(dtype: np.dtype, shape: tuple, display: str, where: str) -> None:
     widths = [field.shape for field in fields] if fields is not None else [shape[1:]]
     if any(w == (0,) for w in widths):
         raise InputError(f"{where}has rows of no values (shape {shape})", file=display, hint="save one value per class")
+
+
+def _arrow_type(dtype: np.dtype) -> pa.DataType | None:
+    """The Arrow type of a column of `dtype`, or ``None`` where Arrow has none (dates in years or without a unit)."""
+    try:
+        return pa.array(np.empty(0, dtype.newbyteorder("="))).type
+    except (pa.ArrowException, ValueError, TypeError):
+        return None
 
 
 def _columns(array: _Array) -> list[tuple[str, str | None, np.dtype, int | None]]:
@@ -253,7 +261,7 @@ class _ArrayInput(Input):
         for array in arrays:
             for name, field, dtype, width in _columns(array):
                 self._where.setdefault(name, (array, field, width))
-                arrow_type = pa.array(np.empty(0, dtype.newbyteorder("="))).type
+                arrow_type = _arrow_type(dtype)
                 fields.append(pa.field(name, pa.list_(arrow_type, width) if width is not None else arrow_type))
         self._set_columns(_arrow_fields(pa.schema(fields)))
         self._rows_read = 0
@@ -281,7 +289,10 @@ class _ArrayInput(Input):
                 for name in names:
                     array, field, width = self._where[name]
                     block = blocks[id(array)]
-                    columns.append(_arrow(block[field] if field is not None else block, width))
+                    try:
+                        columns.append(_arrow(block[field] if field is not None else block, width))
+                    except pa.ArrowException as error:  # refused at open already; never a traceback
+                        raise InputError(f"cannot read column {name!r}: {error}", file=self.display) from None
                 self._rows_read += len(columns[0]) if columns else 0
                 yield pa.RecordBatch.from_arrays(columns, names=list(names))
         finally:
