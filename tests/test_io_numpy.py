@@ -427,3 +427,15 @@ def test_a_file_forced_to_a_numpy_format_it_is_not_in_is_refused(fmt, reason, ru
     code, out, err = _run(runner, ["bce", str(path), "--input-format", fmt, "--delimiter", ";"])
     assert (code, out) == (2, "")
     assert err == f"cecli: error: --delimiter cannot be combined with --input-format {fmt} (only CSV has a delimiter)\n"
+
+
+def test_a_truncated_fortran_ordered_npy_on_stdin_is_refused_without_a_row(runner, tmp_path):
+    """Column-major bytes do not follow the rows: the stream is read whole, and its end names no row."""
+    data = _npy_bytes(np.asfortranarray(np.full((7, 2), 0.5)))
+    np.save(tmp_path / "y.npy", np.array(SEED_BCE["y_true"]))
+    code, out, err = _run(runner, ["sparse", "-", "--labels", str(tmp_path / "y.npy")], input=data[:-12])
+    assert (code, out) == (BAD_INPUT, "")
+    assert err == (
+        "cecli: error: <stdin>: the array is truncated: the data ends before the 7 rows its header announces "
+        "(the file may be truncated or corrupt)\n"
+    )

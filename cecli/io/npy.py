@@ -109,7 +109,7 @@ class _Array:
     def _streamed(self, rows: int, display: str) -> Iterator[np.ndarray]:
         with self.source() as stream:
             if self.fortran:  # rows are spread over the whole stream: read it all
-                data = _read_exactly(stream, self.rows * self.row_bytes, self, display, 0)
+                data = _read_exactly(stream, self.rows * self.row_bytes, self, display, None)
                 whole = np.ndarray(self.shape, self.dtype, buffer=data, order="F")
                 for start in range(0, self.rows, rows):
                     yield np.array(whole[start : start + rows], order="C")
@@ -120,13 +120,21 @@ class _Array:
                 yield np.ndarray((count, *self.shape[1:]), self.dtype, buffer=data)
 
 
-def _read_exactly(stream, size: int, array: _Array, display: str, first_row: int) -> bytearray:
+def _read_exactly(stream, size: int, array: _Array, display: str, first_row: int | None) -> bytearray:
+    """`size` bytes of `stream`, rows from `first_row` on (``None``: a whole column-major array, whose rows
+    the bytes do not follow); a stream that ends before is an error naming the row it cuts."""
     data = bytearray(size)
     view = memoryview(data)
     done = 0
     while done < size:
         got = stream.readinto(view[done:])
         if not got:
+            if first_row is None:
+                raise InputError(
+                    f"{_label(array)}is truncated: the data ends before the {array.rows} rows its header announces",
+                    file=display,
+                    hint=_HINT,
+                )
             row = first_row + done // max(array.row_bytes, 1) + 1
             raise InputError(
                 f"{_label(array)}ends within this row, of the {array.rows} rows its header announces",
