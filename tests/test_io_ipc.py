@@ -285,3 +285,11 @@ def test_a_large_arrow_file_streams_in_bounded_memory(tmp_path):
     assert float(small_value) == float(large_value) == pytest.approx(math.log(2), rel=1e-12)
     file_kib = (tmp_path / "big.arrow").stat().st_size // 1024
     assert large - small < file_kib // 3, (small, large)
+
+
+def test_a_csv_beginning_with_arrow1_is_not_taken_for_an_arrow_file(runner):
+    """Sniffing needs the Arrow file magic with its two bytes of padding, not the word a header may begin with."""
+    stdin = b"ARROW1,y_true,y_pred\n7,1,0.5\n"
+    code, out, err = _run(runner, ["bce", "-", "-y", "y_true", "-p", "y_pred", "--value-only"], input=stdin)
+    assert (code, err) == (0, "")
+    assert float(out) == pytest.approx(math.log(2), rel=1e-12)

@@ -439,3 +439,12 @@ def test_a_truncated_fortran_ordered_npy_on_stdin_is_refused_without_a_row(runne
         "cecli: error: <stdin>: the array is truncated: the data ends before the 7 rows its header announces "
         "(the file may be truncated or corrupt)\n"
     )
+
+
+def test_a_csv_beginning_with_pk_is_not_taken_for_a_zip(runner):
+    """Sniffing needs a zip record's four bytes, not the letters PK a header may begin with."""
+    code, out, err = _run(
+        runner, ["bce", "-", "-y", "y_true", "-p", "y_pred", "--value-only"], input=b"PK,y_true,y_pred\n7,1,0.5\n"
+    )
+    assert (code, err) == (0, "")
+    assert float(out) == pytest.approx(math.log(2), rel=1e-12)

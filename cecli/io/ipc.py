@@ -20,10 +20,7 @@ from cecli.errors import InputError
 
 from .base import pa
 from .inputs import Input, _arrow_fields, _one_line, _rechunk
-
-FILE_MAGIC = b"ARROW1"
-STREAM_MAGIC = b"\xff\xff\xff\xff"  # the continuation marker that opens every message of a stream
-FEATHER_V1_MAGIC = b"FEA1"
+from .streams import ARROW_FILE_MAGIC, FEATHER_V1_MAGIC
 
 _HINT = "the file may be truncated or corrupt"
 
@@ -44,7 +41,7 @@ class IpcInput(Input):
                 hint="write it again as Feather v2 or Arrow IPC (pyarrow.feather.write_feather's default)",
             )
         self._path = plain_path
-        self._is_file = head.startswith(FILE_MAGIC)
+        self._is_file = head.startswith(ARROW_FILE_MAGIC)
         self._done = 0  # record batches read (file format), for progress
         self._source = None
         self._reader = None

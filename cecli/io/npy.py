@@ -44,9 +44,6 @@ from cecli.errors import InputError
 from .base import pa
 from .inputs import Input, _arrow_fields
 
-NPY_MAGIC = b"\x93NUMPY"
-ZIP_MAGIC = b"PK"  # a local file header (PK\3\4) or, for an empty archive, the end record (PK\5\6)
-
 _HINT = "the file may be truncated or corrupt"
 _MAX_HEADER = 1 << 16  # NumPy's default is 10,000 bytes; a record of many fields may need more
 _ALLOWED_KINDS = "biufUSMm"

@@ -26,12 +26,23 @@ from cecli.errors import InputError
 from .base import STDIN_NAME, ReadSettings, pa
 from .csv import CsvInput
 from .inputs import Input
-from .ipc import FEATHER_V1_MAGIC, FILE_MAGIC, STREAM_MAGIC, IpcInput
 from .json import JsonInput, NdjsonInput, _json_loads
-from .npy import NPY_MAGIC, ZIP_MAGIC, NpyInput, NpzInput
 from .parquet import ParquetInput
 from .remote import _filesystem, _remote, _scrub, redact
-from .streams import _BOM, _COMPRESSIONS, _EXTENSIONS, _MAGIC, _decompress, _peek, _reopen
+from .streams import (
+    _BOM,
+    _COMPRESSIONS,
+    _EXTENSIONS,
+    _MAGIC,
+    ARROW_FILE_MAGIC,
+    ARROW_STREAM_MAGIC,
+    FEATHER_V1_MAGIC,
+    NPY_MAGIC,
+    ZIP_MAGIC,
+    _decompress,
+    _peek,
+    _reopen,
+)
 
 
 def _split_extension(path: str) -> tuple[str | None, str | None]:
@@ -46,7 +57,7 @@ def _split_extension(path: str) -> tuple[str | None, str | None]:
 def _sniff(head: bytes) -> str:
     if head.startswith(b"PAR1"):
         return "parquet"
-    if head.startswith((FILE_MAGIC, STREAM_MAGIC, FEATHER_V1_MAGIC)):
+    if head.startswith((ARROW_FILE_MAGIC, ARROW_STREAM_MAGIC, FEATHER_V1_MAGIC)):
         return "arrow"
     if head.startswith(NPY_MAGIC):
         return "npy"
@@ -134,10 +145,16 @@ def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | Non
         seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
         opened: Input = ParquetInput(display, stream, plain_path=seekable)
     elif fmt == "arrow":
+        from .ipc import IpcInput  # the binary formats' readers load only for such input (start-up)
+
         opened = IpcInput(display, stream, head, plain_path=path if regular and not codec else None)
     elif fmt == "npy":
+        from .npy import NpyInput
+
         opened = NpyInput(display, stream, plain_path=path if regular and not codec else None, name=_stem(path))
     elif fmt == "npz":
+        from .npy import NpzInput
+
         opened = NpzInput(display, stream, plain_path=path if regular and not codec else None)
     elif fmt == "json":
         opened = JsonInput(display, stream)
