@@ -249,7 +249,9 @@ def test_compressed_npy_and_npz_are_read_as_they_come(fortran, runner, tmp_path)
     assert float(out) == pytest.approx(SEED_BCE_SUM, rel=1e-12)
     np.savez_compressed(tmp_path / "both.npz", labels=np.array(SEED_BCE["y_true"]), probs=probs)
     (tmp_path / "both.npz.gz").write_bytes(gzip.compress((tmp_path / "both.npz").read_bytes()))
-    for path in ("both.npz", "both.npz.gz"):
+    np.savez(tmp_path / "stored.npz", labels=np.array(SEED_BCE["y_true"]), probs=probs)  # read in memory when gzipped
+    (tmp_path / "stored.npz.gz").write_bytes(gzip.compress((tmp_path / "stored.npz").read_bytes()))
+    for path in ("both.npz", "both.npz.gz", "stored.npz.gz"):
         code, out, err = _run(
             runner, ["sparse", str(tmp_path / path), "--reduction", "sum", "--batch-rows", "3", "--value-only"]
         )
