@@ -12,7 +12,7 @@ from .numerics import REDUCTIONS
 LOSSES = tuple(REGISTRY)
 BASES = {"e": ("nats", None), "2": ("bits", 2.0), "10": ("bans", 10.0)}
 LIKES = ("keras", "torch", "sklearn")
-FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")  # input formats
+FORMATS = ("csv", "tsv", "json", "ndjson", "parquet", "arrow", "npy", "npz")  # input formats
 OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 ENGINES = ("local", "dask")
 COLORS = ("auto", "always", "never")

@@ -292,7 +292,7 @@ def delimiter(text: str | None) -> str | None:
 
 
 _LINES = ("ndjson", "csv")  # formats that print per-sample lines and nothing else
-_NOT_CSV = ("json", "ndjson", "parquet")
+_NOT_CSV = ("json", "ndjson", "parquet", "arrow", "npy", "npz")
 _NUMBER_ONLY = "--value-only prints just the reduced number"
 
 # Options that cannot both apply: a usage error naming both, never one silently ignored (README, "Options").

@@ -221,7 +221,7 @@ CASES = [
         ["bce", "ok.csv", "--input-format", "xml"],
         USAGE,
         "cecli: error: Invalid value for '--input-format': 'xml' is not one of "
-        "'csv', 'tsv', 'json', 'ndjson', 'parquet'. (see 'cecli bce --help')\n",
+        "'csv', 'tsv', 'json', 'ndjson', 'parquet', 'arrow', 'npy', 'npz'. (see 'cecli bce --help')\n",
     ),
     case(
         "labels-file-longer",

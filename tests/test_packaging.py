@@ -111,7 +111,8 @@ USAGE = 2
         ),
         (
             ["bce", "--input-format", "xml"],
-            "Invalid value for '--input-format': 'xml' is not one of 'csv', 'tsv', 'json', 'ndjson', 'parquet'.",
+            "Invalid value for '--input-format': 'xml' is not one of "
+            "'csv', 'tsv', 'json', 'ndjson', 'parquet', 'arrow', 'npy', 'npz'.",
         ),
     ],
     ids=lambda value: value[1] if isinstance(value, list) else None,

@@ -147,7 +147,12 @@ Keep = Annotated[
 
 InputFormatOpt = Annotated[
     InputFormat | None,
-    typer.Option("--input-format", help="Force the format (else from extension or content).", rich_help_panel=_IO),
+    typer.Option(
+        "--input-format",
+        metavar="FORMAT",  # the choices, spelled out in the help, no longer fit a 60-column line
+        help=f"Force the format, one of {', '.join(FORMATS)} (else from extension or content).",
+        rich_help_panel=_IO,
+    ),
 ]
 
 

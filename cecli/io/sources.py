@@ -1,4 +1,4 @@
-"""Read CSV, TSV, JSON, NDJSON and Parquet from a path or stdin into NumPy batches.
+"""Read CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC and NumPy files from a path or stdin into NumPy batches.
 
 Each input is opened once, its columns are listed without reading the data, and the
 selected columns are then streamed as :class:`Batch` objects of float64 arrays that
@@ -29,7 +29,20 @@ from .inputs import Input
 from .json import JsonInput, NdjsonInput, _json_loads
 from .parquet import ParquetInput
 from .remote import _filesystem, _remote, _scrub, redact
-from .streams import _BOM, _COMPRESSIONS, _EXTENSIONS, _MAGIC, _decompress, _peek, _reopen
+from .streams import (
+    _BOM,
+    _COMPRESSIONS,
+    _EXTENSIONS,
+    _MAGIC,
+    ARROW_FILE_MAGIC,
+    ARROW_STREAM_MAGIC,
+    FEATHER_V1_MAGIC,
+    NPY_MAGIC,
+    ZIP_MAGIC,
+    _decompress,
+    _peek,
+    _reopen,
+)
 
 
 def _split_extension(path: str) -> tuple[str | None, str | None]:
@@ -44,6 +57,12 @@ def _split_extension(path: str) -> tuple[str | None, str | None]:
 def _sniff(head: bytes) -> str:
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith((ARROW_FILE_MAGIC, ARROW_STREAM_MAGIC, FEATHER_V1_MAGIC)):
+        return "arrow"
+    if head.startswith(NPY_MAGIC):
+        return "npy"
+    if head.startswith(ZIP_MAGIC):
+        return "npz"
     text = head.removeprefix(_BOM).lstrip()
     if text.startswith(b"["):
         return "json"
@@ -125,6 +144,18 @@ def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | Non
     if fmt == "parquet":
         seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
         opened: Input = ParquetInput(display, stream, plain_path=seekable)
+    elif fmt == "arrow":
+        from .ipc import IpcInput  # the binary formats' readers load only for such input (start-up)
+
+        opened = IpcInput(display, stream, head, plain_path=path if regular and not codec else None)
+    elif fmt == "npy":
+        from .npy import NpyInput
+
+        opened = NpyInput(display, stream, plain_path=path if regular and not codec else None, name=_stem(path))
+    elif fmt == "npz":
+        from .npy import NpzInput
+
+        opened = NpzInput(display, stream, plain_path=path if regular and not codec else None)
     elif fmt == "json":
         opened = JsonInput(display, stream)
     elif fmt == "ndjson":
@@ -135,6 +166,20 @@ def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | Non
     opened.raw = raw
     opened.size = os.path.getsize(path) if regular else None
     return opened
+
+
+def _stem(path: str) -> str:
+    """The column name of a ``.npy`` file's array: its file name without the format and compression
+    extensions (``logits.npy.gz`` -> ``logits``); ``arr_0`` on stdin, as ``numpy.savez`` names an
+    array given without a name.
+    """
+    if path == "-":
+        return "arr_0"
+    name = os.path.basename(path.split("?", 1)[0].rstrip("/")) if "://" in path else os.path.basename(path)
+    root, ext = os.path.splitext(name)
+    if ext.lower() in _COMPRESSIONS:
+        root, ext = os.path.splitext(root)
+    return os.path.splitext(root)[0] or name
 
 
 def _open_raw(path: str, display: str):

@@ -25,6 +25,12 @@ _EXTENSIONS = {
     ".jsonl": "ndjson",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".arrow": "arrow",
+    ".arrows": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".npy": "npy",
+    ".npz": "npz",
 }
 
 
@@ -32,6 +38,14 @@ _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd"}
 
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+# The first bytes of the binary formats, for sniffing (read by `sources._sniff` and the readers).
+ARROW_FILE_MAGIC = b"ARROW1\x00\x00"  # the magic and its padding: text does not begin so
+ARROW_STREAM_MAGIC = b"\xff\xff\xff\xff"  # the continuation marker that opens every message of a stream
+FEATHER_V1_MAGIC = b"FEA1"
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a member's local header; an empty archive's end record
 
 
 _HEAD_BYTES = 1 << 16
