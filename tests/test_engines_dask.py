@@ -6,7 +6,7 @@ processes found through ``DASK_SCHEDULER_ADDRESS``. Every cluster, client and pr
 ``finally`` (or a context manager), and the tests that spawn processes check that none is left behind.
 
 The whole module is skipped when ``distributed`` is not installed; deselect it with
-``--deselect tests/test_dask.py`` (or ``--ignore tests/test_dask.py``) on machines without Dask.
+``--deselect tests/test_engines_dask.py`` (or ``--ignore tests/test_engines_dask.py``) on machines without Dask.
 """
 
 from __future__ import annotations
