@@ -101,12 +101,24 @@ def log_softmax(logits, *, temperature: float = 1.0) -> np.ndarray:
     """
     if not temperature > 0:
         raise ValueError(f"`temperature` must be positive; received {temperature!r}")
-    x = _floats(logits, "logits", (2,))
+    x = np.asarray(logits)
+    # float32 logits are widened by the subtraction itself (exactly; their max is exact in either
+    # width): no float64 copy of the input. Two float64 matrices in all (the shifted logits, which
+    # become the result in place, and the exp scratch), where the plain expression made four;
+    # the same operations in the same order and layout, so the same bits.
+    if x.dtype != np.float32:
+        x = _floats(x, "logits", (2,))
+    elif x.ndim != 2:
+        raise ValueError(f"`logits` must have 2 dimensions; received shape {x.shape}")
     # Shift before dividing: x / T could overflow for huge logits and T < 1, while
     # (x - max) / T <= 0 can only reach -inf, whose exp is the exact limit 0.
     with np.errstate(over="ignore"):
-        shifted = (x - x.max(axis=1, keepdims=True)) / temperature
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        shifted = np.subtract(x, x.max(axis=1, keepdims=True).astype(np.float64), dtype=np.float64)
+        if temperature != 1.0:  # x / 1 is x
+            shifted /= temperature
+    totals = np.exp(shifted, out=np.empty_like(shifted)).sum(axis=1, keepdims=True)
+    shifted -= np.log(totals)
+    return shifted
 
 
 RENORMALIZE = ("before_clip", "after_clip", "none")
