@@ -41,6 +41,30 @@ def _floats(values, name: str, ndim: tuple[int, ...]) -> np.ndarray:
     return array
 
 
+def row_sums(matrix, *, keepdims: bool = False, dtype=None) -> np.ndarray:
+    """Each row's sum, added from the left: ``((m[:, 0] + m[:, 1]) + m[:, 2]) + ...``.
+
+    That is how NumPy sums the rows of a column-major matrix of two or more rows (the layout
+    of every batch), but a one-row matrix it adds pairwise: a row's sum, and so its loss, would
+    change in its last bits with the batch it falls in (the last row of a file, ``--batch-rows 1``,
+    the byte budget of wide batches). Here a row's sum never depends on its batch.
+
+    Examples
+    --------
+    >>> m = np.full((1, 16), 0.1)
+    >>> bool(row_sums(m)[0] == row_sums(np.asfortranarray(np.vstack([m, m])))[0])
+    True
+    """
+    m = np.asarray(matrix)
+    if m.ndim == 2 and m.shape[0] == 1 and m.shape[1] > 1:
+        total = np.add.accumulate(m, axis=1, dtype=dtype)[:, -1]
+        return total[:, None] if keepdims else total
+    return m.sum(axis=1, keepdims=keepdims, dtype=dtype)
+
+
+_row_sums = row_sums  # for the functions whose `row_sums` parameter hides it
+
+
 def _in_base(losses: np.ndarray, base: float | None) -> np.ndarray:
     """Convert nats to the unit of ``base`` (2 = bits, 10 = bans); ``None`` keeps nats."""
     if base is None:
@@ -116,7 +140,7 @@ def log_softmax(logits, *, temperature: float = 1.0) -> np.ndarray:
         shifted = np.subtract(x, x.max(axis=1, keepdims=True).astype(np.float64), dtype=np.float64)
         if temperature != 1.0:  # x / 1 is x
             shifted /= temperature
-    totals = np.exp(shifted, out=np.empty_like(shifted)).sum(axis=1, keepdims=True)
+    totals = row_sums(np.exp(shifted, out=np.empty_like(shifted)), keepdims=True)
     shifted -= np.log(totals)
     return shifted
 
@@ -131,10 +155,10 @@ def _log_probabilities(
         return log_softmax(y_pred, temperature=temperature)
     p = _floats(y_pred, "y_pred", (2,))
     if renormalize == "before_clip":  # Keras categorical_crossentropy
-        return _log(_clip(p / p.sum(axis=1, keepdims=True), eps))
+        return _log(_clip(p / row_sums(p, keepdims=True), eps))
     clipped = _clip(p, eps)
     if renormalize == "after_clip":  # Keras (TensorFlow) sparse: log-softmax of log(clip(p))
-        return _log(clipped) - _log(clipped.sum(axis=1, keepdims=True))
+        return _log(clipped) - _log(row_sums(clipped, keepdims=True))
     if renormalize == "none":  # scikit-learn >= 1.5, PyTorch nll_loss(log p)
         return _log(clipped)
     raise ValueError(f"`renormalize` must be one of {', '.join(RENORMALIZE)}; received {renormalize!r}")
@@ -218,7 +242,7 @@ def binary_cross_entropy(
         else:
             losses = 0.0 - (weighted(w_pos, _xlogy(y, log_p)) + _xlogy(1.0 - y, log_not_p))
     if losses.ndim == 2:
-        losses = losses.mean(axis=1)
+        losses = row_sums(losses) / losses.shape[1]  # the mean, as np.mean divides its sum
     return _in_base(losses, base)
 
 
@@ -226,7 +250,7 @@ def _smoothed_nll(targets: np.ndarray, log_p: np.ndarray, class_weights) -> np.n
     terms = _xlogy(targets, log_p)
     if class_weights is not None:
         terms = weighted(class_weights, terms)  # a class of weight 0 adds nothing, even where p = 0
-    return 0.0 - terms.sum(axis=1)
+    return 0.0 - row_sums(terms)
 
 
 def _class_weights(class_weights, n_classes: int) -> np.ndarray | None:
@@ -381,7 +405,7 @@ def sparse_cross_entropy(
     safe, ignored = _class_indices(labels, n, n_classes, ignore_index)
     weights = _class_weights(class_weights, n_classes)
     if log_p is None:
-        sums = p.sum(axis=1, dtype=np.float64) if row_sums is None else np.asarray(row_sums, dtype=np.float64)
+        sums = _row_sums(p, dtype=np.float64) if row_sums is None else np.asarray(row_sums, dtype=np.float64)
         picked = np.divide(_pick(p, safe), sums, dtype=np.float64)
         losses = 0.0 - _log(_clip(picked, eps))
     else:
@@ -390,11 +414,9 @@ def sparse_cross_entropy(
         losses = weighted(weights[safe], losses)  # 0 * w_y * (-log 0) = 0
     if s:
         if weights is None:
-            spread = 0.0 - log_p.sum(axis=1)
-        elif (weights == 0).any():  # 0 * log 0 = 0 for a class of weight 0
-            spread = 0.0 - weighted(weights, log_p).sum(axis=1)
-        else:
-            spread = 0.0 - log_p @ weights
+            spread = 0.0 - _row_sums(log_p)
+        else:  # 0 * log 0 = 0 for a class of weight 0; added as every row sum (not a BLAS dot, whose order is its own)
+            spread = 0.0 - _row_sums(weighted(weights, log_p))
         losses = weighted(1.0 - s, losses) + (s / n_classes) * spread
     if ignored is not None:
         losses[ignored] = 0.0
@@ -501,8 +523,8 @@ def entropy(p, *, base: float | None = None) -> np.ndarray:
     """
     q = _floats(p, "p", (1, 2))
     q = np.atleast_2d(q)
-    q = q / q.sum(axis=1, keepdims=True)
-    return _in_base(0.0 - _xlogy(q, _log(q)).sum(axis=1), base)
+    q = q / row_sums(q, keepdims=True)
+    return _in_base(0.0 - row_sums(_xlogy(q, _log(q))), base)
 
 
 def kl_divergence(y_true, y_pred, *, base: float | None = None) -> np.ndarray:
@@ -534,8 +556,8 @@ def kl_divergence(y_true, y_pred, *, base: float | None = None) -> np.ndarray:
     p = _floats(y_pred, "y_pred", (2,))
     if y.shape != p.shape:
         raise ValueError(f"`y_true` and `y_pred` must have the same shape; received {y.shape} and {p.shape}")
-    y = y / y.sum(axis=1, keepdims=True)
-    p = p / p.sum(axis=1, keepdims=True)
+    y = y / row_sums(y, keepdims=True)
+    p = p / row_sums(p, keepdims=True)
     with np.errstate(divide="ignore"):
         ratio = np.log(np.where(y > 0, y, 1.0)) - _log(p)
-    return _in_base(_xlogy(y, ratio).sum(axis=1), base)
+    return _in_base(row_sums(_xlogy(y, ratio)), base)
