@@ -181,8 +181,7 @@ BatchRows = Annotated[
         "--batch-rows",
         min=1,
         max=MAX_BATCH_ROWS,
-        help="Rows per batch when streaming, at most: wide rows get fewer, so that a batch's float64 working set "
-        "stays within 64 MB (README, Performance).",
+        help="Rows per batch, fewer for wide rows.",
         rich_help_panel=_IO,
     ),
 ]
