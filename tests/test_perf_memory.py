@@ -47,16 +47,19 @@ def test_budget_rows_rule(width, batch_rows, budget, expected):
 ROWS, CLASSES = 103, 40
 
 
-def _data():
+def _data(probabilities: bool = False):
+    """Labels and float32 logits; or, with `probabilities`, values in (0, 1) whose rows do not sum to 1."""
     rng = np.random.default_rng(19)
     logits = rng.standard_normal((ROWS, CLASSES)).astype(np.float32) * 4
     labels = rng.integers(0, CLASSES, ROWS)
+    if probabilities:
+        logits = (np.abs(logits) + np.float32(0.01)) / np.float32(100)
     return labels, logits
 
 
-def _write(tmp_path, kind: str):
+def _write(tmp_path, kind: str, probabilities: bool = False):
     """The same rows in one format; the prediction columns are ``p_0..`` or one list column ``p``."""
-    labels, logits = _data()
+    labels, logits = _data(probabilities)
     names = [f"p_{c}" for c in range(CLASSES)]
     rows = [[repr(float(v)) for v in row] for row in logits]
     path = tmp_path / f"d.{kind.split('-')[0]}"
@@ -110,18 +113,27 @@ def test_every_format_cuts_batches_to_the_byte_budget(tmp_path, kind, rows):
 
 def _document(path, loss: str, p: str, budget: int, **options) -> str:
     read = ReadSettings(batch_bytes=budget)
-    result = cecli.compute(loss, str(path), y="y", p=p, read=read, top=3, per_class=True, **options)
+    labels = {} if loss == "entropy" else {"y": "y", "per_class": True}
+    result = cecli.compute(loss, str(path), p=p, read=read, top=3, **labels, **options)
     return json.dumps(result.to_dict(), allow_nan=False)
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet-fixed", "ndjson-list"])
 @pytest.mark.parametrize(
     ("loss", "options"),
-    [("softmax", {}), ("softmax", {"label_smoothing": 0.1, "temperature": 0.7}), ("sparse", {"from_logits": True})],
+    [
+        ("softmax", {}),
+        ("softmax", {"label_smoothing": 0.1, "temperature": 0.7}),
+        ("sparse", {"from_logits": True}),
+        ("sparse", {"label_smoothing": 0.2}),  # probabilities off the simplex: the warning's count too
+        ("sparse", {"label_smoothing": 0.2, "class_weights": tuple(1.0 + c % 3 for c in range(CLASSES))}),
+        ("entropy", {}),
+    ],
 )
 def test_results_are_byte_identical_for_any_budget(tmp_path, kind, loss, options):
     """Budgets of 1, 3 and 64 rows and the default give the same JSON, byte for byte."""
-    path = _write(tmp_path, kind)
+    probabilities = loss == "entropy" or not options.get("from_logits", loss == "softmax")
+    path = _write(tmp_path, kind, probabilities)
     p = "p_*" if kind == "csv" else "p"
     documents = {
         budget: _document(path, loss, p, budget, **options) for budget in (8 * 5 * 41, 8 * 5 * 41 * 3, 8 * 5 * 41 * 64)
