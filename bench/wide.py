@@ -12,6 +12,8 @@ alternately (A B A B ...) after one warm-up each and prints the medians of wall 
 * automatic columns against ``-y/-p`` on 200 rows of ``y_true, p_0..p_9999``.
 
 Usage: python bench/wide.py [--repeat R] [--python-torch PATH]  (the torch script may run in another venv)
+Run it outside the source tree to time another checkout through PYTHONPATH: ``python -m cecli`` imports
+the package of the current folder first.
 """
 
 from __future__ import annotations
