@@ -12,9 +12,10 @@ import json
 import math
 
 from .errors import printable
-from .result import LossResult, cell_text, json_text
+from .result import LossResult, cell_text, json_text, ndjson_lines
 
 TABLE_ROWS = 20
+_CHUNK_ROWS = 1 << 16  # per-sample lines formatted and written at a time
 
 
 def _number(value, precision: int | None) -> str:
@@ -51,16 +52,15 @@ def render_lines(result: LossResult, stream, *, fmt: str) -> None:
     ``"nonfinite": "inf"`` beside it.
     """
     names = list(result.keep)
-    words = result.per_sample_words()
-    values = result.per_sample_list()
     if fmt == "ndjson":
-        for i, (loss, word) in enumerate(zip(values, words, strict=True)):
-            record = {"row": i + 1, "loss": loss}
-            if loss is None and word != "ignored":
-                record["nonfinite"] = word
-            record.update({n: result.keep[n][i] for n in names})
-            stream.write(json.dumps(record, allow_nan=False, default=str) + "\n")
+        # In chunks: one write of many lines each, in bounded memory.
+        for start in range(0, result.per_sample.size, _CHUNK_ROWS):
+            stop = start + _CHUNK_ROWS
+            keep = {name: values[start:stop] for name, values in result.keep.items()}
+            lines = ndjson_lines(start + 1, result.per_sample[start:stop], result.counted[start:stop], keep)
+            stream.write(lines)
         return
+    words = result.per_sample_words()
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["row", "loss", *names])
     for i, word in enumerate(words):

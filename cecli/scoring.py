@@ -343,13 +343,13 @@ class _Scorer:
         self._checked("predictions", batch, validate.check_probabilities, preds)
         if kind == "probabilities":
             return None, 0
-        row_sums = preds.sum(axis=1, dtype=np.float64)
+        row_sums = core.row_sums(preds, dtype=np.float64)
         self._checked("predictions", batch, validate.check_positive_rows, row_sums, "probability")
         return row_sums, validate.rows_off_simplex(row_sums)
 
     def _check_weights(self, role: str, batch: Batch, values: np.ndarray) -> None:
         self._checked(role, batch, validate.check_nonnegative, values, "probability", "use values >= 0")
-        row_sums = values.sum(axis=1, dtype=np.float64)
+        row_sums = core.row_sums(values, dtype=np.float64)
         self._checked(role, batch, validate.check_positive_rows, row_sums, "probability")
 
     # One method per label kind (see _LABELS): the checked labels as the loss function takes them,

@@ -182,7 +182,13 @@ MAX_BATCH_ROWS = 10_000_000  # a batch's arrays stay in memory; pyarrow's JSON b
 
 BatchRows = Annotated[
     int,
-    typer.Option("--batch-rows", min=1, max=MAX_BATCH_ROWS, help="Rows per batch when streaming.", rich_help_panel=_IO),
+    typer.Option(
+        "--batch-rows",
+        min=1,
+        max=MAX_BATCH_ROWS,
+        help="Rows per batch, fewer for wide rows.",
+        rich_help_panel=_IO,
+    ),
 ]
 
 

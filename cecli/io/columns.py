@@ -8,6 +8,7 @@ positions (``2-11``), a glob (``'p_*'``) or a name. An integer always means a po
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 
@@ -130,14 +131,24 @@ def resolve(spec: str, columns: list[Column], *, option: str, file: str) -> list
     return chosen
 
 
+@functools.cache
 def _prefix_length(pattern: str) -> int:
     """Length of a family's prefix: ``p_*`` -> 2 (``p_``), ``p[0-9]*`` -> 1 (``p``)."""
     return min(i for i in (pattern.find("*"), pattern.find("[")) if i >= 0)
 
 
+@functools.cache
+def _family_match(pattern: str):
+    """`pattern` compiled once (``fnmatchcase`` looks its compiled form up on every call)."""
+    return re.compile(fnmatch.translate(pattern)).match
+
+
 def _in_family(column: Column, pattern: str) -> bool:
-    """Whether `column` belongs to the family `pattern` (case-insensitively, with a non-empty suffix)."""
-    return len(column.name) > _prefix_length(pattern) and fnmatch.fnmatchcase(column.name.lower(), pattern)
+    """Whether `column` belongs to the family `pattern` (case-insensitively, with a non-empty suffix).
+
+    Called for every column and family rule: 10,000 classes make a quarter of a million calls.
+    """
+    return len(column.name) > _prefix_length(pattern) and _family_match(pattern)(column.name.lower()) is not None
 
 
 def _case_clash(what: str, columns: list[Column], file: str, option: str) -> InputError:

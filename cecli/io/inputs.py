@@ -11,7 +11,7 @@ import numpy as np
 
 from cecli.errors import InputError, OptionError
 
-from .base import Batch, CellError, ReadSettings, pa
+from .base import Batch, CellError, ReadSettings, budget_rows, pa
 from .columns import Column, Selection
 from .convert import _codes, _floats, _Nonfinite, _pass_through, class_indices, to_matrix
 from .streams import _Chain, _Lines
@@ -175,7 +175,14 @@ class Input:
         numeric = {c.name for role in roles if role != "labels" or not class_labels for c in selection.columns(role)}
         own = [name for name in names if name not in self.partitions]
         record_batches = self.record_batches(own, settings, frozenset(numeric) - set(self.partitions))
-        for record_batch in record_batches if prefetch is None else prefetch(record_batches):
+        numbers = [c for role in roles for c in selection.columns(role)]
+        record_batches = _within_budget(
+            record_batches if prefetch is None else prefetch(record_batches),
+            scalars=sum(not c.is_list for c in numbers),
+            lists=[c.name for c in numbers if c.is_list],
+            settings=settings,
+        )
+        for record_batch in record_batches:
             record_batch = self._with_partitions(record_batch, names)
             try:
                 batch = Batch(offset, record_batch.num_rows)
@@ -224,6 +231,36 @@ class Input:
         """Release the underlying file."""
 
 
+def _within_budget(
+    record_batches: Iterator[pa.RecordBatch], *, scalars: int, lists: list[str], settings: ReadSettings
+) -> Iterator[pa.RecordBatch]:
+    """`record_batches` cut (zero-copy) into pieces of at most :func:`~cecli.io.base.budget_rows` rows.
+
+    The width of a row is the number of numbers read from it: one per scalar column, the values
+    per row of each list column (known only once a batch is read, for variable-size lists).
+    Every format goes through here; Parquet also reads batches of that size (`batch_rows_for`).
+    """
+    for record_batch in record_batches:
+        n = record_batch.num_rows
+        width = scalars + sum(_values_per_row(record_batch.column(name), n) for name in lists)
+        rows = budget_rows(width, settings.batch_rows, settings.batch_bytes)
+        if n <= rows:
+            yield record_batch
+            continue
+        for start in range(0, n, rows):
+            yield record_batch.slice(start, rows)
+
+
+def _values_per_row(array: pa.Array, n: int) -> int:
+    """Values per row of a list column (rounded up), from its type or its offsets; 1 if empty."""
+    if pa.types.is_fixed_size_list(array.type):
+        return array.type.list_size
+    if not n:
+        return 1
+    offsets = array.offsets
+    return -(-(offsets[n].as_py() - offsets[0].as_py()) // n)
+
+
 def _plain_batches(
     values: np.ndarray, own: list[Column], selection: Selection, settings: ReadSettings, roles
 ) -> Iterator[Batch]:
@@ -233,8 +270,10 @@ def _plain_batches(
     them: the selection may have been made on another file whose columns come in another order.
     """
     index = {c.name: c.position - 1 for c in own}
-    for start in range(0, len(values), settings.batch_rows):
-        rows = values[start : start + settings.batch_rows]
+    width = sum(len(selection.columns(role)) for role in roles)
+    step = budget_rows(width, settings.batch_rows, settings.batch_bytes)
+    for start in range(0, len(values), step):
+        rows = values[start : start + step]
         batch = Batch(start, len(rows))
         for role in roles:
             columns = getattr(selection, role)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cecli.errors import InputError
 
-from .base import pa
+from .base import budget_rows, pa
 from .inputs import Input, _arrow_fields, _one_line
 
 
@@ -40,7 +40,9 @@ class ParquetInput(Input):
         self._rows_read = 0
         try:
             # One decoding thread: the caller's math has the other core (pyarrow's pool would compete).
-            batches = self.file.iter_batches(batch_size=settings.batch_rows, columns=names, use_threads=False)
+            # Batches within the byte budget: 65,536 rows of 1,000 classes would decode 250 MB at once.
+            rows = budget_rows(self._width(names), settings.batch_rows, settings.batch_bytes)
+            batches = self.file.iter_batches(batch_size=rows, columns=names, use_threads=False)
             for record_batch in batches:
                 self._rows_read += record_batch.num_rows
                 yield record_batch
@@ -50,6 +52,22 @@ class ParquetInput(Input):
                 file=self.display,
                 hint="the file may be truncated or corrupt",
             ) from None
+
+    def _width(self, names: list[str]) -> int:
+        """Values per record in the `names` columns (list items counted), from the first row group's metadata."""
+        metadata = self.file.metadata
+        group = metadata.row_group(0) if metadata.num_row_groups else None
+        if group is None or not group.num_rows:
+            return len(names)
+        prefixes = tuple(f"{name}." for name in names)
+        wanted = set(names)
+        values = 0
+        for i in range(group.num_columns):
+            column = group.column(i)
+            path = column.path_in_schema
+            if path in wanted or path.startswith(prefixes):  # a list column's leaf is "name.list.element"
+                values += column.num_values
+        return max(len(names), -(-values // group.num_rows))
 
     def close(self) -> None:
         self.file.close()

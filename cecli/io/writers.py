@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 import os
 import tempfile
 
@@ -25,7 +23,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from cecli.errors import OptionError, OutputError
-from cecli.result import cell_text
+from cecli.result import cell_text, ndjson_lines
 
 from .base import CellError
 
@@ -100,17 +98,11 @@ class PerSampleWriter:
             When a kept column's type differs from earlier batches' in a Parquet file (``index`` is
             the batch's first row with such a value), which has one type per column.
         """
-        rows = np.arange(offset + 1, offset + 1 + losses.size, dtype=np.int64)
-        if self.format == "ndjson":
-            lines = []
-            for i, (loss, ok) in enumerate(zip(losses.tolist(), counted.tolist(), strict=True)):
-                record = {"row": int(rows[i]), "loss": loss if ok and math.isfinite(loss) else None}
-                if ok and not math.isfinite(loss):  # as -f ndjson: strict JSON, the kind of number beside it
-                    record["nonfinite"] = repr(loss)
-                record.update({name: keep[name][i] for name in self.keep})
-                lines.append(json.dumps(record, allow_nan=False, default=str))
-            self._sink.write(("\n".join(lines) + "\n").encode() if lines else b"")
+        if self.format == "ndjson":  # as -f ndjson: strict JSON, the kind of a non-finite number beside it
+            lines = ndjson_lines(offset + 1, losses, counted, {name: keep[name] for name in self.keep})
+            self._sink.write(lines.encode())
             return
+        rows = np.arange(offset + 1, offset + 1 + losses.size, dtype=np.int64)
         # null only for an ignored row; a loss that is not finite stays inf/nan (CSV text "inf", as -f csv)
         loss_array = pa.array(losses, mask=~counted, type=pa.float64())
         columns = {"row": pa.array(rows), "loss": loss_array}

@@ -30,10 +30,12 @@ from .logs import (
     _log,
     _log_probabilities,
     _pick,
+    _row_sums,
     _smoothed_nll,
     _xlogy,
     label_weights,
     log_softmax,
+    row_sums,
     weighted,
 )
 
@@ -128,7 +130,7 @@ def binary_cross_entropy(
         else:
             losses = 0.0 - (weighted(w_pos, _xlogy(y, log_p)) + _xlogy(1.0 - y, log_not_p))
     if losses.ndim == 2:
-        losses = losses.mean(axis=1)
+        losses = row_sums(losses) / losses.shape[1]  # the mean, as np.mean divides its sum
     return _in_base(losses, base)
 
 
@@ -258,7 +260,7 @@ def sparse_cross_entropy(
     safe, ignored = _class_indices(labels, n, n_classes, ignore_index)
     weights = _class_weights(class_weights, n_classes)
     if log_p is None:
-        sums = p.sum(axis=1, dtype=np.float64) if row_sums is None else np.asarray(row_sums, dtype=np.float64)
+        sums = _row_sums(p, dtype=np.float64) if row_sums is None else np.asarray(row_sums, dtype=np.float64)
         picked = np.divide(_pick(p, safe), sums, dtype=np.float64)
         losses = 0.0 - _log(_clip(picked, eps))
     else:
@@ -267,11 +269,9 @@ def sparse_cross_entropy(
         losses = weighted(weights[safe], losses)  # 0 * w_y * (-log 0) = 0
     if s:
         if weights is None:
-            spread = 0.0 - log_p.sum(axis=1)
-        elif (weights == 0).any():  # 0 * log 0 = 0 for a class of weight 0
-            spread = 0.0 - weighted(weights, log_p).sum(axis=1)
-        else:
-            spread = 0.0 - log_p @ weights
+            spread = 0.0 - _row_sums(log_p)
+        else:  # 0 * log 0 = 0 for a class of weight 0; added as every row sum (not a BLAS dot, whose order is its own)
+            spread = 0.0 - _row_sums(weighted(weights, log_p))
         losses = weighted(1.0 - s, losses) + (s / n_classes) * spread
     if ignored is not None:
         losses[ignored] = 0.0
@@ -345,8 +345,8 @@ def entropy(p, *, base: float | None = None) -> np.ndarray:
     """
     q = _floats(p, "p", (1, 2))
     q = np.atleast_2d(q)
-    q = q / q.sum(axis=1, keepdims=True)
-    return _in_base(0.0 - _xlogy(q, _log(q)).sum(axis=1), base)
+    q = q / row_sums(q, keepdims=True)
+    return _in_base(0.0 - row_sums(_xlogy(q, _log(q))), base)
 
 
 def kl_divergence(y_true, y_pred, *, base: float | None = None) -> np.ndarray:
@@ -378,8 +378,8 @@ def kl_divergence(y_true, y_pred, *, base: float | None = None) -> np.ndarray:
     p = _floats(y_pred, "y_pred", (2,))
     if y.shape != p.shape:
         raise ValueError(f"`y_true` and `y_pred` must have the same shape; received {y.shape} and {p.shape}")
-    y = y / y.sum(axis=1, keepdims=True)
-    p = p / p.sum(axis=1, keepdims=True)
+    y = y / row_sums(y, keepdims=True)
+    p = p / row_sums(p, keepdims=True)
     with np.errstate(divide="ignore"):
         ratio = np.log(np.where(y > 0, y, 1.0)) - _log(p)
-    return _in_base(_xlogy(y, ratio).sum(axis=1), base)
+    return _in_base(row_sums(_xlogy(y, ratio)), base)

@@ -23,6 +23,7 @@ from .logs import (
     _pick,
     _xlogy,
     log_softmax,
+    row_sums,
 )
 
 __all__ = [
@@ -80,7 +81,7 @@ def _expected_term(y_true, per_class: np.ndarray, label_smoothing: float, ignore
         safe, ignored = _class_indices(y_true, n, n_classes, ignore_index)
         losses = _pick(per_class, safe)
         if s:
-            losses = (1.0 - s) * losses + (s / n_classes) * per_class.sum(axis=1)
+            losses = (1.0 - s) * losses + (s / n_classes) * row_sums(per_class)
         if ignored is not None:
             losses[ignored] = 0.0
         return losses
@@ -89,7 +90,7 @@ def _expected_term(y_true, per_class: np.ndarray, label_smoothing: float, ignore
         raise ValueError(f"`y_true` and `y_pred` must have the same shape; received {y.shape} and {per_class.shape}")
     if s:
         y = y * (1.0 - s) + s / n_classes
-    return _times(y, per_class).sum(axis=1)
+    return row_sums(_times(y, per_class))
 
 
 def binary_focal_cross_entropy(
@@ -192,7 +193,7 @@ def binary_focal_cross_entropy(
     if apply_class_balancing:
         losses = _times(y * alpha + (1.0 - y) * (1.0 - alpha), losses)
     if losses.ndim == 2:
-        losses = losses.mean(axis=1)
+        losses = row_sums(losses) / losses.shape[1]  # the mean, as np.mean divides its sum
     return _in_base(losses, base)
 
 
@@ -263,7 +264,7 @@ def categorical_focal_cross_entropy(
         one_minus_p = -np.expm1(log_p)
     else:
         p = _floats(y_pred, "y_pred", (2,))
-        p = _clip(p / p.sum(axis=1, keepdims=True), eps)
+        p = _clip(p / row_sums(p, keepdims=True), eps)
         log_p = _log(p)
         one_minus_p = 1.0 - p
     alpha = _check_alpha(alpha, log_p.shape[1])

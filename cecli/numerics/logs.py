@@ -18,6 +18,30 @@ def _floats(values, name: str, ndim: tuple[int, ...]) -> np.ndarray:
     return array
 
 
+def row_sums(matrix, *, keepdims: bool = False, dtype=None) -> np.ndarray:
+    """Each row's sum, added from the left: ``((m[:, 0] + m[:, 1]) + m[:, 2]) + ...``.
+
+    That is how NumPy sums the rows of a column-major matrix of two or more rows (the layout
+    of every batch), but a one-row matrix it adds pairwise: a row's sum, and so its loss, would
+    change in its last bits with the batch it falls in (the last row of a file, ``--batch-rows 1``,
+    the byte budget of wide batches). Here a row's sum never depends on its batch.
+
+    Examples
+    --------
+    >>> m = np.full((1, 16), 0.1)
+    >>> bool(row_sums(m)[0] == row_sums(np.asfortranarray(np.vstack([m, m])))[0])
+    True
+    """
+    m = np.asarray(matrix)
+    if m.ndim == 2 and m.shape[0] == 1 and m.shape[1] > 1:
+        total = np.add.accumulate(m, axis=1, dtype=dtype)[:, -1]
+        return total[:, None] if keepdims else total
+    return m.sum(axis=1, keepdims=keepdims, dtype=dtype)
+
+
+_row_sums = row_sums  # for the functions whose `row_sums` parameter hides it
+
+
 def _in_base(losses: np.ndarray, base: float | None) -> np.ndarray:
     """Convert nats to the unit of ``base`` (2 = bits, 10 = bans); ``None`` keeps nats."""
     if base is None:
@@ -78,12 +102,24 @@ def log_softmax(logits, *, temperature: float = 1.0) -> np.ndarray:
     """
     if not temperature > 0:
         raise ValueError(f"`temperature` must be positive; received {temperature!r}")
-    x = _floats(logits, "logits", (2,))
+    x = np.asarray(logits)
+    # float32 logits are widened by the subtraction itself (exactly; their max is exact in either
+    # width): no float64 copy of the input. Two float64 matrices in all (the shifted logits, which
+    # become the result in place, and the exp scratch), where the plain expression made four;
+    # the same operations in the same order and layout, so the same bits.
+    if x.dtype != np.float32:
+        x = _floats(x, "logits", (2,))
+    elif x.ndim != 2:
+        raise ValueError(f"`logits` must have 2 dimensions; received shape {x.shape}")
     # Shift before dividing: x / T could overflow for huge logits and T < 1, while
     # (x - max) / T <= 0 can only reach -inf, whose exp is the exact limit 0.
     with np.errstate(over="ignore"):
-        shifted = (x - x.max(axis=1, keepdims=True)) / temperature
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        shifted = np.subtract(x, x.max(axis=1, keepdims=True).astype(np.float64), dtype=np.float64)
+        if temperature != 1.0:  # x / 1 is x
+            shifted /= temperature
+    totals = row_sums(np.exp(shifted, out=np.empty_like(shifted)), keepdims=True)
+    shifted -= np.log(totals)
+    return shifted
 
 
 RENORMALIZE = ("before_clip", "after_clip", "none")
@@ -96,10 +132,10 @@ def _log_probabilities(
         return log_softmax(y_pred, temperature=temperature)
     p = _floats(y_pred, "y_pred", (2,))
     if renormalize == "before_clip":  # Keras categorical_crossentropy
-        return _log(_clip(p / p.sum(axis=1, keepdims=True), eps))
+        return _log(_clip(p / row_sums(p, keepdims=True), eps))
     clipped = _clip(p, eps)
     if renormalize == "after_clip":  # Keras (TensorFlow) sparse: log-softmax of log(clip(p))
-        return _log(clipped) - _log(clipped.sum(axis=1, keepdims=True))
+        return _log(clipped) - _log(row_sums(clipped, keepdims=True))
     if renormalize == "none":  # scikit-learn >= 1.5, PyTorch nll_loss(log p)
         return _log(clipped)
     raise ValueError(f"`renormalize` must be one of {', '.join(RENORMALIZE)}; received {renormalize!r}")
@@ -109,7 +145,7 @@ def _smoothed_nll(targets: np.ndarray, log_p: np.ndarray, class_weights) -> np.n
     terms = _xlogy(targets, log_p)
     if class_weights is not None:
         terms = weighted(class_weights, terms)  # a class of weight 0 adds nothing, even where p = 0
-    return 0.0 - terms.sum(axis=1)
+    return 0.0 - row_sums(terms)
 
 
 def _class_weights(class_weights, n_classes: int) -> np.ndarray | None:
