@@ -91,6 +91,8 @@ class IpcInput(Input):
                 self._done += 1
                 record_batch = _decode_dictionaries(record_batch.select(names))
                 yield from _rechunk(record_batch, settings.batch_rows)
+        except GeneratorExit:  # closed early, or collected at exit when `pa` may be gone: nothing to report
+            raise
         except (pa.ArrowException, OSError) as error:
             raise InputError(f"cannot read Arrow IPC data: {_one_line(error)}", file=self.display, hint=_HINT) from None
 

@@ -65,6 +65,8 @@ class NdjsonInput(Input):
             for record_batch in reader:
                 yield from _rechunk(record_batch, settings.batch_rows)
                 done += record_batch.num_rows
+        except GeneratorExit:  # closed early, or collected at exit when `pa` may be gone: nothing to report
+            raise
         except pa.ArrowInvalid as error:
             raise self._locate(error, names, done) from None
 

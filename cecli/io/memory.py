@@ -83,6 +83,8 @@ class MemoryInput(Input):
         try:
             for record_batch in stream:
                 yield from _rechunk(record_batch.select(names), settings.batch_rows)
+        except GeneratorExit:  # closed early, or collected at exit when `pa` may be gone: nothing to report
+            raise
         except pa.ArrowException as error:
             raise InputError(f"cannot read the data: {_one_line(error)}", file=self.display) from None
 

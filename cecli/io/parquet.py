@@ -46,6 +46,8 @@ class ParquetInput(Input):
             for record_batch in batches:
                 self._rows_read += record_batch.num_rows
                 yield record_batch
+        except GeneratorExit:  # closed early, or collected at exit when `pa` may be gone: nothing to report
+            raise
         except (pa.ArrowException, OSError) as error:
             raise InputError(
                 f"cannot read Parquet data: {_one_line(error)}",
