@@ -88,9 +88,9 @@ class PairedNormalState:
     losses: int = 0
 
     @classmethod
-    def of(cls, losses_a, losses_b, weights=None, denominators=None) -> PairedNormalState:
+    def of(cls, losses_a, losses_b, weights=None, row_denominators=None) -> PairedNormalState:
         """Summarise paired per-sample losses of A (baseline) and B (candidate) on the same rows."""
-        x, ys, finite = _exact_rows([losses_a, losses_b], weights, denominators)
+        x, ys, finite = _exact_rows([losses_a, losses_b], weights, row_denominators)
         n = ys[0].parts[0].size
         outcomes = _outcomes(losses_a, losses_b, x, finite)
         nonfinite = 0 if finite is None else int(finite.size - n)
@@ -98,14 +98,14 @@ class PairedNormalState:
         return cls(_participating(x, n), nonfinite, first, second, *outcomes)
 
     @classmethod
-    def grouped(cls, codes, losses_a, losses_b, weights=None, denominators=None) -> dict:
+    def grouped(cls, codes, losses_a, losses_b, weights=None, row_denominators=None) -> dict:
         """One state per distinct integer code of a batch."""
         losses_a, losses_b = np.asarray(losses_a, dtype=np.float64), np.asarray(losses_b, dtype=np.float64)
         return {
             code: cls.of(
                 losses_a[index],
                 losses_b[index],
-                *(None if v is None else np.asarray(v)[index] for v in (weights, denominators)),
+                *(None if v is None else np.asarray(v)[index] for v in (weights, row_denominators)),
             )
             for code, index in _group_rows(codes, losses_a.size)
         }
@@ -183,7 +183,7 @@ class PairedBootstrapState:
     count: int = 0
     nonfinite: int = 0
     difference_sums: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] (v_i - u_i)
-    denominators: _Sums | None = field(default=None, repr=False)
+    denominators: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] x_i
 
     @classmethod
     def of(
@@ -191,7 +191,7 @@ class PairedBootstrapState:
         losses_a,
         losses_b,
         weights=None,
-        denominators=None,
+        row_denominators=None,
         *,
         first_row: int,
         resamples: int,
@@ -204,7 +204,7 @@ class PairedBootstrapState:
             losses_a,
             losses_b,
             weights,
-            denominators,
+            row_denominators,
             first_row=first_row,
             resamples=resamples,
             seed=seed,
@@ -219,7 +219,7 @@ class PairedBootstrapState:
         losses_a,
         losses_b,
         weights=None,
-        denominators=None,
+        row_denominators=None,
         *,
         first_row: int,
         resamples: int,
@@ -230,7 +230,7 @@ class PairedBootstrapState:
         _check_draws(resamples, seed)
         draws = _poisson_draws(seed, first_row, resamples)
         pairs = [losses_a, losses_b]
-        groups = _resampled_groups(pairs, weights, denominators, codes, counted, first_row, draws, with_x=True)
+        groups = _resampled_groups(pairs, weights, row_denominators, codes, counted, first_row, draws, with_x=True)
         return {
             code: cls(resamples, seed, count, nonfinite, sums[1] - sums[0], sums[2])
             for code, (count, nonfinite, sums, _) in groups.items()
@@ -318,7 +318,7 @@ class RandomizationState:
         losses_a,
         losses_b,
         weights=None,
-        denominators=None,
+        row_denominators=None,
         *,
         first_row: int,
         trials: int,
@@ -331,7 +331,7 @@ class RandomizationState:
             losses_a,
             losses_b,
             weights,
-            denominators,
+            row_denominators,
             first_row=first_row,
             trials=trials,
             seed=seed,
@@ -346,7 +346,7 @@ class RandomizationState:
         losses_a,
         losses_b,
         weights=None,
-        denominators=None,
+        row_denominators=None,
         *,
         first_row: int,
         trials: int,
@@ -360,7 +360,7 @@ class RandomizationState:
             return swap_signs(seed, first_row + start, stop - start, trials)
 
         pairs = [losses_a, losses_b]
-        groups = _resampled_groups(pairs, weights, denominators, codes, counted, first_row, draws, with_x=False)
+        groups = _resampled_groups(pairs, weights, row_denominators, codes, counted, first_row, draws, with_x=False)
         states = {}
         for code, (count, nonfinite, sums, (u, v)) in groups.items():
             observed = _Sums.of([exact_sum(v) - exact_sum(u)], -_REDUCE_UNIT)

@@ -242,7 +242,7 @@ def _poisson_draws(seed: int, first_row: int, resamples: int):
 
 
 def _resampled_groups(
-    losses: list, weights, denominators, codes, counted, first_row: int, draws, *, with_x: bool
+    losses: list, weights, row_denominators, codes, counted, first_row: int, draws, *, with_x: bool
 ) -> dict:
     """``{code: (rows taking part, non-finite rows, resampled sums, variables)}`` of a batch.
 
@@ -252,7 +252,7 @@ def _resampled_groups(
     """
     if isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0:
         raise ValueError(f"`first_row` must be a non-negative integer (0-based); received {first_row!r}")
-    x, ys = _rows(losses, weights, denominators)
+    x, ys = _rows(losses, weights, row_denominators)
     rows = ys[0].size
     if rows == 0:
         return {}
@@ -331,14 +331,14 @@ class _Sums:
     def __sub__(self, other: _Sums) -> _Sums:
         return self + _Sums(tuple(-v for v in other.values), other.exponent)
 
-    def ratios(self, denominators: _Sums) -> np.ndarray:
-        """Each ``self[r] / denominators[r]`` correctly rounded; NaN where the denominator is 0."""
-        shift = self.exponent - denominators.exponent
+    def ratios(self, divisors: _Sums) -> np.ndarray:
+        """Each ``self[r] / divisors[r]`` correctly rounded; NaN where the divisor is 0."""
+        shift = self.exponent - divisors.exponent
         top, bottom = (shift, 0) if shift >= 0 else (0, -shift)
         return np.array(
             [
                 _divide(n << top, d << bottom) if d else math.nan
-                for n, d in zip(self.values, denominators.values, strict=True)
+                for n, d in zip(self.values, divisors.values, strict=True)
             ]
         )
 
@@ -379,16 +379,18 @@ class BootstrapState:
     seed: int
     count: int = 0
     nonfinite: int = 0
-    numerators: _Sums | None = field(default=None, repr=False)
-    denominators: _Sums | None = field(default=None, repr=False)
+    numerators: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] y_i
+    denominators: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] x_i
 
     @classmethod
-    def of(cls, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int, counted=None):
+    def of(
+        cls, losses, weights=None, row_denominators=None, *, first_row: int, resamples: int, seed: int, counted=None
+    ):
         """Summarise a batch whose first row is global row `first_row` (0-based, over all files).
 
         Parameters
         ----------
-        losses, weights, denominators : array_like, shape (n,)
+        losses, weights, row_denominators : array_like, shape (n,)
             As in :meth:`NormalState.of`.
         first_row : int
             The 0-based number of the batch's first row in the whole dataset (all files, in
@@ -403,7 +405,7 @@ class BootstrapState:
             None,
             losses,
             weights,
-            denominators,
+            row_denominators,
             first_row=first_row,
             resamples=resamples,
             seed=seed,
@@ -413,7 +415,16 @@ class BootstrapState:
 
     @classmethod
     def grouped(
-        cls, codes, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int, counted=None
+        cls,
+        codes,
+        losses,
+        weights=None,
+        row_denominators=None,
+        *,
+        first_row: int,
+        resamples: int,
+        seed: int,
+        counted=None,
     ):
         """One state per distinct integer code (``--by`` group or class) of a batch.
 
@@ -422,7 +433,7 @@ class BootstrapState:
         """
         _check_draws(resamples, seed)
         draws = _poisson_draws(seed, first_row, resamples)
-        groups = _resampled_groups([losses], weights, denominators, codes, counted, first_row, draws, with_x=True)
+        groups = _resampled_groups([losses], weights, row_denominators, codes, counted, first_row, draws, with_x=True)
         return {
             code: cls(resamples, seed, count, nonfinite, sums[0], sums[1])
             for code, (count, nonfinite, sums, _) in groups.items()
