@@ -23,16 +23,7 @@ from .exact import (
     _to_float,
     z_value,
 )
-from .resampling import (
-    _check_draws,
-    _group_rows,
-    _percentile_interval,
-    _poisson_draws,
-    _resampled_groups,
-    _same_draws,
-    _Sums,
-    swap_signs,
-)
+from .resampling import _group_rows, _percentile_interval, _Resampled, _Sums, swap_signs
 
 
 def _outcomes(losses_a, losses_b, x, finite) -> tuple[int, int, int]:
@@ -158,8 +149,59 @@ class PairedNormalState:
         return _normal_p_value(self._exact_difference(), se)
 
 
+class _PairedResampled(_Resampled):
+    """The constructors of the paired resampled states, whose number of draws is `resamples`
+    (:class:`PairedBootstrapState`) or `trials` (:class:`RandomizationState`): their `_DRAWS`."""
+
+    @classmethod
+    def of(
+        cls,
+        losses_a,
+        losses_b,
+        weights=None,
+        row_denominators=None,
+        *,
+        first_row: int,
+        seed: int,
+        counted=None,
+        **draws,
+    ):
+        """Summarise a batch of paired losses of A and B on the same rows (arguments as in
+        :meth:`BootstrapState.of`; the number of draws is given as ``resamples=N`` or ``trials=N``, as the class
+        names it)."""
+        n = cls._count(draws)
+        groups = cls._grouped(None, [losses_a, losses_b], weights, row_denominators, first_row, n, seed, counted)
+        return groups.get(None, cls(n, seed))
+
+    @classmethod
+    def grouped(
+        cls,
+        codes,
+        losses_a,
+        losses_b,
+        weights=None,
+        row_denominators=None,
+        *,
+        first_row: int,
+        seed: int,
+        counted=None,
+        **draws,
+    ):
+        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
+        n = cls._count(draws)
+        return cls._grouped(codes, [losses_a, losses_b], weights, row_denominators, first_row, n, seed, counted)
+
+    @classmethod
+    def _count(cls, draws: dict) -> int:
+        """The number of draws, given under the class's own name (`_DRAWS`)."""
+        if list(draws) != [cls._DRAWS]:
+            given = ", ".join(f"`{name}`" for name in draws) or "none"
+            raise TypeError(f"{cls.__name__} takes the number of draws as `{cls._DRAWS}`; received {given}")
+        return draws[cls._DRAWS]
+
+
 @dataclass(frozen=True)
-class PairedBootstrapState:
+class PairedBootstrapState(_PairedResampled):
     """Streaming paired Poisson bootstrap of ``D`` = B's mean loss minus A's.
 
     The same counts ``c[i, r]`` (:func:`poisson_counts`) weight both models' rows, so each
@@ -185,76 +227,11 @@ class PairedBootstrapState:
     difference_sums: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] (v_i - u_i)
     denominators: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] x_i
 
-    @classmethod
-    def of(
-        cls,
-        losses_a,
-        losses_b,
-        weights=None,
-        row_denominators=None,
-        *,
-        first_row: int,
-        resamples: int,
-        seed: int,
-        counted=None,
-    ):
-        """Summarise a batch of paired losses (arguments as in :meth:`BootstrapState.of`)."""
-        groups = cls.grouped(
-            None,
-            losses_a,
-            losses_b,
-            weights,
-            row_denominators,
-            first_row=first_row,
-            resamples=resamples,
-            seed=seed,
-            counted=counted,
-        )
-        return groups.get(None, cls(resamples, seed))
+    _SUMS = ("difference_sums", "denominators")
 
     @classmethod
-    def grouped(
-        cls,
-        codes,
-        losses_a,
-        losses_b,
-        weights=None,
-        row_denominators=None,
-        *,
-        first_row: int,
-        resamples: int,
-        seed: int,
-        counted=None,
-    ):
-        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
-        _check_draws(resamples, seed)
-        draws = _poisson_draws(seed, first_row, resamples)
-        pairs = [losses_a, losses_b]
-        groups = _resampled_groups(pairs, weights, row_denominators, codes, counted, first_row, draws, with_x=True)
-        return {
-            code: cls(resamples, seed, count, nonfinite, sums[1] - sums[0], sums[2])
-            for code, (count, nonfinite, sums, _) in groups.items()
-        }
-
-    def __add__(self, other: PairedBootstrapState) -> PairedBootstrapState:
-        if not isinstance(other, PairedBootstrapState):
-            return NotImplemented
-        _same_draws(self, other)
-        if other.difference_sums is None:
-            return self
-        if self.difference_sums is None:
-            return other
-        return PairedBootstrapState(
-            self.resamples,
-            self.seed,
-            self.count + other.count,
-            self.nonfinite + other.nonfinite,
-            self.difference_sums + other.difference_sums,
-            self.denominators + other.denominators,
-        )
-
-    def __radd__(self, other) -> PairedBootstrapState:
-        return self if other == 0 else self.__add__(other)
+    def _state(cls, resamples: int, seed: int, count: int, nonfinite: int, sums: list, variables: list):
+        return cls(resamples, seed, count, nonfinite, sums[1] - sums[0], sums[2])
 
     def differences(self) -> np.ndarray:
         """The ``N`` resampled differences ``D_r`` (NaN for a resample without weight)."""
@@ -283,7 +260,7 @@ class PairedBootstrapState:
 
 
 @dataclass(frozen=True)
-class RandomizationState:
+class RandomizationState(_PairedResampled):
     """Streaming paired approximate randomization test of ``H0``: A and B are exchangeable.
 
     In trial ``t`` each row's two losses are swapped with probability 1/2 (:func:`swap_signs`,
@@ -308,79 +285,26 @@ class RandomizationState:
     nonfinite: int = 0
     sums: _Sums | None = field(default=None, repr=False)  # (sum(v - u), *[sum_i s[i, t] (v_i - u_i) for t])
 
+    _DRAWS = "trials"
+    _SUMS = ("sums",)
+    _WITH_X = False  # a swap leaves the denominator as it is
+
     @property
     def resamples(self) -> int:  # the name _same_draws checks
         return self.trials
 
     @classmethod
-    def of(
-        cls,
-        losses_a,
-        losses_b,
-        weights=None,
-        row_denominators=None,
-        *,
-        first_row: int,
-        trials: int,
-        seed: int,
-        counted=None,
-    ):
-        """Summarise a batch of paired losses (arguments as in :meth:`BootstrapState.of`)."""
-        groups = cls.grouped(
-            None,
-            losses_a,
-            losses_b,
-            weights,
-            row_denominators,
-            first_row=first_row,
-            trials=trials,
-            seed=seed,
-            counted=counted,
-        )
-        return groups.get(None, cls(trials, seed))
-
-    @classmethod
-    def grouped(
-        cls,
-        codes,
-        losses_a,
-        losses_b,
-        weights=None,
-        row_denominators=None,
-        *,
-        first_row: int,
-        trials: int,
-        seed: int,
-        counted=None,
-    ):
-        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
-        _check_draws(trials, seed)
-
+    def _draws(cls, seed: int, first_row: int, trials: int):
         def draws(start: int, stop: int) -> np.ndarray:
             return swap_signs(seed, first_row + start, stop - start, trials)
 
-        pairs = [losses_a, losses_b]
-        groups = _resampled_groups(pairs, weights, row_denominators, codes, counted, first_row, draws, with_x=False)
-        states = {}
-        for code, (count, nonfinite, sums, (u, v)) in groups.items():
-            observed = _Sums.of([exact_sum(v) - exact_sum(u)], -_REDUCE_UNIT)
-            states[code] = cls(trials, seed, count, nonfinite, _concat(observed, sums[1] - sums[0]))
-        return states
+        return draws
 
-    def __add__(self, other: RandomizationState) -> RandomizationState:
-        if not isinstance(other, RandomizationState):
-            return NotImplemented
-        _same_draws(self, other)
-        if other.sums is None:
-            return self
-        if self.sums is None:
-            return other
-        return RandomizationState(
-            self.trials, self.seed, self.count + other.count, self.nonfinite + other.nonfinite, self.sums + other.sums
-        )
-
-    def __radd__(self, other) -> RandomizationState:
-        return self if other == 0 else self.__add__(other)
+    @classmethod
+    def _state(cls, trials: int, seed: int, count: int, nonfinite: int, sums: list, variables: list):
+        u, v = variables
+        observed = _Sums.of([exact_sum(v) - exact_sum(u)], -_REDUCE_UNIT)
+        return cls(trials, seed, count, nonfinite, _concat(observed, sums[1] - sums[0]))
 
     def p_value(self) -> float:
         """``(#{|D_t| >= |D|} + 1) / (N + 1)``; NaN when no rows or a loss is not finite."""
