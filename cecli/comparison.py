@@ -193,7 +193,8 @@ def compare(
             rows = whole.normal.nonfinite
             warnings.append(
                 f"{rows} row{'s have' if rows > 1 else ' has'} an infinite or NaN loss in A or B,"
-                " so the difference is undefined (wins, ties and losses count the other rows)"
+                " so the difference is undefined (wins, ties and losses count an infinite loss as higher than a"
+                " finite one and leave out a NaN)"
             )
         return Comparison(
             result_a,

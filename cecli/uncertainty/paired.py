@@ -26,17 +26,21 @@ from .exact import (
 from .resampling import _group_rows, _percentile_interval, _Resampled, _Sums, swap_signs
 
 
-def _outcomes(losses_a, losses_b, x, finite) -> tuple[int, int, int]:
-    """(wins, ties, losses) of B against A over the rows that take part (finite, ``x != 0``).
+def _outcomes(losses_a, losses_b, x) -> tuple[int, int, int]:
+    """(wins, ties, losses) of B against A: the rows where B's loss is lower, equal or higher than A's.
 
-    `x` holds the finite rows only (``finite`` is their mask, ``None`` for all rows).
+    Every row with weight takes part (``x != 0``; every row when `x` is None), also where a loss is
+    infinite: an infinite loss is higher than every finite one, so B's infinite loss against A's finite
+    one is a loss for B, A's infinite loss against B's finite one a win, and two infinite losses a tie
+    (a model that puts probability 0 on the truth has lost that row, whatever the mean says). A row
+    where either loss (or ``x``) is NaN has no order and counts in none of the three.
     """
     a = np.asarray(losses_a, dtype=np.float64)
     b = np.asarray(losses_b, dtype=np.float64)
-    if finite is not None:
-        a, b = a[finite], b[finite]
     if x is not None:
-        a, b = a[x != 0], b[x != 0]
+        x = np.asarray(x, dtype=np.float64)
+        weighted = (x != 0) & ~np.isnan(x)
+        a, b = a[weighted], b[weighted]
     return int(np.count_nonzero(b < a)), int(np.count_nonzero(b == a)), int(np.count_nonzero(b > a))
 
 
@@ -61,7 +65,8 @@ class PairedNormalState:
     differences: the test is unreliable with few rows or when a few rows carry most of the
     difference; use :class:`PairedBootstrapState` or :class:`RandomizationState` then.
     ``wins``/``ties``/``losses`` count the rows (with ``x != 0``) where B's loss is
-    lower/equal/higher than A's.
+    lower/equal/higher than A's, infinite losses included (higher than any finite loss; two
+    infinite losses tie), while ``D`` is then undefined; rows with a NaN loss count in none.
 
     Examples
     --------
@@ -83,7 +88,7 @@ class PairedNormalState:
         """Summarise paired per-sample losses of A (baseline) and B (candidate) on the same rows."""
         x, ys, finite = _exact_rows([losses_a, losses_b], weights, row_denominators)
         n = ys[0].parts[0].size
-        outcomes = _outcomes(losses_a, losses_b, x, finite)
+        outcomes = _outcomes(losses_a, losses_b, weights if row_denominators is None else row_denominators)
         nonfinite = 0 if finite is None else int(finite.size - n)
         first, second = _exact_moments(x, ys, n)
         return cls(_participating(x, n), nonfinite, first, second, *outcomes)
