@@ -21,7 +21,7 @@ _LAZY = {
     "Partial": "numerics.reduce",
     "LossResult": "result",
     "compute": "pipeline",
-    "Comparison": "comparison",
+    "Comparison": "comparison_result",
     "compare": "comparison",
 }
 

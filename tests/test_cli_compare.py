@@ -500,10 +500,11 @@ def test_an_infinite_loss_makes_the_comparison_undefined_and_fails_the_gate(runn
     args = ["compare", "bce", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--eps", "0", "-q"]
     doc = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
     assert (doc["difference"], doc["stderr"], doc["p_value"], doc["verdict"]) == (None, None, None, "undefined")
-    assert (doc["wins"], doc["ties"], doc["losses"]) == (0, 1, 1)  # the finite rows
+    # row 1: B's loss is infinite (-ln 0), A's ln 2: a loss for B; row 2 ties; row 3: A's ln(4/3) < B's ln 2
+    assert (doc["wins"], doc["ties"], doc["losses"]) == (0, 1, 2)
     assert doc["warnings"][0] == (
         "1 row has an infinite or NaN loss in A or B, so the difference is undefined"
-        " (wins, ties and losses count the other rows)"
+        " (wins, ties and losses count an infinite loss as higher than a finite one and leave out a NaN)"
     )
     loud = runner.invoke(app, [*args[:-1], "-f", "json"])
     assert loud.stderr == (

@@ -16,27 +16,24 @@ from typing import Annotated
 import typer
 
 from cecli import __version__
-from cecli.errors import ExitCode, OptionError, printable
+from cecli.errors import ExitCode, printable
 from cecli.losses import REGISTRY, Loss
 
+from .compare import _register_compare, compare_app
 from .group import _EXIT_CODES, _Command, _Commands, _Group
 from .params import (
     _COMMON_OPTIONS,
-    _COMPARE_OPTIONS,
-    _COMPARED,
     _LABEL_OPTIONS,
     _LOSS_PARAMETERS,
     Delimiter,
     Header,
     Input,
-    InputA,
-    InputB,
     InputFormatOpt,
     _parameter,
-    _read_settings,
 )
 from .process import _standard_streams, _tune_for_batches, _WithoutPandas
-from .report import _report, _say
+from .report import _guarded, _report, _say
+from .values import _colour, _loss_options, _read_settings, _sources
 
 app = typer.Typer(
     cls=_Group,
@@ -71,7 +68,7 @@ def _register(loss: Loss) -> None:
     parameters = [_parameter("input", Input, None), *own, *shared]
 
     def command(**values):
-        _guarded(loss.name, values)
+        _guarded(_score, loss.name, values)
 
     command.__name__ = loss.name
     command.__doc__ = loss.help
@@ -80,49 +77,7 @@ def _register(loss: Loss) -> None:
     app.command(name=loss.name, cls=_Command, epilog=_EXIT_CODES)(command)
 
 
-# compare's gate has one more flag
-_COMPARE_EXIT_CODES = _EXIT_CODES.replace("1 a --fail-above or", "1 a --fail-if-worse, --fail-above or")
-
-
-compare_app = typer.Typer(
-    cls=_Group,
-    add_completion=False,
-    rich_markup_mode=None,
-    epilog=_COMPARE_EXIT_CODES,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help="Is B better than A? A paired test of two models' losses on the same rows. See `cecli compare LOSS --help`."
-    "\n\nExample: cecli compare sparse base.parquet cand.parquet -y label -p 'p_*' --fail-if-worse",
-)
 app.add_typer(compare_app, name="compare")
-
-
-def _register_compare(loss: Loss) -> None:
-    """Register ``cecli compare LOSS``: the loss's own and column options (as ``cecli LOSS``), then compare's."""
-    own = [_parameter(name, *_LOSS_PARAMETERS[name]) for name in loss.options if name != "per_class"]
-    shared = (_LABEL_OPTIONS if loss.has_labels else []) + [p for p in _COMMON_OPTIONS if p.name in _COMPARED]
-    parameters = [
-        _parameter("a", InputA, inspect.Parameter.empty),
-        _parameter("b", InputB, None),
-        *own,
-        *shared,
-        *_COMPARE_OPTIONS,
-    ]
-
-    def command(**values):
-        _guarded(f"compare {loss.name}", values)
-
-    command.__name__ = f"compare_{loss.name}"
-    command.__doc__ = (
-        f"Compare candidate B's {loss.name} loss with baseline A's on the same rows: the difference B − A,"
-        " its interval and a p-value.\n\n"
-        f"Example: cecli compare {loss.name} base.parquet cand.parquet --fail-if-worse"
-    )
-    command.__signature__ = inspect.Signature(parameters)
-    command.__annotations__ = {p.name: p.annotation for p in parameters}
-    compare_app.command(name=loss.name, cls=_Command, epilog=_COMPARE_EXIT_CODES)(command)
-
-
 for _loss in REGISTRY.values():
     _register(_loss)
     _register_compare(_loss)
@@ -139,7 +94,7 @@ def columns(
 
     Example: cecli columns sample_data/seed-sparse.csv
     """
-    _guarded("columns", {"input": input, "input_format": input_format, "delimiter": delimiter, "header": header})
+    _guarded(_list_columns, {"input": input, "input_format": input_format, "delimiter": delimiter, "header": header})
 
 
 @app.command("schema", cls=_Command, epilog=_EXIT_CODES)
@@ -154,45 +109,6 @@ def schema():
         sys.stdout.write((files("cecli") / "schema.json").read_text(encoding="utf-8"))
     except BaseException as failure:  # as in _guarded: a closed pipe or a full disk is mapped by _report
         sys.exit(_report(failure))
-
-
-def _guarded(loss: str, values: dict) -> None:
-    """Run a command; map every outcome to one stderr line and an exit code (:func:`_report`).
-
-    Inside the command, so that Click never sees the failure: it would turn an ``EPIPE``
-    into exit 1, the gate's code.
-    """
-    try:
-        if loss == "columns":
-            _list_columns(values)
-        elif loss.startswith("compare "):
-            _compare(loss.removeprefix("compare "), values)
-        else:
-            _score(loss, values)
-    except BaseException as failure:
-        sys.exit(_report(failure))
-
-
-def _sources(paths: list[str] | None, labels: str | None = None) -> list[str]:
-    """The inputs to read: `paths`, else stdin when it is piped (a terminal or a closed stdin is a usage error)."""
-    if sys.stdin is None and "-" in [*(paths or []), labels]:  # `<&-`: Python has no stdin object at all
-        raise OptionError("stdin (-) is closed", hint="pipe data into cecli, or give a file path")
-    if paths:
-        return paths
-    if sys.stdin is None:
-        raise OptionError("no INPUT given and stdin is closed", hint="give a file path, or pipe data into cecli")
-    if sys.stdin.isatty():
-        raise OptionError("no INPUT given and stdin is a terminal", hint="give a file path, or pipe data into cecli")
-    return ["-"]
-
-
-def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise OptionError(f"{flag} needs numbers separated by commas; received {text!r}") from None
 
 
 def _list_columns(values: dict) -> None:
@@ -213,19 +129,6 @@ def _list_columns(values: dict) -> None:
         source.close()
 
 
-_LOSS_OPTIONS = (
-    "from_logits",
-    "eps",
-    "label_smoothing",
-    "ignore_index",
-    "temperature",
-    "focal_gamma",
-    "focal_alpha",
-    "class_balancing",
-    "gce_q",
-)
-
-
 def _score(loss: str, values: dict) -> None:
     """Parse the values into `compute()`'s arguments; :meth:`Plan.build` checks them all, once."""
     from cecli.pipeline import compute
@@ -235,14 +138,7 @@ def _score(loss: str, values: dict) -> None:
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
     values = {**values, "delimiter": delimiter(values.get("delimiter"))}  # parsed first, as checked() does
     reduction = values["reduction"].value
-    options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
-    if values.get("like"):
-        options["like"] = values["like"].value
-    if "pos_weight" in values:
-        options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
-    if "class_weights" in values:
-        options["class_weights"] = _floats(values["class_weights"], "--class-weights")
-    options.update(reduction=reduction, base=values["base"].value)
+    options = _loss_options(values, reduction)
     dask = {name: values[name] for name in ("scheduler", "wait_for_workers", "scheduler_file")}
     plan = Plan.build(
         loss,
@@ -302,97 +198,6 @@ def _score(loss: str, values: dict) -> None:
         sys.exit(ExitCode.GATE_FAILED)
 
 
-def _compare(loss: str, values: dict) -> None:
-    """``cecli compare LOSS A [B]``: the paired comparison, its table or JSON, and the gates."""
-    from cecli.comparison import compare
-    from cecli.plan import Plan, delimiter
-    from cecli.render import verdict_line
-    from cecli.result import gate_failure
-
-    fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
-    if fmt not in ("table", "json"):
-        raise OptionError(f"cecli compare prints a table or JSON, not -f {fmt}", hint="use -f table or -f json")
-    values = {**values, "delimiter": delimiter(values.get("delimiter"))}  # parsed first, as checked() does
-    options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
-    if values.get("like"):
-        options["like"] = values["like"].value
-    if "pos_weight" in values:
-        options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
-    if "class_weights" in values:
-        options["class_weights"] = _floats(values["class_weights"], "--class-weights")
-    options.update(reduction="mean", base=values["base"].value)
-    plan = Plan.build(
-        loss,
-        options=options,
-        engine=values["engine"].value,
-        weight=values["weight_col"],
-        dask={name: values[name] for name in ("scheduler", "wait_for_workers", "scheduler_file")},
-        given=values,
-        fmt=fmt,
-        gate={"fail_above": values["fail_above"], "fail_below": values["fail_below"]},
-        ci=values["ci"],
-        bootstrap=values["bootstrap"],
-        randomization=values["randomization"],
-        seed=values["seed"],
-    )
-    _tune_for_batches()
-    comparison = compare(
-        loss,
-        _sources([values["a"]], values.get("labels"))[0],
-        values["b"],
-        pred_b=values["pred_b"],
-        y=values.get("y"),
-        p=values["p"],
-        labels=values.get("labels"),
-        weight=values["weight_col"],
-        by=values["by"],
-        read=_read_settings(values),
-        engine=values["engine"].value,
-        scheduler=values["scheduler"],
-        wait_for_workers=values["wait_for_workers"],
-        scheduler_file=values["scheduler_file"],
-        plan=plan,
-    )
-    if not values["quiet"]:
-        for side, warnings in (
-            ("A: ", comparison.a.warnings),
-            ("B: ", comparison.b.warnings),
-            ("", comparison.warnings),
-        ):
-            for warning in warnings:
-                _say("warning", side + warning)
-    from cecli import render
-
-    if fmt == "json":
-        render.render_compare_json(comparison, sys.stdout)
-    else:
-        from rich.console import Console
-
-        console = Console(file=sys.stdout, highlight=False, emoji=False, **_colour(values["color"].value))
-        render.render_compare_table(
-            comparison, console, precision=6 if values["precision"] is None else values["precision"]
-        )
-    sys.stdout.flush()
-    low, high = comparison.interval
-    stated = (
-        f"difference {comparison.difference!r}, {comparison.level * 100:g}% interval [{low!r}, {high!r}],"
-        f" p = {comparison.p_value!r} ({comparison.test} test)"
-    )
-    failure = None
-    if values["fail_if_worse"] and comparison.verdict == "undefined":
-        failure = f"the comparison is undefined, so --fail-if-worse cannot pass: {stated}"
-    elif values["fail_if_worse"] and comparison.verdict == "worse":
-        failure = verdict_line(comparison).removeprefix("verdict: ") + f": {stated} (--fail-if-worse)"
-    elif values["fail_above"] is not None or values["fail_below"] is not None:
-        failure = gate_failure(comparison.difference, fail_above=values["fail_above"], fail_below=values["fail_below"])
-        if failure and failure.startswith("the loss"):
-            failure = "the difference is not a number, so the gate cannot pass"
-        failure = failure and f"{failure.replace(repr(comparison.difference) + ' ', 'difference ', 1)}; {stated}"
-    if failure:
-        _say("gate failed", failure)
-        sys.exit(ExitCode.GATE_FAILED)
-
-
 class _progress_bar:
     """A rich progress bar on stderr for long runs, only when stderr is a terminal.
 
@@ -445,21 +250,6 @@ class _progress_bar:
         if self.bar is not None:
             self.bar.stop()
         return False
-
-
-def _colour(setting: str) -> dict:
-    """Console settings for ``--color`` (README, "Options"), for the table on stdout and the progress bar on stderr.
-
-    ``never``, and ``auto`` with ``NO_COLOR`` set (non-empty), mean no escape code at all:
-    rich's ``no_color`` alone drops colours but keeps bold and italics, so the colour system
-    is switched off. ``always`` gives colour (standard ANSI) even in a pipe, whatever
-    ``NO_COLOR`` or ``TERM`` say: the flag is the more specific request.
-    """
-    if setting == "always":
-        return {"force_terminal": True, "color_system": "standard", "no_color": False}
-    if setting == "never" or os.environ.get("NO_COLOR"):
-        return {"color_system": None, "no_color": True}
-    return {}
 
 
 def _render(result, fmt: str, values: dict, per_sample: bool) -> None:

@@ -26,6 +26,18 @@ def _say(kind: str, text: str) -> None:
         pass
 
 
+def _guarded(run, *args) -> None:
+    """Run a command, ``run(*args)``; map every outcome to one stderr line and an exit code (:func:`_report`).
+
+    Inside the command, so that Click never sees the failure: it would turn an ``EPIPE``
+    into exit 1, the gate's code.
+    """
+    try:
+        run(*args)
+    except BaseException as failure:
+        sys.exit(_report(failure))
+
+
 def _report(failure: BaseException) -> int:
     """The one place that maps a failure to its stderr line and exit code (README, "Exit codes and errors").
 

@@ -3,7 +3,7 @@
 Pairing two inputs row by row on a cluster is cheap only when A and B are split the same way
 (the same number of files, file i of A holding the same rows as file i of B, as a training
 job's sharded outputs usually are); anything else is refused with a usage error (exit 2). Each
-task reads its two files in lockstep (:func:`cecli.comparison._score_pairs`, the local engine's
+task reads its two files in lockstep (:func:`cecli.lockstep._score_pairs`, the local engine's
 code) and returns both states and the paired states, which the client adds in file order: the
 sums are exact, so the numbers are the local engine's to the last bit.
 
@@ -120,7 +120,7 @@ def _round(client, job, pairs, offsets, reference) -> list:
 
 def _pair_task(job, file_a, file_b, first_row, reference, *, client_version: str, client_pid: int):
     """A task: read A's and B's file in lockstep (on a worker) and return their states."""
-    from cecli import __version__, comparison
+    from cecli import __version__, lockstep
 
     if os.getpid() != client_pid:
         from .dask_task import _tune_worker_process
@@ -134,15 +134,15 @@ def _pair_task(job, file_a, file_b, first_row, reference, *, client_version: str
     for _, path, _ in (file_a, file_b):
         if "://" not in path and not os.path.exists(path):
             raise InputError(f"a Dask worker ({_worker_name()}) cannot see this file", file=path, hint=_SAME_PATHS_HINT)
-    side_a = comparison._Side([file_a], job.read)
-    side_b = comparison._Side([file_b], job.read)
+    side_a = lockstep._Side([file_a], job.read)
+    side_b = lockstep._Side([file_b], job.read)
     side_a.checked = job.selection
     side_b.checked = job.checked_b
     side_a.reference = side_b.reference = reference
     readers: list = []
     try:
         _stop_if_cancelled()
-        return comparison._score_pairs(job, side_a, side_b, None, readers, first_row)
+        return lockstep._score_pairs(job, side_a, side_b, None, readers, first_row)
     except CecliError:
         raise
     except Exception as error:  # sent back as one line (see cecli.engines.dask._task)

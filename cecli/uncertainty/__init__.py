@@ -5,10 +5,11 @@ files and Dask tasks, and gives the same result *to the last bit* however the ro
 or in which order the states were added: all sums are exact (Python integers counting a fixed
 power-of-two unit) and only the final statistic is rounded.
 
-Rows enter as per-sample losses ``l`` with optional sample weights ``a`` and denominator
-weights ``d`` (default ``a``; the whole per-row denominator, where ``Partial.of``'s
-`denominators` are factors it multiplies by ``a``): each row contributes the numerator
-``y = a * l`` and the denominator ``x = d`` (1 without weights). In the normal states ``y``
+Rows enter as per-sample losses ``l`` with optional sample weights ``a`` and row denominators
+``d`` (`row_denominators`, default ``a``): each row contributes the numerator ``y = a * l`` and
+the denominator ``x = d`` (1 without weights). ``d`` is the whole per-row denominator; the
+`denominators` of :meth:`cecli.numerics.reduce.Partial.of` (and of the scorer) are factors that
+it multiplies by ``a``, so a caller passes ``a * denominators`` here. In the normal states ``y``
 is the exact product (``0 * anything = 0``), as :meth:`cecli.numerics.reduce.Partial.of` sums it, so
 their mean is :attr:`cecli.numerics.reduce.Partial.mean` bit for bit; the resampling states use the
 float product ``fl(a * l)`` (a relative change of at most ``2**-53`` per row, far below

@@ -147,15 +147,15 @@ class _Exact:
         return sum(_product_sum(a, b, shifts) for a in self.parts for b in other.parts)
 
 
-def _rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[np.ndarray]]:
+def _rows(losses, weights, row_denominators) -> tuple[np.ndarray | None, list[np.ndarray]]:
     """``x`` (``None`` for 1 per row) and the float numerators ``y = fl(a * l)`` of each loss array (resampling).
 
     As :func:`_exact_rows`: a row of weight 0 has the numerator 0 whatever its loss (``0 * inf = 0``).
     """
     weights = None if weights is None else np.asarray(weights, dtype=np.float64)
-    if denominators is None:
-        denominators = weights
-    x = None if denominators is None else np.asarray(denominators, dtype=np.float64)
+    if row_denominators is None:
+        row_denominators = weights
+    x = None if row_denominators is None else np.asarray(row_denominators, dtype=np.float64)
     zero = None if weights is None or weights.all() else weights == 0
     ys = []
     for values in losses:
@@ -169,7 +169,7 @@ def _rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[np.nda
     return x, ys
 
 
-def _exact_rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[_Exact], np.ndarray | None]:
+def _exact_rows(losses, weights, row_denominators) -> tuple[np.ndarray | None, list[_Exact], np.ndarray | None]:
     """``x``, the exact numerators ``y = a * l`` of each loss array, and the finite-row mask.
 
     As :meth:`cecli.numerics.reduce.Partial.of`: a row of weight 0 adds 0 to the numerators whatever
@@ -179,8 +179,8 @@ def _exact_rows(losses, weights, denominators) -> tuple[np.ndarray | None, list[
     weights = None if weights is None else np.asarray(weights, dtype=np.float64)
     x = (
         None
-        if (weights if denominators is None else denominators) is None
-        else np.asarray(weights if denominators is None else denominators, dtype=np.float64)
+        if (weights if row_denominators is None else row_denominators) is None
+        else np.asarray(weights if row_denominators is None else row_denominators, dtype=np.float64)
     )
     values = [np.asarray(v, dtype=np.float64) for v in losses]
     if weights is not None:

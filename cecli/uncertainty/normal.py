@@ -55,29 +55,32 @@ class NormalState:
     second: tuple[int, ...] = (0, 0, 0)
 
     @classmethod
-    def of(cls, losses, weights=None, denominators=None) -> NormalState:
-        """Summarise per-sample `losses` with optional sample `weights` and `denominators`.
+    def of(cls, losses, weights=None, row_denominators=None) -> NormalState:
+        """Summarise per-sample `losses` with optional sample `weights` and `row_denominators`.
 
         Parameters
         ----------
         losses : array_like, shape (n,)
         weights : array_like, shape (n,), optional
             Sample weights ``a``; the numerator of a row is the exact ``a * l`` (0 when ``a = 0``).
-        denominators : array_like, shape (n,), optional
-            Denominator weights ``d``; default `weights` (or 1 per row).
+        row_denominators : array_like, shape (n,), optional
+            The whole denominator ``d`` of each row (not a factor of the weight, unlike
+            ``Partial.of``'s `denominators`); default `weights` (or 1 per row).
         """
-        x, (y,), finite = _exact_rows([losses], weights, denominators)
+        x, (y,), finite = _exact_rows([losses], weights, row_denominators)
         n = y.parts[0].size
         nonfinite = 0 if finite is None else int(finite.size - n)
         first, second = _exact_moments(x, [y], n)
         return cls(_participating(x, n), nonfinite, first, second)
 
     @classmethod
-    def grouped(cls, codes, losses, weights=None, denominators=None) -> dict:
+    def grouped(cls, codes, losses, weights=None, row_denominators=None) -> dict:
         """One state per distinct integer code (``--by`` group or class) of a batch."""
         losses = np.asarray(losses, dtype=np.float64)
         return {
-            code: cls.of(losses[index], *(None if v is None else np.asarray(v)[index] for v in (weights, denominators)))
+            code: cls.of(
+                losses[index], *(None if v is None else np.asarray(v)[index] for v in (weights, row_denominators))
+            )
             for code, index in _group_rows(codes, losses.size)
         }
 

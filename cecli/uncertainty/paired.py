@@ -23,29 +23,24 @@ from .exact import (
     _to_float,
     z_value,
 )
-from .resampling import (
-    _check_draws,
-    _group_rows,
-    _percentile_interval,
-    _poisson_draws,
-    _resampled_groups,
-    _same_draws,
-    _Sums,
-    swap_signs,
-)
+from .resampling import _group_rows, _percentile_interval, _Resampled, _Sums, swap_signs
 
 
-def _outcomes(losses_a, losses_b, x, finite) -> tuple[int, int, int]:
-    """(wins, ties, losses) of B against A over the rows that take part (finite, ``x != 0``).
+def _outcomes(losses_a, losses_b, x) -> tuple[int, int, int]:
+    """(wins, ties, losses) of B against A: the rows where B's loss is lower, equal or higher than A's.
 
-    `x` holds the finite rows only (``finite`` is their mask, ``None`` for all rows).
+    Every row with weight takes part (``x != 0``; every row when `x` is None), also where a loss is
+    infinite: an infinite loss is higher than every finite one, so B's infinite loss against A's finite
+    one is a loss for B, A's infinite loss against B's finite one a win, and two infinite losses a tie
+    (a model that puts probability 0 on the truth has lost that row, whatever the mean says). A row
+    where either loss (or ``x``) is NaN has no order and counts in none of the three.
     """
     a = np.asarray(losses_a, dtype=np.float64)
     b = np.asarray(losses_b, dtype=np.float64)
-    if finite is not None:
-        a, b = a[finite], b[finite]
     if x is not None:
-        a, b = a[x != 0], b[x != 0]
+        x = np.asarray(x, dtype=np.float64)
+        weighted = (x != 0) & ~np.isnan(x)
+        a, b = a[weighted], b[weighted]
     return int(np.count_nonzero(b < a)), int(np.count_nonzero(b == a)), int(np.count_nonzero(b > a))
 
 
@@ -70,7 +65,8 @@ class PairedNormalState:
     differences: the test is unreliable with few rows or when a few rows carry most of the
     difference; use :class:`PairedBootstrapState` or :class:`RandomizationState` then.
     ``wins``/``ties``/``losses`` count the rows (with ``x != 0``) where B's loss is
-    lower/equal/higher than A's.
+    lower/equal/higher than A's, infinite losses included (higher than any finite loss; two
+    infinite losses tie), while ``D`` is then undefined; rows with a NaN loss count in none.
 
     Examples
     --------
@@ -88,24 +84,24 @@ class PairedNormalState:
     losses: int = 0
 
     @classmethod
-    def of(cls, losses_a, losses_b, weights=None, denominators=None) -> PairedNormalState:
+    def of(cls, losses_a, losses_b, weights=None, row_denominators=None) -> PairedNormalState:
         """Summarise paired per-sample losses of A (baseline) and B (candidate) on the same rows."""
-        x, ys, finite = _exact_rows([losses_a, losses_b], weights, denominators)
+        x, ys, finite = _exact_rows([losses_a, losses_b], weights, row_denominators)
         n = ys[0].parts[0].size
-        outcomes = _outcomes(losses_a, losses_b, x, finite)
+        outcomes = _outcomes(losses_a, losses_b, weights if row_denominators is None else row_denominators)
         nonfinite = 0 if finite is None else int(finite.size - n)
         first, second = _exact_moments(x, ys, n)
         return cls(_participating(x, n), nonfinite, first, second, *outcomes)
 
     @classmethod
-    def grouped(cls, codes, losses_a, losses_b, weights=None, denominators=None) -> dict:
+    def grouped(cls, codes, losses_a, losses_b, weights=None, row_denominators=None) -> dict:
         """One state per distinct integer code of a batch."""
         losses_a, losses_b = np.asarray(losses_a, dtype=np.float64), np.asarray(losses_b, dtype=np.float64)
         return {
             code: cls.of(
                 losses_a[index],
                 losses_b[index],
-                *(None if v is None else np.asarray(v)[index] for v in (weights, denominators)),
+                *(None if v is None else np.asarray(v)[index] for v in (weights, row_denominators)),
             )
             for code, index in _group_rows(codes, losses_a.size)
         }
@@ -158,8 +154,59 @@ class PairedNormalState:
         return _normal_p_value(self._exact_difference(), se)
 
 
+class _PairedResampled(_Resampled):
+    """The constructors of the paired resampled states, whose number of draws is `resamples`
+    (:class:`PairedBootstrapState`) or `trials` (:class:`RandomizationState`): their `_DRAWS`."""
+
+    @classmethod
+    def of(
+        cls,
+        losses_a,
+        losses_b,
+        weights=None,
+        row_denominators=None,
+        *,
+        first_row: int,
+        seed: int,
+        counted=None,
+        **draws,
+    ):
+        """Summarise a batch of paired losses of A and B on the same rows (arguments as in
+        :meth:`BootstrapState.of`; the number of draws is given as ``resamples=N`` or ``trials=N``, as the class
+        names it)."""
+        n = cls._count(draws)
+        groups = cls._grouped(None, [losses_a, losses_b], weights, row_denominators, first_row, n, seed, counted)
+        return groups.get(None, cls(n, seed))
+
+    @classmethod
+    def grouped(
+        cls,
+        codes,
+        losses_a,
+        losses_b,
+        weights=None,
+        row_denominators=None,
+        *,
+        first_row: int,
+        seed: int,
+        counted=None,
+        **draws,
+    ):
+        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
+        n = cls._count(draws)
+        return cls._grouped(codes, [losses_a, losses_b], weights, row_denominators, first_row, n, seed, counted)
+
+    @classmethod
+    def _count(cls, draws: dict) -> int:
+        """The number of draws, given under the class's own name (`_DRAWS`)."""
+        if list(draws) != [cls._DRAWS]:
+            given = ", ".join(f"`{name}`" for name in draws) or "none"
+            raise TypeError(f"{cls.__name__} takes the number of draws as `{cls._DRAWS}`; received {given}")
+        return draws[cls._DRAWS]
+
+
 @dataclass(frozen=True)
-class PairedBootstrapState:
+class PairedBootstrapState(_PairedResampled):
     """Streaming paired Poisson bootstrap of ``D`` = B's mean loss minus A's.
 
     The same counts ``c[i, r]`` (:func:`poisson_counts`) weight both models' rows, so each
@@ -183,78 +230,13 @@ class PairedBootstrapState:
     count: int = 0
     nonfinite: int = 0
     difference_sums: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] (v_i - u_i)
-    denominators: _Sums | None = field(default=None, repr=False)
+    denominators: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] x_i
+
+    _SUMS = ("difference_sums", "denominators")
 
     @classmethod
-    def of(
-        cls,
-        losses_a,
-        losses_b,
-        weights=None,
-        denominators=None,
-        *,
-        first_row: int,
-        resamples: int,
-        seed: int,
-        counted=None,
-    ):
-        """Summarise a batch of paired losses (arguments as in :meth:`BootstrapState.of`)."""
-        groups = cls.grouped(
-            None,
-            losses_a,
-            losses_b,
-            weights,
-            denominators,
-            first_row=first_row,
-            resamples=resamples,
-            seed=seed,
-            counted=counted,
-        )
-        return groups.get(None, cls(resamples, seed))
-
-    @classmethod
-    def grouped(
-        cls,
-        codes,
-        losses_a,
-        losses_b,
-        weights=None,
-        denominators=None,
-        *,
-        first_row: int,
-        resamples: int,
-        seed: int,
-        counted=None,
-    ):
-        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
-        _check_draws(resamples, seed)
-        draws = _poisson_draws(seed, first_row, resamples)
-        pairs = [losses_a, losses_b]
-        groups = _resampled_groups(pairs, weights, denominators, codes, counted, first_row, draws, with_x=True)
-        return {
-            code: cls(resamples, seed, count, nonfinite, sums[1] - sums[0], sums[2])
-            for code, (count, nonfinite, sums, _) in groups.items()
-        }
-
-    def __add__(self, other: PairedBootstrapState) -> PairedBootstrapState:
-        if not isinstance(other, PairedBootstrapState):
-            return NotImplemented
-        _same_draws(self, other)
-        if other.difference_sums is None:
-            return self
-        if self.difference_sums is None:
-            return other
-        return PairedBootstrapState(
-            self.resamples,
-            self.seed,
-            self.count + other.count,
-            self.nonfinite + other.nonfinite,
-            self.difference_sums + other.difference_sums,
-            self.denominators + other.denominators,
-        )
-
-    def __radd__(self, other) -> PairedBootstrapState:
-        return self if other == 0 else self.__add__(other)
+    def _state(cls, resamples: int, seed: int, count: int, nonfinite: int, sums: list, variables: list):
+        return cls(resamples, seed, count, nonfinite, sums[1] - sums[0], sums[2])
 
     def differences(self) -> np.ndarray:
         """The ``N`` resampled differences ``D_r`` (NaN for a resample without weight)."""
@@ -283,7 +265,7 @@ class PairedBootstrapState:
 
 
 @dataclass(frozen=True)
-class RandomizationState:
+class RandomizationState(_PairedResampled):
     """Streaming paired approximate randomization test of ``H0``: A and B are exchangeable.
 
     In trial ``t`` each row's two losses are swapped with probability 1/2 (:func:`swap_signs`,
@@ -308,79 +290,26 @@ class RandomizationState:
     nonfinite: int = 0
     sums: _Sums | None = field(default=None, repr=False)  # (sum(v - u), *[sum_i s[i, t] (v_i - u_i) for t])
 
+    _DRAWS = "trials"
+    _SUMS = ("sums",)
+    _WITH_X = False  # a swap leaves the denominator as it is
+
     @property
     def resamples(self) -> int:  # the name _same_draws checks
         return self.trials
 
     @classmethod
-    def of(
-        cls,
-        losses_a,
-        losses_b,
-        weights=None,
-        denominators=None,
-        *,
-        first_row: int,
-        trials: int,
-        seed: int,
-        counted=None,
-    ):
-        """Summarise a batch of paired losses (arguments as in :meth:`BootstrapState.of`)."""
-        groups = cls.grouped(
-            None,
-            losses_a,
-            losses_b,
-            weights,
-            denominators,
-            first_row=first_row,
-            trials=trials,
-            seed=seed,
-            counted=counted,
-        )
-        return groups.get(None, cls(trials, seed))
-
-    @classmethod
-    def grouped(
-        cls,
-        codes,
-        losses_a,
-        losses_b,
-        weights=None,
-        denominators=None,
-        *,
-        first_row: int,
-        trials: int,
-        seed: int,
-        counted=None,
-    ):
-        """One state per distinct integer code of a batch (see :meth:`BootstrapState.grouped`)."""
-        _check_draws(trials, seed)
-
+    def _draws(cls, seed: int, first_row: int, trials: int):
         def draws(start: int, stop: int) -> np.ndarray:
             return swap_signs(seed, first_row + start, stop - start, trials)
 
-        pairs = [losses_a, losses_b]
-        groups = _resampled_groups(pairs, weights, denominators, codes, counted, first_row, draws, with_x=False)
-        states = {}
-        for code, (count, nonfinite, sums, (u, v)) in groups.items():
-            observed = _Sums.of([exact_sum(v) - exact_sum(u)], -_REDUCE_UNIT)
-            states[code] = cls(trials, seed, count, nonfinite, _concat(observed, sums[1] - sums[0]))
-        return states
+        return draws
 
-    def __add__(self, other: RandomizationState) -> RandomizationState:
-        if not isinstance(other, RandomizationState):
-            return NotImplemented
-        _same_draws(self, other)
-        if other.sums is None:
-            return self
-        if self.sums is None:
-            return other
-        return RandomizationState(
-            self.trials, self.seed, self.count + other.count, self.nonfinite + other.nonfinite, self.sums + other.sums
-        )
-
-    def __radd__(self, other) -> RandomizationState:
-        return self if other == 0 else self.__add__(other)
+    @classmethod
+    def _state(cls, trials: int, seed: int, count: int, nonfinite: int, sums: list, variables: list):
+        u, v = variables
+        observed = _Sums.of([exact_sum(v) - exact_sum(u)], -_REDUCE_UNIT)
+        return cls(trials, seed, count, nonfinite, _concat(observed, sums[1] - sums[0]))
 
     def p_value(self) -> float:
         """``(#{|D_t| >= |D|} + 1) / (N + 1)``; NaN when no rows or a loss is not finite."""

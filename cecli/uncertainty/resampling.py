@@ -3,9 +3,11 @@ of a Poisson bootstrap, mergeable across batches, files and machines (:class:`Bo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from typing import ClassVar
 
 import numpy as np
 
@@ -242,7 +244,7 @@ def _poisson_draws(seed: int, first_row: int, resamples: int):
 
 
 def _resampled_groups(
-    losses: list, weights, denominators, codes, counted, first_row: int, draws, *, with_x: bool
+    losses: list, weights, row_denominators, codes, counted, first_row: int, draws, *, with_x: bool
 ) -> dict:
     """``{code: (rows taking part, non-finite rows, resampled sums, variables)}`` of a batch.
 
@@ -252,7 +254,7 @@ def _resampled_groups(
     """
     if isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0:
         raise ValueError(f"`first_row` must be a non-negative integer (0-based); received {first_row!r}")
-    x, ys = _rows(losses, weights, denominators)
+    x, ys = _rows(losses, weights, row_denominators)
     rows = ys[0].size
     if rows == 0:
         return {}
@@ -331,20 +333,71 @@ class _Sums:
     def __sub__(self, other: _Sums) -> _Sums:
         return self + _Sums(tuple(-v for v in other.values), other.exponent)
 
-    def ratios(self, denominators: _Sums) -> np.ndarray:
-        """Each ``self[r] / denominators[r]`` correctly rounded; NaN where the denominator is 0."""
-        shift = self.exponent - denominators.exponent
+    def ratios(self, divisors: _Sums) -> np.ndarray:
+        """Each ``self[r] / divisors[r]`` correctly rounded; NaN where the divisor is 0."""
+        shift = self.exponent - divisors.exponent
         top, bottom = (shift, 0) if shift >= 0 else (0, -shift)
         return np.array(
             [
                 _divide(n << top, d << bottom) if d else math.nan
-                for n, d in zip(self.values, denominators.values, strict=True)
+                for n, d in zip(self.values, divisors.values, strict=True)
             ]
         )
 
 
+class _Resampled:
+    """What the resampled states share (:class:`BootstrapState`, and the paired states of :mod:`.paired`).
+
+    Each is a frozen dataclass ``(draws, seed, count, nonfinite, *sums)``: the number of draws
+    (its field is named `_DRAWS`), their key, the rows taking part, the rows with a non-finite loss
+    and the exact sums (the fields `_SUMS`, ``None`` until a batch had rows). A subclass says how its
+    rows are drawn (`_draws`) and turns a group's sums into a state (`_state`); `_grouped` does
+    the rest, and ``+`` merges states of the same draws.
+    """
+
+    _DRAWS: ClassVar[str] = "resamples"
+    _SUMS: ClassVar[tuple[str, ...]]
+    _WITH_X: ClassVar[bool] = True  # whether the denominators x are resampled too
+
+    @classmethod
+    def _grouped(cls, codes, losses: list, weights, row_denominators, first_row: int, draws: int, seed: int, counted):
+        """``{code: state}`` of a batch: the draws of `losses` (one array, or A's and B's) made once, shared by
+        the groups."""
+        _check_draws(draws, seed)
+        made = cls._draws(seed, first_row, draws)
+        groups = _resampled_groups(
+            losses, weights, row_denominators, codes, counted, first_row, made, with_x=cls._WITH_X
+        )
+        return {
+            code: cls._state(draws, seed, count, nonfinite, sums, variables)
+            for code, (count, nonfinite, sums, variables) in groups.items()
+        }
+
+    @classmethod
+    def _draws(cls, seed: int, first_row: int, draws: int):
+        return _poisson_draws(seed, first_row, draws)
+
+    def __add__(self, other):
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        _same_draws(self, other)
+        if getattr(other, self._SUMS[0]) is None:
+            return self
+        if getattr(self, self._SUMS[0]) is None:
+            return other
+        return dataclasses.replace(
+            self,
+            count=self.count + other.count,
+            nonfinite=self.nonfinite + other.nonfinite,
+            **{name: getattr(self, name) + getattr(other, name) for name in self._SUMS},
+        )
+
+    def __radd__(self, other):
+        return self if other == 0 else self.__add__(other)
+
+
 @dataclass(frozen=True)
-class BootstrapState:
+class BootstrapState(_Resampled):
     """Streaming, mergeable Poisson bootstrap of a weighted mean loss.
 
     Resample ``r`` gives row ``i`` the weight ``c[i, r] ~ Poisson(1)`` (:func:`poisson_counts`,
@@ -379,16 +432,20 @@ class BootstrapState:
     seed: int
     count: int = 0
     nonfinite: int = 0
-    numerators: _Sums | None = field(default=None, repr=False)
-    denominators: _Sums | None = field(default=None, repr=False)
+    numerators: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] y_i
+    denominators: _Sums | None = field(default=None, repr=False)  # sum_i c[i, r] x_i
+
+    _SUMS = ("numerators", "denominators")
 
     @classmethod
-    def of(cls, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int, counted=None):
+    def of(
+        cls, losses, weights=None, row_denominators=None, *, first_row: int, resamples: int, seed: int, counted=None
+    ):
         """Summarise a batch whose first row is global row `first_row` (0-based, over all files).
 
         Parameters
         ----------
-        losses, weights, denominators : array_like, shape (n,)
+        losses, weights, row_denominators : array_like, shape (n,)
             As in :meth:`NormalState.of`.
         first_row : int
             The 0-based number of the batch's first row in the whole dataset (all files, in
@@ -399,54 +456,32 @@ class BootstrapState:
             Rows to use; the others (e.g. ``ignore_index`` rows, whatever their loss) still
             occupy their row number, so the draws of the other rows do not move.
         """
-        groups = cls.grouped(
-            None,
-            losses,
-            weights,
-            denominators,
-            first_row=first_row,
-            resamples=resamples,
-            seed=seed,
-            counted=counted,
-        )
+        groups = cls._grouped(None, [losses], weights, row_denominators, first_row, resamples, seed, counted)
         return groups.get(None, cls(resamples, seed))
 
     @classmethod
     def grouped(
-        cls, codes, losses, weights=None, denominators=None, *, first_row: int, resamples: int, seed: int, counted=None
+        cls,
+        codes,
+        losses,
+        weights=None,
+        row_denominators=None,
+        *,
+        first_row: int,
+        resamples: int,
+        seed: int,
+        counted=None,
     ):
         """One state per distinct integer code (``--by`` group or class) of a batch.
 
         The draws of a row are its own wherever it goes, so a group's state is the one
         :meth:`of` would give on that group's rows alone (with their global row numbers).
         """
-        _check_draws(resamples, seed)
-        draws = _poisson_draws(seed, first_row, resamples)
-        groups = _resampled_groups([losses], weights, denominators, codes, counted, first_row, draws, with_x=True)
-        return {
-            code: cls(resamples, seed, count, nonfinite, sums[0], sums[1])
-            for code, (count, nonfinite, sums, _) in groups.items()
-        }
+        return cls._grouped(codes, [losses], weights, row_denominators, first_row, resamples, seed, counted)
 
-    def __add__(self, other: BootstrapState) -> BootstrapState:
-        if not isinstance(other, BootstrapState):
-            return NotImplemented
-        _same_draws(self, other)
-        if other.numerators is None:
-            return self
-        if self.numerators is None:
-            return other
-        return BootstrapState(
-            self.resamples,
-            self.seed,
-            self.count + other.count,
-            self.nonfinite + other.nonfinite,
-            self.numerators + other.numerators,
-            self.denominators + other.denominators,
-        )
-
-    def __radd__(self, other) -> BootstrapState:
-        return self if other == 0 else self.__add__(other)
+    @classmethod
+    def _state(cls, resamples: int, seed: int, count: int, nonfinite: int, sums: list, variables: list):
+        return cls(resamples, seed, count, nonfinite, sums[0], sums[1])
 
     def means(self) -> np.ndarray:
         """The ``N`` resampled means ``m_r`` (NaN for a resample without weight; all NaN if a loss is not finite)."""

@@ -27,7 +27,7 @@ class Spread:
 
     @classmethod
     def grouped(
-        cls, codes, losses, weights, denominators, counted, *, first_row: int, resamples=None, seed=None
+        cls, codes, losses, weights, row_denominators, counted, *, first_row: int, resamples=None, seed=None
     ) -> dict:
         """``{code: Spread}`` of a batch (one entry ``None`` when `codes` is None).
 
@@ -38,7 +38,7 @@ class Spread:
         losses, weights : array_like, shape (n,)
             Per-sample losses and sample weights ``a`` (None: 1 per row); the numerator of a row
             is ``a * l``.
-        denominators : array_like, shape (n,), or None
+        row_denominators : array_like, shape (n,), or None
             The whole per-row denominator ``x`` of the reduced mean (None: ``a``, or 1): the
             product of the weight and PyTorch's class weight, or 1 per row for a mean over rows.
         counted : array_like of bool, shape (n,)
@@ -55,16 +55,16 @@ class Spread:
             return values if values is None or every else np.asarray(values)[counted]
 
         if codes is None:
-            normal = {None: NormalState.of(only(losses), only(weights), only(denominators))}
+            normal = {None: NormalState.of(only(losses), only(weights), only(row_denominators))}
         else:
-            normal = NormalState.grouped(only(np.asarray(codes)), only(losses), only(weights), only(denominators))
+            normal = NormalState.grouped(only(np.asarray(codes)), only(losses), only(weights), only(row_denominators))
         if resamples is None:
             return {code: cls(state) for code, state in normal.items()}
         boot = BootstrapState.grouped(
             codes,
             losses,
             weights,
-            denominators,
+            row_denominators,
             first_row=first_row,
             resamples=resamples,
             seed=seed,
