@@ -26,6 +26,11 @@ def _number(value, precision: int | None) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def _p_value(value: float | None) -> str:
+    """A p-value to three significant digits, as the verdict line gives it: ``4.97e-10``, never ``0.000000``."""
+    return "null" if value is None else f"{value:.3g}"
+
+
 def _shown(value) -> str:
     """A kept or grouped value in the table, as JSON prints it (``0``, ``0.5``, ``true``, ``null``)."""
     return '""' if value == "" else printable(json_text(value))
@@ -278,7 +283,7 @@ def render_compare_table(comparison, console, *, precision: int = 6) -> None:
         return [
             _number(entry["difference"], precision),
             f"[{_number(ci['low'], precision)}, {_number(ci['high'], precision)}]",
-            _number(entry["p_value"], precision),
+            _p_value(entry["p_value"]),
         ]
 
     headings = ["", f"A ({unit})", f"B ({unit})", "B − A", f"{percent} interval", "p-value"]

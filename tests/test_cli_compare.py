@@ -188,6 +188,7 @@ def test_table_shows_a_b_the_difference_and_a_verdict(runner, pair):
     assert result.exit_code == 0, result.output
     assert f"{doc['a']['value']:.6f}" in result.stdout and f"{doc['b']['value']:.6f}" in result.stdout
     assert f"[{doc['ci']['low']:.6f}, {doc['ci']['high']:.6f}]" in result.stdout
+    assert f"]   {doc['p_value']:.3g}  " in result.stdout  # three significant digits, never 0.000000
     wins = f"rows where B's loss is lower: {doc['wins']}, equal: {doc['ties']}, higher: {doc['losses']}\n"
     assert wins in result.stdout
     assert result.stdout.endswith(f"verdict: B is significantly better than A at 95% (p = {doc['p_value']:.3g})\n")
