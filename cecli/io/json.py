@@ -6,6 +6,8 @@ import io
 import json
 import re
 
+import numpy as np
+
 from cecli.errors import InputError
 
 from .base import pa
@@ -262,6 +264,228 @@ def _first_misfit(values: list) -> tuple[int, str] | None:
                     f"a list holding {_KIND_WORDS[item_kind]} where earlier values are {_KIND_PLURALS[inner]}",
                 )
     return None
+
+
+class _ArrayRecords(io.RawIOBase):
+    """The records of a JSON array of objects as NDJSON, one record per line, converted as the bytes stream past.
+
+    Every byte keeps its place, so no copy of the data is made beyond the block read: outside
+    strings the array's ``[`` becomes a blank and its ``]`` a line end, a comma between records a
+    line end, and a line end inside a record a blank (raw line ends cannot be inside a JSON
+    string). Line N of the result is then record N. The scanner follows strings (with their
+    backslash escapes) and the nesting depth from block to block, with NumPy over the few bytes
+    that matter (quotes, backslashes, brackets, braces, commas, line ends). What lies between
+    records is checked here (a record that is not an object, a missing or extra comma, text
+    after the array, an array cut short); what lies inside a record is checked by the NDJSON
+    reader that reads the result.
+    """
+
+    def __init__(self, stream, display: str) -> None:
+        self._stream = stream
+        self._display = display
+        self._depth = 0  # nesting depth at the end of what was read: 1 between records
+        self._in_string = False
+        self._backslashes = 0  # the backslashes that ended the last block (they may escape a quote)
+        self._last = _OPEN_NONE  # the last structural event outside records (see _EVENTS)
+        self._start = True
+        self.records = 0  # records begun so far
+        self.error: InputError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytearray:
+        if self.error is not None:
+            raise self.error
+        block = bytearray(self._stream.read(size if size and size > 0 else 1 << 22))
+        try:
+            if block:
+                self._convert(block)
+            elif self._last != _CLOSE_ARRAY:
+                self._fail(
+                    "the JSON array is not closed: the input ends inside it",
+                    row=self.records or None,
+                    hint="the file may be cut short",
+                )
+        except InputError as error:
+            self.error = error
+            raise
+        return block
+
+    def _fail(self, message: str, *, row: int | None, hint: str) -> None:
+        raise InputError(message, file=self._display, row=row, hint=hint)
+
+    def _convert(self, block: bytearray) -> None:
+        data = np.frombuffer(block, np.uint8)
+        if self._start:
+            self._start = False
+            if block.startswith(_BOM):
+                data[:3] = 32
+        if self._last == _CLOSE_ARRAY:  # after the array: only white space
+            if block.strip():
+                self._fail("text after the JSON array", row=None, hint="a JSON document holds one array")
+            return
+        where = np.flatnonzero(_SPECIAL[data])
+        kinds = data[where]
+        quotes = kinds == 34
+        real = quotes.copy()
+        # A quote after an odd run of backslashes is escaped (rare: find those one by one).
+        at = where[quotes]
+        maybe = np.flatnonzero((at > 0) & (data[np.maximum(at - 1, 0)] == 92))
+        if self._backslashes and at.size and at[0] == 0:
+            maybe = np.concatenate([[0], maybe])
+        for index in maybe.tolist():
+            position = int(at[index])
+            run = 0
+            while position - run - 1 >= 0 and block[position - run - 1] == 92:
+                run += 1
+            if run == position:
+                run += self._backslashes
+            if run % 2:
+                real[np.flatnonzero(quotes)[index]] = False
+        inside = (np.cumsum(real) + self._in_string) % 2 == 1  # a quote that opens a string is marked inside
+        outside = ~inside & ~quotes & (kinds != 92)
+        if real.any():
+            self._in_string = bool(inside[np.flatnonzero(real)[-1]])
+        tail = len(block) - len(block.rstrip(b"\\"))
+        self._backslashes = tail + (self._backslashes if tail == len(block) else 0)
+        spots, kinds = where[outside], kinds[outside]
+        data[spots[(kinds == 10) | (kinds == 13)]] = 32
+        step = np.zeros(len(kinds), np.int64)
+        step[(kinds == 123) | (kinds == 91)] = 1
+        step[(kinds == 125) | (kinds == 93)] = -1
+        after = self._depth + np.cumsum(step)
+        before = after - step
+        if len(after):
+            self._depth = int(after[-1])
+        # The events outside records, in order: array opened and closed, record begun and ended, comma.
+        events = np.full(len(kinds), -1, np.int64)
+        events[(step == 1) & (before <= 1)] = _OTHER
+        events[(step == -1) & (after <= 1)] = _OTHER
+        events[(kinds == 44) & (before == 1)] = _COMMA
+        events[(kinds == 91) & (before == 0)] = _OPEN_ARRAY
+        events[(kinds == 123) & (before == 1)] = _OPEN_RECORD
+        events[(kinds == 125) & (after == 1)] = _CLOSE_RECORD
+        events[(kinds == 93) & (after == 0)] = _CLOSE_ARRAY
+        events[after < 0] = _OTHER
+        chosen = np.flatnonzero(events >= 0)
+        sequence = events[chosen]
+        previous = np.concatenate([[self._last], sequence[:-1]])
+        bad = np.flatnonzero(~_ALLOWED[previous, sequence])
+        begun = np.cumsum(sequence == _OPEN_RECORD)
+        if bad.size:
+            first = int(bad[0])
+            record = self.records + int(begun[first]) + (sequence[first] != _OPEN_RECORD)
+            if previous[first] == _CLOSE_ARRAY:
+                self._fail("text after the JSON array", row=None, hint="a JSON document holds one array")
+            if previous[first] == _CLOSE_RECORD and sequence[first] == _OPEN_RECORD:
+                self._fail("invalid JSON: a comma is missing before the record", row=record, hint="use [{...}, {...}]")
+            self._fail("record is not a JSON object", row=record, hint="use [{...}, {...}]")
+        if sequence.size:
+            self.records += int(begun[-1])
+            self._last = int(sequence[-1])
+        spots = spots[chosen]
+        data[spots[sequence == _OPEN_ARRAY]] = 32
+        data[spots[(sequence == _COMMA) | (sequence == _CLOSE_ARRAY)]] = 10
+        if self._last == _CLOSE_ARRAY and block[int(spots[-1]) + 1 :].strip():
+            self._fail("text after the JSON array", row=None, hint="a JSON document holds one array")
+
+
+_SPECIAL = np.zeros(256, bool)
+_SPECIAL[list(b'"\\{}[],\n\r')] = True
+
+# Events outside records (see _ArrayRecords) and the ones that may follow each other.
+_OPEN_NONE, _OPEN_ARRAY, _OPEN_RECORD, _CLOSE_RECORD, _COMMA, _CLOSE_ARRAY, _OTHER = range(7)
+_ALLOWED = np.zeros((7, 7), bool)
+for _before, _after in [
+    (_OPEN_NONE, _OPEN_ARRAY),
+    (_OPEN_ARRAY, _OPEN_RECORD),
+    (_OPEN_RECORD, _CLOSE_RECORD),
+    (_CLOSE_RECORD, _COMMA),
+    (_CLOSE_RECORD, _CLOSE_ARRAY),
+    (_COMMA, _OPEN_RECORD),
+]:
+    _ALLOWED[_before, _after] = True
+
+
+class JsonArrayInput(NdjsonInput):
+    """A JSON array of records too long to hold whole, streamed: read as NDJSON (see `_ArrayRecords`).
+
+    Its columns and their types come from the records in its first 64 KiB, as for NDJSON; a
+    row number in a message is the 1-based record.
+    """
+
+    format = "json"
+
+    def __init__(self, display, head: bytes, stream, reopen) -> None:
+        records = _ArrayRecords(stream, display)
+        self._records = records
+        self._reopen_array = reopen
+        converted = bytearray(head)
+        _ArrayRecords(None, display)._convert(converted)
+        super().__init__(display, bytes(converted[: converted.rfind(b"\n") + 1]), records, None)
+
+    def record_batches(self, names, settings, numeric=frozenset()):
+        try:
+            yield from super().record_batches(names, settings, numeric)
+        except InputError as error:
+            if error is not self._records.error or self._reopen_array is None:
+                raise
+            raise self._locate(error, names, 0) from None  # an earlier record may be wrong too
+
+    def _locate(self, error: Exception, names: list[str], done: int) -> InputError:
+        """The first wrong record, found by reading the records again one by one (else from `error`)."""
+        if self._reopen_array is None:
+            return error if isinstance(error, InputError) else super()._locate(error, names, done)
+        try:
+            with self._reopen_array() as stream, _ArrayRecords(stream, self.display) as records:
+                for number, line in enumerate(io.BufferedReader(records, buffer_size=1 << 20), 1):
+                    try:
+                        record = _json_loads(line)
+                    except ValueError as bad:
+                        message = _json_message(bad).replace(" at column", " in the record at column")
+                        return InputError(message, file=self.display, row=number, hint=_JSON_HINT)
+                    for name in names:
+                        misfit = _misfit(record.get(name), self._kinds[name])
+                        if misfit is not None:
+                            return InputError(
+                                f"{misfit} where earlier rows have {_expected(self._kinds[name])}",
+                                file=self.display,
+                                row=number,
+                                column=name,
+                                hint="use one type per column",
+                            )
+        except InputError as found:
+            return found
+        return error if isinstance(error, InputError) else super()._locate(error, names, done)
+
+
+def json_input(display: str, head: bytes, stream, reopen) -> Input:
+    """A JSON document: an array of records too long for its first 64 KiB is streamed
+    (`JsonArrayInput`), anything else read whole (`JsonInput`)."""
+    from .streams import _HEAD_BYTES
+
+    text = head.removeprefix(_BOM).lstrip()
+    if len(head) >= _HEAD_BYTES and text.startswith(b"[") and not text[1:].lstrip().startswith(b"]"):
+        converted = bytearray(head)
+        try:
+            _ArrayRecords(None, "")._convert(converted)
+        except InputError:
+            pass  # reported with its record when read
+        else:
+            if b"\n" in converted:  # a whole record in the head
+                return JsonArrayInput(display, head, stream, reopen)
+    return JsonInput(display, stream)
 
 
 class JsonInput(Input):

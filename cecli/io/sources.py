@@ -26,7 +26,7 @@ from cecli.errors import InputError
 from .base import STDIN_NAME, ReadSettings, pa
 from .csv import CsvInput
 from .inputs import Input
-from .json import JsonInput, NdjsonInput, _json_loads
+from .json import NdjsonInput, _json_loads, json_input
 from .parquet import ParquetInput
 from .remote import _filesystem, _remote, _scrub, redact
 from .streams import _BOM, _COMPRESSIONS, _EXTENSIONS, _MAGIC, _decompress, _peek, _reopen
@@ -126,7 +126,7 @@ def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | Non
         seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
         opened: Input = ParquetInput(display, stream, plain_path=seekable)
     elif fmt == "json":
-        opened = JsonInput(display, stream)
+        opened = json_input(display, head, stream, reopen)
     elif fmt == "ndjson":
         opened = NdjsonInput(display, head, stream, reopen)
     else:
