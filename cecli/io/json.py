@@ -368,7 +368,7 @@ class _ArrayRecords(io.RawIOBase):
             if block.strip():
                 self._fail("text after the JSON array", row=None, hint="a JSON document holds one array")
             return
-        where = np.flatnonzero(_SPECIAL[data])
+        where = np.flatnonzero(_SPECIAL.take(data))
         kinds = data[where]
         quotes = kinds == 34
         real = quotes.copy()
@@ -390,7 +390,9 @@ class _ArrayRecords(io.RawIOBase):
         outside = ~inside & ~quotes & (kinds != 92)
         if real.any():
             self._in_string = bool(inside[np.flatnonzero(real)[-1]])
-        tail = len(block) - len(block.rstrip(b"\\"))
+        tail = 0
+        while tail < len(block) and block[-1 - tail] == 92:  # without copying the block
+            tail += 1
         self._backslashes = tail + (self._backslashes if tail == len(block) else 0)
         spots, kinds = where[outside], kinds[outside]
         data[spots[(kinds == 10) | (kinds == 13)]] = 32
