@@ -130,6 +130,7 @@ class NdjsonInput(Input):
             words = {"number": "a number", "string": "text", "boolean": "a boolean", "object": "an object"}
             words["array"] = "a list"
             got, had = words.get(after, after), words.get(before, before)
+            had = "a list of numbers" if before == "array" else had  # as a list column is described above
             return InputError(
                 f"a list holding {got} where earlier rows have a list of numbers"
                 if inner
@@ -341,24 +342,25 @@ class _ArrayRecords(io.RawIOBase):
         if self.error is not None:
             raise self.error
         block = bytearray(self._stream.read(size if size and size > 0 else 1 << 22))
-        try:
-            if block:
-                self._convert(block)
-            elif self._last != _CLOSE_ARRAY:
-                self._fail(
-                    "the JSON array is not closed: the input ends inside it",
-                    row=self.records or None,
-                    hint="the file may be cut short",
-                )
-        except InputError as error:
-            self.error = error
-            raise
+        if block:
+            del block[self._convert(block) :]
+        elif self._last != _CLOSE_ARRAY:
+            self._fail(
+                "the JSON array is not closed: the input ends inside it",
+                row=self.records or None,
+                hint="the file may be cut short",
+            )
+        if self.error is not None and not block:
+            raise self.error
         return block
 
-    def _fail(self, message: str, *, row: int | None, hint: str) -> None:
-        raise InputError(message, file=self._display, row=row, hint=hint)
+    def _fail(self, message: str, *, row: int | None, hint: str, keep: int = 0) -> int:
+        """Note the error, raised on the next read; the records before it (`keep` bytes) are still read."""
+        self.error = InputError(message, file=self._display, row=row, hint=hint)
+        return keep
 
-    def _convert(self, block: bytearray) -> None:
+    def _convert(self, block: bytearray) -> int:
+        """Convert `block` in place; return how many of its bytes hold whole records before an error."""
         data = np.frombuffer(block, np.uint8)
         if self._start:
             self._start = False
@@ -366,8 +368,8 @@ class _ArrayRecords(io.RawIOBase):
                 data[:3] = 32
         if self._last == _CLOSE_ARRAY:  # after the array: only white space
             if block.strip():
-                self._fail("text after the JSON array", row=None, hint="a JSON document holds one array")
-            return
+                return self._fail("text after the JSON array", row=None, hint="a JSON document holds one array")
+            return len(block)
         where = np.flatnonzero(_SPECIAL.take(data))
         kinds = data[where]
         quotes = kinds == 34
@@ -418,22 +420,37 @@ class _ArrayRecords(io.RawIOBase):
         previous = np.concatenate([[self._last], sequence[:-1]])
         bad = np.flatnonzero(~_ALLOWED[previous, sequence])
         begun = np.cumsum(sequence == _OPEN_RECORD)
+        spots = spots[chosen]
         if bad.size:
             first = int(bad[0])
             record = self.records + int(begun[first]) + (sequence[first] != _OPEN_RECORD)
+            # The bytes up to the last separator before the error hold whole records: read them first.
+            separators = np.flatnonzero((sequence[:first] == _COMMA) | (sequence[:first] == _OPEN_ARRAY))
+            keep = int(spots[separators[-1]]) + 1 if separators.size else 0
+            self._mark(data, spots[:first], sequence[:first])
             if previous[first] == _CLOSE_ARRAY:
-                self._fail("text after the JSON array", row=None, hint="a JSON document holds one array")
+                return self._fail(
+                    "text after the JSON array", row=None, hint="a JSON document holds one array", keep=len(block)
+                )
             if previous[first] == _CLOSE_RECORD and sequence[first] == _OPEN_RECORD:
-                self._fail("invalid JSON: a comma is missing before the record", row=record, hint="use [{...}, {...}]")
-            self._fail("record is not a JSON object", row=record, hint="use [{...}, {...}]")
+                message = "invalid JSON: a comma is missing before the record"
+                return self._fail(message, row=record, hint="use [{...}, {...}]", keep=keep)
+            return self._fail("record is not a JSON object", row=record, hint="use [{...}, {...}]", keep=keep)
         if sequence.size:
             self.records += int(begun[-1])
             self._last = int(sequence[-1])
-        spots = spots[chosen]
+        self._mark(data, spots, sequence)
+        if self._last == _CLOSE_ARRAY and block[int(spots[-1]) + 1 :].strip():
+            return self._fail(
+                "text after the JSON array", row=None, hint="a JSON document holds one array", keep=len(block)
+            )
+        return len(block)
+
+    @staticmethod
+    def _mark(data: np.ndarray, spots: np.ndarray, sequence: np.ndarray) -> None:
+        """Turn the array's ``[`` into a blank, and the commas between records and its ``]`` into line ends."""
         data[spots[sequence == _OPEN_ARRAY]] = 32
         data[spots[(sequence == _COMMA) | (sequence == _CLOSE_ARRAY)]] = 10
-        if self._last == _CLOSE_ARRAY and block[int(spots[-1]) + 1 :].strip():
-            self._fail("text after the JSON array", row=None, hint="a JSON document holds one array")
 
 
 _SPECIAL = np.zeros(256, bool)
@@ -467,7 +484,7 @@ class JsonArrayInput(NdjsonInput):
         self._records = records
         self._reopen_array = reopen
         converted = bytearray(head)
-        _ArrayRecords(None, display)._convert(converted)
+        del converted[_ArrayRecords(None, display)._convert(converted) :]
         super().__init__(display, bytes(converted[: converted.rfind(b"\n") + 1]), records, None)
 
     def record_batches(self, names, settings, numeric=frozenset()):
@@ -486,9 +503,9 @@ class JsonArrayInput(NdjsonInput):
             with self._reopen_array() as stream, _ArrayRecords(stream, self.display) as records:
                 for number, line in enumerate(io.BufferedReader(records, buffer_size=1 << 20), 1):
                     try:
-                        record = _json_loads(line)
+                        record = _json_loads(line.strip())
                     except ValueError as bad:
-                        message = _json_message(bad).replace(" at column", " in the record at column")
+                        message = _json_message(bad).replace(" at column", " in the record at character")
                         return InputError(message, file=self.display, row=number, hint=_JSON_HINT)
                     for name in names:
                         misfit = _misfit(record.get(name), self._kinds[name])
@@ -513,13 +530,10 @@ def json_input(display: str, head: bytes, stream, reopen) -> Input:
     if len(head) >= _HEAD_BYTES and head.removeprefix(_BOM).lstrip().startswith(b"["):
         converted = bytearray(head)
         scanner = _ArrayRecords(None, display)
-        try:
-            scanner._convert(converted)
-        except InputError:
-            pass  # found again, with its line and column, in the whole document
-        else:
-            if scanner._last != _CLOSE_ARRAY and b"\n" in converted:  # longer than the head, a record in it
-                return JsonArrayInput(display, head, stream, reopen)
+        scanner._convert(converted)
+        # An error in the head is found again, with its line and column, in the whole document.
+        if scanner.error is None and scanner._last != _CLOSE_ARRAY and b"\n" in converted:
+            return JsonArrayInput(display, head, stream, reopen)  # longer than the head, a record in it
     return JsonInput(display, stream)
 
 
