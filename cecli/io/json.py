@@ -379,6 +379,7 @@ class _ArrayRecords(io.RawIOBase):
         maybe = np.flatnonzero((at > 0) & (data[np.maximum(at - 1, 0)] == 92))
         if self._backslashes and at.size and at[0] == 0:
             maybe = np.concatenate([[0], maybe])
+        quote_places = np.flatnonzero(quotes)
         for index in maybe.tolist():
             position = int(at[index])
             run = 0
@@ -387,7 +388,7 @@ class _ArrayRecords(io.RawIOBase):
             if run == position:
                 run += self._backslashes
             if run % 2:
-                real[np.flatnonzero(quotes)[index]] = False
+                real[quote_places[index]] = False
         inside = (np.cumsum(real) + self._in_string) % 2 == 1  # a quote that opens a string is marked inside
         outside = ~inside & ~quotes & (kinds != 92)
         if real.any():
