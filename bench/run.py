@@ -352,6 +352,7 @@ class Contender:
     prints_value: bool = True
     json_value: bool = False  # the value is the "value" key of a JSON document
     caveat: str | None = None  # why its value may legitimately differ (then a difference is a note, not a failure)
+    needs: str | None = None  # the module it imports: without it the row is skipped (and says so), not failed
 
 
 SKLEARN_CAVEAT = "sklearn does not renormalise rows and clips at machine eps, not 1e-7"
@@ -361,21 +362,23 @@ CONTENDERS: dict[str, Contender] = {
     # The full JSON summary: also accuracy and the histogram, which --value-only skips.
     "cecli JSON": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "-f", "json"], json_value=True),
     "cecli --out": Contender(lambda ds: [*cecli_argv(ds), "--summary-only", "--value-only", "--out", str(OUT_PATH)]),
-    "duckdb": Contender(lambda ds: _python(DUCKDB, duckdb_sql(ds))),
+    "duckdb": Contender(lambda ds: _python(DUCKDB, duckdb_sql(ds)), needs="duckdb"),
     "polars": Contender(
         lambda ds: _python(
             POLARS_JSON if ds.fmt == "ndjson" else POLARS_SPARSE if ds.kind == "sparse" else POLARS_BINARY,
             *_script_args(ds),
-        )
+        ),
+        needs="polars",
     ),
     "pyarrow floor": Contender(lambda ds: _python(PYARROW_FLOOR, *_script_args(ds)), prints_value=False),
     "pandas+sklearn": Contender(
         lambda ds: _python(SKLEARN_SPARSE if ds.kind == "sparse" else SKLEARN_BINARY, *_script_args(ds)),
         caveat=SKLEARN_CAVEAT,
+        needs="sklearn",
     ),
     "cecli 1 core": Contender(lambda ds: _taskset("0", [*cecli_argv(ds), "--summary-only", "--value-only"])),
     "cecli 2 cores": Contender(lambda ds: _taskset("0,1", [*cecli_argv(ds), "--summary-only", "--value-only"])),
-    "pytorch": Contender(lambda ds: _python(PYTORCH_SOFTMAX, *_script_args(ds))),
+    "pytorch": Contender(lambda ds: _python(PYTORCH_SOFTMAX, *_script_args(ds)), needs="torch"),
     # Per-sample output of every row, in each form (the value: the JSON document's, or none printed).
     "cecli -f json": Contender(lambda ds: [*cecli_argv(ds), "-f", "json"], json_value=True),
     "cecli -f ndjson": Contender(lambda ds: [*cecli_argv(ds), "-f", "ndjson"], prints_value=False),
@@ -457,20 +460,26 @@ def measure(ds: Dataset, repeat: int) -> list[Result]:
     fills the page cache and the import caches.
     """
     results, runs = {}, {}
+    from importlib.util import find_spec
+
     for name in ds.contenders:
         argv = CONTENDERS[name].argv(ds)
         results[name] = Result(ds.name, name, ds.rows, argv, [], wall_s=float("nan"), rss_mib=float("nan"), value=None)
         runs[name] = []
+        needs = CONTENDERS[name].needs
+        if needs and find_spec(needs) is None:
+            results[name].check = f"skipped: {needs} is not installed"
+            runs.pop(name)
     for _ in range(1 + repeat):
         for name, result in results.items():
-            if result.ok:
+            if result.ok and name in runs:
                 try:
                     runs[name].append(run_once(result.argv))
                 except RuntimeError as error:
                     result.check, result.ok = "FAILED (see stderr)", False
                     _log(f"  {name:<26} {error}")
     for name, result in results.items():
-        if result.ok:
+        if result.ok and name in runs:
             _summarize(result, runs[name][1:], CONTENDERS[name])
     return list(results.values())
 
