@@ -1,5 +1,5 @@
-"""A JSON array longer than its first 64 KiB is streamed as NDJSON (issue 19), and NDJSON is parsed in blocks
-on a pool of threads sized to the machine.
+"""A JSON array longer than its first 64 KiB is streamed as NDJSON and an object of columns column by column
+(issue 19), and NDJSON is parsed in blocks on a pool of threads sized to the machine.
 
 The same rows written as a JSON array (one line, one record a line, pretty-printed), as an object of columns, as
 NDJSON and as Parquet must give the same output byte for byte (only the input's path and format differ); errors
@@ -102,6 +102,9 @@ def test_a_long_array_is_streamed_and_a_short_one_read_whole(tmp_path):
             opened.close()
         # A one-line array within the first MiB is read whole (the head reads on to a line end).
         assert streamed == (name != "one-line.json"), name
+    opened = open_input(str(paths["columns.json"]))
+    opened.close()
+    assert type(opened) is io_json.JsonColumnsInput  # a plain file: each column from its own handle
     (tmp_path / "short.json").write_text(json.dumps(records(20)), encoding="utf-8")
     opened = open_input(str(tmp_path / "short.json"))
     opened.close()
@@ -246,6 +249,68 @@ def test_the_first_wrong_record_is_named_when_a_later_one_breaks_the_array(cecli
         "",
         "cecli: error: bad.json:100:y_pred: text where earlier rows have a list of numbers (use one type per column)\n",
     )
+
+
+def columns_with(column: str, values_text: str | None = None, rows: int = ROWS) -> str:
+    """The rows as an object of columns, one column's list replaced by `values_text` (JSON text)."""
+    rows_ = records(rows)
+    parts = []
+    for key in rows_[0]:
+        text = json.dumps([r[key] for r in rows_]) if key != column or values_text is None else values_text
+        parts.append(f"{json.dumps(key)}: {text}")
+    return "{" + ",\n".join(parts) + "}\n"
+
+
+def values_with(column: str, index: int, bad: str) -> str:
+    """The list of `column` with the value at 0-based `index` replaced by the JSON text `bad`."""
+    texts = [json.dumps(r[column]) for r in records()]
+    texts[index] = bad
+    return "[" + ", ".join(texts) + "]"
+
+
+COLUMN_ERRORS = [
+    pytest.param(
+        columns_with("g", json.dumps(["a"] * (ROWS - 1))),
+        f": column 'g': has {ROWS - 1} values but 'y_true' has {ROWS} (every column needs one value per row)",
+        id="unequal-lengths",
+    ),
+    pytest.param(
+        columns_with("g", "7"), ": column 'g': column is not a list (use {\"column\": [v1, v2, ...]})", id="not-a-list"
+    ),
+    pytest.param(
+        columns_with("g", '{"a": 1}'),
+        ": column 'g': column is not a list (use {\"column\": [v1, v2, ...]})",
+        id="object",
+    ),
+    pytest.param(
+        columns_with("y_true", values_with("y_true", BAD_AT - 1, '"two"')),
+        f":{BAD_AT}:y_true: text where earlier rows have a number (use one type per column)",
+        id="text-among-numbers",
+    ),
+    pytest.param(
+        columns_with("y_pred", values_with("y_pred", BAD_AT - 1, "[0.5, true, 0.5]")),
+        f":{BAD_AT}:y_pred: a list holding a boolean where earlier rows have a list of numbers "
+        "(use one type per column)",
+        id="boolean-in-a-list",
+    ),
+    pytest.param(
+        columns_with("y_true").replace('"g":', '"y_true":'),
+        ": duplicate key 'y_true' in a JSON object (give every column a unique name)",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        columns_with("y_true")[:-100],
+        ": the JSON document is not closed: the input ends inside it (the file may be cut short)",
+        id="cut-short",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), COLUMN_ERRORS)
+def test_an_error_in_a_long_object_of_columns_names_the_column(cecli, tmp_path, content, message):
+    (tmp_path / "bad.json").write_text(content, encoding="utf-8")
+    code, stdout, stderr = cecli("sparse", "bad.json", "-y", "y_true", "-p", "y_pred", "--by", "g", "--summary-only")
+    assert (code, stdout, stderr) == (BAD_INPUT, "", f"cecli: error: bad.json{message}\n")
 
 
 # --------------------------------------------------------------------------- bounded memory, in a real process

@@ -126,7 +126,7 @@ def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | Non
         seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
         opened: Input = ParquetInput(display, stream, plain_path=seekable)
     elif fmt == "json":
-        opened = json_input(display, head, stream, reopen)
+        opened = json_input(display, head, stream, reopen, path if regular and not codec else None)
     elif fmt == "ndjson":
         opened = NdjsonInput(display, head, stream, reopen)
     else:
