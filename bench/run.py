@@ -657,6 +657,10 @@ def _fmt_value(value: float | None) -> str:
     return "-" if value is None else f"{value:.12g}"
 
 
+def _fmt_mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def _fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
@@ -696,7 +700,8 @@ def table_rows(results: list[Result]) -> list[tuple[str, ...]]:
 def target_rows(goals: list[Target]) -> list[tuple[str, ...]]:
     verdict = {True: "met", False: "MISSED", None: "(reported)"}
     return [
-        (g.label, (_fmt_ratio if g.denominator else _fmt_value)(g.value), g.bound or "-", verdict[g.met]) for g in goals
+        (g.label, _fmt_ratio(g.value) if g.denominator else _fmt_mib(g.value), g.bound or "-", verdict[g.met])
+        for g in goals
     ]
 
 
