@@ -316,7 +316,7 @@ class _Scanner:
     def scan(self, data: np.ndarray, block) -> tuple[np.ndarray, ...]:
         """The places (in `block`) of its brackets, braces, commas and line ends outside strings, their
         bytes, their step in depth (+1, -1 or 0), and the depth before and after each."""
-        where = np.flatnonzero(_SPECIAL.take(data))
+        where = np.flatnonzero(_special(data))
         kinds = data[where]
         quotes = kinds == 34
         real = quotes.copy()
@@ -470,8 +470,19 @@ class _ArrayRecords(io.RawIOBase):
         data[spots[(sequence == _COMMA) | (sequence == _CLOSE_ARRAY)]] = 10
 
 
-_SPECIAL = np.zeros(256, bool)
-_SPECIAL[list(b'"\\{}[],\n\r')] = True
+def _special(data: np.ndarray) -> np.ndarray:
+    """Where `data` holds a quote, backslash, bracket, brace, comma or line end.
+
+    Comparisons, about twice as fast as looking each byte up in a table: ``b | 0x20`` is ``{`` for
+    ``{`` and ``[`` only, and ``}`` for ``}`` and ``]`` only.
+    """
+    folded = data | 0x20
+    found = folded == 0x7B
+    found |= folded == 0x7D
+    for byte in b'"\\,\n\r':
+        found |= data == byte
+    return found
+
 
 # Events outside records (see _ArrayRecords) and the ones that may follow each other.
 _OPEN_NONE, _OPEN_ARRAY, _OPEN_RECORD, _CLOSE_RECORD, _COMMA, _CLOSE_ARRAY, _OTHER = range(7)
