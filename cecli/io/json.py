@@ -740,27 +740,36 @@ class JsonColumnsInput(Input):
         return next((_json_kind(v) for v in values if v is not None), "number")
 
     def record_batches(self, names, settings, numeric=frozenset()):
+        from functools import partial
+
         import pyarrow.json as pa_json
+
+        from .pool import cores, ordered_map
 
         readers = {name: _ColumnItems(self._path, *self._spans[name][:2], self.display) for name in names}
         schemas = {name: pa.schema([("v", pa.list_(_arrow_kind(self._kinds[name])))]) for name in names}
+
+        def values(name: str, offset: int, n: int) -> pa.Array:
+            # The next n values as a one-row list, parsed by pyarrow and flattened (each column has its own
+            # reader, so the columns of a batch are read and parsed on every core).
+            text, commas = readers[name].take(n)
+            line = b'{"v": [' + text + b"]}\n"
+            try:
+                table = pa_json.read_json(
+                    pa.py_buffer(line),
+                    read_options=pa_json.ReadOptions(block_size=len(line) + 1, use_threads=False),
+                    parse_options=pa_json.ParseOptions(explicit_schema=schemas[name]),
+                )
+            except pa.ArrowInvalid:
+                raise self._locate(name, text, commas, offset) from None
+            return table.column("v").combine_chunks().flatten()
+
+        workers = min(cores(), len(names))
         try:
             for offset in range(0, self._rows, settings.batch_rows):
                 n = min(settings.batch_rows, self._rows - offset)
-                arrays = []
-                for name in names:
-                    text, commas = readers[name].take(n)
-                    line = b'{"v": [' + text + b"]}\n"
-                    try:
-                        table = pa_json.read_json(
-                            pa.py_buffer(line),
-                            read_options=pa_json.ReadOptions(block_size=len(line) + 1, use_threads=False),
-                            parse_options=pa_json.ParseOptions(explicit_schema=schemas[name]),
-                        )
-                    except pa.ArrowInvalid:
-                        raise self._locate(name, text, commas, offset) from None
-                    arrays.append(table.column("v").combine_chunks().flatten())
-                yield pa.RecordBatch.from_arrays(arrays, names=names)
+                read = ordered_map(partial(values, offset=offset, n=n), names, workers, name="cecli-json")
+                yield pa.RecordBatch.from_arrays(list(read), names=names)
         finally:
             for reader in readers.values():
                 reader.close()
