@@ -362,7 +362,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 # --------------------------------------------------------------------------- threads give the same bytes
 
 
-@pytest.mark.parametrize("name", ["rows.ndjson", "record-a-line.json"])
+@pytest.mark.parametrize("name", ["rows.ndjson", "record-a-line.json", "columns.json"])
 def test_threaded_decoding_gives_the_same_bytes_as_one_thread(cecli, tmp_path, monkeypatch, name):
     write_shapes(tmp_path, records())
     monkeypatch.setattr(io_json, "_NDJSON_BLOCK_BYTES", 4096)  # many blocks, so many in flight at once
