@@ -44,7 +44,7 @@ DATA_FORMAT_VERSION = 1  # bump when the generators change, to regenerate old du
 class Dataset:
     name: str
     kind: str  # "sparse" (label + p_0..p_{C-1}), "binary" (y_true + y_pred) or "logits" (label + a list column)
-    fmt: str  # "parquet", "csv", "ndjson" or "json" (an array of records)
+    fmt: str  # "parquet", "csv", "ndjson", "json" (an array of records) or "columns.json" (an object of columns)
     rows: int
     classes: int
     contenders: tuple[str, ...]
@@ -86,6 +86,7 @@ def datasets(rows: int, csv_rows: int, classes: int) -> list[Dataset]:
         Dataset("parquet 2x rows", "sparse", "parquet", 2 * rows, classes, ("cecli", "cecli --out")),
         Dataset("ndjson", "sparse", "ndjson", json_rows, classes, ("cecli", "cecli JSON", "duckdb", "polars")),
         Dataset("json array", "sparse", "json", json_rows, classes, ("cecli", "duckdb")),
+        Dataset("json columns", "sparse", "columns.json", json_rows, classes, ("cecli",)),
         Dataset("softmax 1000 classes", "logits", "parquet", max(4, rows // 200), 1000, ("cecli", "pytorch")),
         Dataset("10k classes", "sparse", "parquet", max(4, rows // 5000), 10_000, ("cecli", "cecli auto columns")),
         Dataset("per-sample", "sparse", "parquet", max(4, rows // 10), classes, PER_SAMPLE, reference="cecli -f json"),
@@ -167,7 +168,9 @@ def generate(ds: Dataset) -> None:
         rng = np.random.default_rng(SEED)
         make_chunk = {"sparse": _sparse_chunk, "binary": _binary_chunk, "logits": _logits_chunk}[ds.kind]
         tmp = ds.path.with_name(ds.path.name + ".tmp")
-        if ds.fmt in ("ndjson", "json"):
+        if ds.fmt == "columns.json":
+            _write_json_columns(make_chunk(rng, ds.rows, ds.classes), tmp)
+        elif ds.fmt in ("ndjson", "json"):
             _write_json(make_chunk(rng, ds.rows, ds.classes), tmp, array=ds.fmt == "json")
         else:
             writer = None
@@ -204,6 +207,18 @@ def _write_json(table, path: Path, *, array: bool) -> None:
             out.write((",\n" if array and start else "") + (",\n" if array else "\n").join(lines))
             out.write("" if array else "\n")
         out.write("\n]\n" if array else "")
+
+
+def _write_json_columns(table, path: Path) -> None:
+    """`table` as one JSON object of columns, ``{"label": [...], "p_0": [...], ...}``."""
+    import numpy as np
+
+    with path.open("w") as out:
+        for i, name in enumerate(table.column_names):
+            column = table.column(name).to_numpy()
+            values = column.astype(np.float64 if column.dtype.kind == "f" else column.dtype).tolist()
+            out.write(("{" if i == 0 else ",\n") + json.dumps(name) + ": [" + ", ".join(map(str, values)) + "]")
+        out.write("}\n")
 
 
 # --------------------------------------------------------------------------- contenders
@@ -555,6 +570,10 @@ def targets() -> list[Target]:
             "<= 2.0",
         ),
         Target("JSON array: cecli peak RSS, MiB", (arr, "cecli"), None, "rss_mib", "<= 300"),
+        Target(
+            "JSON object of columns: cecli time / NDJSON", ("json columns", "cecli"), (nd, "cecli"), "wall_s", "<= 2.0"
+        ),
+        Target("JSON object of columns: cecli peak RSS, MiB", ("json columns", "cecli"), None, "rss_mib", "<= 300"),
         Target("softmax 1000 classes: cecli time / PyTorch", (soft, "cecli"), (soft, "pytorch"), "wall_s", "<= 0.8"),
         Target("softmax 1000 classes: cecli peak RSS, MiB", (soft, "cecli"), None, "rss_mib", "<= 400"),
         Target(
