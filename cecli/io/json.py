@@ -501,8 +501,8 @@ for _before, _after in [
 class JsonArrayInput(NdjsonInput):
     """A JSON array of records too long to hold whole, streamed: read as NDJSON (see `_ArrayRecords`).
 
-    Its columns and their types come from the records in its first 64 KiB, as for NDJSON; a
-    row number in a message is the 1-based record.
+    As for NDJSON, its columns are the keys of its first record and a column's type is that of
+    its first non-null value in the first 64 KiB; a row number in a message is the 1-based record.
     """
 
     format = "json"
@@ -722,9 +722,13 @@ class JsonColumnsInput(Input):
                     column=name,
                     hint="every column needs one value per row",
                 )
-        self._spans, self._rows = spans, counts[first]
+        self._spans, self._rows, self._rows_read = spans, counts[first], 0
         self._kinds = {name: self._kind(name) for name in spans}
         self._set_columns(_arrow_fields(pa.schema([(n, _arrow_kind(k)) for n, k in self._kinds.items()])))
+
+    def position(self) -> int | None:
+        """Bytes consumed so far, estimated from the rows read (the first pass read the whole file)."""
+        return None if self.size is None or not self._rows else int(self.size * self._rows_read / self._rows)
 
     def _kind(self, name: str) -> str:
         """The JSON type of the column's first non-null value among its first 1000 (all null: a number)."""
@@ -769,7 +773,9 @@ class JsonColumnsInput(Input):
             for offset in range(0, self._rows, settings.batch_rows):
                 n = min(settings.batch_rows, self._rows - offset)
                 read = ordered_map(partial(values, offset=offset, n=n), names, workers, name="cecli-json")
-                yield pa.RecordBatch.from_arrays(list(read), names=names)
+                record_batch = pa.RecordBatch.from_arrays(list(read), names=names)
+                self._rows_read = offset + n
+                yield record_batch
         finally:
             for reader in readers.values():
                 reader.close()
