@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -42,8 +43,8 @@ DATA_FORMAT_VERSION = 1  # bump when the generators change, to regenerate old du
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    kind: str  # "sparse" (label + p_0..p_{C-1}) or "binary" (y_true + y_pred)
-    fmt: str  # "parquet" or "csv"
+    kind: str  # "sparse" (label + p_0..p_{C-1}), "binary" (y_true + y_pred) or "logits" (label + a list column)
+    fmt: str  # "parquet", "csv", "ndjson", "json" (an array of records) or "columns.json" (an object of columns)
     rows: int
     classes: int
     contenders: tuple[str, ...]
@@ -51,7 +52,7 @@ class Dataset:
 
     @property
     def path(self) -> Path:
-        shape = f"{self.rows}x{self.classes}" if self.kind == "sparse" else str(self.rows)
+        shape = f"{self.rows}x{self.classes}" if self.kind != "binary" else str(self.rows)
         return DATA / f"{self.kind}-{shape}.{self.fmt}"
 
     @property
@@ -69,13 +70,19 @@ class Dataset:
 
 FULL = ("cecli", "cecli JSON", "cecli --out", "duckdb", "polars", "pyarrow floor", "pandas+sklearn")
 BOOTSTRAP_ROWS = 1_000_000  # issue 15: --bootstrap 1000 on 1M rows, under 20 s on 2 cores
+SCALING = ("cecli 1 core", "cecli 2 cores")  # the same command under taskset -c 0 and -c 0,1
 STARTUP = ("python -c 'import numpy'", "python -c 'import numpy, typer'", "cecli --version", "cecli bce")
+PER_SAMPLE = ("cecli -f json", "cecli -f ndjson", "cecli --out .parquet", "cecli --out .ndjson")
 
 
 def datasets(rows: int, csv_rows: int, classes: int) -> list[Dataset]:
+    json_rows = csv_rows // 2  # 1M rows x 10 classes: about 290 MB of JSON text
+    # Start-up first and the per-sample outputs (megabytes of stdout, kept by this process) last: a child
+    # started by vfork counts this process's pages in its ru_maxrss, so it must stay small before each.
     return [
-        Dataset("parquet", "sparse", "parquet", rows, classes, (*FULL, "cecli JSON --ci 95")),
-        Dataset("csv", "sparse", "csv", csv_rows, classes, FULL),
+        Dataset("startup (3-row csv)", "binary", "csv", 3, 2, STARTUP, reference="cecli bce"),
+        Dataset("parquet", "sparse", "parquet", rows, classes, (*FULL, *SCALING, "cecli JSON --ci 95")),
+        Dataset("csv", "sparse", "csv", csv_rows, classes, FULL + SCALING),
         Dataset("binary", "binary", "parquet", rows, 2, FULL),
         Dataset("parquet 2x rows", "sparse", "parquet", 2 * rows, classes, ("cecli", "cecli --out")),
         Dataset(
@@ -87,7 +94,12 @@ def datasets(rows: int, csv_rows: int, classes: int) -> list[Dataset]:
             ("cecli JSON", "cecli JSON --bootstrap 1000"),
             reference="cecli JSON",
         ),
-        Dataset("startup (3-row csv)", "binary", "csv", 3, 2, STARTUP, reference="cecli bce"),
+        Dataset("ndjson", "sparse", "ndjson", json_rows, classes, ("cecli", "cecli JSON", "duckdb", "polars")),
+        Dataset("json array", "sparse", "json", json_rows, classes, ("cecli", "duckdb")),
+        Dataset("json columns", "sparse", "columns.json", json_rows, classes, ("cecli",)),
+        Dataset("softmax 1000 classes", "logits", "parquet", max(4, rows // 200), 1000, ("cecli", "pytorch")),
+        Dataset("10k classes", "sparse", "parquet", max(4, rows // 5000), 10_000, ("cecli", "cecli auto columns")),
+        Dataset("per-sample", "sparse", "parquet", max(4, rows // 10), classes, PER_SAMPLE, reference="cecli -f json"),
     ]
 
 
@@ -102,6 +114,16 @@ def _sparse_chunk(rng, n: int, classes: int):
     labels = (rng.random((n, 1)) < probs.cumsum(axis=1)).argmax(axis=1).astype(np.int64)
     columns = {"label": labels} | {f"p_{c}": probs[:, c].astype(np.float32) for c in range(classes)}
     return pa.table(columns)
+
+
+def _logits_chunk(rng, n: int, classes: int):
+    """Raw scores (normal, sd 3, float32) as one fixed-size list column, and a uniform label."""
+    import numpy as np
+    import pyarrow as pa
+
+    scores = (3 * rng.standard_normal((n, classes))).astype(np.float32)
+    logits = pa.FixedSizeListArray.from_arrays(pa.array(scores.ravel()), classes)
+    return pa.table({"label": rng.integers(0, classes, n), "logits": logits})
 
 
 def _binary_chunk(rng, n: int, classes: int):
@@ -154,20 +176,59 @@ def generate(ds: Dataset) -> None:
         ds.path.write_text("y_true,y_pred\n1,0.9\n0,0.2\n1,0.6\n")
     else:
         rng = np.random.default_rng(SEED)
-        make_chunk = _sparse_chunk if ds.kind == "sparse" else _binary_chunk
+        make_chunk = {"sparse": _sparse_chunk, "binary": _binary_chunk, "logits": _logits_chunk}[ds.kind]
         tmp = ds.path.with_name(ds.path.name + ".tmp")
-        writer = None
-        for start in range(0, ds.rows, ROW_GROUP):
-            table = make_chunk(rng, min(ROW_GROUP, ds.rows - start), ds.classes)
-            if writer is None:
-                writer = (
-                    pq.ParquetWriter(tmp, table.schema) if ds.fmt == "parquet" else pcsv.CSVWriter(tmp, table.schema)
-                )
-            writer.write_table(table, **({"row_group_size": ROW_GROUP} if ds.fmt == "parquet" else {}))
-        writer.close()
+        if ds.fmt == "columns.json":
+            _write_json_columns(make_chunk(rng, ds.rows, ds.classes), tmp)
+        elif ds.fmt in ("ndjson", "json"):
+            _write_json(make_chunk(rng, ds.rows, ds.classes), tmp, array=ds.fmt == "json")
+        else:
+            writer = None
+            for start in range(0, ds.rows, ROW_GROUP):
+                table = make_chunk(rng, min(ROW_GROUP, ds.rows - start), ds.classes)
+                if writer is None:
+                    writer = (
+                        pq.ParquetWriter(tmp, table.schema)
+                        if ds.fmt == "parquet"
+                        else pcsv.CSVWriter(tmp, table.schema)
+                    )
+                writer.write_table(table, **({"row_group_size": ROW_GROUP} if ds.fmt == "parquet" else {}))
+            writer.close()
         tmp.replace(ds.path)
     _params_path(ds).write_text(json.dumps(ds.params, indent=2) + "\n")
     _log(f"  {ds.path.stat().st_size / 2**20:,.0f} MiB in {time.perf_counter() - started:.1f} s")
+
+
+def _write_json(table, path: Path, *, array: bool) -> None:
+    """`table` as NDJSON, or as one JSON array with a record a line (as ``json.dump`` users write them)."""
+    import numpy as np
+
+    names = table.column_names
+    columns = [table.column(n).to_numpy() for n in names]
+    with path.open("w") as out:
+        out.write("[\n" if array else "")
+        for start in range(0, table.num_rows, 100_000):
+            part = [c[start : start + 100_000] for c in columns]
+            texts = [[str(v) for v in p.astype(np.float64 if p.dtype.kind == "f" else p.dtype).tolist()] for p in part]
+            lines = [
+                "{" + ", ".join(f'"{n}": {v}' for n, v in zip(names, row, strict=True)) + "}"
+                for row in zip(*texts, strict=True)
+            ]
+            out.write((",\n" if array and start else "") + (",\n" if array else "\n").join(lines))
+            out.write("" if array else "\n")
+        out.write("\n]\n" if array else "")
+
+
+def _write_json_columns(table, path: Path) -> None:
+    """`table` as one JSON object of columns, ``{"label": [...], "p_0": [...], ...}``."""
+    import numpy as np
+
+    with path.open("w") as out:
+        for i, name in enumerate(table.column_names):
+            column = table.column(name).to_numpy()
+            values = column.astype(np.float64 if column.dtype.kind == "f" else column.dtype).tolist()
+            out.write(("{" if i == 0 else ",\n") + json.dumps(name) + ": [" + ", ".join(map(str, values)) + "]")
+        out.write("}\n")
 
 
 # --------------------------------------------------------------------------- contenders
@@ -202,6 +263,33 @@ scan = pl.scan_parquet if path.endswith(".parquet") else pl.scan_csv
 y, p = pl.col("y_true").cast(pl.Float64), pl.col("y_pred").cast(pl.Float64).clip(eps, 1 - eps)
 loss = -(y * p.log() + (1 - y) * (1 - p).log())
 print(repr(scan(path).select(loss.mean()).collect().item()))
+"""
+
+POLARS_JSON = """
+import sys
+import polars as pl
+path, classes, eps = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+p = [pl.col(f"p_{c}").cast(pl.Float64) for c in range(classes)]
+picked = pl.when(pl.col("label") == 0).then(p[0])
+for c in range(1, classes):
+    picked = picked.when(pl.col("label") == c).then(p[c])
+loss = -(picked / pl.sum_horizontal(p)).clip(eps, 1 - eps).log()
+print(repr(pl.scan_ndjson(path).select(loss.mean()).collect().item()))
+"""
+
+# PyTorch's own way for logits: read the list column, float64 scores, F.cross_entropy (log-softmax + NLL).
+PYTORCH_SOFTMAX = """
+import sys
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+import torch.nn.functional as F
+torch.set_num_threads(len(__import__("os").sched_getaffinity(0)))
+table = pq.read_table(sys.argv[1])
+classes = table.schema.field("logits").type.list_size
+scores = table.column("logits").combine_chunks().values.to_numpy().astype(np.float64).reshape(-1, classes)
+labels = torch.from_numpy(table.column("label").to_numpy())
+print(repr(F.cross_entropy(torch.from_numpy(scores), labels).item()))
 """
 
 PYARROW_FLOOR = """
@@ -251,9 +339,18 @@ def _cecli() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "cecli"]
 
 
-def cecli_argv(ds: Dataset) -> list[str]:
-    columns = ["-y", "label", "-p", "p_*"] if ds.kind == "sparse" else ["-y", "y_true", "-p", "y_pred"]
-    return [*_cecli(), ds.kind if ds.kind == "sparse" else "bce", str(ds.path), *columns]
+def cecli_argv(ds: Dataset, *, columns: bool = True) -> list[str]:
+    command, chosen = {
+        "sparse": ("sparse", ["-y", "label", "-p", "p_*"]),
+        "binary": ("bce", ["-y", "y_true", "-p", "y_pred"]),
+        "logits": ("softmax", ["-y", "label", "-p", "logits"]),
+    }[ds.kind]
+    return [*_cecli(), command, str(ds.path), *(chosen if columns else [])]
+
+
+def _taskset(cpus: str, argv: list[str]) -> list[str]:
+    """`argv` on the given processors (the scaling rows); unchanged where taskset is missing."""
+    return ["taskset", "-c", cpus, *argv] if shutil.which("taskset") else argv
 
 
 OUT_DIR = Path(tempfile.gettempdir()) / f"cecli-bench-{os.getpid()}"
@@ -261,7 +358,8 @@ OUT_PATH = OUT_DIR / "per-sample.parquet"
 
 
 def duckdb_sql(ds: Dataset) -> str:
-    source = f"read_{ds.fmt}('{ds.path}')"
+    reader = {"ndjson": "read_ndjson", "json": "read_json"}.get(ds.fmt, f"read_{ds.fmt}")
+    source = f"{reader}('{ds.path}')"
     clip = f"greatest(least({{}}, 1 - {EPS!r}), {EPS!r})"
     if ds.kind == "sparse":
         p = [f"p_{c}::DOUBLE" for c in range(ds.classes)]
@@ -279,6 +377,7 @@ class Contender:
     prints_value: bool = True
     json_value: bool = False  # the value is the "value" key of a JSON document
     caveat: str | None = None  # why its value may legitimately differ (then a difference is a note, not a failure)
+    needs: str | None = None  # the module it imports: without it the row is skipped (and says so), not failed
 
 
 SKLEARN_CAVEAT = "sklearn does not renormalise rows and clips at machine eps, not 1e-7"
@@ -295,13 +394,35 @@ CONTENDERS: dict[str, Contender] = {
     "cecli JSON --bootstrap 1000": Contender(
         lambda ds: [*cecli_argv(ds), "--summary-only", "-f", "json", "--bootstrap", "1000"], json_value=True
     ),
-    "duckdb": Contender(lambda ds: _python(DUCKDB, duckdb_sql(ds))),
-    "polars": Contender(lambda ds: _python(POLARS_SPARSE if ds.kind == "sparse" else POLARS_BINARY, *_script_args(ds))),
+    "duckdb": Contender(lambda ds: _python(DUCKDB, duckdb_sql(ds)), needs="duckdb"),
+    "polars": Contender(
+        lambda ds: _python(
+            POLARS_JSON if ds.fmt == "ndjson" else POLARS_SPARSE if ds.kind == "sparse" else POLARS_BINARY,
+            *_script_args(ds),
+        ),
+        needs="polars",
+    ),
     "pyarrow floor": Contender(lambda ds: _python(PYARROW_FLOOR, *_script_args(ds)), prints_value=False),
     "pandas+sklearn": Contender(
         lambda ds: _python(SKLEARN_SPARSE if ds.kind == "sparse" else SKLEARN_BINARY, *_script_args(ds)),
         caveat=SKLEARN_CAVEAT,
+        needs="sklearn",
     ),
+    "cecli 1 core": Contender(lambda ds: _taskset("0", [*cecli_argv(ds), "--summary-only", "--value-only"])),
+    "cecli 2 cores": Contender(lambda ds: _taskset("0,1", [*cecli_argv(ds), "--summary-only", "--value-only"])),
+    "pytorch": Contender(lambda ds: _python(PYTORCH_SOFTMAX, *_script_args(ds)), needs="torch"),
+    # Per-sample output of every row, in each form (the value: the JSON document's, or none printed).
+    "cecli -f json": Contender(lambda ds: [*cecli_argv(ds), "-f", "json"], json_value=True),
+    "cecli -f ndjson": Contender(lambda ds: [*cecli_argv(ds), "-f", "ndjson"], prints_value=False),
+    "cecli --out .parquet": Contender(
+        lambda ds: [*cecli_argv(ds), "--summary-only", "-f", "json", "--out", str(OUT_PATH)], json_value=True
+    ),
+    "cecli --out .ndjson": Contender(
+        lambda ds: [*cecli_argv(ds), "--summary-only", "-f", "json", "--out", str(OUT_PATH.with_suffix(".ndjson"))],
+        json_value=True,
+    ),
+    # Columns found by the automatic rules (label first, the rest the classes) instead of -y/-p.
+    "cecli auto columns": Contender(lambda ds: [*cecli_argv(ds, columns=False), "--summary-only", "--value-only"]),
     "python -c 'import numpy'": Contender(lambda ds: _python("import numpy"), prints_value=False),
     # The floor of any Typer + NumPy command line, for reading the start-up ratios.
     "python -c 'import numpy, typer'": Contender(lambda ds: _python("import numpy, typer"), prints_value=False),
@@ -334,7 +455,8 @@ def run_once(argv: list[str]) -> Run:
     shutil.rmtree(OUT_DIR, ignore_errors=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[:3]}... exited {proc.returncode}:\n{stderr[-2000:]}")
-    return Run(wall, usage.ru_maxrss / _RSS_UNIT, stdout)
+    # Keep the head and the tail only: a per-sample output is megabytes, and this process must stay small.
+    return Run(wall, usage.ru_maxrss / _RSS_UNIT, stdout if len(stdout) < 1 << 16 else stdout[:4096] + stdout[-4096:])
 
 
 _RSS_UNIT = 2**20 if sys.platform == "darwin" else 2**10  # ru_maxrss: bytes on macOS, KiB on Linux
@@ -370,20 +492,26 @@ def measure(ds: Dataset, repeat: int) -> list[Result]:
     fills the page cache and the import caches.
     """
     results, runs = {}, {}
+    from importlib.util import find_spec
+
     for name in ds.contenders:
         argv = CONTENDERS[name].argv(ds)
         results[name] = Result(ds.name, name, ds.rows, argv, [], wall_s=float("nan"), rss_mib=float("nan"), value=None)
         runs[name] = []
+        needs = CONTENDERS[name].needs
+        if needs and find_spec(needs) is None:
+            results[name].check = f"skipped: {needs} is not installed"
+            runs.pop(name)
     for _ in range(1 + repeat):
         for name, result in results.items():
-            if result.ok:
+            if result.ok and name in runs:
                 try:
                     runs[name].append(run_once(result.argv))
                 except RuntimeError as error:
                     result.check, result.ok = "FAILED (see stderr)", False
                     _log(f"  {name:<26} {error}")
     for name, result in results.items():
-        if result.ok:
+        if result.ok and name in runs:
             _summarize(result, runs[name][1:], CONTENDERS[name])
     return list(results.values())
 
@@ -391,7 +519,8 @@ def measure(ds: Dataset, repeat: int) -> list[Result]:
 def _summarize(result: Result, runs: list[Run], contender: Contender) -> None:
     text = runs[-1].stdout.strip().splitlines()
     if contender.json_value:
-        result.value = json.loads(runs[-1].stdout)["value"]
+        found = re.search(r'"value": ([-+0-9.eE]+|null)', runs[-1].stdout)  # near the start of the document
+        result.value = float(found.group(1)) if found and found.group(1) != "null" else None
     else:
         result.value = float(text[-1]) if contender.prints_value and text else None
     result.times_s = [r.wall_s for r in runs]
@@ -430,7 +559,7 @@ def check_and_ratio(results: list[Result], ds: Dataset) -> None:
 class Target:
     label: str
     numerator: tuple[str, str]  # (dataset, contender)
-    denominator: tuple[str, str]
+    denominator: tuple[str, str] | None  # None: the numerator's own figure (seconds or MiB)
     metric: str  # "wall_s" or "rss_mib"
     bound: str | None = None  # "<= 1.0", ">= 10", or None (reported only)
     value: float | None = field(default=None)
@@ -438,12 +567,47 @@ class Target:
 
 
 def targets() -> list[Target]:
-    pq, csv, big = "parquet", "csv", "parquet 2x rows"
+    """Issue 19's table (and the earlier goals): ratios of medians from this one run."""
+    pq, csv, big, nd, arr = "parquet", "csv", "parquet 2x rows", "ndjson", "json array"
     up, numpy = "startup (3-row csv)", ("startup (3-row csv)", STARTUP[0])
+    soft, each, wide = "softmax 1000 classes", "per-sample", "10k classes"
     return [
-        Target("Parquet: cecli time / DuckDB", (pq, "cecli"), (pq, "duckdb"), "wall_s", "<= 1.0"),
+        Target("Parquet: cecli JSON summary time / DuckDB", (pq, "cecli JSON"), (pq, "duckdb"), "wall_s", "<= 1.0"),
+        Target("Parquet: cecli JSON summary time / Polars", (pq, "cecli JSON"), (pq, "polars"), "wall_s", "<= 1.0"),
+        Target("Parquet: cecli --value-only time / DuckDB", (pq, "cecli"), (pq, "duckdb"), "wall_s", "<= 0.9"),
         Target("Parquet: pandas+sklearn time / cecli", (pq, "pandas+sklearn"), (pq, "cecli"), "wall_s", ">= 10"),
-        Target("CSV: cecli time / DuckDB", (csv, "cecli"), (csv, "duckdb"), "wall_s", "<= 1.3"),
+        Target("CSV: cecli --value-only time / DuckDB", (csv, "cecli"), (csv, "duckdb"), "wall_s", "<= 1.0"),
+        Target("NDJSON: cecli --value-only time / DuckDB", (nd, "cecli"), (nd, "duckdb"), "wall_s", "<= 1.2"),
+        Target("NDJSON: cecli RSS / DuckDB", (nd, "cecli"), (nd, "duckdb"), "rss_mib", "<= 1.0"),
+        Target(
+            "JSON array: cecli time / cecli on the same rows as NDJSON",
+            (arr, "cecli"),
+            (nd, "cecli"),
+            "wall_s",
+            "<= 2.0",
+        ),
+        Target("JSON array: cecli peak RSS, MiB", (arr, "cecli"), None, "rss_mib", "<= 300"),
+        Target(
+            "JSON object of columns: cecli time / NDJSON", ("json columns", "cecli"), (nd, "cecli"), "wall_s", "<= 2.0"
+        ),
+        Target("JSON object of columns: cecli peak RSS, MiB", ("json columns", "cecli"), None, "rss_mib", "<= 300"),
+        Target("softmax 1000 classes: cecli time / PyTorch", (soft, "cecli"), (soft, "pytorch"), "wall_s", "<= 0.8"),
+        Target("softmax 1000 classes: cecli peak RSS, MiB", (soft, "cecli"), None, "rss_mib", "<= 400"),
+        Target(
+            "per-sample: -f ndjson / -f json", (each, "cecli -f ndjson"), (each, "cecli -f json"), "wall_s", "<= 1.5"
+        ),
+        Target(
+            "per-sample: --out .ndjson / --out .parquet",
+            (each, "cecli --out .ndjson"),
+            (each, "cecli --out .parquet"),
+            "wall_s",
+            "<= 1.5",
+        ),
+        Target(
+            "10k classes: automatic columns / -y -p", (wide, "cecli auto columns"), (wide, "cecli"), "wall_s", "<= 1.1"
+        ),
+        Target("Parquet scaling: 1 core / 2 cores", (pq, "cecli 1 core"), (pq, "cecli 2 cores"), "wall_s"),
+        Target("CSV scaling: 1 core / 2 cores", (csv, "cecli 1 core"), (csv, "cecli 2 cores"), "wall_s"),
         Target("CSV: cecli RSS / DuckDB (--summary-only)", (csv, "cecli"), (csv, "duckdb"), "rss_mib"),
         Target("CSV: cecli RSS / Polars (--summary-only)", (csv, "cecli"), (csv, "polars"), "rss_mib"),
         Target("Parquet: cecli RSS / DuckDB (--summary-only)", (pq, "cecli"), (pq, "duckdb"), "rss_mib"),
@@ -466,17 +630,18 @@ def targets() -> list[Target]:
             "wall_s",
         ),
         Target("Startup: cecli --version / import numpy", (up, "cecli --version"), numpy, "wall_s", "<= 1.5"),
-        Target("Startup: cecli bce 3 rows / import numpy", (up, "cecli bce"), numpy, "wall_s", "<= 1.5"),
+        Target("Startup: cecli bce 3 rows / import numpy", (up, "cecli bce"), numpy, "wall_s", "<= 1.3"),
     ]
 
 
 def evaluate(goals: list[Target], results: list[Result]) -> None:
-    found = {(r.dataset, r.contender): r for r in results}
+    found = {(r.dataset, r.contender): r for r in results if r.times_s}
     for goal in goals:
-        num, den = found.get(goal.numerator), found.get(goal.denominator)
-        if num is None or den is None:
+        num = found.get(goal.numerator)
+        den = found.get(goal.denominator) if goal.denominator else None
+        if num is None or (goal.denominator and den is None):
             continue
-        goal.value = getattr(num, goal.metric) / getattr(den, goal.metric)
+        goal.value = getattr(num, goal.metric) / (getattr(den, goal.metric) if den else 1.0)
         if goal.bound:
             op, limit = goal.bound.split()
             goal.met = goal.value <= float(limit) if op == "<=" else goal.value >= float(limit)
@@ -497,7 +662,7 @@ def machine_info() -> dict:
     except OSError:
         pass
     versions = {}
-    for package in ("cecli", "numpy", "pyarrow", "duckdb", "polars", "pandas", "scikit-learn"):
+    for package in ("cecli", "numpy", "pyarrow", "typer", "duckdb", "polars", "pandas", "scikit-learn", "torch"):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -541,11 +706,26 @@ def _fmt_value(value: float | None) -> str:
     return "-" if value is None else f"{value:.12g}"
 
 
+def _fmt_mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def _fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-COLUMNS = ("dataset", "rows", "contender", "wall s", "RSS MiB", "value", "cecli÷this time", "cecli÷this RSS", "check")
+COLUMNS = (
+    "dataset",
+    "rows",
+    "contender",
+    "wall s (median)",
+    "min–max s",
+    "RSS MiB",
+    "value",
+    "ref÷this time",
+    "ref÷this RSS",
+    "check",
+)
 
 
 def table_rows(results: list[Result]) -> list[tuple[str, ...]]:
@@ -555,6 +735,7 @@ def table_rows(results: list[Result]) -> list[tuple[str, ...]]:
             f"{r.rows:,}",
             r.contender,
             f"{r.wall_s:.3f}",
+            f"{min(r.times_s):.2f}–{max(r.times_s):.2f}" if r.times_s else "-",
             f"{r.rss_mib:.0f}",
             _fmt_value(r.value),
             _fmt_ratio(r.ratio_time),
@@ -567,7 +748,10 @@ def table_rows(results: list[Result]) -> list[tuple[str, ...]]:
 
 def target_rows(goals: list[Target]) -> list[tuple[str, ...]]:
     verdict = {True: "met", False: "MISSED", None: "(reported)"}
-    return [(g.label, _fmt_ratio(g.value), g.bound or "-", verdict[g.met]) for g in goals]
+    return [
+        (g.label, _fmt_ratio(g.value) if g.denominator else _fmt_mib(g.value), g.bound or "-", verdict[g.met])
+        for g in goals
+    ]
 
 
 def plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -611,9 +795,14 @@ def report(results: list[Result], goals: list[Target], info: dict, args: argpars
     }
     (RESULTS / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
     markdown = [
-        f"Machine: {machine_line(info)}. Median of {args.repeat} runs after a warm-up; each contender is a "
-        f"whole process; peak RSS is `ru_maxrss` from `wait4` (it cannot read below the runner's own "
-        f"{info['rss_floor_mib']:.0f} MiB). Ratios are cecli ÷ contender (below 1 = cecli is faster/smaller).",
+        f"Machine: {machine_line(info)}; load average before/after {_fmt_load(info['load_average'])} / "
+        f"{_fmt_load(os.getloadavg())}. Protocol: each contender is a whole process (cecli as "
+        f"`{' '.join(_cecli())}`, its bytecode compiled first, as an installed wheel has it); the contenders "
+        f"of a dataset take turns run by run (A B C A B C ...), after one warm-up round that also fills the "
+        f"page cache, so every figure is with a warm cache; median of {args.repeat} runs, with the spread "
+        f"(min–max); peak RSS is the largest `ru_maxrss` from `wait4` (it cannot read below the runner's own "
+        f"{info['rss_floor_mib']:.0f} MiB). Ratios are the dataset's reference (cecli) ÷ contender; the "
+        f"targets are ratios of medians from this one run.",
         "",
         markdown_table(COLUMNS, table_rows(results)),
         "",

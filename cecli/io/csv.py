@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
@@ -148,10 +147,11 @@ class CsvInput(Input):
             raise self._block_error(failed, names, numeric) from None
 
     def _parse_blocks(self, stream, names, numeric, settings) -> Iterator[pa.RecordBatch]:
-        """Parse `stream` in blocks of whole lines, two at a time, and yield batches in order.
+        """Parse `stream` in blocks of whole lines, one per core at a time, and yield batches in order.
 
         pyarrow's streaming reader parses on one core; blocks parsed in parallel by
-        ``read_csv`` use both, and memory stays bounded by a few blocks. Cutting at a
+        ``read_csv`` on a pool sized to the machine (:func:`~cecli.io.pool.cores`) use every
+        core, and memory stays bounded by a few blocks per core. Cutting at a
         line end is safe because quoted fields spanning lines are not supported anyway.
         A line longer than pyarrow's parse block (1 MiB) is read too: its block is then
         parsed again as one piece. A block that fails raises :class:`_BlockError`.
@@ -188,16 +188,13 @@ class CsvInput(Input):
             if second is None:  # a small input: no threads needed
                 yield parse(first, True)
                 return
-            from concurrent.futures import ThreadPoolExecutor
+            from itertools import chain
 
-            with ThreadPoolExecutor(2, thread_name_prefix="cecli-csv") as pool:
-                pending = deque([pool.submit(parse, first, True), pool.submit(parse, second, False)])
-                for block in blocks:
-                    pending.append(pool.submit(parse, block, False))
-                    if len(pending) > 2:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
+            from .pool import cores, ordered_map
+
+            # One parser per core (on one core, no thread), results in order.
+            numbered = chain([(first, True), (second, False)], ((block, False) for block in blocks))
+            yield from ordered_map(lambda item: parse(*item), numbered, cores(), name="cecli-csv")
 
         done = 0
         try:

@@ -26,7 +26,7 @@ from cecli.errors import InputError
 from .base import STDIN_NAME, ReadSettings, pa
 from .csv import CsvInput
 from .inputs import Input
-from .json import JsonInput, NdjsonInput, _json_loads
+from .json import NdjsonInput, _json_loads, json_input
 from .parquet import ParquetInput
 from .remote import _filesystem, _remote, _scrub, redact
 from .streams import (
@@ -157,7 +157,7 @@ def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | Non
 
         opened = NpzInput(display, stream, plain_path=path if regular and not codec else None)
     elif fmt == "json":
-        opened = JsonInput(display, stream)
+        opened = json_input(display, head, stream, reopen, path if regular and not codec else None)
     elif fmt == "ndjson":
         opened = NdjsonInput(display, head, stream, reopen)
     else:
