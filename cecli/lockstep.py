@@ -19,13 +19,15 @@ import numpy as np
 
 from .comparison_result import Paired
 from .errors import DataError, InputError
+from .files import _batches, _check_columns, _prefetched, _shown
 from .io.base import Batch, ReadSettings
 from .io.columns import Selection
 from .io.expand import expand_partitioned
 from .io.inputs import Input, _slice
 from .io.sources import open_input
-from .scoring import _batches, _check_columns, _class_labels, _class_names, _prefetched, _Scorer, _shown
+from .scoring import _class_labels, _class_names, _Scorer
 from .uncertainty import PairedBootstrapState, PairedNormalState, RandomizationState
+from .uncertainty.spread import row_denominators
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def _paired_batches(job: _Job, scorer_a: _Scorer, scorer_b: _Scorer, pairs, firs
         scorer_b.inputs["weight"] = scorer_a.inputs["weight"]
         arrays = {**batch_a.arrays, "predictions": batch_b.arrays["predictions"]}
         losses_b, _ = scorer_b.add(dataclasses.replace(batch_b, arrays=arrays, groups=batch_a.groups))
-        x = _row_denominators(weights, denominators, int(np.count_nonzero(counted)))
+        x = row_denominators(weights, denominators, int(np.count_nonzero(counted)))
         part = make(None, losses_a, losses_b, counted, weights, x, row)[None]
         whole = part if whole is None else whole + part
         if batch_a.groups:
@@ -221,15 +223,6 @@ def _value(value) -> str:
     """A label or weight as a message shows it: ``2`` for a whole number, else its ``repr``."""
     value = value.item() if hasattr(value, "item") else value
     return str(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
-
-
-def _row_denominators(weights, denominators, n: int):
-    """Each counted row's whole denominator ``x`` (``None``: the weights, or 1 without them)."""
-    if denominators is None:
-        return None
-    if isinstance(denominators, str):  # "count": the mean divides by the number of rows
-        return np.ones(n)
-    return denominators if weights is None else weights * denominators
 
 
 def _paired_maker(test: str, resamples: int | None, seed: int, level: float):

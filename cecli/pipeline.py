@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 
 from .engines import local
 from .errors import DataError, OptionError
+from .files import _shown
 from .io.base import ReadSettings
 from .io.columns import Selection, choose_columns
 from .io.expand import expand_partitioned, file_identity, would_read
@@ -31,7 +32,7 @@ from .numerics.reduce import ScoreState
 from .options import Interval, LossOptions
 from .plan import Plan
 from .result import InputInfo, LossResult, Spreads
-from .scoring import _class_names, _shown
+from .scoring import _class_names
 
 # What compute() reads: paths, or one table in memory. A pyarrow Table, RecordBatch or
 # RecordBatchReader and a pandas or Polars DataFrame are ArrowStreamExportable.

@@ -2,55 +2,28 @@
 
 :class:`_Scorer` validates and scores each :class:`~cecli.io.base.Batch` (error location,
 class weights the Keras way, accuracy, groups, the largest losses, per-sample buffers) into a
-:class:`~cecli.numerics.reduce.ScoreState`. :func:`score_files` runs it over whole files: the
-unit of work of a Dask task. The local engine (:mod:`cecli.engines.local`) and the Dask engine
-(:mod:`cecli.engines.dask`) both import this module, never each other.
+:class:`~cecli.numerics.reduce.ScoreState`, as the loss's registry entry says (:data:`_LABELS`,
+:func:`_keywords`, :func:`loss_function`). The loop over files that runs it is :mod:`cecli.files`,
+which the engines (:mod:`cecli.engines.local`, :mod:`cecli.engines.dask`) and :mod:`cecli.lockstep`
+import; this module imports none of them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import queue
-import threading
-from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
 
-from .errors import CellError, DataError, InputError, OptionError
-from .io.base import STDIN_NAME, Batch, ReadSettings
+from .errors import CellError, DataError, OptionError
+from .io.base import Batch
 from .io.columns import Column, Selection, class_names, class_numbers
-from .io.inputs import Input, aligned
-from .io.remote import redact
-from .io.sources import open_input
+from .io.inputs import Input
 from .losses import REGISTRY
 from .numerics import core, family, validate
+from .numerics.argmax import _hits, _row_argmax
 from .numerics.reduce import Histogram, Partial, ScoreState, TopK, grouped
 from .options import Interval, LossOptions
-
-
-def _check_columns(source: Input, selection: Selection, reference: str) -> None:
-    """Every selected column exists in `source` by name (columns were chosen on `reference`).
-
-    Readers find a selected column by its name in each file, never by its position in
-    `reference`: a file whose columns come in another order is read right.
-    """
-    have = {c.name: c for c in source.columns}
-    for role in ("labels", "predictions", "weight", "keep", "by"):
-        for column in selection.columns(role):
-            if column.name not in have or have[column.name].is_list != column.is_list:
-                raise InputError(
-                    f"has no column {column.name!r} like {_shown(reference)}",
-                    file=source.display,
-                    hint="every file of a dataset needs the same columns",
-                )
-
-
-def _shown(path: str) -> str:
-    """A path as messages and the JSON show it: stdin by name, URLs without credentials."""
-    return STDIN_NAME if path == "-" else redact(path)
 
 
 def _class_labels(opts: LossOptions, selection: Selection) -> bool:
@@ -66,19 +39,6 @@ def _class_labels(opts: LossOptions, selection: Selection) -> bool:
 def _class_names(predictions: tuple[Column, ...]) -> list[str] | None:
     """Class names from prediction column suffixes after the family prefix: ``p_cat, p_cow`` -> ``cat, cow``."""
     return class_names(predictions)
-
-
-def _batches(main: Input, label_input: Input | None, selection, read, opts, prefetch=None) -> Iterator[Batch]:
-    class_labels = _class_labels(opts, selection)
-    names = _class_names(selection.predictions)
-    if label_input is None:
-        yield from main.batches(selection, read, class_names=names, class_labels=class_labels, prefetch=prefetch)
-        return
-    predictions = main.batches(selection, read, roles=("predictions", "weight"), prefetch=prefetch)
-    label_batches = label_input.batches(
-        selection, read, roles=("labels",), class_names=names, class_labels=class_labels, prefetch=prefetch
-    )
-    yield from aligned(predictions, label_batches, left_name=main.display, right_name=label_input.display)
 
 
 class _Scored(NamedTuple):
@@ -241,15 +201,10 @@ class _Scorer:
         (normal) or which is reported beside it (bootstrap).
         """
         from .uncertainty import Spread
+        from .uncertainty.spread import row_denominators
 
         interval = self.interval
-        if isinstance(denominators, str):  # "count": the mean divides by the number of rows
-            x = np.ones(losses.size)
-        elif denominators is not None:
-            with np.errstate(over="ignore"):  # an infinite share makes the interval null, as a loss would
-                x = denominators if weights is None else weights * denominators
-        else:
-            x = None
+        x = row_denominators(weights, denominators, losses.size)
         arguments = (losses, weights, x, counted)
         draws = {"first_row": self.file_start + row_in_file, "resamples": interval.resamples, "seed": interval.seed}
         spreads = {"whole": Spread.grouped(None, *arguments, **draws)}
@@ -399,157 +354,6 @@ _LABELS = {
 }
 
 
-def score_files(
-    files: list[tuple[int, str]],
-    *,
-    selection: Selection,
-    opts: LossOptions,
-    read: ReadSettings,
-    per_class: bool = False,
-    top: int = 0,
-    extras: bool = True,
-    out_dir: str | None = None,
-    reference: str = "the first file",
-    check: Callable[[], None] | None = None,
-    interval: Interval | None = None,
-    file_starts: list[int] | None = None,
-) -> ScoreState:
-    """Score (index, path) or (index, path, hive partitions) files into one :class:`ScoreState`;
-    the unit of work of a Dask task.
-
-    With `out_dir`, per-sample losses of input file ``i`` go to ``out_dir/part-iiiii.parquet``
-    (``row`` counts records within that file), written atomically. `check`, if given, is called
-    before each batch and before a part is renamed into place; it raises to stop the work (a
-    cancelled Dask task), and the part's temporary file is then removed. `interval` adds the
-    uncertainty states of ``--ci``; `file_starts` (each file's first global row, by file index)
-    keys the bootstrap's draws, and is needed with ``--bootstrap`` unless `files` start at file 0.
-    """
-    scorer = None
-    readers: list[threading.Thread] = []
-    # As in the local engine: a reader thread decodes the next batches while this one computes.
-    prefetch = lambda record_batches: _prefetched(record_batches, readers)  # noqa: E731
-    for index, path, *partitions in files:
-        source = open_input(path, read, partitions[0] if partitions else None)
-        try:
-            _check_columns(source, selection, reference)
-            if scorer is None:
-                scorer = _Scorer(
-                    opts,
-                    selection,
-                    source,
-                    source,
-                    per_class=per_class,
-                    top=top,
-                    extras=extras,
-                    interval=interval,
-                    file_starts=file_starts,
-                )
-            scorer.start_file(index, source)
-            writer = None
-            if out_dir is not None:
-                from .io.writers import PerSampleWriter
-
-                part = os.path.join(out_dir, f"part-{index:05d}.parquet")
-                writer = PerSampleWriter(part, [c.name for c in selection.keep])
-            with writer if writer is not None else contextlib.nullcontext():
-                for batch in _batches(source, None, selection, read, opts, prefetch):
-                    if check is not None:
-                        check()
-                    losses, counted = scorer.add(batch)
-                    if writer is not None:
-                        _write(writer, batch.offset, losses, counted, batch, source)
-                if check is not None:
-                    check()
-        finally:
-            source.close()
-    return scorer.state if scorer is not None else ScoreState()
-
-
-def count_rows(
-    files: list[tuple],
-    *,
-    selection: Selection,
-    opts: LossOptions,
-    read: ReadSettings,
-    reference: str = "the first file",
-) -> dict[int, int]:
-    """``{file index: rows}`` of (index, path[, hive partitions]) files: the records a scoring pass counts.
-
-    The Dask engine's first pass under ``--bootstrap`` (:mod:`cecli.engines.dask`): the draws of a row
-    are keyed by its global row number, which a task can know only once the files before its own are
-    counted. The batches are read as scoring reads them, so the counts are the very same.
-    """
-    rows: dict[int, int] = {}
-    for index, path, *partitions in files:
-        source = open_input(path, read, partitions[0] if partitions else None)
-        try:
-            _check_columns(source, selection, reference)
-            rows[index] = sum(batch.size for batch in _batches(source, None, selection, read, opts))
-        finally:
-            source.close()
-    return rows
-
-
-_ABANDONED: list = []
-
-
-def _prefetched(batches: Iterator, threads: list[threading.Thread], depth: int = 2) -> Iterator:
-    """Read the next batches in a background thread while the caller computes.
-
-    pyarrow and NumPy release the GIL, so decoding and the math overlap on two cores.
-    Errors from the reader are re-raised in the caller's thread, in order.
-    """
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    finished = object()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(finished)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            slots.put(error)
-
-    thread = threading.Thread(target=produce, name="cecli-reader", daemon=True)
-    threads.append(thread)
-    thread.start()
-    complete = False
-    try:
-        while True:
-            item = slots.get()
-            if item is finished:
-                complete = True
-                return
-            if isinstance(item, BaseException):
-                complete = True  # the reader has stopped
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # After an interrupt the reader may be blocked on a pipe that never closes: don't wait for
-        # it, and keep its generator alive, because finalizing pyarrow's streaming reader waits
-        # for its read-ahead thread. The process is about to exit.
-        thread.join(timeout=None if complete else 0.2)
-        if thread.is_alive() or not complete:
-            _ABANDONED.append(batches)
-
-
-def _write(writer, first_row: int, losses: np.ndarray, counted: np.ndarray, batch: Batch, source: Input) -> None:
-    """Write a batch to ``--out``; a kept value the file cannot hold is named by its input file and row."""
-    try:
-        writer.write(first_row, losses, counted, batch.keep, batch.kept)
-    except CellError as error:
-        raise error.locate(file=source.display, row=source.user_row(batch.offset + error.index)) from None
-
-
 def _keywords(opts: LossOptions) -> dict:
     """The effective value of every keyword a registry entry may pass to its function (``losses.KEYWORDS``)."""
     pos_weight = None if opts.pos_weight is None else np.asarray(opts.pos_weight)
@@ -577,39 +381,3 @@ def _keywords(opts: LossOptions) -> dict:
 def loss_function(name: str):
     """A registry entry's per-sample function: in :mod:`cecli.numerics.core`, else :mod:`cecli.numerics.family`."""
     return getattr(core, name, None) or getattr(family, name)
-
-
-def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:
-    """1.0 where the predicted class is the true one, else 0.0 (``None`` when not predicted)."""
-    return None if predicted is None else (predicted == true_class).astype(np.float64)
-
-
-def _row_argmax(matrix: np.ndarray) -> np.ndarray:
-    """``matrix.argmax(axis=1)`` (first maximum wins), faster on column-major batches of few classes.
-
-    NumPy's argmax along short rows of a column-major matrix costs a call per row. Here each
-    column is compared with the row maxima once, the matches are packed as bits, and a table
-    maps each bit pattern to its lowest set bit: about 5x faster for 10 classes.
-    """
-    n_classes = matrix.shape[1]
-    if not 0 < n_classes <= _ARGMAX_TABLE_BITS or not matrix.flags.f_contiguous:
-        return matrix.argmax(axis=1)
-    top = matrix.max(axis=1)
-    bits = np.zeros(matrix.shape[0], dtype=np.uint16)
-    equal = np.empty(matrix.shape[0], dtype=bool)
-    for j in range(n_classes - 1, -1, -1):
-        np.equal(matrix[:, j], top, out=equal)
-        bits <<= 1
-        bits |= equal
-    return _LOWEST_SET_BIT.take(bits)
-
-
-_ARGMAX_TABLE_BITS = 12
-
-
-# Index of the lowest set bit of every 12-bit pattern (0 for 0, which cannot occur: a row equals its max).
-_patterns = np.arange(1 << _ARGMAX_TABLE_BITS)
-
-
-_LOWEST_SET_BIT = np.log2(np.maximum(_patterns & -_patterns, 1)).astype(np.int64)  # exact for powers of 2
-del _patterns

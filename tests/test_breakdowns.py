@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 import cecli
 from cecli.cli import app
 from cecli.io.base import ReadSettings
+from cecli.numerics.argmax import _row_argmax
 from cecli.numerics.reduce import HISTOGRAM_EDGES, Histogram
-from cecli.scoring import _row_argmax
 
 N = 200
 CLASSES = ("cat", "dog", "eel")

@@ -811,14 +811,14 @@ def test_out_folder_with_other_contents_is_refused(dump, tmp_path, runner, monke
 def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp_path, in_process_cluster, monkeypatch):
     """The first failure ends the run; the tasks still running stop at their next batch, so no part is
     written once compute() has returned, and none is left half-written."""
-    from cecli import scoring
+    from cecli import files as cecli_files
     from cecli.io.base import ReadSettings
 
     shards = _shards(dump)
     bad = shards[1]
     bad.write_bytes(b"PAR1 this is not a parquet file PAR1")
     started = []
-    slow_batches = scoring._batches
+    slow_batches = cecli_files._batches
 
     def slow(*args, **kwargs):  # about 0.5 s a file, so that tasks are still running at the failure
         for batch in slow_batches(*args, **kwargs):
@@ -828,7 +828,7 @@ def test_a_failed_task_cancels_the_others_and_leaves_no_temporary_part(dump, tmp
             time.sleep(0.05)
             yield batch
 
-    monkeypatch.setattr(scoring, "_batches", slow)
+    monkeypatch.setattr(cecli_files, "_batches", slow)
     monkeypatch.setattr(dask_engine, "TASK_FILES", 5)  # two tasks of 5 files, run side by side
     out = tmp_path / "losses"
     with pytest.raises(InputError) as caught:
@@ -962,11 +962,11 @@ SLOW_PRELOAD = '''
 import os
 import time
 
-import cecli.scoring
+import cecli.files
 
 MARK = {mark!r}
-if not getattr(cecli.scoring._batches, "slowed", False):  # a preload may run twice
-    _batches = cecli.scoring._batches
+if not getattr(cecli.files._batches, "slowed", False):  # a preload may run twice
+    _batches = cecli.files._batches
 
     def _slow(*args, **kwargs):
         for batch in _batches(*args, **kwargs):
@@ -975,7 +975,7 @@ if not getattr(cecli.scoring._batches, "slowed", False):  # a preload may run tw
             yield batch
 
     _slow.slowed = True
-    cecli.scoring._batches = _slow
+    cecli.files._batches = _slow
 '''
 
 
@@ -1048,11 +1048,11 @@ def test_a_file_the_worker_cannot_see_is_named_with_the_worker(dump, in_process_
 
 
 def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatch, capsys):
-    from cecli import scoring
+    from cecli import files as cecli_files
     from cecli.io.base import ReadSettings
 
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
-    slow_batches = scoring._batches
+    slow_batches = cecli_files._batches
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
     ) as cluster:
@@ -1064,7 +1064,7 @@ def test_a_cluster_that_loses_every_worker_stops_after_the_wait(dump, monkeypatc
                 time.sleep(0.02)  # the worker goes while the task still runs, so its result is lost
                 yield batch
 
-        monkeypatch.setattr(scoring, "_batches", slow_then_leave)
+        monkeypatch.setattr(cecli_files, "_batches", slow_then_leave)
         with pytest.raises(OptionError) as caught:
             compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
                     scheduler=cluster.scheduler_address, wait_for_workers=0.5)  # fmt: skip
@@ -1107,12 +1107,12 @@ def test_tls_address_without_tls_settings_is_a_usage_error(dump, runner, monkeyp
 
 
 def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, capsys):
-    from cecli import scoring
+    from cecli import files as cecli_files
     from cecli.io.base import ReadSettings
 
     monkeypatch.setattr(dask_engine, "WATCH_INTERVAL", 0.1)
     expected = compute("sparse", str(dump), y="label", p="p_*", per_sample=False).value
-    slow_batches = scoring._batches
+    slow_batches = cecli_files._batches
     left = threading.Event()
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
@@ -1131,7 +1131,7 @@ def test_a_cluster_whose_workers_come_back_finishes_the_run(dump, monkeypatch, c
                 time.sleep(0.02)
                 yield batch
 
-        monkeypatch.setattr(scoring, "_batches", slow_then_leave)
+        monkeypatch.setattr(cecli_files, "_batches", slow_then_leave)
         result = compute("sparse", str(dump), y="label", p="p_*", engine="dask", read=ReadSettings(batch_rows=10),
                          scheduler=cluster.scheduler_address, wait_for_workers=30, per_sample=False)  # fmt: skip
     assert result.value == expected
@@ -1186,9 +1186,9 @@ def test_merge_order_never_changes_a_bit(tied_dump, in_process_cluster, monkeypa
     result = compute("sparse", str(folder), **spec, engine="dask", scheduler=in_process_cluster.scheduler_address)
     assert result.to_dict(per_sample=False) == compute("sparse", str(folder), **spec).to_dict(per_sample=False)
 
-    from cecli import scoring
+    from cecli import files as cecli_files
 
-    states = [scoring.score_files(files, **seen["options"]) for files in seen["tasks"]]
+    states = [cecli_files.score_files(files, **seen["options"]) for files in seen["tasks"]]
     assert len(states) == 6
     left_to_right = states[0]
     for state in states[1:]:
@@ -1210,17 +1210,17 @@ def test_merge_order_never_changes_a_bit(tied_dump, in_process_cluster, monkeypa
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_client_receives_one_merged_state_whatever_order_tasks_finish(dump, monkeypatch, seed):
     """Tasks finish in a shuffled order; the workers merge their states; the client fetches one."""
-    from cecli import scoring
+    from cecli import files as cecli_files
 
     monkeypatch.setattr(dask_engine, "TASK_FILES", 1)
     delays = np.random.default_rng(seed).permutation(10) * 0.01
-    score_files = scoring.score_files
+    score_files = cecli_files.score_files
 
     def shuffled(files, **options):
         time.sleep(delays[files[0][0]])
         return score_files(files, **options)
 
-    monkeypatch.setattr(scoring, "score_files", shuffled)
+    monkeypatch.setattr(cecli_files, "score_files", shuffled)
     fetched = []
     result_of = distributed.Future.result
 
@@ -1429,12 +1429,12 @@ def test_task_errors_never_show_credentials(error, message):
 
 def test_a_secret_url_in_a_failed_task_is_redacted_end_to_end(dump, in_process_cluster, monkeypatch):
     """A task's error about a URL with credentials reaches the caller redacted (the task runs on the cluster)."""
-    from cecli import scoring
+    from cecli import files as cecli_files
 
     def failing(files, **options):
         raise OSError(f"cannot open {SECRET_URL}: connection reset")
 
-    monkeypatch.setattr(scoring, "score_files", failing)
+    monkeypatch.setattr(cecli_files, "score_files", failing)
     monkeypatch.setattr(dask_engine, "plan_tasks", lambda paths: [[(0, SECRET_URL)]])
     with pytest.raises(InputError) as raised:
         compute("sparse", str(dump), y="label", p="p_*", engine="dask", scheduler=in_process_cluster.scheduler_address)
@@ -1558,11 +1558,11 @@ system), opening BAD waits for that mark; each batch then takes 0.2 s."""
 import os
 import time
 
-import cecli.scoring
+import cecli.files
 
 MARK, GOOD, BAD = {mark!r}, {good!r}, {bad!r}
-if not getattr(cecli.scoring._batches, "slowed", False):  # a preload may run twice
-    _batches, _open_input = cecli.scoring._batches, cecli.scoring.open_input
+if not getattr(cecli.files._batches, "slowed", False):  # a preload may run twice
+    _batches, _open_input = cecli.files._batches, cecli.files.open_input
 
     def _slow(*args, **kwargs):
         for batch in _batches(*args, **kwargs):
@@ -1580,7 +1580,7 @@ if not getattr(cecli.scoring._batches, "slowed", False):  # a preload may run tw
         return _open_input(path, *args, **kwargs)
 
     _slow.slowed = True
-    cecli.scoring._batches, cecli.scoring.open_input = _slow, _gated
+    cecli.files._batches, cecli.files.open_input = _slow, _gated
 '''
 
 # The CLI with one task per file (the dump's small files would otherwise share one task).

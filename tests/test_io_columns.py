@@ -22,12 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from cecli.cli import app
+from cecli.files import score_files
 from cecli.io import columns as columns_module
 from cecli.io.base import ReadSettings
 from cecli.io.columns import Column, choose_columns
 from cecli.io.expand import expand_sources
 from cecli.options import LossOptions
-from cecli.scoring import score_files
 
 USAGE, BAD_INPUT = 2, 3
 LN = math.log

@@ -420,9 +420,9 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, su
         pass
 
     monkeypatch.setattr(writers, "_OutFile", FullDisk)
-    # The run stops mid-stream, so its reader is kept until the process exits (cecli.scoring._ABANDONED);
+    # The run stops mid-stream, so its reader is kept until the process exits (cecli.files._ABANDONED);
     # a list of this test's own lets it go at the end of the test, not at the interpreter's teardown.
-    monkeypatch.setattr("cecli.scoring._ABANDONED", [])
+    monkeypatch.setattr("cecli.files._ABANDONED", [])
     _write(inputs / "many.csv", "y_true,y_pred\n" + "1,0.25\n" * 3000)
     (inputs / "out").mkdir()
     result = cli("bce", "many.csv", "--out", f"out/losses{suffix}", "--batch-rows", "500")

@@ -160,7 +160,7 @@ def _bad_at_record_10(folder: Path) -> Path:
 @pytest.mark.parametrize("name", ALL)
 def test_a_run_that_fails_after_some_rows_were_written_leaves_nothing(runner, monkeypatch, tmp_path, name):
     monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 2)  # rows 1-8 reach the file (and the compressor) first
-    monkeypatch.setattr("cecli.scoring._ABANDONED", [])
+    monkeypatch.setattr("cecli.files._ABANDONED", [])
     monkeypatch.chdir(tmp_path)
     _bad_at_record_10(tmp_path)
     os.mkdir("out")
@@ -193,7 +193,7 @@ def test_a_full_disk_under_a_compressor_or_an_arrow_writer_is_one_line_and_leave
         pass
 
     monkeypatch.setattr(writers, "_OutFile", FullDisk)
-    monkeypatch.setattr("cecli.scoring._ABANDONED", [])
+    monkeypatch.setattr("cecli.files._ABANDONED", [])
     monkeypatch.chdir(tmp_path)
     # Distinct losses, so that even compressed they need more than `room` bytes.
     Path("many.csv").write_text("y_true,y_pred\n" + "".join(f"1,{(i + 1) / 3001!r}\n" for i in range(3000)))

@@ -1,7 +1,7 @@
 """The optional Dask engine: score groups of files as tasks on a Dask cluster.
 
 Each task runs cecli's own reader and NumPy core on its files
-(:func:`cecli.scoring.score_files`, which reads in one thread and computes in another)
+(:func:`cecli.files.score_files`, which reads in one thread and computes in another)
 and returns a :class:`~cecli.numerics.reduce.ScoreState`. The states are merged on the workers, each
 finished range of tasks with its finished neighbours, so the client receives one state; the
 sums inside are exact and merged in file order, so the result is the local engine's to the
@@ -21,7 +21,7 @@ cancelled (which also happens when the client goes away).
 Under ``--bootstrap`` each row's draws are keyed by its global row number, so a task must know
 the first global row of each of its files. When the files make more than one task, a first pass
 of tasks counts the rows of every file (reading them as scoring does:
-:func:`cecli.scoring.count_rows`), the client adds the counts up in file order, and the second
+:func:`cecli.files.count_rows`), the client adds the counts up in file order, and the second
 pass scores each file from its first row. The input is then read twice; ``--ci`` without
 ``--bootstrap`` (exact sums, no draws) and a single task need no first pass.
 """

@@ -1,7 +1,7 @@
 """The Dask engine's worker side: the task that scores a group of files, and what it needs.
 
 :func:`_task` checks the worker's cecli version and that it sees the paths, tunes the worker
-process once, and runs :func:`cecli.scoring.score_files`, stopping when the task is cancelled;
+process once, and runs :func:`cecli.files.score_files`, stopping when the task is cancelled;
 :func:`_merged` adds the states of neighbouring tasks on a worker; :func:`_translated` turns
 anything a task raised into one short :class:`~cecli.errors.CecliError` without credentials.
 Split off :mod:`cecli.engines.dask` (577 lines), which keeps the client side: planning the
@@ -46,7 +46,8 @@ def _task(
 
     The version is checked here too because workers that join during the run were not asked before it.
     """
-    from cecli import __version__, scoring
+    from cecli import __version__
+    from cecli.files import count_rows, score_files
 
     if os.getpid() != client_pid:  # a worker process, not the caller's own (an in-process cluster)
         _tune_worker_process()
@@ -64,8 +65,8 @@ def _task(
         )
     try:
         if count_only:
-            return ScoreState(file_rows=scoring.count_rows(files, reference=reference, **options))
-        return scoring.score_files(files, reference=reference, out_dir=out_dir, check=_stop_if_cancelled, **options)
+            return ScoreState(file_rows=count_rows(files, reference=reference, **options))
+        return score_files(files, reference=reference, out_dir=out_dir, check=_stop_if_cancelled, **options)
     except (CecliError, _Cancelled):
         raise
     except Exception as error:

@@ -1,6 +1,6 @@
 """The local engine: scores the inputs in this process, streaming.
 
-A reader thread decodes the next batches while this one computes (:func:`cecli.scoring._prefetched`),
+A reader thread decodes the next batches while this one computes (:func:`cecli.files._prefetched`),
 per-sample losses go batch by batch to ``--out``, and `progress` is told how far the input is read.
 """
 
@@ -11,13 +11,14 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
+from cecli.files import _batches, _check_columns, _prefetched, _write
 from cecli.io.base import ReadSettings
 from cecli.io.columns import Selection
 from cecli.io.inputs import Input
 from cecli.io.sources import open_input
 from cecli.numerics.reduce import ScoreState
 from cecli.options import Interval, LossOptions
-from cecli.scoring import _batches, _check_columns, _prefetched, _Scorer, _write
+from cecli.scoring import _Scorer
 
 
 def run(

@@ -343,7 +343,7 @@ def choose_columns(
     prediction or the weight (:class:`OptionError`).
 
     The selection is made on one file; the columns of every other file of a dataset are
-    found by name (see :func:`cecli.scoring._check_columns`). Hive partition keys
+    found by name (see :func:`cecli.files._check_columns`). Hive partition keys
     (`partitions`, from the folder path) are columns only when named: the automatic rules
     never pick them, so ``dump/split=a/part-0.parquet`` with columns ``y, p`` reads as the file does.
     """

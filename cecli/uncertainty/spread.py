@@ -18,6 +18,31 @@ from .normal import NormalState
 from .resampling import BootstrapState
 
 
+def row_denominators(weights, denominators, n: int):
+    """Each row's whole denominator ``x`` of the reduced mean, from the scorer's mean `denominators`.
+
+    ``x = a * d`` for sample weights ``a`` (None: 1 per row) and the per-row factors ``d`` that
+    :meth:`Partial.of <cecli.numerics.reduce.Partial.of>` multiplies by ``a`` (PyTorch's class weight
+    of the label); ``x = 1`` for each of the `n` rows when `denominators` is ``"count"`` (Keras' and
+    PyTorch's mean over rows); None when there are no factors (the states then take ``a``, or 1).
+    The product is the float ``fl(a * d)``; one that overflows is ``inf`` and makes the interval
+    null, as an infinite loss would.
+
+    >>> row_denominators(np.array([2.0, 0.5]), np.array([3.0, 4.0]), 2).tolist()
+    [6.0, 2.0]
+    >>> row_denominators(None, "count", 3).tolist()
+    [1.0, 1.0, 1.0]
+    >>> row_denominators(np.array([2.0]), None, 1) is None
+    True
+    """
+    if denominators is None:
+        return None
+    if isinstance(denominators, str):  # "count": the mean divides by the number of rows
+        return np.ones(n)
+    with np.errstate(over="ignore"):  # an infinite share makes the interval null, as a loss would
+        return denominators if weights is None else weights * denominators
+
+
 @dataclass(frozen=True)
 class Spread:
     """The normal state of a set of rows and, under ``--bootstrap``, its bootstrap state."""
