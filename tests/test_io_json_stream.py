@@ -23,6 +23,7 @@ import pytest
 
 from cecli.cli import app
 from cecli.io import json as io_json
+from cecli.io import ndjson as io_ndjson
 from cecli.io import pool as io_pool
 from cecli.io.sources import open_input
 
@@ -365,7 +366,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 @pytest.mark.parametrize("name", ["rows.ndjson", "record-a-line.json", "columns.json"])
 def test_threaded_decoding_gives_the_same_bytes_as_one_thread(cecli, tmp_path, monkeypatch, name):
     write_shapes(tmp_path, records())
-    monkeypatch.setattr(io_json, "_NDJSON_BLOCK_BYTES", 4096)  # many blocks, so many in flight at once
+    monkeypatch.setattr(io_ndjson, "_NDJSON_BLOCK_BYTES", 4096)  # many blocks, so many in flight at once
     args = ["sparse", name, "-y", "y_true", "-p", "y_pred", "--keep", "name,g", "-f", "ndjson", "--batch-rows", "97"]
     outputs = []
     for workers in (1, 2, 5):

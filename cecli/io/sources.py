@@ -26,7 +26,9 @@ from cecli.errors import InputError
 from .base import STDIN_NAME, ReadSettings, pa
 from .csv import CsvInput
 from .inputs import Input
-from .json import NdjsonInput, _json_loads, json_input
+from .json import json_input
+from .json_values import _json_loads
+from .ndjson import NdjsonInput
 from .parquet import ParquetInput
 from .remote import _filesystem, _remote, _scrub, redact
 from .streams import (
