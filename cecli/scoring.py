@@ -87,7 +87,7 @@ class _Scored(NamedTuple):
     losses: np.ndarray
     labels: np.ndarray | None = None  # class indices, where the labels are classes
     true_class: np.ndarray | None = None  # for --per-class
-    hits: np.ndarray | None = None  # 1.0 where the prediction is right (accuracy)
+    hits: np.ndarray | None = None  # right per row (accuracy): True/False, or right label columns (binary)
     off_simplex: int = 0  # prediction rows that do not sum to 1
 
 
@@ -580,8 +580,8 @@ def loss_function(name: str):
 
 
 def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:
-    """1.0 where the predicted class is the true one, else 0.0 (``None`` when not predicted)."""
-    return None if predicted is None else (predicted == true_class).astype(np.float64)
+    """True where the predicted class is the true one (``None`` when not predicted): booleans, summed by a count."""
+    return None if predicted is None else predicted == true_class
 
 
 def _row_argmax(matrix: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cecli.numerics.reduce import HISTOGRAM_EDGES, Histogram
+from cecli.numerics.reduce import HISTOGRAM_EDGES, Histogram, Partial
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -61,3 +61,25 @@ def test_histogram_of_batches_adds_up_to_the_bisect_counts(values, batch):
     parts = [Histogram.of(np.array(values[i : i + batch], dtype=np.float64)) for i in range(0, len(values), batch)]
     total = sum(parts, Histogram())
     assert (total.counts, total.nan) == bisect_histogram(values)
+
+
+@pytest.mark.parametrize(
+    "hits",
+    [[], [True], [False], [True, False, True], [False] * 5, [True] * 70_000, [i % 3 == 0 for i in range(100_001)]],
+)
+def test_partial_of_booleans_is_partial_of_ones_and_zeros(hits):
+    """Accuracy's hits as booleans: the same sufficient statistics as the 1.0/0.0 floats they stand for."""
+    booleans = np.array(hits, dtype=bool)
+    fast = Partial.of(booleans)
+    assert fast == Partial.of(booleans.astype(np.float64))
+    right = sum(hits)
+    assert (fast.count, fast.sum, fast.weight_sum) == (len(hits), float(right), float(len(hits)))
+    if hits:
+        assert (fast.min, fast.max, fast.mean) == (float(all(hits)), float(any(hits)), right / len(hits))
+
+
+def test_weighted_booleans_take_the_general_path():
+    weights = np.array([0.5, 2.0, 0.25])
+    partial = Partial.of(np.array([True, False, True]), weights)
+    assert partial == Partial.of(np.array([1.0, 0.0, 1.0]), weights)
+    assert partial.sum == 0.75 and partial.weight_sum == 2.75
