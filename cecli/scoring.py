@@ -47,7 +47,7 @@ class _Scored(NamedTuple):
     losses: np.ndarray
     labels: np.ndarray | None = None  # class indices, where the labels are classes
     true_class: np.ndarray | None = None  # for --per-class
-    hits: np.ndarray | None = None  # 1.0 where the prediction is right (accuracy)
+    hits: np.ndarray | None = None  # right per row (accuracy): True/False, or right label columns (binary)
     off_simplex: int = 0  # prediction rows that do not sum to 1
 
 

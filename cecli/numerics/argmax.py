@@ -9,8 +9,8 @@ import numpy as np
 
 
 def _hits(predicted: np.ndarray | None, true_class: np.ndarray) -> np.ndarray | None:
-    """1.0 where the predicted class is the true one, else 0.0 (``None`` when not predicted)."""
-    return None if predicted is None else (predicted == true_class).astype(np.float64)
+    """True where the predicted class is the true one (``None`` when not predicted): booleans, summed by a count."""
+    return None if predicted is None else predicted == true_class
 
 
 def _row_argmax(matrix: np.ndarray) -> np.ndarray:

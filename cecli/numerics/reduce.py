@@ -66,6 +66,8 @@ class Partial:
             each row's label, as PyTorch), or ``D = n`` for ``"count"`` (Keras'
             ``sum_over_batch_size``).
         """
+        if isinstance(losses, np.ndarray) and losses.dtype == bool and weights is None and denominators is None:
+            return cls._of_booleans(losses.ravel())
         losses = np.asarray(losses, dtype=np.float64).ravel()
         if losses.size == 0:
             return cls()
@@ -116,6 +118,20 @@ class Partial:
             else:
                 low = high = math.nan
         return cls(losses.size, scaled_sum, scaled_weight_sum, scaled_denominator, low, high, nan, pos_inf, neg_inf)
+
+    @classmethod
+    def _of_booleans(cls, hits: np.ndarray) -> Partial:
+        """:meth:`of` 1.0 (True) / 0.0 (False) values, unweighted: the sum is the number of True.
+
+        Accuracy's hits: one count instead of the float64 copy, the finiteness and range
+        passes and the exact sum (measured 0.075 ms vs 0.01 ms per 65,536-row batch).
+        """
+        if hits.size == 0:
+            return cls()
+        right = int(np.count_nonzero(hits))
+        size = hits.size << _PRODUCT_EXPONENT
+        low, high = float(right == hits.size), float(right > 0)
+        return cls(hits.size, right << _PRODUCT_EXPONENT, size, size, low, high)
 
     def __add__(self, other: Partial) -> Partial:
         if not isinstance(other, Partial):
@@ -206,7 +222,7 @@ def _nan_max(a: float, b: float) -> float:
 # Fixed histogram edges (in the result's unit): 0, then half-decades from 1e-6 to 1e3, then
 # infinity. Fixed edges make histograms of batches, files and tasks add up exactly.
 HISTOGRAM_EDGES = (0.0, *(10.0 ** (k / 2) for k in range(-12, 7)), math.inf)
-_INNER_EDGES = np.asarray(HISTOGRAM_EDGES[1:-1])
+_EDGES = HISTOGRAM_EDGES[1:-1]  # the inner edges, as Python floats
 
 
 @dataclass(frozen=True)
@@ -223,17 +239,28 @@ class Histogram:
 
     @classmethod
     def of(cls, losses) -> Histogram:
-        """Count `losses` into the fixed bins; NaN values are counted in `nan`."""
-        losses = np.asarray(losses, dtype=np.float64)
-        nan = 0
-        if np.isnan(losses).any():
-            nan = int(np.isnan(losses).sum())
-            losses = losses[~np.isnan(losses)]
-        # A value on an edge counts in the bin above it; negative values and -inf fall in bin 0.
-        # (A bit trick on the exponent field was measured only 2-13 % faster per 65,536-row
-        # batch, about 0.05 ms, far below the cost of parsing the batch: not worth its code.)
-        bins = np.searchsorted(_INNER_EDGES, losses, side="right")
-        return cls(tuple(np.bincount(bins, minlength=len(HISTOGRAM_EDGES) - 1).tolist()), nan)
+        """Count `losses` into the fixed bins; NaN values are counted in `nan`.
+
+        With ``c(e)`` the number of losses ``>= e`` (NaN never is), bin ``i`` of the inner
+        edges ``e_1 < ... < e_19`` holds ``c(e_i) - c(e_(i+1))`` (``c(e_0) = n``, ``c(e_20) = 0``):
+        a value on an edge counts in the bin above it, negative values and -inf in bin 0.
+        """
+        losses = np.asarray(losses, dtype=np.float64).ravel()
+        nan = int(np.count_nonzero(np.isnan(losses)))
+        values = losses[~np.isnan(losses)] if nan else losses
+        n = values.size
+        if n == 0:
+            return cls(nan=nan)
+        # One vectorised comparison per edge between the batch's extremes (the others are n or 0)
+        # instead of np.searchsorted's binary search per value: measured 5.6x faster on a
+        # 65,536-row batch (0.11 ms vs 0.63 ms, all 19 edges counted), ~0.08 s of the main
+        # thread on 10M rows. (A table lookup on the exponent bits was no faster than searchsorted.)
+        low, high = float(values.min()), float(values.max())
+        at_least = [
+            n if edge <= low else 0 if edge > high else int(np.count_nonzero(values >= edge)) for edge in _EDGES
+        ]
+        counts = [n - at_least[0], *(a - b for a, b in zip(at_least, [*at_least[1:], 0], strict=True))]
+        return cls(tuple(counts), nan)
 
     def __add__(self, other: Histogram) -> Histogram:
         return Histogram(tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)), self.nan + other.nan)
