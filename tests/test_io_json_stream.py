@@ -25,6 +25,8 @@ from cecli.cli import app
 from cecli.io import json as io_json
 from cecli.io import ndjson as io_ndjson
 from cecli.io import pool as io_pool
+from cecli.io.json_array import JsonArrayInput
+from cecli.io.json_columns import JsonColumnsInput
 from cecli.io.sources import open_input
 
 BAD_INPUT = 3
@@ -98,14 +100,14 @@ def test_a_long_array_is_streamed_and_a_short_one_read_whole(tmp_path):
     for name in ("one-line.json", "record-a-line.json", "pretty.json", "crlf.json"):
         opened = open_input(str(paths[name]))
         try:
-            streamed = isinstance(opened, io_json.JsonArrayInput)
+            streamed = isinstance(opened, JsonArrayInput)
         finally:
             opened.close()
         # A one-line array within the first MiB is read whole (the head reads on to a line end).
         assert streamed == (name != "one-line.json"), name
     opened = open_input(str(paths["columns.json"]))
     opened.close()
-    assert type(opened) is io_json.JsonColumnsInput  # a plain file: each column from its own handle
+    assert type(opened) is JsonColumnsInput  # a plain file: each column from its own handle
     (tmp_path / "short.json").write_text(json.dumps(records(20)), encoding="utf-8")
     opened = open_input(str(tmp_path / "short.json"))
     opened.close()
@@ -145,7 +147,7 @@ def test_a_single_line_array_beyond_a_mib_is_streamed(cecli, tmp_path):
     (tmp_path / "big.ndjson").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     opened = open_input(str(tmp_path / "big.json"))
     opened.close()
-    assert type(opened) is io_json.JsonArrayInput
+    assert type(opened) is JsonArrayInput
     args = ["-y", "y_true", "-p", "y_pred", "-f", "json", "--summary-only", "--by", "name"]
     streamed, ndjson = cecli("sparse", "big.json", *args), cecli("sparse", "big.ndjson", *args)
     assert (streamed[0], streamed[2]) == (0, "")

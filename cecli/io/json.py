@@ -14,8 +14,6 @@ from cecli.errors import InputError
 
 from .base import pa
 from .inputs import Input, _arrow_fields, _one_line
-from .json_array import JsonArrayInput, goes_on
-from .json_columns import JsonColumnsInput
 from .json_values import (
     _JSON_HINT,
     _DuplicateKey,
@@ -35,9 +33,14 @@ def json_input(display: str, head: bytes, stream, reopen, path: str | None = Non
     from .streams import _HEAD_BYTES
 
     text = head.removeprefix(_BOM).lstrip()
-    if len(head) >= _HEAD_BYTES and text.startswith(b"[") and goes_on(head, display):
-        return JsonArrayInput(display, head, stream, reopen)
+    if len(head) >= _HEAD_BYTES and text.startswith(b"["):
+        from .json_array import JsonArrayInput, goes_on  # here: only long documents need them
+
+        if goes_on(head, display):
+            return JsonArrayInput(display, head, stream, reopen)
     if len(head) >= _HEAD_BYTES and text.startswith(b"{") and path is not None:
+        from .json_columns import JsonColumnsInput
+
         return JsonColumnsInput(display, stream, path)
     return JsonInput(display, stream)
 
