@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 
 from cecli.errors import CecliError, InputError, OptionError
@@ -39,13 +38,8 @@ def run_pairs(job, side_a, side_b, *, scheduler=None, wait_for_workers=None, sch
             f" and B {len(side_b.files)}",
             hint="split A and B the same way, or use --engine local",
         )
+    # The values and their combination were checked by cecli.plan.Plan.build (wait >= 0, one cluster).
     wait = WAIT_FOR_WORKERS if wait_for_workers is None else wait_for_workers
-    if not (wait >= 0 and math.isfinite(wait)):
-        raise OptionError(f"--wait-for-workers must be a number of seconds >= 0; received {wait!r}")
-    given = [name for name, value in (("client", client), ("scheduler", scheduler), ("scheduler_file", scheduler_file))
-             if value is not None]  # fmt: skip
-    if len(given) > 1:
-        raise OptionError(f"give one of {' and '.join(given)}: each names the Dask cluster to use")
     if client is not None:
         _check_client(client, Client)
     else:

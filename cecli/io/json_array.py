@@ -10,10 +10,8 @@ from cecli.errors import InputError
 
 from .json_values import (
     _JSON_HINT,
-    _expected,
     _json_loads,
     _json_message,
-    _misfit,
 )
 from .ndjson import NdjsonInput
 from .streams import _BOM
@@ -254,16 +252,9 @@ class JsonArrayInput(NdjsonInput):
                     except ValueError as bad:
                         message = _json_message(bad).replace(" at column", " in the record at character")
                         return InputError(message, file=self.display, row=number, hint=_JSON_HINT)
-                    for name in names:
-                        misfit = _misfit(record.get(name), self._kinds[name])
-                        if misfit is not None:
-                            return InputError(
-                                f"{misfit} where earlier rows have {_expected(self._kinds[name])}",
-                                file=self.display,
-                                row=number,
-                                column=name,
-                                hint="use one type per column",
-                            )
+                    misfit = self._type_error(record, names, number)
+                    if misfit is not None:
+                        return misfit
         except InputError as found:
             return found
         return error if isinstance(error, InputError) else super()._locate(error, names, done)

@@ -104,6 +104,21 @@ class NdjsonInput(Input):
     def close(self) -> None:
         self._stream.close()
 
+    def _type_error(self, record: dict, names: list[str], number: int) -> InputError | None:
+        """The error of the first of `names` whose value in `record` (row `number`) differs in JSON type
+        from the column's, else ``None``."""
+        for name in names:
+            misfit = _misfit(record.get(name), self._kinds[name])
+            if misfit is not None:
+                return InputError(
+                    f"{misfit} where earlier rows have {_expected(self._kinds[name])}",
+                    file=self.display,
+                    row=number,
+                    column=name,
+                    hint="use one type per column",
+                )
+        return None
+
     def _locate(self, error: Exception, names: list[str], done: int) -> InputError:
         """The error pyarrow found, on its line: found again by reading the file line by line,
         or for a stream that cannot be reread, from pyarrow's message (`done` records were read)."""
@@ -120,16 +135,9 @@ class NdjsonInput(Input):
                         return InputError(
                             "line is not a JSON object", file=self.display, row=number, hint="each line must be {...}"
                         )
-                    for name in names:
-                        misfit = _misfit(record.get(name), self._kinds[name])
-                        if misfit is not None:
-                            return InputError(
-                                f"{misfit} where earlier rows have {_expected(self._kinds[name])}",
-                                file=self.display,
-                                row=number,
-                                column=name,
-                                hint="use one type per column",
-                            )
+                    misfit = self._type_error(record, names, number)
+                    if misfit is not None:
+                        return misfit
         message = str(error).removeprefix("JSON parse error: ")
         # e.g. "Column(/y_pred) changed from number to string in row 3" (the row counts from the block's start)
         changed = re.match(r"Column\(/(.*?)(/\[\])?\) changed from (\w+) to (\w+)(?: in row (\d+))?", message)
