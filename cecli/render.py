@@ -8,7 +8,6 @@ heading, so column names and values print literally, never as markup.
 from __future__ import annotations
 
 import csv
-import json
 import math
 
 from .errors import printable
@@ -38,6 +37,8 @@ def _shown(value) -> str:
 
 def render_json(result: LossResult, stream, *, per_sample: bool = True) -> None:
     """The flat JSON document (DESIGN.md, "JSON output")."""
+    import json  # here: --value-only and the table write no JSON (json and its regexes, about 1 ms of start-up)
+
     stream.write(json.dumps(result.to_dict(per_sample=per_sample), allow_nan=False, default=str) + "\n")
 
 
@@ -269,6 +270,8 @@ def _histogram_table(console, result: LossResult, width: int = 30) -> None:
 
 def render_compare_json(comparison, stream) -> None:
     """The JSON document of ``cecli compare`` (``a``, ``b``, the paired statistics)."""
+    import json
+
     stream.write(json.dumps(comparison.to_dict(), allow_nan=False, default=str) + "\n")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -215,6 +214,8 @@ class LossResult:
         """Add ``stderr`` and ``ci`` to each group's (or class's) entry, of its own ``value``."""
         if spreads is None:
             return
+        import json  # here: a one-liner's --value-only writes no JSON (json and its regexes, about 1 ms)
+
         for entry, spread in zip(entries, spreads, strict=True):
             name = (
                 json.dumps(entry["key"], ensure_ascii=False, default=str) if kind == "group" else repr(entry["class"])
@@ -282,6 +283,8 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
     {"row": 2, "loss": null, "nonfinite": "inf", "id": 7}
     {"row": 3, "loss": null, "id": null}
     """
+    import json  # here, as in _breakdown_uncertainty: start-up
+
     n = losses.size
     if not _NDJSON_OWN.isdisjoint(keep):  # a kept column named like one of ours replaces its value in place
         lines = []
@@ -304,7 +307,8 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
     rows = range(first_row, first_row + n)
     if not keep:
         return "".join([f'{{"row": {row}, "loss": {text}}}\n' for row, text in zip(rows, texts, strict=True)])
-    kept = [[f", {json.dumps(name)}: {_json_cell(v)}" for v in column] for name, column in keep.items()]
+    ascii_string = json.encoder.encode_basestring_ascii  # what json.dumps writes for text (ensure_ascii)
+    kept = [[f", {json.dumps(name)}: {_json_cell(v, ascii_string)}" for v in column] for name, column in keep.items()]
     return "".join(
         [
             f'{{"row": {row}, "loss": {text}{"".join(cells)}}}\n'
@@ -313,11 +317,12 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
     )
 
 
-def _json_cell(value) -> str:
-    """``json.dumps(value, allow_nan=False, default=str)``, the common types without its set-up."""
+def _json_cell(value, ascii_string) -> str:
+    """``json.dumps(value, allow_nan=False, default=str)``, the common types without its set-up
+    (`ascii_string` is ``json.encoder.encode_basestring_ascii``, looked up once by the caller)."""
     kind = type(value)
     if kind is str:
-        return _ascii_string(value)
+        return ascii_string(value)
     if kind is int:
         return int.__repr__(value)
     if kind is float and math.isfinite(value):
@@ -326,10 +331,9 @@ def _json_cell(value) -> str:
         return "null"
     if kind is bool:
         return "true" if value else "false"
+    import json
+
     return json.dumps(value, allow_nan=False, default=str)
-
-
-_ascii_string = json.encoder.encode_basestring_ascii  # what json.dumps writes for text (ensure_ascii)
 
 
 def json_text(value) -> str:
@@ -350,6 +354,8 @@ def cell_text(value) -> str:
         return ""
     if kind is bool:
         return "true" if value else "false"
+    import json
+
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 

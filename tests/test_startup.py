@@ -3,6 +3,7 @@ and `--version` does not load NumPy either."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -133,3 +134,65 @@ def test_the_process_group_answers_as_the_whole_app(args):
     done = subprocess.run([sys.executable, "-m", "cecli", *args], capture_output=True, text=True)
     assert whole.stdout or whole.stderr  # help, a version or an error line: something to compare
     assert (done.returncode, done.stdout, done.stderr) == (whole.returncode, whole.stdout, whole.stderr)
+
+
+def _one_liner_imports(tmp_path, *args) -> set[str]:
+    """The modules a 3-row ``cecli bce`` run imports (``-X importtime``); its value checked on the way."""
+    sample = tmp_path / "s.csv"
+    sample.write_text("y,p\n1,0.9\n0,0.2\n1,0.6\n")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", str(sample), *args],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0
+    mean = (-math.log(0.9) - math.log(0.8) - math.log(0.6)) / 3
+    value = json.loads(done.stdout)["value"] if "json" in args else float(done.stdout)
+    assert value == pytest.approx(mean, rel=1e-15)
+    return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "cecli.cli.compare",  # the compare sub-app and its eight commands, built only for `cecli compare`
+        "json",  # json and its regexes (about 1 ms): only JSON input and JSON output need it
+        "cecli.io.json",
+        "cecli.io.json_values",
+        "cecli.io.ndjson",
+        "cecli.io.parquet",
+        "cecli.uncertainty",
+    ],
+)
+def test_a_value_only_one_liner_does_not_import(tmp_path, module):
+    imported = _one_liner_imports(tmp_path, "--value-only")
+    assert "cecli.pipeline" in imported  # the log is the run's: it did score
+    assert module not in imported
+
+
+def test_json_output_still_imports_json(tmp_path):
+    """The control of the test above: the same run with ``-f json`` does import json, so its absence means laziness."""
+    imported = _one_liner_imports(tmp_path, "-f", "json", "--summary-only")
+    assert "json" in imported
+    assert "cecli.cli.compare" not in imported
+
+
+def test_the_compare_group_builds_its_commands_when_used():
+    """``cecli compare --help`` lists every loss's compare command although none was registered at import."""
+    code = (
+        "import sys\n"
+        "from cecli.cli import app\n"
+        "from cecli.losses import REGISTRY\n"
+        "print('cecli.cli.compare' in sys.modules)\n"
+        "sys.argv = ['cecli', 'compare', '--help']\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code)\n"
+        "print(sorted(info.name for info in sys.modules['cecli.cli.compare'].compare_app.registered_commands)"
+        " == sorted(REGISTRY))\n"
+    )
+    done = _python(code)
+    lines = done.stdout.splitlines()
+    assert (lines[0], lines[-2], lines[-1]) == ("False", "exit 0", "True")
+    assert all(f"  {name} " in done.stdout for name in ("bce", "sparse"))

@@ -21,7 +21,6 @@ Rows in messages are the 1-based records, as for Parquet; the input is named
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
@@ -116,6 +115,8 @@ def _without_pandas_index(schema: pa.Schema) -> pa.Schema:
     metadata = (schema.metadata or {}).get(b"pandas")
     if metadata is None:
         return schema
+    import json  # here: only a pandas DataFrame's schema has this metadata (json, about 1 ms of start-up)
+
     try:
         index = {name for name in json.loads(metadata).get("index_columns", []) if isinstance(name, str)}
     except (ValueError, AttributeError):
