@@ -123,7 +123,7 @@ class NormalState:
         if total is None:
             total = _sum_units(losses, top)
         units = n << _UNIT
-        return cls(n, 0, (units, total), (units, total, _square_sum(losses, top)))
+        return cls(n, 0, (units, total), (units, total, _square_sum(losses, low, high)))
 
     @classmethod
     def grouped(cls, codes, losses, weights=None, row_denominators=None) -> dict:
