@@ -164,12 +164,15 @@ class _Scorer:
             parts = grouped(codes[counted], losses_c, weights_c, denominators_c)
             groups = {keys[code]: part for code, part in parts.items()}
         first_row = (self.file_index, state.file_rows.get(self.file_index, 0) + 1)
+        partial = Partial.of(losses_c, weights_c, denominators_c)
         spreads = {}
         if self.interval is not None:
-            spreads = self._spreads(losses, weights, denominators, counted, codes, true_class, first_row[1] - 1)
+            spreads = self._spreads(
+                losses, weights, denominators, counted, codes, true_class, first_row[1] - 1, partial=partial
+            )
             spreads["groups"] = {keys[code]: spread for code, spread in spreads.get("groups", {}).items()}
         self.state = state + ScoreState(
-            partial=Partial.of(losses_c, weights_c, denominators_c),
+            partial=partial,
             hits=Partial() if hits is None else Partial.of(hits[counted], weights_c),
             histogram=Histogram.of(losses_c) if self.extras else Histogram(),
             top=TopK(state.top.k).add(losses, first_row, batch.keep, counted),
@@ -188,7 +191,9 @@ class _Scorer:
         self.total_rows += batch.size
         return losses, counted
 
-    def _spreads(self, losses, weights, denominators, counted, codes, true_class, row_in_file: int) -> dict:
+    def _spreads(
+        self, losses, weights, denominators, counted, codes, true_class, row_in_file: int, *, partial: Partial
+    ) -> dict:
         """The uncertainty states (:class:`~cecli.uncertainty.Spread`) of the whole batch, its groups and classes.
 
         They are of the quantity ``value`` reports, ``sum(a * l) / sum(x)``: the numerator weights
@@ -198,7 +203,8 @@ class _Scorer:
         take that whole share, where ``Partial.of`` takes the class weight as a factor it multiplies exactly:
         here the product is the float ``fl(w * w_y)``, a relative change of at most ``2**-53`` per row in the
         standard error and the resampled means, never in ``value``, which the interval is centred on
-        (normal) or which is reported beside it (bootstrap).
+        (normal) or which is reported beside it (bootstrap). `partial` is the batch's ``Partial.of`` of the
+        counted rows; unweighted (no weights, no denominators), the normal state reuses its exact ``sum(l)``.
         """
         from .uncertainty import Spread
         from .uncertainty.spread import row_denominators
@@ -207,7 +213,8 @@ class _Scorer:
         x = row_denominators(weights, denominators, losses.size)
         arguments = (losses, weights, x, counted)
         draws = {"first_row": self.file_start + row_in_file, "resamples": interval.resamples, "seed": interval.seed}
-        spreads = {"whole": Spread.grouped(None, *arguments, **draws)}
+        unweighted = weights is None and denominators is None
+        spreads = {"whole": Spread.grouped(None, *arguments, **draws, partial=partial if unweighted else None)}
         if codes is not None:
             spreads["groups"] = Spread.grouped(codes, *arguments, **draws)
         if self.state.per_class is not None:

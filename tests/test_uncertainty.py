@@ -32,6 +32,7 @@ from cecli.uncertainty import (
     swap_signs,
     z_value,
 )
+from cecli.uncertainty.exact import _UNIT, _exact_moments, _exact_rows, _product_sum, _square_sum
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -704,3 +705,42 @@ def test_uncounted_rows_keep_their_row_numbers():
     assert paired.p_value() == 2 / 10
     nothing = BootstrapState.of(losses, first_row=0, resamples=3, seed=1, counted=np.zeros(7, dtype=bool))
     assert nothing == BootstrapState(3, 1)
+
+
+# --- the unit-weight fast path (NormalState._of_unit) equals the general path, integer for integer ------------------
+
+_special_floats = st.sampled_from(
+    [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1e-300, 2.0**-400, 2.0**-401, 2.0**400, 2.0**401]
+    + [1e300, -1e300, 1.7976931348623157e308, 0.5, 3.0, 1.0 + 2.0**-52, math.inf, -math.inf, math.nan]
+)
+_unit_losses = st.lists(st.one_of(st.floats(), _special_floats), min_size=0, max_size=40)
+
+
+def _general_state(losses: np.ndarray) -> NormalState:
+    """The general path of NormalState.of (``_exact_rows``/``_exact_moments``), which unit weights now skip."""
+    x, (y,), finite = _exact_rows([losses], None, None)
+    n = y.parts[0].size
+    first, second = _exact_moments(x, [y], n)
+    return NormalState(n, 0 if finite is None else finite.size - n, first, second)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_unit_losses)
+@example([1.0, 2.0**-401, 3.0])  # one tiny value: the safe-range fallback
+@example([-(2.0**400), 2.0**401])  # beyond the safe range
+@example([0.0, -0.0, 0.5])  # zeros: low = 0 takes the abs check
+def test_unit_weight_fast_path_equals_the_general_path(values):
+    losses = np.array(values, dtype=np.float64)
+    fast = NormalState.of(losses)
+    assert fast == _general_state(losses)
+    # the scorer's reuse of Partial.of's exact sum and extremes changes nothing
+    assert NormalState.of(losses, partial=Partial.of(losses)) == fast
+    if losses.size and np.isfinite(losses).all():
+        # and both are the exact sums, counted independently with fractions in units of 2**-_UNIT
+        scale = Fraction(2) ** _UNIT
+        total, squares = sum(map(Fraction, values)) * scale, sum(Fraction(v) ** 2 for v in values) * scale
+        assert total.denominator == squares.denominator == 1
+        n_units = losses.size << _UNIT
+        expected = NormalState(losses.size, 0, (n_units, int(total)), (n_units, int(total), int(squares)))
+        assert fast == expected
+        assert _square_sum(losses, float(losses.min()), float(losses.max())) == _product_sum(losses, losses)

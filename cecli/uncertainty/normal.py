@@ -5,11 +5,29 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .exact import _add_tuples, _exact_moments, _exact_rows, _participating, _ratio, _sqrt, _to_float, z_value
+from cecli.numerics.exact import _PRODUCT_EXPONENT
+
+from .exact import (
+    _UNIT,
+    _add_tuples,
+    _exact_moments,
+    _exact_rows,
+    _participating,
+    _ratio,
+    _sqrt,
+    _square_sum,
+    _sum_units,
+    _to_float,
+    z_value,
+)
 from .resampling import _group_rows
+
+if TYPE_CHECKING:
+    from cecli.numerics.reduce import Partial
 
 
 @dataclass(frozen=True)
@@ -55,7 +73,7 @@ class NormalState:
     second: tuple[int, ...] = (0, 0, 0)
 
     @classmethod
-    def of(cls, losses, weights=None, row_denominators=None) -> NormalState:
+    def of(cls, losses, weights=None, row_denominators=None, *, partial: Partial | None = None) -> NormalState:
         """Summarise per-sample `losses` with optional sample `weights` and `row_denominators`.
 
         Parameters
@@ -66,12 +84,46 @@ class NormalState:
         row_denominators : array_like, shape (n,), optional
             The whole denominator ``d`` of each row (not a factor of the weight, unlike
             ``Partial.of``'s `denominators`); default `weights` (or 1 per row).
+        partial : Partial, optional
+            ``Partial.of(losses)`` of the same rows, unweighted, when the caller has it: its exact
+            ``sum(l)`` and extremes are reused (the state is the same).
         """
+        if weights is None and row_denominators is None:
+            fast = cls._of_unit(np.asarray(losses, dtype=np.float64), partial)
+            if fast is not None:
+                return fast
         x, (y,), finite = _exact_rows([losses], weights, row_denominators)
         n = y.parts[0].size
         nonfinite = 0 if finite is None else int(finite.size - n)
         first, second = _exact_moments(x, [y], n)
         return cls(_participating(x, n), nonfinite, first, second)
+
+    @classmethod
+    def _of_unit(cls, losses: np.ndarray, partial: Partial | None) -> NormalState | None:
+        """:meth:`of` unit weights: ``n``, ``Sy = sum(l)`` and ``Syy = sum(l**2)``; None where it does not apply.
+
+        The general path spends, per 65,536-row batch of the sparse bench, 0.15 ms on ``sum(l)``
+        (which ``Partial.of`` has just summed, exactly, in the scorer), 0.03 ms on range checks
+        and 0.48 ms on ``sum(l * l)``; here ``sum(l)`` comes from `partial` (or one bounded sum),
+        and the square from :func:`_square_sum` (measured: ``Spread.grouped`` 0.52 -> 0.37 ms per batch). Only
+        for non-empty, all-finite losses (the others take the general path). Every sum is exact,
+        so the state is the general path's to the bit (tests/test_uncertainty.py checks it).
+        """
+        n = losses.size
+        if n == 0 or losses.ndim != 1:
+            return None
+        if partial is not None and partial.count == n and not (partial.nan or partial.pos_inf or partial.neg_inf):
+            low, high = partial.min, partial.max
+            total = partial.scaled_sum << (_UNIT - _PRODUCT_EXPONENT)  # sum(l), units 2**-2254 -> 2**-_UNIT
+        else:
+            low, high, total = float(losses.min()), float(losses.max()), None
+        top = max(-low, high)
+        if not math.isfinite(top):  # an infinite or NaN loss: the general path's mask and count
+            return None
+        if total is None:
+            total = _sum_units(losses, top)
+        units = n << _UNIT
+        return cls(n, 0, (units, total), (units, total, _square_sum(losses, low, high)))
 
     @classmethod
     def grouped(cls, codes, losses, weights=None, row_denominators=None) -> dict:

@@ -52,7 +52,17 @@ class Spread:
 
     @classmethod
     def grouped(
-        cls, codes, losses, weights, row_denominators, counted, *, first_row: int, resamples=None, seed=None
+        cls,
+        codes,
+        losses,
+        weights,
+        row_denominators,
+        counted,
+        *,
+        first_row: int,
+        resamples=None,
+        seed=None,
+        partial=None,
     ) -> dict:
         """``{code: Spread}`` of a batch (one entry ``None`` when `codes` is None).
 
@@ -72,6 +82,9 @@ class Spread:
             The global 0-based row number of the batch's first row (over all files, in order).
         resamples, seed : int, optional
             ``--bootstrap N`` and ``--seed S``; no bootstrap state without them.
+        partial : Partial, optional
+            ``Partial.of`` of the counted rows' losses, unweighted, when the caller has it (see
+            :meth:`NormalState.of`); used for one group of every row (`codes` None).
         """
         losses = np.asarray(losses, dtype=np.float64)
         every = bool(counted.all())
@@ -80,7 +93,7 @@ class Spread:
             return values if values is None or every else np.asarray(values)[counted]
 
         if codes is None:
-            normal = {None: NormalState.of(only(losses), only(weights), only(row_denominators))}
+            normal = {None: NormalState.of(only(losses), only(weights), only(row_denominators), partial=partial)}
         else:
             normal = NormalState.grouped(only(np.asarray(codes)), only(losses), only(weights), only(row_denominators))
         if resamples is None:
