@@ -32,7 +32,7 @@ from cecli.uncertainty import (
     swap_signs,
     z_value,
 )
-from cecli.uncertainty.exact import _UNIT, _exact_moments, _exact_rows, _product_sum, _square_sum
+from cecli.uncertainty.exact import _UNIT, _blocked_sum, _exact_moments, _exact_rows, _product_sum, _square_sum
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -744,3 +744,36 @@ def test_unit_weight_fast_path_equals_the_general_path(values):
         expected = NormalState(losses.size, 0, (n_units, int(total)), (n_units, int(total), int(squares)))
         assert fast == expected
         assert _square_sum(losses, float(losses.min()), float(losses.max())) == _product_sum(losses, losses)
+
+
+def _units(value: float, power: int = 1) -> int:
+    """``value**power`` in units of ``2**-_UNIT``, from its exact integer ratio (the denominator a power of two)."""
+    numerator, denominator = value.as_integer_ratio()
+    return (numerator**power << _UNIT) // denominator**power
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1, 2, 511, 512, 513, 1024, 4095, 4096, 5000]),  # one block, whole blocks, a padded last block
+    st.sampled_from([(0.01, 10.0), (2.0**-400, 2.0**400), (1e-300, 1e-200), (1e-200, 1e200)]),
+    st.booleans(),
+)
+def test_blocked_sums_of_many_values_are_exact(seed, n, magnitudes, signed):
+    """The blocked extraction (blocks of up to 2**k values past 512 rows) and the square sum built on it are
+    the exact integers, counted here one value at a time; out of the safe range the square sum falls back."""
+    rng = np.random.default_rng(seed)
+    low, high = magnitudes
+    values = np.exp(rng.uniform(math.log(low), math.log(high), n))
+    if signed:
+        values *= rng.choice([-1.0, 1.0], n)
+    values[rng.integers(0, n)] = 0.0
+    expected = sum(_units(v) for v in values.tolist())
+    top = float(np.abs(values).max())
+    kept = values.copy()
+    assert _blocked_sum(values, top) == expected
+    assert _blocked_sum(values, 4.0 * top) == expected  # any larger bound: only more rounds
+    np.testing.assert_array_equal(values, kept)  # not scratch: the caller's array is left alone
+    assert _blocked_sum(kept.copy(), top, scratch=True) == expected
+    squares = sum(_units(v, 2) for v in values.tolist())
+    assert _square_sum(values, float(values.min()), float(values.max())) == squares == _product_sum(values, values)

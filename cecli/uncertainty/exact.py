@@ -42,6 +42,51 @@ def _sum_units(values: np.ndarray, bound: float | None = None) -> int:
     return exact_sum(values, bound=bound) << (_UNIT - _REDUCE_UNIT)
 
 
+_BLOCKS = 512  # block sums below 2**53 units each: 512 of them add up exactly in int64
+
+
+def _blocked_sum(values: np.ndarray, bound: float, *, scratch: bool = False) -> int:
+    """Exact ``sum(values)`` in units of ``2**-_UNIT``, for finite `values` and `bound` >= every ``|v|``.
+
+    :func:`cecli.numerics.exact.exact_sum`'s error-free extraction (``q = (sigma + v) - sigma``), but
+    the extracted ``q`` are added as float sums of blocks of ``b`` values (at most :data:`_BLOCKS`
+    blocks), each exact with ``sigma >= 2b * bound``, and the block sums, integers of the unit
+    ``ulp(sigma) / 2``, in int64. A round then needs ``log2(2b)`` bits of headroom instead of
+    ``log2(2n)``: 45 significant bits a round instead of 36 for a 65,536-row batch, so the squares
+    of losses from 0.01 to 10 take two rounds instead of three. Where ``sigma`` would pass ``2**1000`` or
+    fall to ``2**-900``, the rest goes to ``exact_sum``. With `scratch` the caller's `values` may be overwritten.
+    """
+    n = values.size
+    block = 1 << max(0, (n - 1) // _BLOCKS).bit_length()
+    blocks = -(-n // block)
+    headroom = block.bit_length()
+    extracted = np.empty(blocks * block)
+    if scratch and blocks * block == n:
+        rest = values  # the caller's scratch array: the rows left after each round, in place
+    else:
+        rest = np.zeros(blocks * block)  # zeros pad the last block
+        rest[:n] = values
+    head, tail = extracted[:n], rest[:n]
+    extracted[n:] = 0.0
+    total = 0
+    top = bound
+    while top:
+        exponent = math.frexp(top)[1] + headroom
+        if not -900 < exponent <= 1000:  # sigma + v could overflow, or 2**(53 - exponent) below
+            return total + _sum_units(tail)
+        sigma = math.ldexp(1.0, exponent)
+        np.add(tail, sigma, out=head)
+        np.subtract(head, sigma, out=head)
+        np.subtract(tail, head, out=tail)
+        sums = extracted.reshape(block, blocks).sum(axis=0)  # column j: a block of `block` values
+        sums *= math.ldexp(1.0, 53 - exponent)  # integers below 2**53: q are multiples of 2**(exponent - 53)
+        total += int(sums.astype(np.int64).sum()) << (_UNIT + exponent - 53)
+        if not tail.any():
+            break
+        top = math.ldexp(1.0, exponent - 53)
+    return total
+
+
 def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = a * _SPLITTER
     high = t - (t - a)
@@ -137,7 +182,7 @@ def _square_sum(values: np.ndarray, low: float, high: float) -> int:
     np.multiply(lo, lo, out=lo)
     error += lo
     bound = top * top  # fl is monotone: every fl(v * v) <= fl(top * top)
-    return _sum_units(p, bound) + _sum_units(error, bound * 2.0**-52)
+    return _blocked_sum(p, bound, scratch=True) + _blocked_sum(error, bound * 2.0**-52, scratch=True)
 
 
 @dataclass(frozen=True)
