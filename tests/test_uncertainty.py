@@ -32,7 +32,7 @@ from cecli.uncertainty import (
     swap_signs,
     z_value,
 )
-from cecli.uncertainty.exact import _UNIT, _exact_moments, _exact_rows, _product_sum, _square_sum
+from cecli.uncertainty.exact import _UNIT, _exact_moments, _exact_rows, _product_sum, _square_sum, _sum_on_grid
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -744,3 +744,45 @@ def test_unit_weight_fast_path_equals_the_general_path(values):
         expected = NormalState(losses.size, 0, (n_units, int(total)), (n_units, int(total), int(squares)))
         assert fast == expected
         assert _square_sum(losses, float(losses.min()), float(losses.max())) == _product_sum(losses, losses)
+
+
+def _units(value: float, power: int = 1) -> int:
+    """``value**power`` in units of ``2**-_UNIT``, from its exact integer ratio (the denominator a power of two)."""
+    numerator, denominator = value.as_integer_ratio()
+    return (numerator**power << _UNIT) // denominator**power
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1, 2, 3, 1000, 65536]),
+    st.sampled_from([(0.03, 8.0), (0.01, 10.0), (1.0, 1.0 + 2.0**-40), (2.0**-400, 2.0**400), (1e-300, 1e-200)]),
+    st.sampled_from(["positive", "zero", "signed"]),
+)
+def test_square_sums_of_many_values_are_exact(seed, n, magnitudes, sign):
+    """The square sum (with the grid of positive values: one extraction and a plain sum for losses like the
+    bench's) is the exact integer, counted here one value at a time; a zero or a negative value, a tiny
+    value or one beyond the safe range takes the other paths."""
+    rng = np.random.default_rng(seed)
+    low, high = magnitudes
+    values = np.exp(rng.uniform(math.log(low), math.log(high), n))
+    if sign == "signed":
+        values *= rng.choice([-1.0, 1.0], n)
+    elif sign == "zero":
+        values[rng.integers(0, n)] = 0.0
+    squares = sum(_units(v, 2) for v in values.tolist())
+    assert _square_sum(values, float(values.min()), float(values.max())) == squares == _product_sum(values, values)
+
+
+@pytest.mark.parametrize(
+    ("values", "bound", "grid"),
+    [
+        ([1.0, 2.0**-60, 3.0], 3.0, -60),  # one extraction round, then the rest on the grid
+        ([2.0**-60] * 5, 2.0**-60, -60),  # the plain sum at once
+        ([2.0**500, 2.0**-500, -(2.0**400)], 2.0**500, -500),  # many rounds
+        ([2.0**1000, 2.0**-100], 2.0**1000, -100),  # sigma would overflow: exact_sum takes the rest
+    ],
+)
+def test_sum_on_grid_is_exact(values, bound, grid):
+    expected = sum(_units(v) for v in values)
+    assert _sum_on_grid(np.array(values), bound, grid) == expected

@@ -38,9 +38,20 @@ exists when a loss is infinite or NaN: the statistics are NaN.
 
 from .exact import z_value
 from .normal import NormalState
-from .paired import PairedBootstrapState, PairedNormalState, RandomizationState
 from .resampling import POISSON_THRESHOLDS, BootstrapState, poisson_counts, swap_signs
 from .spread import Spread
+
+_PAIRED = ("PairedBootstrapState", "PairedNormalState", "RandomizationState")
+
+
+def __getattr__(name: str):
+    """The paired states, imported on first use: only ``compare`` needs them (``--ci``'s start-up)."""
+    if name in _PAIRED:
+        from . import paired
+
+        return getattr(paired, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BootstrapState",

@@ -42,6 +42,37 @@ def _sum_units(values: np.ndarray, bound: float | None = None) -> int:
     return exact_sum(values, bound=bound) << (_UNIT - _REDUCE_UNIT)
 
 
+def _sum_on_grid(values: np.ndarray, bound: float, grid: int) -> int:
+    """Exact ``sum(values)`` in units of ``2**-_UNIT``, for finite `values` that are multiples of ``2**grid``
+    with ``|v| <= bound``; `values` is scratch (overwritten).
+
+    :func:`cecli.numerics.exact.exact_sum`'s error-free extraction (``q = (sigma + v) - sigma`` with
+    ``sigma = 2**k >= 2n * bound``, the rest ``v - q`` below ``2**(k - 53)``), but with the grid known
+    the last round needs no extraction: once ``2**k <= 2**(grid + 53)``, every partial float sum of the
+    rest is a multiple of ``2**grid`` below ``2**(grid + 53)``, so the plain float sum is exact. The
+    squares of the sparse bench's losses (0.03 to 8) so take one extraction and one sum instead of
+    two extractions, and no pass to test whether anything is left.
+    """
+    n_bits = values.size.bit_length()
+    total = 0
+    top = bound
+    extracted = np.empty_like(values)
+    while True:
+        exponent = math.frexp(top)[1] + n_bits
+        if exponent - 53 <= grid:  # the rest sums exactly as it is
+            numerator, denominator = float(values.sum()).as_integer_ratio()
+            return total + (numerator << _UNIT) // denominator  # the denominator: a power of two <= 2**1074
+        if exponent > 1000:  # sigma + v could overflow
+            return total + _sum_units(values)
+        sigma = math.ldexp(1.0, exponent)
+        np.add(values, sigma, out=extracted)
+        extracted -= sigma
+        values -= extracted
+        numerator, denominator = float(extracted.sum()).as_integer_ratio()
+        total += (numerator << _UNIT) // denominator
+        top = math.ldexp(1.0, exponent - 53)  # |v - q| <= ulp(sigma) / 2
+
+
 def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = a * _SPLITTER
     high = t - (t - a)
@@ -115,8 +146,10 @@ def _square_sum(values: np.ndarray, low: float, high: float) -> int:
     square ``v**2 = p + e`` written in place (two scratch arrays instead of eight temporaries),
     and both sums given their bound (``p <= fl(top**2)``, ``|e| <= ulp(p) / 2 <= 2**-53 p``)
     instead of a min/max pass each; positive losses (the usual) need no ``abs`` pass for the safe
-    range. Measured on a 65,536-row batch of losses like the sparse bench's (glibc thresholds raised
-    as the CLI does): 0.41 ms vs 0.47 ms; the rest is the two exact sums' three extraction rounds each.
+    range. Positive values also give both sums their grid (:func:`_sum_on_grid`): one extraction
+    round and one plain sum each for losses like the sparse bench's, where ``exact_sum`` takes two
+    extraction rounds and a test for what is left each. Measured in the CLI (thread CPU time of the
+    153 batches of the 10-million-row sparse bench): 61 ms -> 43 ms.
     """
     top = max(-low, high)
     if values.size == 0 or top > _SAFE_HIGH:
@@ -137,6 +170,9 @@ def _square_sum(values: np.ndarray, low: float, high: float) -> int:
     np.multiply(lo, lo, out=lo)
     error += lo
     bound = top * top  # fl is monotone: every fl(v * v) <= fl(top * top)
+    if low > 0:  # positive: p >= fl(low**2) is a multiple of ulp(fl(low**2)), v**2 and so e of ulp(low)**2
+        grid = math.frexp(low)[1] - 53
+        return _sum_on_grid(p, bound, math.frexp(low * low)[1] - 53) + _sum_on_grid(error, bound * 2.0**-52, 2 * grid)
     return _sum_units(p, bound) + _sum_units(error, bound * 2.0**-52)
 
 
