@@ -38,18 +38,27 @@ exists when a loss is infinite or NaN: the statistics are NaN.
 
 from .exact import z_value
 from .normal import NormalState
-from .resampling import POISSON_THRESHOLDS, BootstrapState, poisson_counts, swap_signs
 from .spread import Spread
 
-_PAIRED = ("PairedBootstrapState", "PairedNormalState", "RandomizationState")
+# Imported on first use: --ci's normal interval needs neither the resampled states (whose Poisson table is
+# computed in exact decimals when the module loads) nor the paired ones (only compare): 2.5 ms of start-up.
+_LAZY = {
+    "BootstrapState": "resampling",
+    "POISSON_THRESHOLDS": "resampling",
+    "poisson_counts": "resampling",
+    "swap_signs": "resampling",
+    "PairedBootstrapState": "paired",
+    "PairedNormalState": "paired",
+    "RandomizationState": "paired",
+}
 
 
 def __getattr__(name: str):
-    """The paired states, imported on first use: only ``compare`` needs them (``--ci``'s start-up)."""
-    if name in _PAIRED:
-        from . import paired
+    """The resampled and paired states and their helpers, imported on first use."""
+    if name in _LAZY:
+        import importlib
 
-        return getattr(paired, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import combinations_with_replacement
-from statistics import NormalDist
 
 import numpy as np
 
@@ -330,6 +329,8 @@ def z_value(level: float) -> float:
     level = float(level)
     if not 0.0 < level < 1.0:
         raise ValueError(f"the confidence `level` must be between 0 and 1 (exclusive); received {level!r}")
+    from statistics import NormalDist  # here: statistics (and random) cost 1 ms of --ci's start-up
+
     return NormalDist().inv_cdf((1.0 + level) / 2.0)
 
 

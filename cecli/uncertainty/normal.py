@@ -24,7 +24,6 @@ from .exact import (
     _to_float,
     z_value,
 )
-from .resampling import _group_rows
 
 if TYPE_CHECKING:
     from cecli.numerics.reduce import Partial
@@ -128,6 +127,8 @@ class NormalState:
     @classmethod
     def grouped(cls, codes, losses, weights=None, row_denominators=None) -> dict:
         """One state per distinct integer code (``--by`` group or class) of a batch."""
+        from .resampling import _group_rows  # here: --ci without --by needs no resampling
+
         losses = np.asarray(losses, dtype=np.float64)
         return {
             code: cls.of(

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .exact import z_value
 from .normal import NormalState
-from .resampling import BootstrapState
+
+if TYPE_CHECKING:
+    from .resampling import BootstrapState
 
 
 def row_denominators(weights, denominators, n: int):
@@ -98,6 +101,8 @@ class Spread:
             normal = NormalState.grouped(only(np.asarray(codes)), only(losses), only(weights), only(row_denominators))
         if resamples is None:
             return {code: cls(state) for code, state in normal.items()}
+        from .resampling import BootstrapState  # here: the normal interval needs no resampling
+
         boot = BootstrapState.grouped(
             codes,
             losses,
