@@ -30,7 +30,7 @@ from .params import (
     InputFormatOpt,
     _parameter,
 )
-from .process import _standard_streams, _tune_for_batches, _WithoutPandas
+from .process import _standard_streams, _WithoutPandas
 from .report import _guarded, _report, _say
 from .values import _colour, _loss_options, _read_settings, _sources
 
@@ -177,7 +177,9 @@ def _score(loss: str, values: dict) -> None:
         from cecli.plot import check_plot_path
 
         check_plot_path(values["plot"])  # a bad name or a missing matplotlib stops before the work
-    _tune_for_batches()
+    from cecli.engines.tuning import tune_for_batches
+
+    tune_for_batches()
     with _progress_bar(enabled=not values["quiet"], colour=values["color"].value) as progress:
         result = compute(
             loss,

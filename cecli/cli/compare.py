@@ -13,7 +13,6 @@ from cecli.losses import Loss
 
 from .group import _EXIT_CODES, _Command, _Group
 from .params import _COMMON_OPTIONS, _LABEL_OPTIONS, _LOSS_PARAMETERS, _complete_columns, _parameter
-from .process import _tune_for_batches
 from .report import _guarded, _say
 from .values import _colour, _loss_options, _read_settings, _sources
 
@@ -195,7 +194,9 @@ def _compare(loss: str, values: dict) -> None:
         randomization=values["randomization"],
         seed=values["seed"],
     )
-    _tune_for_batches()
+    from cecli.engines.tuning import tune_for_batches
+
+    tune_for_batches()
     comparison = compare(
         loss,
         _sources([values["a"]], values.get("labels"))[0],

@@ -1,6 +1,7 @@
-"""Process settings for a command-line run, each with its measured reason: the allocator and the
-thread switch interval (:func:`_tune_for_batches`), no pandas import through pyarrow (:class:`_WithoutPandas`),
-and the standard streams (:func:`_standard_streams`, :class:`_Stdout`)."""
+"""Process settings for a command-line run, each with its measured reason: no pandas import through
+pyarrow (:class:`_WithoutPandas`) and the standard streams (:func:`_standard_streams`, :class:`_Stdout`).
+The allocator and the thread switch interval are :func:`cecli.engines.tuning.tune_for_batches`, which
+Dask's worker processes apply too."""
 
 import errno
 import io
@@ -8,30 +9,6 @@ import os
 import sys
 
 from cecli.errors import StdoutError
-
-
-def _tune_for_batches() -> None:
-    """Process-wide settings for streaming batches; the CLI owns its process, the library does not.
-
-    - The reader thread and the math hand the GIL back and forth around every NumPy and
-      pyarrow call; with Python's default 5 ms switch interval a thread that wants it may
-      wait that long, which made run times vary by half. 0.5 ms keeps both cores busy.
-    - glibc hands allocations above a threshold (128 KiB at first) back to the kernel when
-      they are freed, so each batch's arrays would be mapped and page-faulted in afresh,
-      which doubles the time of the math. Raised thresholds keep them for the next batch,
-      so memory stays bounded by the batch size.
-    """
-    sys.setswitchinterval(0.0005)
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no C library with mallopt
-        return
-    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: 32 MiB, glibc's largest on 64-bit
-    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: keep up to 64 MiB of free heap
 
 
 class _WithoutPandas:

@@ -12,10 +12,11 @@ sent to the workers by reference, so this module imports nothing of the client s
 from __future__ import annotations
 
 import os
-import sys
 
 from cecli.errors import CecliError, InputError, OptionError
 from cecli.numerics.reduce import ScoreState
+
+from .tuning import tune_for_batches
 
 _SAME_VERSION_HINT = "install cecli, with the same version, on the scheduler and every worker"
 
@@ -79,29 +80,13 @@ _TUNED: list[bool] = []  # once per worker process
 
 
 def _tune_worker_process() -> None:
-    """Give the worker process the settings the CLI gives its own (``cecli.cli._tune_for_batches``).
-
-    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes glibc's
-    mmap threshold at 128 KiB: every batch's arrays are then mapped and page-faulted in afresh,
-    and a task took about twice the local engine's time per shard. Raised thresholds keep up to
-    64 MiB of freed heap per worker process for the next batch. A 0.5 ms switch interval lets the
-    reader thread and the math hand the GIL back and forth without 5 ms waits. Not done in the
-    caller's own process (a cluster of threads in it): a library call leaves its process alone.
-    """
+    """Give the worker process the settings the CLI gives its own (:func:`~cecli.engines.tuning.tune_for_batches`),
+    once. Not done in the caller's own process (a cluster of threads in it): a library call leaves its
+    process alone."""
     if _TUNED:
         return
     _TUNED.append(True)
-    sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no C library with mallopt
-        return
-    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: 32 MiB, glibc's largest on 64-bit
-    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: keep up to 64 MiB of free heap
+    tune_for_batches()
 
 
 class _Cancelled(Exception):
