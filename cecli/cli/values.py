@@ -5,6 +5,7 @@ import os
 import sys
 
 from cecli.errors import OptionError
+from cecli.losses import LOSS_OPTIONS
 
 
 def _sources(paths: list[str] | None, labels: str | None = None) -> list[str]:
@@ -29,28 +30,19 @@ def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
         raise OptionError(f"{flag} needs numbers separated by commas; received {text!r}") from None
 
 
-_LOSS_OPTIONS = (
-    "from_logits",
-    "eps",
-    "label_smoothing",
-    "ignore_index",
-    "temperature",
-    "focal_gamma",
-    "focal_alpha",
-    "class_balancing",
-    "gce_q",
-)
+# Options given as a list of numbers on the command line ("2" or "1,2,3"), parsed here.
+_NUMBER_LISTS = {"pos_weight": "--pos-weight", "class_weights": "--class-weights"}
 
 
 def _loss_options(values: dict, reduction: str) -> dict:
     """The loss options of a command's values, as :meth:`cecli.plan.Plan.build` and ``compute()`` take them."""
-    options = {name: values[name] for name in _LOSS_OPTIONS if name in values}
+    options = {
+        name: _floats(values[name], _NUMBER_LISTS[name]) if name in _NUMBER_LISTS else values[name]
+        for name in LOSS_OPTIONS
+        if name in values
+    }
     if values.get("like"):
         options["like"] = values["like"].value
-    if "pos_weight" in values:
-        options["pos_weight"] = _floats(values["pos_weight"], "--pos-weight")
-    if "class_weights" in values:
-        options["class_weights"] = _floats(values["class_weights"], "--class-weights")
     options.update(reduction=reduction, base=values["base"].value)
     return options
 
