@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from . import __version__
-from .result import SCHEMA_VERSION, LossResult
+from .result import SCHEMA_VERSION, LossResult, finite_or_null
 from .uncertainty import PairedBootstrapState, PairedNormalState, RandomizationState
 
 
@@ -151,11 +151,7 @@ class Comparison:
         """The JSON document of ``cecli compare`` (``cecli/schema.json``)."""
         warnings = list(self.warnings)
 
-        def finite(name: str, value: float | None) -> float | None:
-            if value is None or math.isfinite(value):
-                return value
-            warnings.append(f"{name} is {value} (written as null)")
-            return None
+        finite = finite_or_null(warnings)
 
         document = {
             "schema_version": SCHEMA_VERSION,

@@ -15,6 +15,21 @@ from .options import Interval, LossOptions
 SCHEMA_VERSION = 1
 
 
+def finite_or_null(warnings: list[str]):
+    """``finite(name, value)``: `value` if finite (or None); else None, and a line in `warnings` that says so.
+
+    JSON has no infinity or NaN: the documents write null, and their ``warnings`` say which key was not finite.
+    """
+
+    def finite(name: str, value: float | None) -> float | None:
+        if value is None or math.isfinite(value):
+            return value
+        warnings.append(f"{name} is {value} (written as null)")
+        return None
+
+    return finite
+
+
 @dataclass(frozen=True)
 class Spreads:
     """The uncertainty states (:class:`~cecli.uncertainty.Spread`) of the whole input and, in the order
@@ -121,11 +136,7 @@ class LossResult:
         warnings = list(self.warnings)
         p = self.partial
 
-        def finite(name: str, value: float | None) -> float | None:
-            if value is None or math.isfinite(value):
-                return value
-            warnings.append(f"{name} is {value} (written as null)")
-            return None
+        finite = finite_or_null(warnings)
 
         document = {
             "schema_version": SCHEMA_VERSION,

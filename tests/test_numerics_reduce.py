@@ -287,6 +287,30 @@ def test_exact_sum_edge_cases(values):
     assert exact_sum(np.array(values, dtype=np.float64)) == expected
 
 
+@pytest.mark.parametrize("n", [1, 3, 65536, (1 << 17) + 3])  # one block, two
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [
+        (0.03, 8.2),  # the bench's losses
+        (1e-7, 16.2),  # clipped at eps
+        (1.0, 1.0 + 2.0**-30),  # one binade
+        (1e-6, 1e6),  # more than 20 binades: the extraction rounds
+        (2.0**-1010, 2.0**-1000),  # next to the subnormals: the extraction rounds
+        (1e290, 1e300),  # the rounding constant would overflow: the extraction rounds
+    ],
+)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_exact_sum_with_a_lower_bound_of_the_magnitudes(n, low, high, sign):
+    """``low`` (every ``|v| >= low > 0``): values on one grid sum in two parts; the same exact integer."""
+    rng = np.random.default_rng(n)
+    values = sign * np.exp(rng.uniform(math.log(low), math.log(high), n))
+    values[0] = sign * low  # the bounds are attained
+    magnitudes = np.abs(values)
+    expected = exact(values.tolist()) * UNIT
+    assert exact_sum(values, bound=float(magnitudes.max()), low=float(magnitudes.min())) == expected
+    assert exact_sum(values, bound=high * 2, low=low / 2) == expected  # looser bounds
+
+
 def test_score_states_add_rows_per_file_and_number_rows_across_files():
     """Batches of one file add their rows; `global_row` numbers (file, row in file) across the dataset."""
     first = ScoreState(file_rows={0: 3}, off_simplex=1, n_classes=4)

@@ -330,9 +330,10 @@ def main() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         _standard_streams()
-        # cecli does no linear algebra, but OpenBLAS starts a thread per core when NumPy is
-        # imported, and those threads spin, taking CPU from the reader and the math (about
-        # 0.1 s of CPU a run). Set before NumPy loads; a user's own setting wins.
+        # cecli's few BLAS calls (--ci's and --bootstrap's exact dot products) gain nothing from
+        # threads, but OpenBLAS starts a thread per core when NumPy is imported, and those threads
+        # spin, taking CPU from the reader and the math (about 0.1 s of CPU a run). Set before
+        # NumPy loads; a user's own setting wins.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         sys.meta_path.insert(0, _WithoutPandas())
         _lazy_group()()  # _Group.main reports every outcome and raises SystemExit with its code

@@ -36,6 +36,7 @@ import re
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 from cecli.errors import CecliError, InputError, OptionError, OutputError, printable
 from cecli.numerics.reduce import ScoreState
@@ -89,6 +90,52 @@ def plan_tasks(paths: list[str]) -> list[list[tuple[int, str]]]:
     return tasks
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """Where to run: a connected client passed in, or a scheduler address and the option it came from."""
+
+    client: object | None
+    address: str | None
+    option: str
+    wait: float
+
+    @classmethod
+    def of(cls, client, scheduler, scheduler_file, wait_for_workers) -> Cluster:
+        """Checked before anything is read or written: Dask installed, the client connected, the address well formed.
+
+        The values and their combination were checked by :meth:`cecli.plan.Plan.build` (wait >= 0, one cluster).
+        """
+        client_class = _client_class()
+        wait = WAIT_FOR_WORKERS if wait_for_workers is None else wait_for_workers
+        if client is not None:
+            _check_client(client, client_class)
+            return cls(client, None, "", wait)
+        return cls(None, *_address(scheduler, scheduler_file), wait)
+
+    @contextlib.contextmanager
+    def session(self):
+        """``(client, address)`` of a cluster with a worker: the client passed in (left open), or a connection
+        to the address (or to a private local cluster), closed on leaving."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_quiet_dask_logs())
+            if self.client is not None:
+                client, address = self.client, self.client.scheduler.address
+            else:
+                address = stack.enter_context(_cluster(self.address, self.option))
+                client = stack.enter_context(_connected(_client_class(), address, self.option))
+            _wait_for_first_worker(client, address, self.wait)
+            _check_workers(client)
+            yield client, address
+
+
+def _client_class():
+    try:
+        from distributed import Client
+    except ImportError:
+        raise OptionError("--engine dask needs Dask, which is not installed", hint=_INSTALL_HINT) from None
+    return Client
+
+
 def run(
     paths: list[str],
     *,
@@ -118,32 +165,15 @@ def run(
     directory. `wait_for_workers` (default :data:`WAIT_FOR_WORKERS`) bounds the wait for a
     first worker, and for one to come back when all have left mid-run.
     """
-    try:
-        from distributed import Client
-    except ImportError:
-        raise OptionError("--engine dask needs Dask, which is not installed", hint=_INSTALL_HINT) from None
-
-    # The values and their combination were checked by cecli.plan.Plan.build (wait >= 0, one cluster).
-    wait = WAIT_FOR_WORKERS if wait_for_workers is None else wait_for_workers
-    if client is not None:
-        _check_client(client, Client)
-    else:
-        address, option = _address(scheduler, scheduler_file)
+    cluster = Cluster.of(client, scheduler, scheduler_file, wait_for_workers)
     if out_dir is not None:
         out_dir = _prepare_out_dir(out_dir)
     paths = [path if "://" in path else os.path.abspath(path) for path in paths]
     tasks = plan_tasks(paths)
     if partitions and any(partitions):
         tasks = [[(index, path, partitions[index]) for index, path in task] for task in tasks]
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_quiet_dask_logs())
-        if client is not None:
-            address = client.scheduler.address
-        else:
-            address = stack.enter_context(_cluster(address, option))
-            client = stack.enter_context(_connected(Client, address, option))
-        _wait_for_first_worker(client, address, wait)
-        _check_workers(client)
+    with cluster.session() as (client, address):
+        wait = cluster.wait
         file_starts = None
         if interval is not None and interval.method == "bootstrap" and len(tasks) > 1:
             counted = _run_tasks(client, address, tasks, wait, reference=paths[0], out_dir=None, count_only=True,

@@ -15,49 +15,30 @@ draws. The normal test needs one round.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 
 from cecli.errors import CecliError, InputError, OptionError
 
-from .dask import _INSTALL_HINT, WAIT_FOR_WORKERS, _cancel, _check_workers, _quiet_dask_logs, _wait_for_first_worker
-from .dask_cluster import _address, _check_client, _cluster, _connected
+from .dask import Cluster, _cancel
 from .dask_task import _SAME_PATHS_HINT, _SAME_VERSION_HINT, _stop_if_cancelled, _translated, _worker_name
 
 
 def run_pairs(job, side_a, side_b, *, scheduler=None, wait_for_workers=None, scheduler_file=None, client=None):
     """Score the file pairs of `side_a` and `side_b` on a Dask cluster; the summed (state A, state B, whole, groups)."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise OptionError("--engine dask needs Dask, which is not installed", hint=_INSTALL_HINT) from None
+    cluster = Cluster.of(client, scheduler, scheduler_file, wait_for_workers)
     if len(side_a.files) != len(side_b.files):
         raise OptionError(
             f"--engine dask pairs A's files with B's one by one, but A has {len(side_a.files)} files"
             f" and B {len(side_b.files)}",
             hint="split A and B the same way, or use --engine local",
         )
-    # The values and their combination were checked by cecli.plan.Plan.build (wait >= 0, one cluster).
-    wait = WAIT_FOR_WORKERS if wait_for_workers is None else wait_for_workers
-    if client is not None:
-        _check_client(client, Client)
-    else:
-        address, option = _address(scheduler, scheduler_file)
 
     def absolute(files):
         return [(index, path if "://" in path else os.path.abspath(path), found) for index, path, found in files]
 
     pairs = list(zip(absolute(side_a.files), absolute(side_b.files), strict=True))
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_quiet_dask_logs())
-        if client is not None:
-            address = client.scheduler.address
-        else:
-            address = stack.enter_context(_cluster(address, option))
-            client = stack.enter_context(_connected(Client, address, option))
-        _wait_for_first_worker(client, address, wait)
-        _check_workers(client)
+    with cluster.session() as (client, _):
         first = job if job.test == "normal" else dataclasses.replace(job, test="normal", resamples=None)
         results = _round(client, first, pairs, [0] * len(pairs), side_a.reference)
         if job.test != "normal":

@@ -83,7 +83,7 @@ class Partial:
             loss_range = _abs_range(values) if values.size else (0.0, 0.0)
         if weights is None:
             counted = None if all_finite else ~finite
-            scaled_sum = exact_sum(values, bound=loss_range[1]) << shift
+            scaled_sum = exact_sum(values, bound=loss_range[1], low=loss_range[0] or None) << shift
             scaled_weight_sum = losses.size << _PRODUCT_EXPONENT
         else:
             weights = np.asarray(weights, dtype=np.float64).ravel()
