@@ -9,7 +9,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cecli import __version__
 
@@ -162,6 +165,7 @@ def _one_liner_imports(tmp_path, *args) -> set[str]:
         "cecli.io.ndjson",
         "cecli.io.parquet",
         "cecli.uncertainty",
+        "queue",  # only the reader thread of a large input needs it; a small CSV is read without
     ],
 )
 def test_a_value_only_one_liner_does_not_import(tmp_path, module):
@@ -196,3 +200,124 @@ def test_the_compare_group_builds_its_commands_when_used():
     lines = done.stdout.splitlines()
     assert (lines[0], lines[-2], lines[-1]) == ("False", "exit 0", "True")
     assert all(f"  {name} " in done.stdout for name in ("bce", "sparse"))
+
+
+ONE_LINER_ON_STDIN = b"1,0.9\n0,0.2\n1,0.7\n"  # bench/startup.py's input
+
+
+@pytest.mark.parametrize("args", [[], ["--value-only"]])
+def test_the_stdin_one_liner_imports_none_of_the_heavy_modules(args):
+    """``printf ... | cecli bce``, as bench/startup.py times it (JSON output when piped), loads no module it
+    does not use: no reader of other formats, no table, no interval, no version lookup."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", *args],
+        input=ONE_LINER_ON_STDIN,
+        capture_output=True,
+    )
+    assert done.returncode == 0
+    mean = -(math.log(0.9) + math.log(1 - 0.2) + math.log(0.7)) / 3
+    value = float(done.stdout) if args else json.loads(done.stdout)["value"]
+    assert value == pytest.approx(mean, rel=1e-15)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.decode().splitlines() if "|" in line}
+    assert {"cecli.pipeline", "cecli.io.csv", "cecli.render"} <= imported  # the log is the scoring run's
+    heavy = {
+        "pyarrow",  # about 35 ms: a small all-numeric CSV is parsed with float()
+        "pandas",
+        "pydantic",  # Typer 0.29's option conversion, replaced by cecli.cli.group._Convert
+        "rich",  # the table and the progress bar only
+        "dask",
+        "distributed",
+        "queue",  # the reader thread of large inputs only
+        "decimal",
+        "fractions",
+        "statistics",  # --ci's z only
+        "importlib.metadata",  # the version is a constant
+        "cecli.uncertainty",
+        "cecli.comparison",
+        "cecli.cli.compare",
+        "cecli.io.writers",
+        "cecli.plot",
+    }
+    assert sorted(name for name in imported if name in heavy or name.split(".")[0] in heavy) == []
+
+
+def test_the_collector_is_paused_for_the_start_up_and_resumed_for_the_work():
+    """``cecli`` starts without the garbage collector (no garbage to find among the imports' objects, about
+    6 ms of a one-liner), and :func:`~cecli.engines.tuning.tune_for_batches` resumes it, with those objects
+    frozen, before the work: a long run collects as usual."""
+    code = (
+        "import gc, sys\n"
+        "import cecli.engines.tuning as tuning\n"
+        "original = tuning.tune_for_batches\n"
+        "def spy():\n"
+        "    before = (gc.isenabled(), gc.get_freeze_count())\n"
+        "    original()\n"
+        "    sys.stderr.write(f'{before[0]} {before[1]} {gc.isenabled()} {gc.get_freeze_count() > 1000}\\n')\n"
+        "tuning.tune_for_batches = spy\n"
+        "sys.argv = ['cecli', 'bce', '--value-only']\n"
+        "from cecli.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], input=ONE_LINER_ON_STDIN, capture_output=True, text=False)
+    assert (done.returncode, done.stderr) == (0, b"False 0 True True\n")
+    assert float(done.stdout) == pytest.approx(-(math.log(0.9) + math.log(0.8) + math.log(0.7)) / 3, rel=1e-15)
+
+
+def test_tune_for_batches_leaves_a_running_collector_alone():
+    """In a Dask worker or a library caller's process the collector runs: nothing is frozen there."""
+    code = (
+        "import gc\n"
+        "from cecli.engines.tuning import tune_for_batches\n"
+        "tune_for_batches()\n"
+        "print(gc.isenabled(), gc.get_freeze_count())\n"
+    )
+    assert _python(code).stdout == "True 0\n"
+
+
+# The small-CSV check as a regex over the whole body (how cecli wrote it before checking cell by cell, which
+# spares compiling this pattern, 0.35 ms of a one-liner): rows of `width` plain numbers, LF or CRLF line ends,
+# none blank, an optional final line end.
+def _plain_body_spec(body: str, delimiter: str, width: int) -> bool:
+    import re
+
+    number = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+    row = f"{number}(?:{re.escape(delimiter)}{number}){{{width - 1}}}"
+    return re.fullmatch(f"{row}(?:\r?\n{row})*(?:\r?\n)?", body) is not None
+
+
+@st.composite
+def _csv_bodies(draw) -> tuple[str, str, int]:
+    """A delimiter, a width and a body: random text of CSV-ish characters, or rows of numbers with some damage."""
+    delimiter, width = draw(st.sampled_from([",", ";", "\t"])), draw(st.integers(1, 3))
+    chars = st.sampled_from(list('0123456789.eE+-,;\t\r\n x"'))
+    valid = st.sampled_from(["1", "-2.5", ".5", "3e-2", "7.", "+0", "0.25", "1E+5"])
+    cell = valid | st.sampled_from(["1e", "", " 1", "x", "1\r", "nan", "\u0661"])
+    row = st.lists(valid, min_size=width, max_size=width) | st.lists(cell, min_size=width - 1, max_size=width + 1)
+    ends = st.sampled_from(["\n", "\r\n"]) | st.sampled_from(["\r", "\n\n", "\r\r\n", "\n\r"])
+    rows = st.lists(st.tuples(row.map(delimiter.join), ends), min_size=1, max_size=4).map(
+        lambda pairs: "".join(r + e for r, e in pairs)
+    )
+    body = draw(rows | rows.map(lambda text: text[:-1]) | st.text(alphabet=chars, max_size=30))
+    return body, delimiter, width
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_csv_bodies())
+def test_the_small_csv_path_takes_exactly_the_plain_bodies(tmp_path, case):
+    body, delimiter, width = case
+    from cecli.io.base import ReadSettings
+    from cecli.io.sources import open_input
+
+    header = delimiter.join(f"c{i}" for i in range(width))
+    path = tmp_path / "d.csv"
+    path.write_bytes(f"{header}\n{body}".encode())
+    opened = open_input(str(path), ReadSettings(delimiter=delimiter))
+    try:
+        parsed = opened._plain_numbers()
+    finally:
+        opened.close()
+    if not _plain_body_spec(body, delimiter, width):
+        assert parsed is None
+    else:
+        cells = [cell for line in body.splitlines() for cell in line.split(delimiter)]
+        assert parsed is not None and parsed.tolist() == np.array([float(c) for c in cells]).reshape(-1, width).tolist()

@@ -4,6 +4,7 @@ Applied by whoever owns the process: the command line (``cecli.cli``) and each D
 process (:mod:`cecli.engines.dask_task`); never by a library call in its caller's process.
 """
 
+import gc
 import sys
 
 
@@ -20,7 +21,13 @@ def tune_for_batches() -> None:
       math (a Dask task took about twice the local engine's time per shard). Raised
       thresholds keep up to 64 MiB of freed heap for the next batch, so memory stays bounded
       by the batch size.
+    - The command line pauses the garbage collector for its start-up (:mod:`cecli.__main__`);
+      it resumes here, with the objects of the start-up (modules, classes, functions) frozen:
+      else the first collection would walk them all, the cost the pause saved.
     """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
     sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
     if not sys.platform.startswith("linux"):
         return
