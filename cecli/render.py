@@ -59,12 +59,18 @@ def render_lines(result: LossResult, stream, *, fmt: str) -> None:
     """
     names = list(result.keep)
     if fmt == "ndjson":
-        # In chunks: one write of many lines each, in bounded memory.
+        # In chunks: one write of many lines each, in bounded memory; ASCII bytes, so to the binary stream below
+        # a text one (after what it holds), without decoding them to text and encoding them again.
+        stream.flush()
+        binary = getattr(stream, "buffer", None)
         for start in range(0, result.per_sample.size, _CHUNK_ROWS):
             stop = start + _CHUNK_ROWS
             keep = {name: values[start:stop] for name, values in result.keep.items()}
             lines = ndjson_lines(start + 1, result.per_sample[start:stop], result.counted[start:stop], keep)
-            stream.write(lines)
+            if binary is None:
+                stream.write(bytes(lines).decode("ascii"))
+            else:
+                binary.write(lines)
         return
     words = result.per_sample_words()
     writer = csv.writer(stream, lineterminator="\n")

@@ -100,7 +100,7 @@ class PerSampleWriter:
         """
         if self.format == "ndjson":  # as -f ndjson: strict JSON, the kind of a non-finite number beside it
             lines = ndjson_lines(offset + 1, losses, counted, {name: keep[name] for name in self.keep})
-            self._sink.write(lines.encode())
+            self._sink.write(lines)
             return
         rows = np.arange(offset + 1, offset + 1 + losses.size, dtype=np.int64)
         # null only for an ignored row; a loss that is not finite stays inf/nan (CSV text "inf", as -f csv)
