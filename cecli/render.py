@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 
 from .errors import printable
 from .result import LossResult, cell_text, json_text, ndjson_lines
@@ -59,16 +60,17 @@ def render_lines(result: LossResult, stream, *, fmt: str) -> None:
     """
     names = list(result.keep)
     if fmt == "ndjson":
-        # In chunks: one write of many lines each, in bounded memory; ASCII bytes, so to the binary stream below
-        # a text one (after what it holds), without decoding them to text and encoding them again.
-        stream.flush()
-        binary = getattr(stream, "buffer", None)
+        # In chunks: one write of many lines each, in bounded memory; ASCII bytes, to the binary stream under
+        # the text one where that writes the same (decoding them to text and encoding them again: 10% of the run).
+        binary = _binary(stream)
+        if binary is not None:
+            stream.flush()  # what it holds goes first
         for start in range(0, result.per_sample.size, _CHUNK_ROWS):
             stop = start + _CHUNK_ROWS
             keep = {name: values[start:stop] for name, values in result.keep.items()}
             lines = ndjson_lines(start + 1, result.per_sample[start:stop], result.counted[start:stop], keep)
             if binary is None:
-                stream.write(bytes(lines).decode("ascii"))
+                stream.write(lines.decode("ascii"))
             else:
                 binary.write(lines)
         return
@@ -77,6 +79,21 @@ def render_lines(result: LossResult, stream, *, fmt: str) -> None:
     writer.writerow(["row", "loss", *names])
     for i, word in enumerate(words):
         writer.writerow([i + 1, "" if word == "ignored" else word, *(cell_text(result.keep[n][i]) for n in names)])
+
+
+_ASCII = "".join(map(chr, range(128)))
+
+
+def _binary(stream):
+    """The binary stream under text `stream` if writing ASCII bytes there is writing their text to `stream`
+    (an encoding that writes ASCII as ASCII, no newline translation), else ``None``."""
+    binary, encoding = getattr(stream, "buffer", None), getattr(stream, "encoding", None)
+    if binary is None or encoding is None or os.linesep != "\n":
+        return None
+    try:
+        return binary if _ASCII.encode(encoding) == _ASCII.encode("ascii") else None
+    except LookupError:
+        return None
 
 
 def render_table(result: LossResult, console, *, precision: int = 6, per_sample: bool = True) -> None:

@@ -327,19 +327,19 @@ def _patched(text, rows: np.ndarray, replacements):
 
 def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]):
     """Per-sample NDJSON lines, ``{"row": N, "loss": L, ...kept}`` from row `first_row` (1-based) on, as ASCII
-    bytes (a ``pyarrow.Buffer``, which any binary ``write`` takes).
+    bytes.
 
     Exactly what ``json.dumps`` writes for each record (``", "`` and ``": "`` separators,
     ASCII escapes, a float's shortest round-trip ``repr``): ``loss`` is ``null`` for a row that
     does not count, and for a loss that is not finite, with ``"nonfinite": "inf"`` (or ``"nan"``)
     beside it. The text is put together column by column in Arrow (:func:`float_texts` for the
-    losses, one join of the columns for the lines) rather than one ``json.dumps`` of a dict a row:
-    ten times faster on a million rows. Kept values are formatted one by one (they are Python values).
+    losses, then joins of whole columns) rather than one ``json.dumps`` of a dict a row: ten
+    times faster on a million rows. Kept values are formatted one by one (they are Python values).
 
     Examples
     --------
     >>> losses, counted = np.array([0.5, np.inf, 0.0]), np.array([True, True, False])
-    >>> print(bytes(ndjson_lines(1, losses, counted, {"id": ["a", 7, None]})).decode(), end="")
+    >>> print(ndjson_lines(1, losses, counted, {"id": ["a", 7, None]}).decode(), end="")
     {"row": 1, "loss": 0.5, "id": "a"}
     {"row": 2, "loss": null, "nonfinite": "inf", "id": 7}
     {"row": 3, "loss": null, "id": null}
@@ -350,6 +350,8 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
     import pyarrow.compute as pc
 
     n = losses.size
+    if n == 0:
+        return b""
     if not _NDJSON_OWN.isdisjoint(keep):  # a kept column named like one of ours replaces its value in place
         lines = []
         for i, (loss, ok) in enumerate(zip(losses.tolist(), counted.tolist(), strict=True)):
@@ -358,7 +360,7 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
                 record["nonfinite"] = repr(loss)
             record.update({name: values[i] for name, values in keep.items()})
             lines.append(json.dumps(record, allow_nan=False, default=str) + "\n")
-        return pa.py_buffer("".join(lines).encode())
+        return "".join(lines).encode()
     texts = float_texts(losses)
     fine = counted & np.isfinite(losses)
     if not fine.all():
@@ -369,18 +371,19 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
         ]
         texts = _patched(texts, bad, pa.array(words, pa.string()))
     rows = pc.cast(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)), pa.string())
-    parts = ['{"row": ', rows, ', "loss": ', texts]
-    if keep:  # 64-bit offsets: a batch of long kept texts may pass 2 GiB
+    # 64-bit offsets where the batch's text may pass 2 GiB (long kept texts; some 30 million rows without)
+    text = pa.large_string() if keep or n > 1 << 24 else pa.string()
+    body = pc.binary_join_element_wise(rows, texts, ', "loss": ').cast(text)  # 12, "loss": 0.5
+    if keep:
         ascii_string = json.encoder.encode_basestring_ascii  # what json.dumps writes for text (ensure_ascii)
-        parts = [part if isinstance(part, str) else part.cast(pa.large_string()) for part in parts]
-        for name, column in keep.items():
-            cells = pa.array([_json_cell(v, ascii_string) for v in column], pa.large_string())
-            parts += [f", {json.dumps(name)}: ", cells]
-    parts.append("}\n")
-    text_type = pa.large_string() if keep else pa.string()
-    lines = pc.binary_join_element_wise(*(pa.scalar(p, text_type) if isinstance(p, str) else p for p in [*parts, ""]))
-    ends = np.frombuffer(lines.buffers()[1], np.int64 if keep else np.int32)
-    return lines.buffers()[2][ends[lines.offset] : ends[lines.offset + n]]
+        cells = [
+            pa.array([f"{key}{_json_cell(v, ascii_string)}" for v in column], text)
+            for key, column in ((f", {json.dumps(name)}: ", column) for name, column in keep.items())
+        ]
+        body = pc.binary_join_element_wise(body, *cells, pa.scalar("", text))
+    # The batch as one list joined by what ends a line and begins the next: a literal per row costs more.
+    batch = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, n], pa.int32()), body), pa.scalar('}\n{"row": ', text))
+    return b"".join((b'{"row": ', batch[0].as_buffer(), b"}\n"))
 
 
 def _json_cell(value, ascii_string) -> str:

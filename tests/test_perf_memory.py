@@ -223,10 +223,10 @@ def _reference_lines(first_row, losses, counted, keep):
 def test_ndjson_lines_are_what_json_dumps_writes(keep):
     losses = np.array([0.1, np.inf, np.nan, 1e-300, -np.inf])
     counted = np.array([True, True, True, False, True])
-    assert bytes(ndjson_lines(11, losses, counted, keep)) == _reference_lines(11, losses, counted, keep).encode()
+    assert ndjson_lines(11, losses, counted, keep) == _reference_lines(11, losses, counted, keep).encode()
     finite = np.array([0.30000000000000004, 1.0, 2.5e-8, 123456.789, 0.0])
     expected = _reference_lines(1, finite, np.ones(5, bool), keep).encode()
-    assert bytes(ndjson_lines(1, finite, np.ones(5, bool), keep)) == expected
+    assert ndjson_lines(1, finite, np.ones(5, bool), keep) == expected
 
 
 def test_ndjson_output_and_out_file_are_the_same_lines(runner, tmp_path):
