@@ -270,16 +270,18 @@ def float_texts(values: np.ndarray):
     """Each float64 as ``repr`` writes it (what ``json.dumps`` writes), as a ``pyarrow`` string array.
 
     Arrow's cast to text finds the same shortest digits that round-trip to the same float,
-    without a Python object per value, but lays some of them out unlike ``repr``; those are
-    rewritten (``E`` is the decimal exponent of the first digit, ``d.ddd × 10**E``):
+    without a Python object per value, but lays some of them out unlike ``repr``. With ``E``
+    the decimal exponent of the first digit (``d.ddd × 10**E``), those are rewritten:
 
     - a whole number with ``E < 10`` lacks ``.0`` (``12`` for ``12.0``, ``-0`` for ``-0.0``);
-    - ``E = -5, -6`` is positional (``0.0000025``) where ``repr`` writes ``2.5e-06``;
-    - ``E = -7 .. -9`` has one exponent digit (``1e-7``) where ``repr`` writes two (``1e-07``);
-    - ``10 <= E < 16`` is ``1.5e+10`` where ``repr`` is positional: these go through ``repr``
-      itself (losses are seldom that large).
+    - ``E = -6, -5`` is positional (``0.0000025``) where ``repr`` writes ``2.5e-06``;
+    - ``E = -9 .. -7`` has one exponent digit (``1e-7``) where ``repr`` writes two (``1e-07``);
+    - ``10 <= E < 16`` is ``1.5e+10`` where ``repr`` is positional: these, and negative numbers
+      with ``E = -6, -5``, go through ``repr`` itself (losses are seldom either).
 
-    Both layouts agree elsewhere (``inf``, ``-inf`` and ``nan`` too).
+    Both layouts agree elsewhere (``inf``, ``-inf`` and ``nan`` too). ``E`` follows from the
+    value: the shortest digits of ``x`` are ``>= 10**k`` exactly when ``|x| >= float(10**k)``
+    (``10**k`` itself rounds to that float, and each float's shortest digits round to it).
 
     Examples
     --------
@@ -292,26 +294,32 @@ def float_texts(values: np.ndarray):
     text = pc.cast(pa.array(values, pa.float64()), pa.string())
     size = np.abs(values)
     with np.errstate(invalid="ignore"):
-        whole = np.flatnonzero((values == np.floor(values)) & (size < 1e9))
-        large = np.flatnonzero((size >= 1e9) & (size < 1e17))  # a margin around E = 10 .. 15
-        small = np.flatnonzero((size < 1e-4) & (size > 0))
-    if whole.size + large.size + small.size == 0:
+        groups = [
+            (np.flatnonzero((values == np.floor(values)) & (size < 1e10)), "whole"),
+            (np.flatnonzero((size >= 1e10) & (size < 1e16) | (values < 0) & (size >= 1e-6) & (size < 1e-4)), "repr"),
+            (np.flatnonzero((values >= 1e-6) & (values < 1e-5)), "e-06"),
+            (np.flatnonzero((values >= 1e-5) & (values < 1e-4)), "e-05"),
+            (np.flatnonzero((size >= 1e-9) & (size < 1e-6)), "exponent"),
+        ]
+    groups = [(rows, kind) for rows, kind in groups if rows.size]
+    if not groups:
         return text
-    parts = [pc.binary_join_element_wise(text.take(whole), ".0", "")]
-    parts.append(pa.array([float.__repr__(v) for v in values[large].tolist()], pa.string()))
-    tiny = text.take(small)
-    for pattern, replacement in _SMALL_LAYOUT:
-        tiny = pc.replace_substring_regex(tiny, pattern, replacement)
-    parts.append(pc.replace_substring(tiny, ".e", "e"))  # a single digit: 2e-05, not 2.e-05
-    return _patched(text, np.concatenate([whole, large, small]), pa.concat_arrays(parts))
-
-
-# Arrow's layout of 0 < |x| < 1e-4 to repr's: positional E = -5, -6 to an exponent; a one-digit exponent to two.
-_SMALL_LAYOUT = (
-    (r"^(-?)0\.0000([1-9])(\d*)$", r"\1\2.\3e-05"),
-    (r"^(-?)0\.00000([1-9])(\d*)$", r"\1\2.\3e-06"),
-    (r"e-(\d)$", r"e-0\1"),
-)
+    parts = []
+    for rows, kind in groups:
+        if kind == "repr":
+            parts.append(pa.array([float.__repr__(v) for v in values[rows].tolist()], pa.string()))
+            continue
+        part = text.take(rows)
+        if kind == "whole":
+            part = pc.binary_join_element_wise(part, ".0", "")
+        elif kind == "exponent":  # 1.5e-7: the exponent's second digit
+            part = pc.binary_replace_slice(part, -1, -1, "0")
+        else:  # 0.0000025 or 0.000025: the digits, a point after the first one (none after a single one)
+            part = pc.binary_replace_slice(part, 0, 7 if kind == "e-06" else 6, "")
+            part = pc.ascii_rtrim(pc.binary_replace_slice(part, 1, 1, "."), ".")
+            part = pc.binary_join_element_wise(part, kind, "")
+        parts.append(part)
+    return _patched(text, np.concatenate([rows for rows, _ in groups]), pa.concat_arrays(parts))
 
 
 def _patched(text, rows: np.ndarray, replacements):
