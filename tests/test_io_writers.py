@@ -337,10 +337,8 @@ def test_ndjson_nonfinite_and_ignored_rows_are_the_same_in_out_and_stdout(runner
 
 @pytest.mark.parametrize("room", [0, 100_000])
 @pytest.mark.parametrize("name", ["x.ndjson", "x.ndjson.zst"])
-def test_a_full_disk_under_the_ndjson_writers_thread_is_one_line_and_leaves_nothing(
-    runner, monkeypatch, tmp_path, name, room
-):
-    """The lines of a batch are written in a thread: its ENOSPC is still the one line, exit 3, and no file."""
+def test_a_full_disk_under_the_ndjson_writer_is_one_line_and_leaves_nothing(runner, monkeypatch, tmp_path, name, room):
+    """ENOSPC at the first write or after some batches (plain or under the compressor): one line, exit 3, no file."""
 
     class Disk(io.FileIO):
         written = 0
@@ -368,13 +366,13 @@ def test_a_full_disk_under_the_ndjson_writers_thread_is_one_line_and_leaves_noth
 
 
 @pytest.mark.parametrize("name", ["x.ndjson", "x.ndjson.gz"])
-def test_an_interrupt_while_a_batch_of_lines_is_in_flight_leaves_nothing(tmp_path, name):
+def test_an_interrupt_after_a_batch_of_lines_leaves_nothing(tmp_path, name):
     import numpy as np
 
     target = tmp_path / name
     with pytest.raises(KeyboardInterrupt), writers.PerSampleWriter(str(target), []) as writer:
         writer.write(0, np.linspace(0.1, 9, 200_000), np.ones(200_000, bool), {})
-        raise KeyboardInterrupt  # at once: the thread is still formatting or writing the batch
+        raise KeyboardInterrupt
     assert os.listdir(tmp_path) == []
 
 

@@ -16,7 +16,6 @@ import csv
 import io
 import os
 import tempfile
-import threading
 
 import numpy as np
 import pyarrow as pa
@@ -67,7 +66,6 @@ class PerSampleWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._types: dict[str, pa.DataType] = {}  # Parquet: each kept column's type, once known
-        self._lines: _Lines | None = None  # NDJSON: the batch being formatted and written in a thread
 
     def __enter__(self) -> PerSampleWriter:
         try:
@@ -101,11 +99,7 @@ class PerSampleWriter:
             the batch's first row with such a value), which has one type per column.
         """
         if self.format == "ndjson":  # as -f ndjson: strict JSON, the kind of a non-finite number beside it
-            # Formatted and written in a thread (pyarrow runs without the GIL) while the caller computes the next
-            # batch; one batch at a time, so memory stays bounded and the lines stay in order.
-            self._wait()
-            kept_values = {name: keep[name] for name in self.keep}
-            self._lines = _Lines(lambda: self._sink.write(ndjson_lines(offset + 1, losses, counted, kept_values)))
+            self._sink.write(ndjson_lines(offset + 1, losses, counted, {name: keep[name] for name in self.keep}))
             return
         rows = np.arange(offset + 1, offset + 1 + losses.size, dtype=np.int64)
         # null only for an ignored row; a loss that is not finite stays inf/nan (CSV text "inf", as -f csv)
@@ -149,15 +143,8 @@ class PerSampleWriter:
             hint="write --out as .csv or .ndjson, or give the column one type in every file",
         )
 
-    def _wait(self) -> None:
-        """Wait for the NDJSON batch in flight; its error (a full disk: OutputError) is raised here."""
-        if self._lines is not None:
-            lines, self._lines = self._lines, None
-            lines.join()
-
     def _flush(self) -> None:
         """Write the buffered batches as one table (one Parquet row group, not one per batch)."""
-        self._wait()
         if self._pending:
             if self.format in _TYPED:
                 # A column that was null so far takes its later type, or text if it is null throughout.
@@ -190,8 +177,6 @@ class PerSampleWriter:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None:
             self._file.raw.dropping = True  # the first error is the one to report, not a full disk on close
-            if self._lines is not None:
-                self._lines.thread.join()  # not the file closed under its writes; its own error is not reported
         try:
             if exc_type is None:
                 self._flush()
@@ -220,27 +205,6 @@ class PerSampleWriter:
             if self._tmp is not None and os.path.exists(self._tmp):
                 os.unlink(self._tmp)
         return False
-
-
-class _Lines:
-    """Run `work` in a thread of its own; :meth:`join` waits for it and raises what it raised."""
-
-    def __init__(self, work) -> None:
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                work()
-            except BaseException as error:  # handed to the caller, which re-raises it
-                self.error = error
-
-        self.thread = threading.Thread(target=run, name="cecli-out", daemon=True)
-        self.thread.start()
-
-    def join(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def out_format(path: str) -> tuple[str, str | None]:
