@@ -369,19 +369,12 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
             record.update({name: values[i] for name, values in keep.items()})
             lines.append(json.dumps(record, allow_nan=False, default=str) + "\n")
         return "".join(lines).encode()
-    texts = float_texts(losses)
-    fine = counted & np.isfinite(losses)
-    if not fine.all():
-        bad = np.flatnonzero(~fine)
-        words = [
-            f'null, "nonfinite": "{v!r}"' if ok else "null"
-            for v, ok in zip(losses[bad].tolist(), counted[bad].tolist(), strict=True)
-        ]
-        texts = _patched(texts, bad, pa.array(words, pa.string()))
-    rows = pc.cast(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)), pa.string())
-    # 64-bit offsets where the batch's text may pass 2 GiB (long kept texts; some 30 million rows without)
-    text = pa.large_string() if keep or n > 1 << 24 else pa.string()
-    body = pc.binary_join_element_wise(rows, texts, ', "loss": ').cast(text)  # 12, "loss": 0.5
+    # A loss that is not finite is null with its kind beside it; an ignored row's is null.
+    texts = _loss_texts(
+        losses, counted, ~(counted & np.isfinite(losses)), lambda v, ok: f'null, "nonfinite": "{v!r}"' if ok else "null"
+    )
+    text = pa.large_string() if keep or n > 1 << 24 else pa.string()  # 64-bit offsets: see _joined
+    body = pc.binary_join_element_wise(_row_texts(first_row, n), texts, ', "loss": ').cast(text)  # 12, "loss": 0.5
     if keep:
         ascii_string = json.encoder.encode_basestring_ascii  # what json.dumps writes for text (ensure_ascii)
         cells = [
@@ -389,9 +382,95 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
             for key, column in ((f", {json.dumps(name)}: ", column) for name, column in keep.items())
         ]
         body = pc.binary_join_element_wise(body, *cells, pa.scalar("", text))
-    # The batch as one list joined by what ends a line and begins the next: a literal per row costs more.
-    batch = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, n], pa.int32()), body), pa.scalar('}\n{"row": ', text))
-    return b"".join((b'{"row": ', batch[0].as_buffer(), b"}\n"))
+    return _joined(body, '{"row": ', '}\n{"row": ', "}\n")
+
+
+def csv_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]) -> bytes:
+    """Per-sample CSV lines (no header: :func:`csv_header`), ``row,loss,...kept``, as UTF-8 bytes.
+
+    ``loss`` is empty for a row that does not count, ``inf``/``-inf``/``nan`` for a loss that is
+    not finite, else the float's shortest round-trip ``repr`` (:func:`float_texts`). Kept values
+    are :func:`cell_text` (empty for null), quoted as :func:`csv_cell` says; a character UTF-8
+    cannot hold (a lone surrogate) is written as a backslash escape.
+
+    Examples
+    --------
+    >>> losses, counted = np.array([0.5, np.inf, 2e-05]), np.array([True, True, False])
+    >>> print(csv_header(["id"]) + csv_lines(1, losses, counted, {"id": ["a,b", 7, None]}).decode(), end="")
+    row,loss,id
+    1,0.5,"a,b"
+    2,inf,7
+    3,,
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = losses.size
+    if n == 0:
+        return b""
+    texts = _loss_texts(losses, counted, ~counted, lambda v, ok: "")
+    if not keep:
+        text = pa.large_string() if n > 1 << 24 else pa.string()
+        return _joined(pc.binary_join_element_wise(_row_texts(first_row, n), texts, ",").cast(text), "", "\n", "\n")
+    text = pa.large_binary()
+    cells = [
+        pa.array([csv_cell(cell_text(v)).encode("utf-8", "backslashreplace") for v in column], text)
+        for column in keep.values()
+    ]
+    row_texts = _row_texts(first_row, n).cast(text)
+    body = pc.binary_join_element_wise(row_texts, texts.cast(text), *cells, pa.scalar(b",", text))
+    return _joined(body, "", "\n", "\n")
+
+
+def csv_header(names: list[str]) -> str:
+    """The CSV header line of :func:`csv_lines`: ``row,loss`` and the kept columns' names, quoted as needed."""
+    return ",".join(csv_cell(name) for name in ["row", "loss", *names]) + "\n"
+
+
+def csv_cell(text: str) -> str:
+    """`text` as a CSV field: in quotes, its quotes doubled, when it holds a comma, a quote, CR or LF.
+
+    >>> csv_cell('say "hi", twice'), csv_cell("plain")
+    ('"say ""hi"", twice"', 'plain')
+    """
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _row_texts(first_row: int, n: int):
+    """The row numbers `first_row` .. `first_row + n - 1` as text (a ``pyarrow`` string array)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)), pa.string())
+
+
+def _loss_texts(losses: np.ndarray, counted: np.ndarray, odd: np.ndarray, word):
+    """:func:`float_texts` of `losses`, ``word(loss, counted)`` instead where `odd` is set."""
+    import pyarrow as pa
+
+    texts = float_texts(losses)
+    rows = np.flatnonzero(odd)
+    if rows.size:
+        words = [word(v, ok) for v, ok in zip(losses[rows].tolist(), counted[rows].tolist(), strict=True)]
+        texts = _patched(texts, rows, pa.array(words, pa.string()))
+    return texts
+
+
+def _joined(body, first: str, between: str, last: str) -> bytes:
+    """`first`, the strings of `body` with `between` between each two, then `last`.
+
+    The batch is joined as one list with `between` (what ends a line and begins the next): a
+    literal per row in an element-wise join costs twice as much. `body` is a 64-bit
+    (``large_*``) array where its text may pass 2 GiB (long kept texts; some 30 million rows).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    separator = pa.scalar(between.encode() if pa.types.is_large_binary(body.type) else between, body.type)
+    batch = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(body)], pa.int32()), body), separator)
+    return b"".join((first.encode(), batch[0].as_buffer(), last.encode()))
 
 
 def _json_cell(value, ascii_string) -> str:
