@@ -394,3 +394,79 @@ def test_ndjson_on_stdout_is_its_text_in_the_streams_encoding(tmp_path, encoding
     first, second = -math.log(0.25), -math.log1p(-0.00001)
     expected = f'{{"row": 1, "loss": {first!r}}}\n{{"row": 2, "loss": {second!r}}}\n'
     assert done.stdout.decode(encoding) == expected
+
+
+# Per-sample CSV: the same lines, made once (cecli.result.csv_lines), for -f csv and --out .csv.
+
+AWKWARD_TEXT = ["a", "x,y", 'say "hi"', "line\nbreak", "é", "  sp  ", "日本"]
+
+
+def test_csv_out_and_stdout_are_the_same_bytes_as_pythons_csv_writer_and_read_back_bit_for_bit(runner, tmp_path):
+    n = 66_000
+    rows = [(1 if i % 3 else 0, LOGITS[i % len(LOGITS)], AWKWARD_TEXT[i % len(AWKWARD_TEXT)]) for i in range(n)]
+    rows = [(y, x if y else -x, text) for y, x, text in rows]
+    path = tmp_path / "logits.csv"
+    with path.open("w", encoding="utf-8", newline="") as file:
+        csv.writer(file, lineterminator="\n").writerows([("y", "x", "id"), *rows])
+    args = ["bce", path, "--from-logits", "-y", "y", "-p", "x", "--keep", "id"]
+    printed = _run(runner, *args, "-f", "csv")
+    document = _run(runner, *args[:-2], "-f", "json")  # its per_sample holds losses only: no --keep
+    outs = [tmp_path / name for name in ("o.csv", "o.csv.gz", "o.csv.zst")]
+    for out in outs:
+        written = _run(runner, *args, "-f", "json", "--summary-only", "--out", out)
+        assert written.exit_code == 0, written.output
+    assert (printed.exit_code, document.exit_code) == (0, 0)
+    per_sample = json.loads(document.stdout)["per_sample"]
+    # What Python's csv module writes for each row: the loss as repr, text quoted where needed.
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    writer.writerow(["row", "loss", "id"])
+    writer.writerows(
+        (i + 1, repr(loss), text) for i, (loss, (_, _, text)) in enumerate(zip(per_sample, rows, strict=True))
+    )
+    assert printed.stdout_bytes == expected.getvalue().encode("utf-8")
+    assert all(_plain_bytes(out) == printed.stdout_bytes for out in outs)
+    records = list(csv.DictReader(io.StringIO(printed.stdout_bytes.decode("utf-8"))))
+    assert [_bits(float(r["loss"])) for r in records] == [_bits(v) for v in per_sample]
+    assert [r["id"] for r in records] == [text for _, _, text in rows]
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("plain", "plain"),
+        ("", ""),
+        ("a,b", '"a,b"'),
+        ('say "hi"', '"say ""hi"""'),
+        ("line\nbreak", '"line\nbreak"'),
+        ("cr\ronly", '"cr\ronly"'),  # RFC 4180 quotes CR too (Python 3.11's csv module does not)
+        ("  spaces  ", "  spaces  "),
+        ("日本", "日本"),
+    ],
+)
+def test_a_csv_cell_is_quoted_only_where_csv_needs_it_and_reads_back(text, field):
+    from cecli.result import csv_cell
+
+    assert csv_cell(text) == field
+    assert next(csv.reader(io.StringIO(f"{field},x\n", newline=""))) == [text, "x"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "utf-16", "ascii"])
+def test_csv_on_stdout_is_its_text_in_the_streams_encoding(tmp_path, encoding):
+    """The lines go to stdout's bytes as they are only under UTF-8; elsewhere as text, escaped where it cannot."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "d.csv"
+    path.write_text('y,p,id\n1,0.25,é\n0,0.5,"a,b"\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "cecli", "bce", str(path), "-y", "y", "-p", "p", "--keep", "id", "-f", "csv"],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    first, second = -math.log(0.25), -math.log(0.5)
+    accent = "\\xe9" if encoding == "ascii" else "é"  # backslashreplace, as every text cecli prints
+    expected = f'row,loss,id\n1,{first!r},{accent}\n2,{second!r},"a,b"\n'
+    assert done.stdout.decode(encoding) == expected
