@@ -264,6 +264,9 @@ class LossResult:
 
 
 _NDJSON_OWN = frozenset({"row", "loss", "nonfinite"})
+# Per-sample lines of a batch this long or longer are put together in pyarrow, fewer in Python: importing
+# pyarrow.compute (about 60 ms with pyarrow) would cost a small CSV one-liner more than its lines.
+_ARROW_ROWS = 2048
 
 
 def float_texts(values: np.ndarray):
@@ -333,7 +336,7 @@ def _patched(text, rows: np.ndarray, replacements):
     return pc.replace_with_mask(text, pa.array(mask), replacements.take(pa.array(order)))
 
 
-def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]):
+def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: dict[str, list]) -> bytes:
     """Per-sample NDJSON lines, ``{"row": N, "loss": L, ...kept}`` from row `first_row` (1-based) on, as ASCII
     bytes.
 
@@ -341,8 +344,9 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
     ASCII escapes, a float's shortest round-trip ``repr``): ``loss`` is ``null`` for a row that
     does not count, and for a loss that is not finite, with ``"nonfinite": "inf"`` (or ``"nan"``)
     beside it. The text is put together column by column in Arrow (:func:`float_texts` for the
-    losses, then joins of whole columns) rather than one ``json.dumps`` of a dict a row: ten
-    times faster on a million rows. Kept values are formatted one by one (they are Python values).
+    losses, then joins of whole columns), not a Python string a row; kept values are still
+    formatted one by one (they are Python values). Fewer than :data:`_ARROW_ROWS` rows are
+    written a record at a time, with the same bytes.
 
     Examples
     --------
@@ -354,13 +358,9 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
     """
     import json  # here, as in _breakdown_uncertainty: start-up
 
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     n = losses.size
-    if n == 0:
-        return b""
-    if not _NDJSON_OWN.isdisjoint(keep):  # a kept column named like one of ours replaces its value in place
+    if n < _ARROW_ROWS or not _NDJSON_OWN.isdisjoint(keep):
+        # One json.dumps a record: a kept column named like one of ours replaces its value in place.
         lines = []
         for i, (loss, ok) in enumerate(zip(losses.tolist(), counted.tolist(), strict=True)):
             record = {"row": first_row + i, "loss": loss if ok and math.isfinite(loss) else None}
@@ -369,6 +369,9 @@ def ndjson_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: 
             record.update({name: values[i] for name, values in keep.items()})
             lines.append(json.dumps(record, allow_nan=False, default=str) + "\n")
         return "".join(lines).encode()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     # A loss that is not finite is null with its kind beside it; an ignored row's is null.
     texts = _loss_texts(
         losses, counted, ~(counted & np.isfinite(losses)), lambda v, ok: f'null, "nonfinite": "{v!r}"' if ok else "null"
@@ -391,7 +394,8 @@ def csv_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: dic
     ``loss`` is empty for a row that does not count, ``inf``/``-inf``/``nan`` for a loss that is
     not finite, else the float's shortest round-trip ``repr`` (:func:`float_texts`). Kept values
     are :func:`cell_text` (empty for null), quoted as :func:`csv_cell` says; a character UTF-8
-    cannot hold (a lone surrogate) is written as a backslash escape.
+    cannot hold (a lone surrogate) is written as a backslash escape. Fewer than
+    :data:`_ARROW_ROWS` rows are written a line at a time, with the same bytes.
 
     Examples
     --------
@@ -402,12 +406,18 @@ def csv_lines(first_row: int, losses: np.ndarray, counted: np.ndarray, keep: dic
     2,inf,7
     3,,
     """
+    n = losses.size
+    if n < _ARROW_ROWS:
+        texts = [repr(v) if ok else "" for v, ok in zip(losses.tolist(), counted.tolist(), strict=True)]
+        cells = [[csv_cell(cell_text(v)) for v in column] for column in keep.values()]
+        lines = [
+            ",".join((str(first_row + i), text, *row)) + "\n"
+            for i, (text, *row) in enumerate(zip(texts, *cells, strict=True))
+        ]
+        return "".join(lines).encode("utf-8", "backslashreplace")
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    n = losses.size
-    if n == 0:
-        return b""
     texts = _loss_texts(losses, counted, ~counted, lambda v, ok: "")
     if not keep:
         text = pa.large_string() if n > 1 << 24 else pa.string()

@@ -470,3 +470,57 @@ def test_csv_on_stdout_is_its_text_in_the_streams_encoding(tmp_path, encoding):
     accent = "\\xe9" if encoding == "ascii" else "é"  # backslashreplace, as every text cecli prints
     expected = f'row,loss,id\n1,{first!r},{accent}\n2,{second!r},"a,b"\n'
     assert done.stdout.decode(encoding) == expected
+
+
+@pytest.mark.parametrize("keep", [{}, {"id": AWKWARD_TEXT * 1000, "n": [1, 2.5, None, True, [1, "a"], -0.0, 7] * 1000}])
+def test_a_batch_in_pyarrow_and_its_rows_one_at_a_time_are_the_same_bytes(keep):
+    """Batches of 2,048 rows or more are put together in pyarrow, smaller ones in Python: the same lines."""
+    import numpy as np
+
+    from cecli.result import csv_header, csv_lines, ndjson_lines
+
+    n = 7000
+    losses = np.resize(np.array(LAYOUT_EDGES), n)
+    counted = np.arange(n) % 5 != 3  # some ignored rows, some of them on an infinite or NaN loss
+    for lines in (ndjson_lines, csv_lines):
+        whole = lines(1, losses, counted, keep)
+        one_by_one = b"".join(
+            lines(i + 1, losses[i : i + 1], counted[i : i + 1], {k: v[i : i + 1] for k, v in keep.items()})
+            for i in range(n)
+        )
+        assert whole == one_by_one
+    # And the CSV is what Python's csv module writes: a kept value as the JSON output writes it, null empty.
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    writer.writerow(["row", "loss", *keep])
+    cell = lambda v: "" if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)  # noqa: E731
+    writer.writerows(
+        [i + 1, repr(float(v)) if ok else "", *(cell(column[i]) for column in keep.values())]
+        for i, (v, ok) in enumerate(zip(losses, counted, strict=True))
+    )
+    assert csv_header(list(keep)) + csv_lines(1, losses, counted, keep).decode() == expected.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_a_one_liners_lines_need_no_pyarrow(tmp_path, fmt):
+    """A few rows are written a line at a time: a small CSV one-liner does not wait for pyarrow's import."""
+    import subprocess
+    import sys
+
+    sample = tmp_path / "s.csv"
+    sample.write_text("y,p\n1,0.5\n0,0.00001\n")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", str(sample), "-f", fmt],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    first, second = -math.log(0.5), -math.log1p(-0.00001)
+    expected = {
+        "ndjson": f'{{"row": 1, "loss": {first!r}}}\n{{"row": 2, "loss": {second!r}}}\n',
+        "csv": f"row,loss\n1,{first!r}\n2,{second!r}\n",
+    }
+    assert (done.returncode, done.stdout) == (0, expected[fmt])
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "cecli.render" in imported
+    assert [name for name in imported if name.split(".")[0] == "pyarrow"] == []
