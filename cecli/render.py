@@ -7,11 +7,12 @@ heading, so column names and values print literally, never as markup.
 
 from __future__ import annotations
 
-import csv
+import codecs
 import math
+import os
 
 from .errors import printable
-from .result import LossResult, cell_text, json_text, ndjson_lines
+from .result import LossResult, csv_header, csv_lines, json_text, ndjson_lines
 
 TABLE_ROWS = 20
 _CHUNK_ROWS = 1 << 16  # per-sample lines formatted and written at a time
@@ -57,20 +58,39 @@ def render_lines(result: LossResult, stream, *, fmt: str) -> None:
     finite is ``inf``/``nan`` text in CSV; NDJSON (strict JSON) writes ``null`` with
     ``"nonfinite": "inf"`` beside it.
     """
-    names = list(result.keep)
-    if fmt == "ndjson":
-        # In chunks: one write of many lines each, in bounded memory.
-        for start in range(0, result.per_sample.size, _CHUNK_ROWS):
-            stop = start + _CHUNK_ROWS
-            keep = {name: values[start:stop] for name, values in result.keep.items()}
-            lines = ndjson_lines(start + 1, result.per_sample[start:stop], result.counted[start:stop], keep)
-            stream.write(lines)
-        return
-    words = result.per_sample_words()
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["row", "loss", *names])
-    for i, word in enumerate(words):
-        writer.writerow([i + 1, "" if word == "ignored" else word, *(cell_text(result.keep[n][i]) for n in names)])
+    # In chunks: one write of many lines each, in bounded memory; as bytes to the binary stream under the text
+    # one where that writes the same (decoding them to text and encoding them again: 10% of the run).
+    lines_of, header = (ndjson_lines, "") if fmt == "ndjson" else (csv_lines, csv_header(list(result.keep)))
+    stream.write(header)
+    binary = _binary(stream, ascii_only=fmt == "ndjson")
+    if binary is not None:
+        stream.flush()  # what it holds goes first
+    for start in range(0, result.per_sample.size, _CHUNK_ROWS):
+        stop = start + _CHUNK_ROWS
+        keep = {name: values[start:stop] for name, values in result.keep.items()}
+        lines = lines_of(start + 1, result.per_sample[start:stop], result.counted[start:stop], keep)
+        if binary is None:
+            stream.write(lines.decode())
+        else:
+            binary.write(lines)
+
+
+_ASCII = "".join(map(chr, range(128)))
+
+
+def _binary(stream, *, ascii_only: bool):
+    """The binary stream under text `stream` if writing our UTF-8 bytes there is writing their text to
+    `stream`, else ``None``: no newline translation, and an encoding that writes ASCII as ASCII
+    (`ascii_only` bytes: NDJSON) or UTF-8 itself (CSV, whose kept text may be any)."""
+    binary, encoding = getattr(stream, "buffer", None), getattr(stream, "encoding", None)
+    if binary is None or encoding is None or os.linesep != "\n":
+        return None
+    try:
+        if not ascii_only:
+            return binary if codecs.lookup(encoding).name == "utf-8" else None
+        return binary if _ASCII.encode(encoding) == _ASCII.encode("ascii") else None
+    except LookupError:
+        return None
 
 
 def render_table(result: LossResult, console, *, precision: int = 6, per_sample: bool = True) -> None:

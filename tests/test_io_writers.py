@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import struct
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cecli
 from cecli.cli import app
@@ -244,3 +247,280 @@ def test_names_cecli_cannot_write_are_usage_errors(runner, monkeypatch, tmp_path
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == f"cecli: error: {message}\n"
     assert os.listdir(tmp_path) == []
+
+
+# Per-sample NDJSON: built column-wise in Arrow (cecli.result.float_texts, ndjson_lines), with the text repr writes.
+
+# Each layout where Arrow's text of a float differs from repr's, and its edges: whole numbers (12 / 12.0),
+# decimal exponents -5 and -6 (0.00001 / 1e-05), -7 to -9 (1e-7 / 1e-07), 10 to 15 (1e+10 / 10000000000.0).
+LAYOUT_EDGES = [
+    0.0, -0.0, 1.0, -3.0, 12.0, 999999999.0, 1e9, 9999999999.0, 1e10, 12345678901.5, 1e15, 999999999999999.9,
+    1e16, 1.2345678901234567e16, 1e17, 1e21, 1e22, 1.7976931348623157e308, 0.5, 0.1, 1 / 3, 123456.789,
+    1e-4, 9.999999999999999e-05, 1e-5, 2.5e-5, -4.539889921686465e-05, 1e-6, 6.144193477732806e-06, 1e-7,
+    3.059023205018258e-07, 4.139937633089748e-08, 1e-9, 2.061153620314381e-09, 1e-10, 1.5e-300, 5e-324,
+    2.2250738585072014e-308, math.inf, -math.inf, math.nan,
+]  # fmt: skip
+
+
+def _bits(value: float) -> bytes:
+    return struct.pack("<d", value)
+
+
+@pytest.mark.parametrize("value", LAYOUT_EDGES)
+def test_float_texts_are_what_repr_writes(value):
+    import numpy as np
+
+    from cecli.result import float_texts
+
+    near = [value, math.nextafter(value, -math.inf), math.nextafter(value, math.inf)]
+    assert float_texts(np.array(near)).to_pylist() == [repr(v) for v in near]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=50))
+def test_float_texts_are_what_repr_writes_for_any_floats(values):
+    import numpy as np
+
+    from cecli.result import float_texts
+
+    assert float_texts(np.array(values, dtype=np.float64)).to_pylist() == [repr(v) for v in values]
+
+
+# bce from logits: a loss in each of repr's layouts (logit -> loss: -1.5e10 - 0.5 -> 15000000000.5, -100 -> 100.0,
+# 10 -> 4.5e-05, 12 -> 6.1e-06, 15 -> 3.1e-07, 20 -> 2.1e-09, -1e20 -> 1e+20), repeated past a batch and a chunk.
+LOGITS = [-15000000000.5, -100.0, 10.0, 12.0, 15.0, 17.0, 20.0, 0.0, -1e20, 3.0, 2.5, 0.1]
+
+
+def test_ndjson_out_and_stdout_are_the_same_bytes_and_every_loss_reads_back_bit_for_bit(runner, tmp_path):
+    rows = [(1 if i % 3 else 0, LOGITS[i % len(LOGITS)]) for i in range(66_000)]
+    rows = [(y, x if y else -x) for y, x in rows]  # the same losses for label 0: the logit's sign flipped
+    path = tmp_path / "logits.csv"
+    path.write_text("y,x\n" + "".join(f"{y},{x!r}\n" for y, x in rows), encoding="utf-8")
+    args = ["bce", path, "--from-logits", "-y", "y", "-p", "x"]
+    printed = _run(runner, *args, "-f", "ndjson")
+    document = _run(runner, *args, "-f", "json")
+    outs = [tmp_path / name for name in ("o.ndjson", "o.jsonl", "o.ndjson.gz", "o.ndjson.zst")]
+    for out in outs:
+        written = _run(runner, *args, "-f", "json", "--summary-only", "--out", out)
+        assert written.exit_code == 0, written.output
+    assert (printed.exit_code, document.exit_code) == (0, 0)
+    assert all(_plain_bytes(out) == printed.stdout_bytes for out in outs)
+    per_sample = json.loads(document.stdout)["per_sample"]  # json.dumps's text of each float: repr
+    records = [json.loads(line) for line in printed.stdout_bytes.decode("ascii").splitlines()]
+    assert [r["row"] for r in records] == list(range(1, 66_001))
+    assert all(type(r["loss"]) is float for r in records)  # 100.0, not 100
+    assert [_bits(r["loss"]) for r in records] == [_bits(v) for v in per_sample]
+    # The losses themselves: softplus(-x) for label 1, as math writes it (exact where the log1p term vanishes).
+    expected = [x * (x < 0) * -1 + math.log1p(math.exp(-abs(x))) for x in (x if y else -x for y, x in rows[:12])]
+    assert [r["loss"] for r in records[:12]] == pytest.approx(expected, rel=1e-15)
+    assert records[1]["loss"] == 100.0 and records[0]["loss"] == 15000000000.5 and records[8]["loss"] == 1e20
+    text = printed.stdout_bytes.decode("ascii").splitlines()[:12]
+    # Every layout is there: positional large, a whole number, exponents -05 to -09 with two digits, e+20.
+    assert [line.split('"loss": ')[1].rstrip("}") for line in text] == [repr(v) for v in per_sample[:12]]
+    assert {"15000000000.5", "100.0", "1e+20"} <= {t.split('"loss": ')[1].rstrip("}") for t in text}
+    assert all(any(f"e-0{k}" in t for t in text) for k in (5, 6, 7, 8, 9))
+
+
+def test_ndjson_nonfinite_and_ignored_rows_are_the_same_in_out_and_stdout(runner, tmp_path):
+    (tmp_path / "s.csv").write_text(IGNORED_AND_INFINITE, encoding="utf-8")
+    args = ["sparse", tmp_path / "s.csv", "--ignore-index", "-100", "--eps", "0"]
+    printed = _run(runner, *args, "-f", "ndjson")
+    written = _run(runner, *args, "--out", tmp_path / "o.ndjson")
+    assert (printed.exit_code, written.exit_code) == (0, 0)
+    first, last = -math.log(0.5), -math.log(0.75)
+    expected = (
+        f'{{"row": 1, "loss": {first!r}}}\n{{"row": 2, "loss": null}}\n'
+        f'{{"row": 3, "loss": null, "nonfinite": "inf"}}\n{{"row": 4, "loss": {last!r}}}\n'
+    )
+    assert (tmp_path / "o.ndjson").read_bytes() == printed.stdout_bytes == expected.encode()
+
+
+@pytest.mark.parametrize("room", [0, 100_000])
+@pytest.mark.parametrize("name", ["x.ndjson", "x.ndjson.zst"])
+def test_a_full_disk_under_the_ndjson_writer_is_one_line_and_leaves_nothing(runner, monkeypatch, tmp_path, name, room):
+    """ENOSPC at the first write or after some batches (plain or under the compressor): one line, exit 3, no file."""
+
+    class Disk(io.FileIO):
+        written = 0
+
+        def write(self, data) -> int:
+            if Disk.written + len(data) > room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            Disk.written += len(data)
+            return super().write(data)
+
+    class FullDisk(writers._OutFile, Disk):
+        pass
+
+    monkeypatch.setattr(writers, "_OutFile", FullDisk)
+    monkeypatch.setattr("cecli.files._ABANDONED", [])
+    monkeypatch.chdir(tmp_path)
+    Path("many.csv").write_text("y_true,y_pred\n" + "".join(f"1,{(i + 1) / 30001!r}\n" for i in range(30000)))
+    os.mkdir("out")
+    result = _run(runner, "bce", "many.csv", "--out", f"out/{name}", "--batch-rows", "1000")
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"cecli: error: out/{name}: cannot write --out: No space left on device ({NOTHING_WRITTEN})\n"
+    )
+    assert os.listdir("out") == []
+
+
+@pytest.mark.parametrize("name", ["x.ndjson", "x.ndjson.gz"])
+def test_an_interrupt_after_a_batch_of_lines_leaves_nothing(tmp_path, name):
+    import numpy as np
+
+    target = tmp_path / name
+    with pytest.raises(KeyboardInterrupt), writers.PerSampleWriter(str(target), []) as writer:
+        writer.write(0, np.linspace(0.1, 9, 200_000), np.ones(200_000, bool), {})
+        raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii", "latin-1", "utf-16", "cp500"])
+def test_ndjson_on_stdout_is_its_text_in_the_streams_encoding(tmp_path, encoding):
+    """The lines go to stdout's bytes as they are only where its encoding writes ASCII so (UTF-16 and EBCDIC do not)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "d.csv"
+    path.write_text("y,p\n1,0.25\n0,0.00001\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "cecli", "bce", str(path), "-f", "ndjson"],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    first, second = -math.log(0.25), -math.log1p(-0.00001)
+    expected = f'{{"row": 1, "loss": {first!r}}}\n{{"row": 2, "loss": {second!r}}}\n'
+    assert done.stdout.decode(encoding) == expected
+
+
+# Per-sample CSV: the same lines, made once (cecli.result.csv_lines), for -f csv and --out .csv.
+
+AWKWARD_TEXT = ["a", "x,y", 'say "hi"', "line\nbreak", "é", "  sp  ", "日本"]
+
+
+def test_csv_out_and_stdout_are_the_same_bytes_as_pythons_csv_writer_and_read_back_bit_for_bit(runner, tmp_path):
+    n = 66_000
+    rows = [(1 if i % 3 else 0, LOGITS[i % len(LOGITS)], AWKWARD_TEXT[i % len(AWKWARD_TEXT)]) for i in range(n)]
+    rows = [(y, x if y else -x, text) for y, x, text in rows]
+    path = tmp_path / "logits.csv"
+    with path.open("w", encoding="utf-8", newline="") as file:
+        csv.writer(file, lineterminator="\n").writerows([("y", "x", "id"), *rows])
+    args = ["bce", path, "--from-logits", "-y", "y", "-p", "x", "--keep", "id"]
+    printed = _run(runner, *args, "-f", "csv")
+    document = _run(runner, *args[:-2], "-f", "json")  # its per_sample holds losses only: no --keep
+    outs = [tmp_path / name for name in ("o.csv", "o.csv.gz", "o.csv.zst")]
+    for out in outs:
+        written = _run(runner, *args, "-f", "json", "--summary-only", "--out", out)
+        assert written.exit_code == 0, written.output
+    assert (printed.exit_code, document.exit_code) == (0, 0)
+    per_sample = json.loads(document.stdout)["per_sample"]
+    # What Python's csv module writes for each row: the loss as repr, text quoted where needed.
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    writer.writerow(["row", "loss", "id"])
+    writer.writerows(
+        (i + 1, repr(loss), text) for i, (loss, (_, _, text)) in enumerate(zip(per_sample, rows, strict=True))
+    )
+    assert printed.stdout_bytes == expected.getvalue().encode("utf-8")
+    assert all(_plain_bytes(out) == printed.stdout_bytes for out in outs)
+    records = list(csv.DictReader(io.StringIO(printed.stdout_bytes.decode("utf-8"))))
+    assert [_bits(float(r["loss"])) for r in records] == [_bits(v) for v in per_sample]
+    assert [r["id"] for r in records] == [text for _, _, text in rows]
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("plain", "plain"),
+        ("", ""),
+        ("a,b", '"a,b"'),
+        ('say "hi"', '"say ""hi"""'),
+        ("line\nbreak", '"line\nbreak"'),
+        ("cr\ronly", '"cr\ronly"'),  # RFC 4180 quotes CR too (Python 3.11's csv module does not)
+        ("  spaces  ", "  spaces  "),
+        ("日本", "日本"),
+    ],
+)
+def test_a_csv_cell_is_quoted_only_where_csv_needs_it_and_reads_back(text, field):
+    from cecli.result import csv_cell
+
+    assert csv_cell(text) == field
+    assert next(csv.reader(io.StringIO(f"{field},x\n", newline=""))) == [text, "x"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "utf-16", "ascii"])
+def test_csv_on_stdout_is_its_text_in_the_streams_encoding(tmp_path, encoding):
+    """The lines go to stdout's bytes as they are only under UTF-8; elsewhere as text, escaped where it cannot."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "d.csv"
+    path.write_text('y,p,id\n1,0.25,é\n0,0.5,"a,b"\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "cecli", "bce", str(path), "-y", "y", "-p", "p", "--keep", "id", "-f", "csv"],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    first, second = -math.log(0.25), -math.log(0.5)
+    accent = "\\xe9" if encoding == "ascii" else "é"  # backslashreplace, as every text cecli prints
+    expected = f'row,loss,id\n1,{first!r},{accent}\n2,{second!r},"a,b"\n'
+    assert done.stdout.decode(encoding) == expected
+
+
+@pytest.mark.parametrize("keep", [{}, {"id": AWKWARD_TEXT * 1000, "n": [1, 2.5, None, True, [1, "a"], -0.0, 7] * 1000}])
+def test_a_batch_in_pyarrow_and_its_rows_one_at_a_time_are_the_same_bytes(keep):
+    """Batches of 2,048 rows or more are put together in pyarrow, smaller ones in Python: the same lines."""
+    import numpy as np
+
+    from cecli.result import csv_header, csv_lines, ndjson_lines
+
+    n = 7000
+    losses = np.resize(np.array(LAYOUT_EDGES), n)
+    counted = np.arange(n) % 5 != 3  # some ignored rows, some of them on an infinite or NaN loss
+    for lines in (ndjson_lines, csv_lines):
+        whole = lines(1, losses, counted, keep)
+        one_by_one = b"".join(
+            lines(i + 1, losses[i : i + 1], counted[i : i + 1], {k: v[i : i + 1] for k, v in keep.items()})
+            for i in range(n)
+        )
+        assert whole == one_by_one
+    # And the CSV is what Python's csv module writes: a kept value as the JSON output writes it, null empty.
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    writer.writerow(["row", "loss", *keep])
+    cell = lambda v: "" if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)  # noqa: E731
+    writer.writerows(
+        [i + 1, repr(float(v)) if ok else "", *(cell(column[i]) for column in keep.values())]
+        for i, (v, ok) in enumerate(zip(losses, counted, strict=True))
+    )
+    assert csv_header(list(keep)) + csv_lines(1, losses, counted, keep).decode() == expected.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_a_one_liners_lines_need_no_pyarrow(tmp_path, fmt):
+    """A few rows are written a line at a time: a small CSV one-liner does not wait for pyarrow's import."""
+    import subprocess
+    import sys
+
+    sample = tmp_path / "s.csv"
+    sample.write_text("y,p\n1,0.5\n0,0.00001\n")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", str(sample), "-f", fmt],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    first, second = -math.log(0.5), -math.log1p(-0.00001)
+    expected = {
+        "ndjson": f'{{"row": 1, "loss": {first!r}}}\n{{"row": 2, "loss": {second!r}}}\n',
+        "csv": f"row,loss\n1,{first!r}\n2,{second!r}\n",
+    }
+    assert (done.returncode, done.stdout) == (0, expected[fmt])
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "cecli.render" in imported
+    assert [name for name in imported if name.split(".")[0] == "pyarrow"] == []

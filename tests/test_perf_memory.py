@@ -220,12 +220,15 @@ def _reference_lines(first_row, losses, counted, keep):
         {"loss": [1, 2, 3, 4, 5]},
     ],
 )
-def test_ndjson_lines_are_what_json_dumps_writes(keep):
-    losses = np.array([0.1, np.inf, np.nan, 1e-300, -np.inf])
-    counted = np.array([True, True, True, False, True])
-    assert ndjson_lines(11, losses, counted, keep) == _reference_lines(11, losses, counted, keep)
-    finite = np.array([0.30000000000000004, 1.0, 2.5e-8, 123456.789, 0.0])
-    assert ndjson_lines(1, finite, np.ones(5, bool), keep) == _reference_lines(1, finite, np.ones(5, bool), keep)
+@pytest.mark.parametrize("copies", [1, 500])  # 5 rows a record at a time, 2,500 in pyarrow
+def test_ndjson_lines_are_what_json_dumps_writes(keep, copies):
+    keep = {name: values * copies for name, values in keep.items()}
+    losses = np.tile([0.1, np.inf, np.nan, 1e-300, -np.inf], copies)
+    counted = np.tile([True, True, True, False, True], copies)
+    assert ndjson_lines(11, losses, counted, keep) == _reference_lines(11, losses, counted, keep).encode()
+    finite = np.tile([0.30000000000000004, 1.0, 2.5e-8, 123456.789, 0.0], copies)
+    everyone = np.ones(finite.size, bool)
+    assert ndjson_lines(1, finite, everyone, keep) == _reference_lines(1, finite, everyone, keep).encode()
 
 
 def test_ndjson_output_and_out_file_are_the_same_lines(runner, tmp_path):

@@ -12,18 +12,16 @@ system refuses (permission denied, read-only file system, disk full) is an
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import tempfile
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from cecli.errors import OptionError, OutputError
-from cecli.result import cell_text, ndjson_lines
+from cecli.result import cell_text, csv_header, csv_lines, ndjson_lines
 
 from .base import CellError
 
@@ -40,6 +38,7 @@ OUT_FORMATS = {
 }
 OUT_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}  # for the text formats; Parquet and Arrow compress inside
 _TYPED = ("parquet", "arrow")  # formats with one type per column, kept as read
+_LINES = {"ndjson": ndjson_lines, "csv": csv_lines}  # text formats, the same bytes as -f ndjson / -f csv
 
 
 class PerSampleWriter:
@@ -80,6 +79,8 @@ class PerSampleWriter:
         if self.compression is not None:
             # pyarrow's codecs run without the GIL; a write the system refuses surfaces as our OutputError.
             self._sink = pa.CompressedOutputStream(self._file, self.compression)
+        if self.format == "csv":  # as -f csv writes it
+            self._sink.write(csv_header(self.keep).encode("utf-8", "backslashreplace"))
         return self
 
     def write(
@@ -98,18 +99,18 @@ class PerSampleWriter:
             When a kept column's type differs from earlier batches' in a Parquet file (``index`` is
             the batch's first row with such a value), which has one type per column.
         """
-        if self.format == "ndjson":  # as -f ndjson: strict JSON, the kind of a non-finite number beside it
-            lines = ndjson_lines(offset + 1, losses, counted, {name: keep[name] for name in self.keep})
-            self._sink.write(lines.encode())
+        if self.format in _LINES:  # the bytes -f ndjson / -f csv print
+            lines = _LINES[self.format](offset + 1, losses, counted, {name: keep[name] for name in self.keep})
+            self._sink.write(lines)
             return
         rows = np.arange(offset + 1, offset + 1 + losses.size, dtype=np.int64)
-        # null only for an ignored row; a loss that is not finite stays inf/nan (CSV text "inf", as -f csv)
+        # null only for an ignored row; a loss that is not finite stays inf/nan
         loss_array = pa.array(losses, mask=~counted, type=pa.float64())
         columns = {"row": pa.array(rows), "loss": loss_array}
         for name in self.keep:
             if self.format in _TYPED and kept and name in kept:
                 columns[name] = self._typed(name, kept[name])
-            else:  # as -f csv writes them (CSV input has no types to keep), so the file reads back the same values
+            else:  # as -f csv writes them (CSV input has no types to keep)
                 columns[name] = self._typed(
                     name, pa.array([None if v is None else cell_text(v) for v in keep[name]], pa.string())
                 )
@@ -147,14 +148,13 @@ class PerSampleWriter:
     def _flush(self) -> None:
         """Write the buffered batches as one table (one Parquet row group, not one per batch)."""
         if self._pending:
-            if self.format in _TYPED:
-                # A column that was null so far takes its later type, or text if it is null throughout.
-                for name in self.keep:
-                    self._types.setdefault(name, pa.string())
-                schema = pa.schema(
-                    [("row", pa.int64()), ("loss", pa.float64())] + [(name, self._types[name]) for name in self.keep]
-                )
-                self._pending = [table.cast(schema) for table in self._pending]
+            # A column that was null so far takes its later type, or text if it is null throughout.
+            for name in self.keep:
+                self._types.setdefault(name, pa.string())
+            schema = pa.schema(
+                [("row", pa.int64()), ("loss", pa.float64())] + [(name, self._types[name]) for name in self.keep]
+            )
+            self._pending = [table.cast(schema) for table in self._pending]
             self._write(pa.concat_tables(self._pending))
             self._pending, self._pending_rows = [], 0
 
@@ -164,16 +164,9 @@ class PerSampleWriter:
             if self.format == "parquet":
                 # Row numbers and losses are (nearly) all distinct: dictionaries would only cost time and memory.
                 self._writer = pq.ParquetWriter(self._file, table.schema, use_dictionary=self.keep)
-            elif self.format == "arrow":
-                self._writer = pa.ipc.new_file(self._sink, table.schema)
             else:
-                # The header as `-f csv` writes it (quoted only where needed); pyarrow would quote every name.
-                header = io.StringIO()
-                csv.writer(header, lineterminator="\n").writerow(table.schema.names)
-                self._sink.write(header.getvalue().encode())
-                options = pa_csv.WriteOptions(include_header=False)
-                self._writer = pa_csv.CSVWriter(self._sink, table.schema, write_options=options)
-        self._writer.write_table(table.cast(self._schema) if self.format in _TYPED else table)
+                self._writer = pa.ipc.new_file(self._sink, table.schema)
+        self._writer.write_table(table.cast(self._schema))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None:
@@ -181,8 +174,8 @@ class PerSampleWriter:
         try:
             if exc_type is None:
                 self._flush()
-            if self._writer is None and exc_type is None and self.format != "ndjson":
-                # No rows: still a valid file, with the header / schema.
+            if self._writer is None and exc_type is None and self.format in _TYPED:
+                # No rows: still a valid file, with the schema.
                 empty = {"row": pa.array([], pa.int64()), "loss": pa.array([], pa.float64())}
                 kept = {name: pa.array([], self._types.get(name, pa.string())) for name in self.keep}
                 self._write(pa.table({**empty, **kept}))
