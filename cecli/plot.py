@@ -14,8 +14,9 @@ import os
 import tempfile
 
 from .errors import OptionError
+from .lines import json_text
 from .numerics.reduce import HISTOGRAM_EDGES, Partial
-from .result import LossResult, json_text
+from .result import LossResult
 
 FORMATS = (".png", ".svg")
 PANEL_INCHES = (8.0, 3.6)  # width, height of one panel

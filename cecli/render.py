@@ -12,7 +12,8 @@ import math
 import os
 
 from .errors import printable
-from .result import LossResult, csv_header, csv_lines, json_text, ndjson_lines
+from .lines import csv_header, csv_lines, json_text, ndjson_lines
+from .result import LossResult
 
 TABLE_ROWS = 20
 _CHUNK_ROWS = 1 << 16  # per-sample lines formatted and written at a time

@@ -249,7 +249,7 @@ def test_names_cecli_cannot_write_are_usage_errors(runner, monkeypatch, tmp_path
     assert os.listdir(tmp_path) == []
 
 
-# Per-sample NDJSON: built column-wise in Arrow (cecli.result.float_texts, ndjson_lines), with the text repr writes.
+# Per-sample NDJSON: built column-wise in Arrow (cecli.lines.float_texts, ndjson_lines), with the text repr writes.
 
 # Each layout where Arrow's text of a float differs from repr's, and its edges: whole numbers (12 / 12.0),
 # decimal exponents -5 and -6 (0.00001 / 1e-05), -7 to -9 (1e-7 / 1e-07), 10 to 15 (1e+10 / 10000000000.0).
@@ -270,7 +270,7 @@ def _bits(value: float) -> bytes:
 def test_float_texts_are_what_repr_writes(value):
     import numpy as np
 
-    from cecli.result import float_texts
+    from cecli.lines import float_texts
 
     near = [value, math.nextafter(value, -math.inf), math.nextafter(value, math.inf)]
     assert float_texts(np.array(near)).to_pylist() == [repr(v) for v in near]
@@ -281,7 +281,7 @@ def test_float_texts_are_what_repr_writes(value):
 def test_float_texts_are_what_repr_writes_for_any_floats(values):
     import numpy as np
 
-    from cecli.result import float_texts
+    from cecli.lines import float_texts
 
     assert float_texts(np.array(values, dtype=np.float64)).to_pylist() == [repr(v) for v in values]
 
@@ -396,7 +396,7 @@ def test_ndjson_on_stdout_is_its_text_in_the_streams_encoding(tmp_path, encoding
     assert done.stdout.decode(encoding) == expected
 
 
-# Per-sample CSV: the same lines, made once (cecli.result.csv_lines), for -f csv and --out .csv.
+# Per-sample CSV: the same lines, made once (cecli.lines.csv_lines), for -f csv and --out .csv.
 
 AWKWARD_TEXT = ["a", "x,y", 'say "hi"', "line\nbreak", "é", "  sp  ", "日本"]
 
@@ -445,7 +445,7 @@ def test_csv_out_and_stdout_are_the_same_bytes_as_pythons_csv_writer_and_read_ba
     ],
 )
 def test_a_csv_cell_is_quoted_only_where_csv_needs_it_and_reads_back(text, field):
-    from cecli.result import csv_cell
+    from cecli.lines import csv_cell
 
     assert csv_cell(text) == field
     assert next(csv.reader(io.StringIO(f"{field},x\n", newline=""))) == [text, "x"]
@@ -472,12 +472,29 @@ def test_csv_on_stdout_is_its_text_in_the_streams_encoding(tmp_path, encoding):
     assert done.stdout.decode(encoding) == expected
 
 
+def test_a_pyarrow_that_lays_numbers_out_otherwise_leaves_the_lines_to_python(monkeypatch):
+    """The layout rules are checked once against ``repr`` (true with the pyarrow installed here); when they do
+    not hold, every batch is written a line at a time: the same bytes, never other text."""
+    import numpy as np
+
+    from cecli import lines
+
+    assert lines._arrow_writes_repr()
+    losses = np.resize(np.array(LAYOUT_EDGES), 3000)
+    counted = np.arange(3000) % 7 != 2
+    expected = {f: f(1, losses, counted, {}) for f in (lines.ndjson_lines, lines.csv_lines)}
+    monkeypatch.setattr(lines, "_arrow_writes_repr", lambda: False)
+    monkeypatch.setattr(lines, "float_texts", None)  # the pyarrow path would fail: it is not taken
+    for write, text in expected.items():
+        assert write(1, losses, counted, {}) == text
+
+
 @pytest.mark.parametrize("keep", [{}, {"id": AWKWARD_TEXT * 1000, "n": [1, 2.5, None, True, [1, "a"], -0.0, 7] * 1000}])
 def test_a_batch_in_pyarrow_and_its_rows_one_at_a_time_are_the_same_bytes(keep):
     """Batches of 2,048 rows or more are put together in pyarrow, smaller ones in Python: the same lines."""
     import numpy as np
 
-    from cecli.result import csv_header, csv_lines, ndjson_lines
+    from cecli.lines import csv_header, csv_lines, ndjson_lines
 
     n = 7000
     losses = np.resize(np.array(LAYOUT_EDGES), n)

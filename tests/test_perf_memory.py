@@ -23,7 +23,7 @@ from cecli.cli.app import app
 from cecli.io.base import ReadSettings, budget_rows
 from cecli.io.columns import choose_columns
 from cecli.io.sources import open_input
-from cecli.result import ndjson_lines
+from cecli.lines import ndjson_lines
 
 MB = 1 << 20
 

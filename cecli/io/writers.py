@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cecli.errors import OptionError, OutputError
-from cecli.result import cell_text, csv_header, csv_lines, ndjson_lines
+from cecli.lines import cell_text, csv_header, csv_lines, ndjson_lines
 
 from .base import CellError
 
