@@ -289,7 +289,7 @@ def test_table_shows_stderr_and_the_interval(runner, tmp_path):
 
 def test_poisson_counts_by_comparison_equal_the_inverse_cdf_table():
     """Every 16-bit uniform maps to the number of thresholds at or below it (the documented inverse CDF)."""
-    from cecli.uncertainty.resampling import _poisson_of_uniforms
+    from cecli.uncertainty.draws import _poisson_of_uniforms
 
     every = np.arange(65536, dtype=np.uint16).reshape(256, 256)
     expected = np.searchsorted(np.asarray(POISSON_THRESHOLDS), np.arange(65536), side="right").reshape(256, 256)

@@ -44,9 +44,9 @@ from .spread import Spread
 # computed in exact decimals when the module loads) nor the paired ones (only compare): 2.5 ms of start-up.
 _LAZY = {
     "BootstrapState": "resampling",
-    "POISSON_THRESHOLDS": "resampling",
-    "poisson_counts": "resampling",
-    "swap_signs": "resampling",
+    "POISSON_THRESHOLDS": "draws",
+    "poisson_counts": "draws",
+    "swap_signs": "draws",
     "PairedBootstrapState": "paired",
     "PairedNormalState": "paired",
     "RandomizationState": "paired",

@@ -11,6 +11,7 @@ import numpy as np
 
 from cecli.numerics.exact import exact_sum
 
+from .draws import swap_signs
 from .exact import (
     _REDUCE_UNIT,
     _add_tuples,
@@ -23,7 +24,7 @@ from .exact import (
     _to_float,
     z_value,
 )
-from .resampling import _group_rows, _percentile_interval, _Resampled, _Sums, swap_signs
+from .resampling import _group_rows, _percentile_interval, _Resampled, _Sums
 
 
 def _outcomes(losses_a, losses_b, x) -> tuple[int, int, int]:
