@@ -23,6 +23,8 @@ from .streams import _BOM
 class CsvInput(Input):
     """CSV or TSV, streamed with pyarrow (a small all-numeric input is parsed without it, see `_plain_numbers`)."""
 
+    _number_labels: frozenset[str] = frozenset()  # class-label columns to read as numbers (see `batches`)
+
     def __init__(self, display, head: bytes, stream, reopen, delimiter: str, header: bool | None) -> None:
         super().__init__(display)
         self.format = "tsv" if delimiter == "\t" else "csv"
@@ -114,6 +116,18 @@ class CsvInput(Input):
             return None
         return np.array([float(cell) for cell in body.replace(self.delimiter, " ").split()]).reshape(-1, width)
 
+    def batches(self, selection, settings, **options):
+        # Class labels reach the reader as text (they may be class names, see `class_indices`),
+        # which main converts with pyarrow.compute: importing it and the cast cost 6% of the
+        # CPU of the bench's 2M-row CSV. A label column that is neither kept nor grouped by is
+        # read as numbers instead, block by block, when that gives what the text would.
+        labels: frozenset[str] = frozenset()
+        if options.get("class_labels") and "labels" in options.get("roles", ("labels",)):
+            text = {c.name for c in (*selection.keep, *selection.by)}  # printed as their text
+            labels = frozenset(name for name in selection.names("labels") if name not in text)
+        self._number_labels = labels
+        return super().batches(selection, settings, **options)
+
     def describe_types(self) -> list[Column]:
         import pyarrow.csv as pa_csv
 
@@ -158,24 +172,38 @@ class CsvInput(Input):
         """
         import pyarrow.csv as pa_csv
 
-        # The first block holds the header line, if any; each block is parsed by one thread.
-        read_options = [self._read_options(1 << 20, skip_header=first, use_threads=False) for first in (True, False)]
         parse_options = pa_csv.ParseOptions(delimiter=self.delimiter)
         convert = self._convert_options(names, numeric)
+        # Class labels read as numbers while every block's labels are numbers (see `batches`):
+        # `as_numbers[0]` is dropped at the first block whose labels are text (class names).
+        labels = self._number_labels.intersection(names) - numeric
+        as_numbers = [self._convert_options(names, numeric | labels) if labels else None]
 
         def parse(block: bytes, first: bool) -> pa.Table:
-            def read(options) -> pa.Table:
+            # The first block holds the header line, if any. Each block is parsed by one thread,
+            # as one piece: one table chunk, so that main gets batches of up to --batch-rows rows
+            # (pieces of 1 MiB made batches of 9,000 rows, and main's time per batch counts).
+            options = self._read_options(len(block) + 1, skip_header=first, use_threads=False)
+
+            def read(types) -> pa.Table:
                 return pa_csv.read_csv(
-                    pa.py_buffer(block), read_options=options, parse_options=parse_options, convert_options=convert
+                    pa.py_buffer(block), read_options=options, parse_options=parse_options, convert_options=types
                 )
 
             try:
-                try:
-                    return read(read_options[0 if first else 1])
-                except pa.ArrowInvalid as error:  # "straddling object straddles two block boundaries"
-                    if "straddl" not in str(error):
-                        raise
-                    return read(self._read_options(len(block) + 1, skip_header=first, use_threads=False))
+                numbers, text_labels = as_numbers[0], False
+                if numbers is not None:
+                    try:
+                        table = read(numbers)
+                        # A missing label is null as a number: as text, it keeps the message of the text.
+                        if not any(table.column(name).null_count for name in labels):
+                            return table
+                    except pa.ArrowInvalid:
+                        text_labels = True  # unless the block fails as text too, for another reason
+                table = read(convert)
+                if text_labels:  # class names: the next blocks read the labels as text at once
+                    as_numbers[0] = None
+                return table
             except pa.ArrowInvalid as error:
                 if numeric and (table := self._lenient_block(block, first, names, numeric)) is not None:
                     return table
