@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 from pathlib import Path
@@ -274,6 +275,23 @@ def test_kept_and_grouped_labels_stay_text(tmp_path, monkeypatch):
     assert [group["key"]["y"] for group in groups] == [0, 1, "01"]
     assert [group["value"] for group in groups] == pytest.approx([-math.log(0.25), -math.log(0.5), -math.log(0.75)])
     assert set(_label_types(monkeypatch, path, y="y", p="p_*", keep="y")) == {"string"}
+
+
+@pytest.mark.parametrize("labels", [["0", "1"] * 6, ["0", "1", "a", "b"] * 3], ids=["numbers", "then-names"])
+def test_an_input_read_in_blocks_is_freed_without_the_garbage_collector(tmp_path, monkeypatch, labels):
+    """No reference cycle holds the input (and its open file) once the computation is done."""
+    _blocks_of(monkeypatch, 8)  # shorter than a line: a block per line
+    path = tmp_path / "d.csv"
+    path.write_text("y,p_a,p_b\n" + "".join(f"{label},0.25,0.75\n" for label in labels))
+    gc.collect()
+    gc.disable()
+    try:
+        value = compute("sparse", str(path), y="y", p="p_*", per_sample=False).value
+        alive = [o for o in gc.get_objects() if isinstance(o, io_csv.CsvInput)]
+    finally:
+        gc.enable()
+    assert value == pytest.approx((-math.log(0.25) - math.log(0.75)) / 2)
+    assert alive == []
 
 
 _LABEL = st.sampled_from(["0", "1", "2", " 1", "1.0", "+0", "1e0", "true", "False", "", " ", "a", "b", "c", "x", "nan"])

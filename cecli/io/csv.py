@@ -172,6 +172,8 @@ class CsvInput(Input):
         """
         import pyarrow.csv as pa_csv
 
+        # The first block holds the header line, if any; each block is parsed by one thread.
+        read_options = [self._read_options(1 << 20, skip_header=first, use_threads=False) for first in (True, False)]
         parse_options = pa_csv.ParseOptions(delimiter=self.delimiter)
         convert = self._convert_options(names, numeric)
         # Class labels read as numbers while every block's labels are numbers (see `batches`):
@@ -180,15 +182,18 @@ class CsvInput(Input):
         as_numbers = [self._convert_options(names, numeric | labels) if labels else None]
 
         def parse(block: bytes, first: bool) -> pa.Table:
-            # The first block holds the header line, if any. Each block is parsed by one thread,
-            # as one piece: one table chunk, so that main gets batches of up to --batch-rows rows
-            # (pieces of 1 MiB made batches of 9,000 rows, and main's time per batch counts).
-            options = self._read_options(len(block) + 1, skip_header=first, use_threads=False)
-
             def read(types) -> pa.Table:
-                return pa_csv.read_csv(
-                    pa.py_buffer(block), read_options=options, parse_options=parse_options, convert_options=types
-                )
+                def attempt(options) -> pa.Table:
+                    return pa_csv.read_csv(
+                        pa.py_buffer(block), read_options=options, parse_options=parse_options, convert_options=types
+                    )
+
+                try:
+                    return attempt(read_options[0 if first else 1])
+                except pa.ArrowInvalid as error:  # "straddling object straddles two block boundaries"
+                    if "straddl" not in str(error):
+                        raise
+                return attempt(self._read_options(len(block) + 1, skip_header=first, use_threads=False))
 
             try:
                 numbers, text_labels = as_numbers[0], False
