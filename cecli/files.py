@@ -201,12 +201,18 @@ def _prefetched(batches: Iterator, threads: list[threading.Thread], depth: int =
             yield item
     finally:
         stop.set()
-        # After an interrupt the reader may be blocked on a pipe that never closes: don't wait for
-        # it, and keep its generator alive, because finalizing pyarrow's streaming reader waits
-        # for its read-ahead thread. The process is about to exit.
         thread.join(timeout=None if complete else 0.2)
-        if thread.is_alive() or not complete:
+        if thread.is_alive():
+            # After an interrupt the reader may be blocked on a pipe that never closes: don't wait for
+            # it, and keep its generator alive (closing a generator another thread runs is an error).
+            # The process is about to exit.
             _ABANDONED.append(batches)
+        elif not complete:
+            # Stopped early: an error in the caller (a bad cell, a full disk) or a caller that stopped
+            # reading. The reader is done with the batches, so close them here, which ends their
+            # parsing pools and closes what they opened now, not when the caller's exception (which
+            # holds this frame, and a notebook keeps the last one) is let go.
+            batches.close()
 
 
 def _write(writer, first_row: int, losses: np.ndarray, counted: np.ndarray, batch: Batch, source: Input) -> None:

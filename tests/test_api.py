@@ -334,6 +334,46 @@ def test_errors_raise_the_cecli_error_with_its_place_and_print_nothing(
     assert capsys.readouterr() == ("", "")
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".ndjson"])
+def test_an_error_mid_file_leaves_no_reader_running_while_the_caller_keeps_it(tmp_path, suffix):
+    """A bad cell found by the math after the reader has run ahead: the reader thread and its parsing pool
+    stop, and the file is closed, before the exception reaches the caller, who may keep it (a notebook keeps
+    the last one) and its frames."""
+    import contextlib
+    import gc
+    import os
+    import threading
+
+    rows = 60_000
+    labels = np.zeros(rows, dtype=np.int64)
+    labels[45_000] = 7  # out of range for two classes: found by the scorer, not by the parser
+    path = tmp_path / f"d{suffix}"
+    table = pa.table({"y": labels, "p_0": np.full(rows, 0.25), "p_1": np.full(rows, 0.75)})
+    if suffix == ".parquet":
+        pq.write_table(table, path, row_group_size=1000)
+    elif suffix == ".csv":
+        path.write_text("y,p_0,p_1\n" + "".join(f"{y},0.25,0.75\n" for y in labels.tolist()))
+    else:
+        path.write_text("".join(f'{{"y": {y}, "p_0": 0.25, "p_1": 0.75}}\n' for y in labels.tolist()))
+    line = 45_001 + (suffix == ".csv")
+    gc.collect()
+    gc.disable()  # what is released must be released by the code, not by a collection
+    try:
+        with pytest.raises(DataError) as caught:
+            cecli.compute("sparse", str(path), y="y", p="p_*", read=ReadSettings(batch_rows=1000))
+        kept = caught.value  # noqa: F841 - held, with its traceback, as a notebook holds the last error
+        threads = [t.name for t in threading.enumerate() if t.name.startswith("cecli")]
+        open_files = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(FileNotFoundError):  # the listing's own descriptor, closed by now
+                open_files.append(os.readlink(f"/proc/self/fd/{fd}"))
+    finally:
+        gc.enable()
+    assert str(caught.value) == f"{path}:{line}:y: label 7 is out of range for 2 classes (labels must be in [0, 1])"
+    assert threads == []
+    assert str(path) not in open_files
+
+
 def test_the_package_is_typed():
     assert (Path(cecli.__file__).parent / "py.typed").is_file()
     hints = typing.get_type_hints(cecli.compute)  # every annotation resolves at run time

@@ -420,7 +420,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, su
         pass
 
     monkeypatch.setattr(writers, "_OutFile", FullDisk)
-    # The run stops mid-stream, so its reader is kept until the process exits (cecli.files._ABANDONED);
+    # A reader still blocked when the run stops is kept until the process exits (cecli.files._ABANDONED);
     # a list of this test's own lets it go at the end of the test, not at the interpreter's teardown.
     monkeypatch.setattr("cecli.files._ABANDONED", [])
     _write(inputs / "many.csv", "y_true,y_pred\n" + "1,0.25\n" * 3000)
