@@ -180,14 +180,18 @@ def _positive_square_sum(values: np.ndarray, low: float, high: float) -> int | N
         chunks = -(-block.size // length)
         pieces = np.empty((len(units), chunks * length))
         rest = pieces[-1]
-        rest[: block.size] = block
-        rest[block.size :] = 0.0  # zeros add nothing
+        source = block
+        if block.size % length:  # the last chunk is filled up with zeros, which add nothing
+            rest[: block.size] = block
+            rest[block.size :] = 0.0
+            source = rest
         # x rounded to a multiple of 2**unit: (x + 1.5 * 2**(unit + 52)) - the same, for |x| <= 2**(unit + 51)
         for piece, unit in zip(pieces[:-1], units[:-1], strict=True):
             shifter = 1.5 * 2.0 ** (unit + 52)
-            np.add(rest, shifter, out=piece)
+            np.add(source, shifter, out=piece)
             piece -= shifter
-            rest -= piece
+            np.subtract(source, piece, out=rest)
+            source = rest
         pieces = pieces.reshape(len(units), chunks, length)
         for j, k in combinations_with_replacement(range(len(units)), 2):
             sums = _row_dots(pieces[j], pieces[k])  # exact multiples of 2**(tj + tk), below 2**53 of them
