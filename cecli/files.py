@@ -211,8 +211,10 @@ def _prefetched(batches: Iterator, threads: list[threading.Thread], depth: int =
             # Stopped early: an error in the caller (a bad cell, a full disk) or a caller that stopped
             # reading. The reader is done with the batches, so close them here, which ends their
             # parsing pools and closes what they opened now, not when the caller's exception (which
-            # holds this frame, and a notebook keeps the last one) is let go.
-            batches.close()
+            # holds this frame, and a notebook keeps the last one) is let go. A failure while closing
+            # what nobody reads any more must not replace the error being reported.
+            with contextlib.suppress(Exception):
+                batches.close()
 
 
 def _write(writer, first_row: int, losses: np.ndarray, counted: np.ndarray, batch: Batch, source: Input) -> None:
