@@ -212,6 +212,11 @@ def checked(loss: Loss) -> Loss:
 
 # The reasons a library has no equivalent, shared by several entries.
 _SKLEARN_LOGITS = ("sklearn", ("from_logits",), "scikit-learn's log_loss takes probabilities, not logits")
+_TORCH_LOGITS = (
+    "torch",
+    ("!from_logits",),
+    "PyTorch's cross_entropy takes logits; pass --from-logits (or use `cecli softmax`)",
+)
 _TORCH_NO_SAMPLE_WEIGHTS = ("torch", ("sample_weights",), "PyTorch's cross_entropy takes no sample weights", "drop -w")
 
 
@@ -296,11 +301,7 @@ REGISTRY = {
             variants=_CATEGORICAL_VARIANTS,
             unlike=(
                 *_UNLIKE_CATEGORICAL_VARIANTS,
-                (
-                    "torch",
-                    ("!from_logits",),
-                    "PyTorch's cross_entropy takes logits; pass --from-logits (or use `cecli softmax`)",
-                ),
+                _TORCH_LOGITS,
                 _SKLEARN_LOGITS,
                 *_sklearn_lacks("label_smoothing", "class_weights"),
                 _TORCH_NO_SAMPLE_WEIGHTS,
@@ -342,11 +343,7 @@ REGISTRY = {
             unlike=(
                 *_UNLIKE_CATEGORICAL_VARIANTS,
                 ("keras", ("label_smoothing",), "Keras's SparseCategoricalCrossentropy has no label_smoothing"),
-                (
-                    "torch",
-                    ("!from_logits",),
-                    "PyTorch's cross_entropy takes logits; pass --from-logits (or use `cecli softmax`)",
-                ),
+                _TORCH_LOGITS,
                 _SKLEARN_LOGITS,
                 *_sklearn_lacks("label_smoothing", "class_weights", "ignore_index"),
                 _TORCH_NO_SAMPLE_WEIGHTS,
