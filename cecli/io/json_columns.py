@@ -15,11 +15,10 @@ from .json_values import (
     _JSON_HINT,
     _arrow_kind,
     _DuplicateKey,
-    _expected,
     _json_kind,
     _json_loads,
     _json_message,
-    _misfit,
+    _misfit_error,
 )
 
 
@@ -264,13 +263,7 @@ class JsonColumnsInput(Input):
             except ValueError as bad:
                 message = _json_message(bad).replace(" at column", " in the value at character")
                 return InputError(message, file=self.display, row=row, column=name, hint=_JSON_HINT)
-            misfit = _misfit(value, kind)
+            misfit = _misfit_error(value, kind, file=self.display, row=row, column=name)
             if misfit is not None:
-                return InputError(
-                    f"{misfit} where earlier rows have {_expected(kind)}",
-                    file=self.display,
-                    row=row,
-                    column=name,
-                    hint="use one type per column",
-                )
+                return misfit
         return InputError("cannot read the column", file=self.display, column=name, hint="use one type per column")

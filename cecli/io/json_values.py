@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+from cecli.errors import InputError
+
 from .base import pa
 
 _JSON_DEPTH = 100  # deeper than any record cecli reads (3 levels: array, object, list)
@@ -121,6 +123,20 @@ def _misfit(value, kind: str) -> str | None:
         return _KIND_WORDS[got]
     odd = next((_json_kind(item) for item in value if _json_kind(item) not in ("number", "null")), None)
     return None if odd is None else f"a list holding {_KIND_WORDS[odd]}"
+
+
+def _misfit_error(value, kind: str, *, file: str, row: int, column: str) -> InputError | None:
+    """The error for `value` at `row` of a column of JSON type `kind`, or ``None`` when it fits (:func:`_misfit`)."""
+    misfit = _misfit(value, kind)
+    if misfit is None:
+        return None
+    return InputError(
+        f"{misfit} where earlier rows have {_expected(kind)}",
+        file=file,
+        row=row,
+        column=column,
+        hint="use one type per column",
+    )
 
 
 def _first_misfit(values: list) -> tuple[int, str] | None:

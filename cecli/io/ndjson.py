@@ -12,12 +12,11 @@ from .base import pa
 from .inputs import Input, _arrow_fields
 from .json_values import (
     _arrow_kind,
-    _expected,
     _json_hint,
     _json_kind,
     _json_loads,
     _json_message,
-    _misfit,
+    _misfit_error,
 )
 from .streams import _BOM
 
@@ -108,15 +107,9 @@ class NdjsonInput(Input):
         """The error of the first of `names` whose value in `record` (row `number`) differs in JSON type
         from the column's, else ``None``."""
         for name in names:
-            misfit = _misfit(record.get(name), self._kinds[name])
-            if misfit is not None:
-                return InputError(
-                    f"{misfit} where earlier rows have {_expected(self._kinds[name])}",
-                    file=self.display,
-                    row=number,
-                    column=name,
-                    hint="use one type per column",
-                )
+            error = _misfit_error(record.get(name), self._kinds[name], file=self.display, row=number, column=name)
+            if error is not None:
+                return error
         return None
 
     def _locate(self, error: Exception, names: list[str], done: int) -> InputError:
