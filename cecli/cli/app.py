@@ -19,7 +19,7 @@ from cecli import __version__
 from cecli.errors import ExitCode, printable
 from cecli.losses import REGISTRY, Loss
 
-from .group import _EXIT_CODES, _Command, _Commands, _Group
+from .group import _EXIT_CODES, _app, _Command, _Commands, _Group
 from .params import (
     _COMMON_OPTIONS,
     _LABEL_OPTIONS,
@@ -32,15 +32,10 @@ from .params import (
 )
 from .process import _standard_streams, _WithoutPandas
 from .report import _guarded, _report, _say
-from .values import _colour, _loss_options, _read_settings, _sources
+from .values import _colour, _loss_options, _plan, _read_settings, _sources
 
-app = typer.Typer(
-    cls=_Group,
-    add_completion=False,
-    rich_markup_mode=None,
+app = _app(
     epilog=_EXIT_CODES,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
     help="Cross-entropy losses of predictions in CSV, JSON or Parquet files. See `cecli COMMAND --help`.",
 )
 
@@ -150,28 +145,14 @@ def _list_columns(values: dict) -> None:
 def _score(loss: str, values: dict) -> None:
     """Parse the values into `compute()`'s arguments; :meth:`Plan.build` checks them all, once."""
     from cecli.pipeline import compute
-    from cecli.plan import Plan, delimiter
+    from cecli.plan import delimiter
     from cecli.result import gate_failure
 
     fmt = values["format"].value if values["format"] else ("table" if sys.stdout.isatty() else "json")
     values = {**values, "delimiter": delimiter(values.get("delimiter"))}  # parsed first, as checked() does
     reduction = values["reduction"].value
     options = _loss_options(values, reduction)
-    dask = {name: values[name] for name in ("scheduler", "wait_for_workers", "scheduler_file")}
-    plan = Plan.build(
-        loss,
-        options=options,
-        engine=values["engine"].value,
-        weight=values["weight_col"],
-        per_class=values.get("per_class", False),
-        dask=dask,
-        given=values,
-        fmt=fmt,
-        gate={"fail_above": values["fail_above"], "fail_below": values["fail_below"]},
-        ci=values["ci"],
-        bootstrap=values["bootstrap"],
-        seed=values["seed"],
-    )
+    plan = _plan(loss, values, options, fmt, per_class=values.get("per_class", False))
     per_sample = not values["summary_only"] and (not values["value_only"] or reduction == "none")
     if values["plot"] is not None:
         from cecli.plot import check_plot_path

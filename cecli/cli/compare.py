@@ -11,10 +11,10 @@ import typer
 from cecli.errors import ExitCode, OptionError
 from cecli.losses import Loss
 
-from .group import _EXIT_CODES, _Command, _Group
+from .group import _EXIT_CODES, _app, _Command
 from .params import _COMMON_OPTIONS, _LABEL_OPTIONS, _LOSS_PARAMETERS, _complete_columns, _parameter
 from .report import _guarded, _say
-from .values import _colour, _loss_options, _read_settings, _sources
+from .values import _colour, _loss_options, _plan, _read_settings, _sources
 
 # cecli compare: two inputs of the same rows, the level of the interval and the test. `--ci`, `--bootstrap` and
 # `--seed` are the loss commands' flags; compare declares its own (`--ci` defaults to 95 here, where the interval
@@ -130,13 +130,8 @@ _COMPARE_OPTIONS = [
 _COMPARE_EXIT_CODES = _EXIT_CODES.replace("1 a --fail-above or", "1 a --fail-if-worse, --fail-above or")
 
 
-compare_app = typer.Typer(
-    cls=_Group,
-    add_completion=False,
-    rich_markup_mode=None,
+compare_app = _app(
     epilog=_COMPARE_EXIT_CODES,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
     help="Is B better than A? A paired test of two models' losses on the same rows. See `cecli compare LOSS --help`."
     "\n\nExample: cecli compare sparse base.parquet cand.parquet -y label -p 'p_*' --fail-if-worse",
 )
@@ -171,7 +166,7 @@ def _register_compare(loss: Loss) -> None:
 def _compare(loss: str, values: dict) -> None:
     """``cecli compare LOSS A [B]``: the paired comparison, its table or JSON, and the gates."""
     from cecli.comparison import compare
-    from cecli.plan import Plan, delimiter
+    from cecli.plan import delimiter
     from cecli.render import verdict_line
     from cecli.result import gate_failure
 
@@ -180,20 +175,7 @@ def _compare(loss: str, values: dict) -> None:
         raise OptionError(f"cecli compare prints a table or JSON, not -f {fmt}", hint="use -f table or -f json")
     values = {**values, "delimiter": delimiter(values.get("delimiter"))}  # parsed first, as checked() does
     options = _loss_options(values, "mean")
-    plan = Plan.build(
-        loss,
-        options=options,
-        engine=values["engine"].value,
-        weight=values["weight_col"],
-        dask={name: values[name] for name in ("scheduler", "wait_for_workers", "scheduler_file")},
-        given=values,
-        fmt=fmt,
-        gate={"fail_above": values["fail_above"], "fail_below": values["fail_below"]},
-        ci=values["ci"],
-        bootstrap=values["bootstrap"],
-        randomization=values["randomization"],
-        seed=values["seed"],
-    )
+    plan = _plan(loss, values, options, fmt, randomization=values["randomization"])
     from cecli.engines.tuning import tune_for_batches
 
     tune_for_batches()

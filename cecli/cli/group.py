@@ -150,6 +150,20 @@ _EXIT_CODES = (
 )
 
 
+def _app(*, epilog: str, help: str) -> typer.Typer:
+    """A Typer app run by :class:`_Group`: no completion commands of Typer's, plain help text, ``-h``, no
+    pretty tracebacks (every outcome is one line from :func:`_report`)."""
+    return typer.Typer(
+        cls=_Group,
+        add_completion=False,
+        rich_markup_mode=None,
+        epilog=epilog,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        help=help,
+    )
+
+
 class _Help(TyperCommand):
     """A command whose help lists its options under their panels (Input, Loss, Output) in Click's plain layout."""
 

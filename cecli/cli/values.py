@@ -47,6 +47,26 @@ def _loss_options(values: dict, reduction: str) -> dict:
     return options
 
 
+def _plan(loss: str, values: dict, options: dict, fmt: str, **more):
+    """The :class:`~cecli.plan.Plan` of a command's parsed `values`, built once (`more`: what only one command has)."""
+    from cecli.plan import Plan
+
+    return Plan.build(
+        loss,
+        options=options,
+        engine=values["engine"].value,
+        weight=values["weight_col"],
+        dask={name: values[name] for name in ("scheduler", "wait_for_workers", "scheduler_file")},
+        given=values,
+        fmt=fmt,
+        gate={"fail_above": values["fail_above"], "fail_below": values["fail_below"]},
+        ci=values["ci"],
+        bootstrap=values["bootstrap"],
+        seed=values["seed"],
+        **more,
+    )
+
+
 def _read_settings(values: dict):
     from cecli.io.base import ReadSettings
 
