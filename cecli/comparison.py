@@ -22,11 +22,12 @@ import numpy as np
 
 from .comparison_result import Comparison, Paired
 from .errors import OptionError
+from .files import closing_inputs
 from .io.base import ReadSettings
-from .io.columns import choose_columns, resolve
+from .io.columns import resolve
 from .io.sources import open_input
 from .lockstep import _expanded, _given, _Job, _numbered, _paired_maker, _score_pairs, _Side
-from .pipeline import _result
+from .pipeline import _columns_of, _result
 from .plan import Plan
 
 __all__ = ["Comparison", "Paired", "compare"]
@@ -119,25 +120,13 @@ def compare(
         )
     side_a = _Side(_numbered(paths_a, partitions_a), read, _given(a, paths_a))
     side_b = _Side(_numbered(paths_b, partitions_b), read, _given(b if b is not None else a, paths_b))
-    label_input = None
     readers: list[threading.Thread] = []
-    interrupted = False
-    try:
+    opened: list = [side_a, side_b]
+    with closing_inputs(readers, opened):
         first_a = side_a.open(0)
         label_input = open_input(labels, read) if labels else None
-        selection = choose_columns(
-            loss,
-            first_a.columns,
-            file=first_a.display,
-            y=y,
-            p=p,
-            weight=weight,
-            by=by,
-            label_columns=label_input.columns if label_input else None,
-            label_file=label_input.display if label_input else None,
-            headerless=first_a.headerless,
-            partitions=frozenset(first_a.partitions),
-        )
+        opened.append(label_input)
+        selection = _columns_of(loss, first_a, label_input, y=y, p=p, weight=weight, by=by)
         first_b = side_b.open(0)
         if pred_b is not None:
             predictions_b = tuple(resolve(pred_b, first_b.columns, option="--pred-b", file=first_b.display))
@@ -206,12 +195,3 @@ def compare(
             grouped,
             warnings,
         )
-    except (KeyboardInterrupt, SystemExit):
-        interrupted = True
-        raise
-    finally:
-        if not interrupted and not any(thread.is_alive() for thread in readers):
-            side_a.close()
-            side_b.close()
-            if label_input is not None:
-                label_input.close()

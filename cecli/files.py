@@ -155,6 +155,27 @@ def count_rows(
     return rows
 
 
+@contextlib.contextmanager
+def closing_inputs(readers: list[threading.Thread], inputs: list) -> Iterator[None]:
+    """Close each of `inputs` (``None`` skipped; the list may grow inside the block) when the block ends.
+
+    Not after an interrupt, nor while one of the `readers` threads is alive: a reader (ours, or
+    pyarrow's read-ahead) may be blocked on a pipe while holding the stream's lock; the process is
+    exiting, so the stream is left to it.
+    """
+    interrupted = False
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        interrupted = True
+        raise
+    finally:
+        if not interrupted and not any(thread.is_alive() for thread in readers):
+            for opened in inputs:
+                if opened is not None:
+                    opened.close()
+
+
 _ABANDONED: list = []
 
 

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from .engines import local
 from .errors import DataError, OptionError
-from .files import _shown
+from .files import _shown, closing_inputs
 from .io.base import ReadSettings
 from .io.columns import Selection, choose_columns
 from .io.expand import expand_partitioned, file_identity, would_read
@@ -206,22 +206,8 @@ def compute(
         raise
     labels = LABELS_NAME if labels_in_memory else labels
     readers: list[threading.Thread] = []
-    interrupted = False
-    try:
-        selection = choose_columns(
-            loss,
-            first.columns,
-            file=first.display,
-            y=y,
-            p=p,
-            weight=weight,
-            keep=keep,
-            by=by,
-            label_columns=label_input.columns if label_input else None,
-            label_file=label_input.display if label_input else None,
-            headerless=first.headerless,
-            partitions=frozenset(first.partitions),
-        )
+    with closing_inputs(readers, [first, label_input]):
+        selection = _columns_of(loss, first, label_input, y=y, p=p, weight=weight, keep=keep, by=by)
         if engine == "dask":
             from .engines.dask import run
 
@@ -286,16 +272,6 @@ def compute(
             notes=notes,
             interval=plan.interval,
         )
-    except (KeyboardInterrupt, SystemExit):
-        interrupted = True
-        raise
-    finally:
-        # After an interrupt a reader (ours, or pyarrow's read-ahead) may be blocked on a pipe
-        # while holding the stream's lock; the process is exiting, so leave the stream to it.
-        if not interrupted and not any(thread.is_alive() for thread in readers):
-            first.close()
-            if label_input is not None:
-                label_input.close()
 
 
 def _path(path: object) -> str:
@@ -358,6 +334,23 @@ def _repeated(paths: list[str], identities: list[tuple[int, int] | None]) -> lis
         for given in names.values()
         if len(given) > 1
     ]
+
+
+def _columns_of(loss: str, first, label_input, **names) -> Selection:
+    """:func:`~cecli.io.columns.choose_columns` for opened inputs: the first file and the labels file, if any.
+
+    `names`: the column options (``y``, ``p``, ``weight``, ``keep``, ``by``).
+    """
+    return choose_columns(
+        loss,
+        first.columns,
+        file=first.display,
+        label_columns=label_input.columns if label_input else None,
+        label_file=label_input.display if label_input else None,
+        headerless=first.headerless,
+        partitions=frozenset(first.partitions),
+        **names,
+    )
 
 
 def _result(
