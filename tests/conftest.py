@@ -106,3 +106,33 @@ def write_file(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def disk_full_after(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """``disk_full_after(room)``: cecli's ``--out`` file fails with ENOSPC once `room` bytes are written."""
+    import errno
+    import io
+    import os
+
+    from cecli.io import writers
+
+    def fill(room: int) -> None:
+        class Disk(io.FileIO):
+            written = 0
+
+            def write(self, data) -> int:
+                if Disk.written + len(data) > room:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                Disk.written += len(data)
+                return super().write(data)
+
+        class FullDisk(writers._OutFile, Disk):  # cecli's file over a disk that fills up
+            pass
+
+        monkeypatch.setattr(writers, "_OutFile", FullDisk)
+        # A reader still blocked when the run stops is kept until the process exits (cecli.files._ABANDONED);
+        # a list of this test's own lets it go at the end of the test, not at the interpreter's teardown.
+        monkeypatch.setattr("cecli.files._ABANDONED", [])
+
+    return fill

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import glob
-import io
 import json
 import math
 import os
@@ -403,26 +402,9 @@ def test_out_larger_than_the_system_allows_is_one_line_and_leaves_nothing(tmp_pa
 
 @pytest.mark.parametrize("room", [0, 4096])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".ndjson"])
-def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, monkeypatch, suffix, room):
+def test_a_full_disk_is_one_line_and_leaves_nothing(cli, inputs, disk_full_after, suffix, room):
     """ENOSPC from the file system once `room` bytes are written; the temporary file is removed."""
-    from cecli.io import writers
-
-    class Disk(io.FileIO):
-        written = 0
-
-        def write(self, data) -> int:
-            if Disk.written + len(data) > room:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            Disk.written += len(data)
-            return super().write(data)
-
-    class FullDisk(writers._OutFile, Disk):  # cecli's file over a disk that fills up
-        pass
-
-    monkeypatch.setattr(writers, "_OutFile", FullDisk)
-    # A reader still blocked when the run stops is kept until the process exits (cecli.files._ABANDONED);
-    # a list of this test's own lets it go at the end of the test, not at the interpreter's teardown.
-    monkeypatch.setattr("cecli.files._ABANDONED", [])
+    disk_full_after(room)
     _write(inputs / "many.csv", "y_true,y_pred\n" + "1,0.25\n" * 3000)
     (inputs / "out").mkdir()
     result = cli("bce", "many.csv", "--out", f"out/losses{suffix}", "--batch-rows", "500")

@@ -9,7 +9,6 @@ written out with ``math``). A run that fails, a full disk and an interrupt leave
 from __future__ import annotations
 
 import csv
-import errno
 import gzip
 import io
 import json
@@ -183,24 +182,10 @@ def test_a_run_that_fails_after_some_rows_were_written_leaves_nothing(runner, mo
     + [(name, room, 30000) for name in ("x.ndjson", "x.ndjson.zst") for room in (0, 100_000)],
 )
 def test_a_full_disk_under_a_compressor_or_an_arrow_writer_is_one_line_and_leaves_nothing(
-    runner, monkeypatch, tmp_path, name, room, rows
+    runner, monkeypatch, tmp_path, disk_full_after, name, room, rows
 ):
     """ENOSPC once `room` bytes are written (during a write or at the compressor's last block on close)."""
-
-    class Disk(io.FileIO):
-        written = 0
-
-        def write(self, data) -> int:
-            if Disk.written + len(data) > room:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            Disk.written += len(data)
-            return super().write(data)
-
-    class FullDisk(writers._OutFile, Disk):  # cecli's file over a disk that fills up
-        pass
-
-    monkeypatch.setattr(writers, "_OutFile", FullDisk)
-    monkeypatch.setattr("cecli.files._ABANDONED", [])
+    disk_full_after(room)
     monkeypatch.chdir(tmp_path)
     # Distinct losses, so that even compressed they need more than `room` bytes.
     Path("many.csv").write_text("y_true,y_pred\n" + "".join(f"1,{(i + 1) / (rows + 1)!r}\n" for i in range(rows)))
