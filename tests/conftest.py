@@ -136,3 +136,27 @@ def disk_full_after(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
         monkeypatch.setattr("cecli.files._ABANDONED", [])
 
     return fill
+
+
+@pytest.fixture
+def cli(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``cli(*args, input=None)`` runs cecli in-process from tmp_path; returns Click's result."""
+    from cecli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str, input: bytes | str | None = None):
+        return runner.invoke(app, list(args), input=input, prog_name="cecli")
+
+    return run
+
+
+@pytest.fixture
+def cecli(cli):
+    """``cecli(*args, input=None)`` as :func:`cli`; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str, input: bytes | str | None = None):
+        result = cli(*args, input=input)
+        return result.exit_code, result.stdout, result.stderr
+
+    return run

@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from cecli import __version__
-from cecli.cli import app
 
 OK_CSV = "y_true,y_pred\n1,0.9\n0,0.2\n"
 L1, L2 = -math.log(0.9), -math.log1p(-0.2)  # bce computes log(1 - p) as log1p(-p)
@@ -37,17 +36,6 @@ def _reject(token: str):
 
 def strict_json(text: str):
     return json.loads(text, parse_constant=_reject)
-
-
-@pytest.fixture
-def cli(runner, tmp_path, monkeypatch):
-    """``cli(*args, input=None)`` runs cecli in-process from tmp_path."""
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str, input=None):
-        return runner.invoke(app, list(args), input=input, prog_name="cecli")
-
-    return run
 
 
 @pytest.fixture

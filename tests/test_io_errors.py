@@ -23,25 +23,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cecli.cli import app
 from cecli.io import csv as io_csv
 from cecli.io import sources as io_sources
 from cecli.io import streams as io_streams
 
 BAD_INPUT = 3
 LN2 = math.log(2)  # the loss of every row below: p = 0.5 for labels 1 and 0
-
-
-@pytest.fixture
-def cecli(runner, tmp_path, monkeypatch):
-    """``cecli(*args, input=None)`` runs the CLI in tmp_path; returns (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str, input: bytes | str | None = None):
-        result = runner.invoke(app, list(args), input=input, prog_name="cecli")
-        return result.exit_code, result.stdout, result.stderr
-
-    return run
 
 
 def error_line(message: str) -> str:

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cecli.cli import app
 from cecli.io import json as io_json
 from cecli.io import ndjson as io_ndjson
 from cecli.io import pool as io_pool
@@ -74,18 +73,6 @@ def write_shapes(tmp_path: Path, rows: list[dict]) -> dict[str, Path]:
     pq.write_table(table, tmp_path / "rows.parquet", row_group_size=1000)
     out["rows.parquet"] = tmp_path / "rows.parquet"
     return out
-
-
-@pytest.fixture
-def cecli(runner, tmp_path, monkeypatch):
-    """``cecli(*args, input=None)`` runs the CLI in tmp_path; returns (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str, input: bytes | str | None = None):
-        result = runner.invoke(app, list(args), input=input, prog_name="cecli")
-        return result.exit_code, result.stdout, result.stderr
-
-    return run
 
 
 def without_input(document: str) -> str:

@@ -24,7 +24,6 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cecli.cli import app
 from cecli.io.expand import expand_sources, would_read
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -42,17 +41,6 @@ C_LOSSES = [-math.log(0.7)]
 
 def _mean(losses: list[float]) -> float:
     return math.fsum(losses) / len(losses)
-
-
-@pytest.fixture
-def cli(runner, tmp_path, monkeypatch):
-    """``cli(*args, input=None)`` runs cecli in-process from tmp_path."""
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str, input=None):
-        return runner.invoke(app, list(args), input=input, prog_name="cecli")
-
-    return run
 
 
 def _json(result) -> dict:
