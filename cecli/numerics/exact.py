@@ -71,6 +71,22 @@ def exact_sum(values: np.ndarray, *, bound: float | None = None, low: float | No
     return total
 
 
+def round_to_unit(values: np.ndarray, unit: int, out: np.ndarray | None = None) -> np.ndarray:
+    """`values` rounded to the nearest multiple of ``2**unit`` (ties to even), exactly, for ``|v| <= 2**(unit + 51)``.
+
+    ``(v + s) - s`` with ``s = 1.5 * 2**(unit + 52)``: the sum lies in ``[2**(unit + 52), 2**(unit + 53))``,
+    whose floats are the multiples of ``2**unit``, so the addition rounds ``v`` there, and the subtraction
+    is exact. `out` may be a scratch array of the same shape (or `values` itself).
+
+    >>> round_to_unit(np.array([2.6, -2.5, 3.5, 0.25]), 0).tolist()
+    [3.0, -2.0, 4.0, 0.0]
+    """
+    shifter = math.ldexp(1.5, unit + 52)
+    out = np.add(values, shifter, out=out)
+    out -= shifter
+    return out
+
+
 # _sum_in_two_parts: parts of at most 2**36 units, so a float sum of 2**17 of them (any order) is exact.
 _SUM_PART_BITS = 36
 _SUM_BLOCK = 1 << 17
@@ -80,8 +96,8 @@ def _sum_in_two_parts(values: np.ndarray, low: float, high: float) -> int | None
     """:func:`exact_sum` of values with ``0 < low <= |v| <= high``; None beyond 20 binades.
 
     Every value is then a multiple of ``2**g = ulp(low)``. With the unit ``2**t``, ``t`` 36 bits
-    below ``high``'s binade, ``q = (v + 1.5 * 2**(t + 52)) - 1.5 * 2**(t + 52)`` rounds ``v``
-    to a multiple of ``2**t`` (``|q| <= 2**(t + 36)``), and the rest ``v - q`` is an exact
+    below ``high``'s binade, :func:`round_to_unit` rounds ``v`` to ``q``, a multiple of ``2**t``
+    (``|q| <= 2**(t + 36)``), and the rest ``v - q`` is an exact
     multiple of ``2**g`` of at most ``2**(t - 1)``: when that is at most ``2**(g + 36)``, the
     plain float sums of ``q`` and of the rest, over up to ``2**17`` values, are exact. Where the
     extraction above takes two rounds and a test for what is left (the sparse bench's losses:
@@ -91,12 +107,10 @@ def _sum_in_two_parts(values: np.ndarray, low: float, high: float) -> int | None
     unit = math.frexp(high)[1] - _SUM_PART_BITS
     if unit - 1 - grid > _SUM_PART_BITS or not (-1000 < grid and unit < 900):
         return None
-    shifter = 1.5 * 2.0 ** (unit + 52)
     total = 0
     for start in range(0, values.size, _SUM_BLOCK):
         block = values[start : start + _SUM_BLOCK]
-        rounded = block + shifter
-        rounded -= shifter
+        rounded = round_to_unit(block, unit)
         rest = np.subtract(block, rounded)
         total += _scaled(float(rounded.sum())) + _scaled(float(rest.sum()))
     return total

@@ -10,7 +10,7 @@ from itertools import combinations_with_replacement
 
 import numpy as np
 
-from cecli.numerics.exact import exact_sum
+from cecli.numerics.exact import exact_sum, round_to_unit
 
 # reduce.exact_sum counts units of 2**-_REDUCE_UNIT; read the unit off 1.0 rather than a private name.
 _REDUCE_UNIT = exact_sum(np.ones(1)).bit_length() - 1
@@ -185,11 +185,8 @@ def _positive_square_sum(values: np.ndarray, low: float, high: float) -> int | N
             rest[: block.size] = block
             rest[block.size :] = 0.0
             source = rest
-        # x rounded to a multiple of 2**unit: (x + 1.5 * 2**(unit + 52)) - the same, for |x| <= 2**(unit + 51)
-        for piece, unit in zip(pieces[:-1], units[:-1], strict=True):
-            shifter = 1.5 * 2.0 ** (unit + 52)
-            np.add(source, shifter, out=piece)
-            piece -= shifter
+        for piece, unit in zip(pieces[:-1], units[:-1], strict=True):  # |source| <= 2**(unit + 20)
+            round_to_unit(source, unit, out=piece)
             np.subtract(source, piece, out=rest)
             source = rest
         pieces = pieces.reshape(len(units), chunks, length)

@@ -10,6 +10,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from cecli.numerics.exact import round_to_unit
+
 from .draws import _MAX_COUNT, _check_draws, poisson_counts
 from .exact import _finite_rows, _participating, _rows, z_value
 
@@ -24,7 +26,7 @@ _DIGIT_BITS = 38
 _GRID_BOTTOM = -1074
 
 
-_TOP_DIGIT = 53  # the highest digit whose rounding constant 1.5 * 2**(p + 52) is a finite float
+_TOP_DIGIT = 53  # the highest digit whose round_to_unit constant 1.5 * 2**(p + 52) is a finite float
 
 
 _HUGE = 2.0 ** (_GRID_BOTTOM + _DIGIT_BITS * _TOP_DIGIT + _DIGIT_BITS - 1)
@@ -50,8 +52,7 @@ def _digits(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
     digits = []
     while True:
         position = _GRID_BOTTOM + _DIGIT_BITS * j
-        rounding = math.ldexp(1.5, position + 52)  # its ulp is 2**position
-        extracted = (rest + rounding) - rounding  # rest rounded to a multiple of 2**position, exactly
+        extracted = round_to_unit(rest, position)
         rest -= extracted
         digits.append((j, np.ldexp(extracted, -position)))
         if j == 0 or not rest.any():
