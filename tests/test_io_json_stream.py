@@ -24,6 +24,7 @@ import pytest
 from cecli.io import json as io_json
 from cecli.io import ndjson as io_ndjson
 from cecli.io import pool as io_pool
+from cecli.io.base import ReadSettings
 from cecli.io.json_array import JsonArrayInput
 from cecli.io.json_columns import JsonColumnsInput
 from cecli.io.sources import open_input
@@ -389,3 +390,30 @@ def test_ordered_map_keeps_order_and_reports_the_first_failure_in_order():
             for result in io_pool.ordered_map(work, [1, "bad", 3, 4], workers, name="t"):
                 results.append(result)
         assert results == [2]
+
+
+@pytest.mark.parametrize("chosen", [None, "system", "mimalloc"])
+def test_parsed_json_goes_to_jemalloc_unless_the_user_chose_a_pool(monkeypatch, tmp_path, chosen):
+    """jemalloc returns what the parsing threads free (mimalloc keeps it per thread); a pool the user
+    chose with ARROW_DEFAULT_MEMORY_POOL is kept."""
+    if chosen is None:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    else:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", chosen)
+    pool = io_ndjson._parsing_pool()
+    if chosen is None and "jemalloc" in pa.supported_memory_backends():
+        assert pool.backend_name == "jemalloc"
+        path = tmp_path / "rows.ndjson"
+        path.write_text("".join(f'{{"y": {i % 2}, "p": 0.25}}\n' for i in range(1000)))
+        opened = open_input(str(path))
+        try:
+            batches = list(opened.record_batches(["y", "p"], ReadSettings()))
+        finally:
+            opened.close()
+        assert pool.bytes_allocated() > 0  # the batches' buffers live in jemalloc
+        assert [b.num_rows for b in batches] == [1000]
+        assert pa.concat_tables([pa.Table.from_batches(batches)]).column("y").to_pylist() == [
+            i % 2 for i in range(1000)
+        ]
+    else:
+        assert pool is None
