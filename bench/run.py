@@ -529,6 +529,15 @@ def _summarize(result: Result, runs: list[Run], contender: Contender) -> None:
     _log(f"  {result.contender:<26} {result.wall_s:8.3f} s {result.rss_mib:9.1f} MiB  {_fmt_value(result.value)}")
 
 
+def _time_ratio(num: Result, den: Result) -> float:
+    """`num`'s time ÷ `den`'s: the median of the round-by-round ratios when the two took turns in the
+    same rounds (a dataset's contenders), so that drift in the machine's speed between rounds cancels
+    (as farm-bench pairs commands); else (two datasets) the ratio of the medians."""
+    if num.dataset == den.dataset and len(num.times_s) == len(den.times_s):
+        return statistics.median([a / b for a, b in zip(num.times_s, den.times_s, strict=True)])
+    return num.wall_s / den.wall_s
+
+
 def check_and_ratio(results: list[Result], ds: Dataset) -> None:
     """Compare each contender's value with the reference's; fill in the cecli ÷ contender ratios."""
     mine = [r for r in results if r.dataset == ds.name]
@@ -536,7 +545,7 @@ def check_and_ratio(results: list[Result], ds: Dataset) -> None:
     for r in mine:
         if not r.times_s:  # failed to run: already marked
             continue
-        r.ratio_time, r.ratio_rss = ref.wall_s / r.wall_s, ref.rss_mib / r.rss_mib
+        r.ratio_time, r.ratio_rss = _time_ratio(ref, r), ref.rss_mib / r.rss_mib
         if not CONTENDERS[r.contender].prints_value:
             r.check = "-"
         elif r.value is None or ref.value is None:
@@ -567,7 +576,7 @@ class Target:
 
 
 def targets() -> list[Target]:
-    """Issue 19's table (and the earlier goals): ratios of medians from this one run."""
+    """Issue 19's table (and the earlier goals), from this one run (time ratios as `_time_ratio` takes them)."""
     pq, csv, big, nd, arr = "parquet", "csv", "parquet 2x rows", "ndjson", "json array"
     up, numpy = "startup (3-row csv)", ("startup (3-row csv)", STARTUP[0])
     soft, each, wide = "softmax 1000 classes", "per-sample", "10k classes"
@@ -641,7 +650,12 @@ def evaluate(goals: list[Target], results: list[Result]) -> None:
         den = found.get(goal.denominator) if goal.denominator else None
         if num is None or (goal.denominator and den is None):
             continue
-        goal.value = getattr(num, goal.metric) / (getattr(den, goal.metric) if den else 1.0)
+        if den is None:
+            goal.value = getattr(num, goal.metric)
+        elif goal.metric == "wall_s":
+            goal.value = _time_ratio(num, den)
+        else:
+            goal.value = getattr(num, goal.metric) / getattr(den, goal.metric)
         if goal.bound:
             op, limit = goal.bound.split()
             goal.met = goal.value <= float(limit) if op == "<=" else goal.value >= float(limit)
@@ -801,8 +815,10 @@ def report(results: list[Result], goals: list[Target], info: dict, args: argpars
         f"of a dataset take turns run by run (A B C A B C ...), after one warm-up round that also fills the "
         f"page cache, so every figure is with a warm cache; median of {args.repeat} runs, with the spread "
         f"(min–max); peak RSS is the largest `ru_maxrss` from `wait4` (it cannot read below the runner's own "
-        f"{info['rss_floor_mib']:.0f} MiB). Ratios are the dataset's reference (cecli) ÷ contender; the "
-        f"targets are ratios of medians from this one run.",
+        f"{info['rss_floor_mib']:.0f} MiB). Ratios are the dataset's reference (cecli) ÷ contender; a time "
+        f"ratio of two contenders of one dataset is the median of the round-by-round ratios (each round runs "
+        f"them back to back, so drift in the machine's speed cancels), across datasets the ratio of the "
+        f"medians; every figure is from this one run.",
         "",
         markdown_table(COLUMNS, table_rows(results)),
         "",
