@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from cecli.errors import InputError
 
-from .base import budget_rows, pa
+from .base import BATCH_BYTES, budget_rows, pa
 from .inputs import Input, _arrow_fields, _one_line
 
 
@@ -15,14 +17,11 @@ class ParquetInput(Input):
 
     def __init__(self, display, stream, plain_path: str | None) -> None:
         super().__init__(display)
-        import pyarrow.parquet as pq
-
         try:
-            source = plain_path if plain_path is not None else pa.BufferReader(stream.read())
+            self._source = plain_path if plain_path is not None else stream.read()
             if plain_path is not None:
                 stream.close()
-            # pre_buffer=False: read a row group at a time, so memory does not grow with the file.
-            self.file = pq.ParquetFile(source, pre_buffer=False)
+            self.file = self._open()
             schema = self.file.schema_arrow
         except (pa.ArrowException, OSError) as error:
             raise InputError(
@@ -32,6 +31,14 @@ class ParquetInput(Input):
             ) from None
         self._set_columns(_arrow_fields(schema))
 
+    def _open(self, metadata=None):
+        """A reader of the file (`metadata`, if given, is not parsed again)."""
+        import pyarrow.parquet as pq
+
+        source = self._source if isinstance(self._source, str) else pa.BufferReader(self._source)
+        # pre_buffer=False: read what is decoded when it is decoded, so memory does not grow with the file.
+        return pq.ParquetFile(source, pre_buffer=False, metadata=metadata)
+
     def position(self) -> int | None:
         total = self.file.metadata.num_rows
         return None if self.size is None or not total else int(self.size * self._rows_read / total)
@@ -39,11 +46,9 @@ class ParquetInput(Input):
     def record_batches(self, names, settings, numeric=frozenset()):
         self._rows_read = 0
         try:
-            # One decoding thread: the caller's math has the other core (pyarrow's pool would compete).
             # Batches within the byte budget: 65,536 rows of 1,000 classes would decode 250 MB at once.
             rows = budget_rows(self._width(names), settings.batch_rows, settings.batch_bytes)
-            batches = self.file.iter_batches(batch_size=rows, columns=names, use_threads=False)
-            for record_batch in batches:
+            for record_batch in self._decoded(names, rows):
                 self._rows_read += record_batch.num_rows
                 yield record_batch
         except GeneratorExit:  # closed early, or collected at exit when `pa` may be gone: nothing to report
@@ -54,6 +59,49 @@ class ParquetInput(Input):
                 file=self.display,
                 hint="the file may be truncated or corrupt",
             ) from None
+
+    def _decoded(self, names: list[str], rows: int):
+        """The `names` columns as record batches of up to `rows` rows, in order.
+
+        Row groups that decode within ``BATCH_BYTES`` are decoded whole on a pool of one thread per
+        core, each thread with its own reader, at most one more row group than threads ahead of the
+        caller: every core decodes (on 2 cores the caller's math shares them), and memory holds
+        about cores + 2 row groups. A file of one row group, one core, or a row group beyond the
+        budget streams on this thread a batch at a time, its memory bounded by the batch. pyarrow's
+        own pool (``use_threads=True``) decodes the columns of one batch at a time in parallel:
+        measured 1.05x slower than this thread alone on 10 columns of floats.
+        """
+        from .pool import cores, ordered_map
+
+        metadata = self.file.metadata
+        groups = range(metadata.num_row_groups)
+        workers = cores()
+        if (
+            workers < 2
+            or len(groups) < 2
+            or any(_decoded_bytes(metadata.row_group(g), names) > BATCH_BYTES for g in groups)
+        ):
+            yield from self.file.iter_batches(batch_size=rows, columns=names, use_threads=False)
+            return
+        import threading
+
+        local = threading.local()
+        readers = []
+
+        def decode(group: int) -> pa.Table:
+            reader = getattr(local, "reader", None)
+            if reader is None:
+                reader = local.reader = self._open(metadata)
+                readers.append(reader)
+            return reader.read_row_group(group, columns=names, use_threads=False)
+
+        try:
+            with contextlib.closing(ordered_map(decode, groups, workers, name="cecli-parquet")) as tables:
+                for table in tables:
+                    yield from table.to_batches(max_chunksize=rows)
+        finally:
+            for reader in readers:
+                reader.close()
 
     def _width(self, names: list[str]) -> int:
         """Values per record in the `names` columns (list items counted), from the first row group's metadata."""
@@ -73,3 +121,24 @@ class ParquetInput(Input):
 
     def close(self) -> None:
         self.file.close()
+
+
+_WIDTHS = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12}
+
+
+def _decoded_bytes(group, names: list[str]) -> int:
+    """About how many bytes the `names` columns of row group `group` (metadata) take decoded.
+
+    Parquet's uncompressed size, or the values times their width where that is more (a
+    dictionary-encoded column is smaller in the file than decoded).
+    """
+    prefixes = tuple(f"{name}." for name in names)
+    wanted = set(names)
+    total = 0
+    for i in range(group.num_columns):
+        column = group.column(i)
+        path = column.path_in_schema
+        if path in wanted or path.startswith(prefixes):  # a list column's leaf is "name.list.element"
+            width = _WIDTHS.get(column.physical_type, 0) or column.type_length
+            total += max(column.total_uncompressed_size, column.num_values * width)
+    return total
