@@ -130,7 +130,7 @@ def _decoded_bytes(group, names: list[str]) -> int:
     """About how many bytes the `names` columns of row group `group` (metadata) take decoded.
 
     Parquet's uncompressed size, or the values times their width where that is more (a
-    dictionary-encoded column is smaller in the file than decoded).
+    dictionary-encoded column is smaller in the file than decoded; text has no fixed width).
     """
     prefixes = tuple(f"{name}." for name in names)
     wanted = set(names)
@@ -139,6 +139,5 @@ def _decoded_bytes(group, names: list[str]) -> int:
         column = group.column(i)
         path = column.path_in_schema
         if path in wanted or path.startswith(prefixes):  # a list column's leaf is "name.list.element"
-            width = _WIDTHS.get(column.physical_type, 0) or column.type_length
-            total += max(column.total_uncompressed_size, column.num_values * width)
+            total += max(column.total_uncompressed_size, column.num_values * _WIDTHS.get(column.physical_type, 0))
     return total
