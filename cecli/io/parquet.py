@@ -15,7 +15,7 @@ class ParquetInput(Input):
 
     format = "parquet"
 
-    def __init__(self, display, stream, plain_path: str | None) -> None:
+    def __init__(self, display, stream, plain_path: str | pa.NativeFile | None) -> None:
         super().__init__(display)
         try:
             self._source = plain_path if plain_path is not None else stream.read()
@@ -35,7 +35,7 @@ class ParquetInput(Input):
         """A reader of the file (`metadata`, if given, is not parsed again)."""
         import pyarrow.parquet as pq
 
-        source = self._source if isinstance(self._source, str) else pa.BufferReader(self._source)
+        source = pa.BufferReader(self._source) if isinstance(self._source, bytes) else self._source
         # pre_buffer=False: read what is decoded when it is decoded, so memory does not grow with the file.
         return pq.ParquetFile(source, pre_buffer=False, metadata=metadata)
 
@@ -77,7 +77,8 @@ class ParquetInput(Input):
         groups = range(metadata.num_row_groups)
         workers = cores()
         if (
-            workers < 2
+            not isinstance(self._source, (str, bytes))  # a URL's one open file: read it on one thread
+            or workers < 2
             or len(groups) < 2
             or any(_decoded_bytes(metadata.row_group(g), names) > BATCH_BYTES for g in groups)
         ):
