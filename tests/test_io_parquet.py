@@ -58,7 +58,8 @@ def _write(path: Path, columns: dict[str, list] = COLUMNS, groups=ROW_GROUPS, **
         for size in groups:
             writer.write_table(table.slice(start, size))
             start += size
-    assert [pq.ParquetFile(path).metadata.row_group(g).num_rows for g in range(len(groups))] == list(groups)
+    metadata = pq.ParquetFile(path).metadata
+    assert [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)] == list(groups)
     return path
 
 
@@ -196,8 +197,9 @@ def test_row_groups_on_a_pool_give_the_numbers_of_one_thread(tmp_path, cecli, po
 
 @pytest.mark.parametrize("batch_rows", ["4", "65536"])  # several batches per row group, or one
 @pytest.mark.parametrize("fmt", ["ndjson", "csv"])
-def test_per_sample_rows_come_in_file_order_across_row_groups(tmp_path, cecli, pool, batch_rows, fmt):
-    path = _write(tmp_path / "d.parquet")
+@pytest.mark.parametrize("groups", [ROW_GROUPS, (0, 7, 13, 5, 0, 11, 9, 8, 3, 0)], ids=["groups", "empty-groups"])
+def test_per_sample_rows_come_in_file_order_across_row_groups(tmp_path, cecli, pool, batch_rows, fmt, groups):
+    path = _write(tmp_path / "d.parquet", groups=groups)
     args = ["sparse", "d.parquet", "-y", "y", "-p", "p_*", "--keep", "id", "-f", fmt, "--batch-rows", batch_rows]
     before = set(threading.enumerate())
     code, out, err = _one_thread_and_pools(cecli, pool, *args)
