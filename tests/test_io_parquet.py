@@ -368,3 +368,29 @@ def test_the_decoded_size_counts_values_times_their_width_where_encoding_hides_i
     }
     assert {names: _decoded_bytes(group, list(names)) for names in cases} == cases
     assert _decoded_bytes(group, []) == 0  # "other" and the rest are not selected: not counted
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_bad_label_raised_to_a_caller_who_keeps_it_leaves_no_pool_or_reader_open(tmp_path, pool, cores):
+    """From Python: the pool's threads and readers are gone before the error reaches the caller, who may keep
+    it with its frames (a notebook keeps the last one); nothing waits for the garbage collector."""
+    import gc
+
+    import cecli
+
+    columns = {**COLUMNS, "y": [7 if i == 50 else y for i, y in enumerate(COLUMNS["y"])]}
+    path = _write(tmp_path / "bad.parquet", columns)
+    runs = pool(cores)
+    before = set(threading.enumerate())
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest.raises(cecli.DataError) as caught:
+            cecli.compute("sparse", str(path), y="y", p="p_*")
+        kept = caught.value  # noqa: F841 - held, with its traceback
+        _ended_and_closed(before, path)
+    finally:
+        gc.enable()
+    assert str(caught.value) == f"{path}:51:y: label 7 is out of range for 3 classes (labels must be in [0, 2])"
+    assert (caught.value.row, caught.value.column) == (51, "y")
+    assert [workers for workers, _ in runs] == ([cores] if cores > 1 else [])
