@@ -16,12 +16,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cecli.io.base import ReadSettings
+
 ROW_GROUPS = (7, 13, 5, 11, 9, 8, 3)  # uneven, the last one short
 ROWS = sum(ROW_GROUPS)
 EPS = 1e-7  # the README's default clipping
 CLASS_WEIGHTS = (0.5, 2.0, 1.0)
 CORRUPT_GROUP = 4  # rows 46 to 54 (1-based)
 HINT = "(the file may be truncated or corrupt)"
+# Batches of 8 rows: the pool decodes the row groups of 7 and 13 rows as one piece (a piece holds at least
+# a batch), the others one by one, so both kinds of piece are read. With the default 65,536 rows the whole
+# file would be one piece, read on one thread.
+BATCH = ("--batch-rows", "8")
 
 
 def _columns() -> dict[str, list]:
@@ -153,11 +159,11 @@ def _pooled(runs, workers: int) -> None:
 def _one_thread_and_pools(cecli, pool, *args, input=None):
     """The run on one core (streamed, no pool), checked equal, stdout and stderr, to runs on 2 and 3 cores."""
     runs = pool(1)
-    streamed = cecli(*args, input=input)
+    streamed = cecli(*args, *BATCH, input=input)
     assert runs == []
     for workers in (2, 3):
         runs = pool(workers)
-        assert cecli(*args, input=input) == streamed
+        assert cecli(*args, *BATCH, input=input) == streamed
         _pooled(runs, workers)
     return streamed
 
@@ -195,7 +201,7 @@ def test_row_groups_on_a_pool_give_the_numbers_of_one_thread(tmp_path, cecli, po
         ]
 
 
-@pytest.mark.parametrize("batch_rows", ["4", "65536"])  # several batches per row group, or one
+@pytest.mark.parametrize("batch_rows", ["4", "8"])  # several batches per row group, or row groups joined
 @pytest.mark.parametrize("fmt", ["ndjson", "csv"])
 @pytest.mark.parametrize("groups", [ROW_GROUPS, (0, 7, 13, 5, 0, 11, 9, 8, 3, 0)], ids=["groups", "empty-groups"])
 def test_per_sample_rows_come_in_file_order_across_row_groups(tmp_path, cecli, pool, batch_rows, fmt, groups):
@@ -228,22 +234,90 @@ def _decoded_sizes(path: Path, names: list[str]) -> list[int]:
 
 
 @pytest.mark.parametrize(("over", "pooled"), [(0, True), (1, False)], ids=["largest-within", "largest-beyond"])
-def test_a_row_group_beyond_the_budget_streams_the_file_on_one_thread(tmp_path, cecli, pool, monkeypatch, over, pooled):
+def test_a_row_group_beyond_the_budget_streams_the_file_on_one_thread(tmp_path, pool, over, pooled):
+    """The caller's batch budget (`ReadSettings.batch_bytes`) also bounds what the pool decodes at once."""
+    import cecli
+
     path = _write(tmp_path / "d.parquet")
-    args = ["sparse", "d.parquet", "-y", "y", "-p", "p_*", "--keep", "id", "-f", "ndjson"]
-    runs = pool(1)
-    streamed = cecli(*args)
-    sizes = _decoded_sizes(path, ["y", "p_0", "p_1", "p_2", "id"])
+    sizes = _decoded_sizes(path, ["y", "p_0", "p_1", "p_2"])
     assert len(set(sizes)) > 1  # the groups differ: one of them alone decides
-    monkeypatch.setattr("cecli.io.parquet.BATCH_BYTES", max(sizes) - over)
+    read = ReadSettings(batch_rows=int(BATCH[1]), batch_bytes=max(sizes) - over)
+    runs = pool(1)
+    streamed = cecli.compute("sparse", str(path), y="y", p="p_*", read=read)
     runs = pool(2)
-    assert cecli(*args) == streamed
+    result = cecli.compute("sparse", str(path), y="y", p="p_*", read=read)
     if pooled:
         _pooled(runs, 2)
     else:
         assert runs == []
-    assert streamed[0] == 0
-    assert [json.loads(line)["loss"] for line in streamed[1].splitlines()] == [_close(loss) for loss in SPARSE]
+    assert result.to_dict() == streamed.to_dict()
+    assert result.per_sample.tolist() == [_close(loss) for loss in SPARSE]
+
+
+@pytest.mark.parametrize(
+    ("groups", "rows", "budget", "pieces"),
+    [
+        ((7, 13, 5, 11, 9, 8, 3), 8, "ample", [[0, 1], [2, 3], [4], [5], [6]]),  # joined until a batch's rows
+        ((7, 13, 5, 11, 9, 8, 3), 65536, "ample", [[0, 1, 2, 3, 4, 5, 6]]),  # the whole file: one piece
+        ((7, 13, 5, 11, 9, 8, 3), 1, "ample", [[0], [1], [2], [3], [4], [5], [6]]),
+        ((4, 4, 4, 4), 100, "two groups", [[0, 1], [2, 3]]),  # the budget, not the rows, ends each piece
+        ((4, 4, 4, 4), 100, "under one group", None),  # one group alone is beyond the budget: no pieces
+    ],
+)
+def test_row_groups_are_joined_into_pieces_of_a_batch_within_the_budget(tmp_path, groups, rows, budget, pieces):
+    from cecli.io.parquet import _decoded_bytes, _pieces
+
+    path = _write(tmp_path / "d.parquet", {"x": [float(i) for i in range(sum(groups))]}, groups=groups)
+    metadata = pq.ParquetFile(path).metadata
+    sizes = [_decoded_bytes(metadata.row_group(g), ["x"]) for g in range(len(groups))]
+    bytes_ = {"ample": 1 << 20, "two groups": sizes[0] + sizes[1], "under one group": max(sizes) - 1}[budget]
+    assert _pieces(metadata, ["x"], rows, bytes_) == pieces
+
+
+def test_small_row_groups_make_batches_of_the_batch_size_on_the_pool(tmp_path, pool):
+    """1,000-row groups decoded one by one made 1,000-row batches (twice the time); joined, they make full ones."""
+    from cecli.io.sources import open_input
+
+    groups = (3,) * 10 + (2,) * 5  # 40 rows
+    path = _write(tmp_path / "d.parquet", {"x": [float(i) for i in range(40)]}, groups=groups)
+    sizes = {}
+    for cores in (1, 2):
+        runs = pool(cores)
+        opened = open_input(str(path))
+        try:
+            batches = list(opened.record_batches(["x"], ReadSettings(batch_rows=8)))
+        finally:
+            opened.close()
+        assert [x for b in batches for x in b.column("x").to_pylist()] == [float(i) for i in range(40)]
+        sizes[cores] = [b.num_rows for b in batches]
+        assert bool(runs) == (cores == 2)
+    assert sizes[1] == [8] * 5  # one thread reads batches across the row groups
+    # The pool's pieces: 3+3+3 rows, three times, then 3+2+2+2 and 2+2: a batch each, its last one short.
+    assert sizes[2] == [8, 1, 8, 1, 8, 1, 8, 1, 4]
+
+
+def test_a_large_column_chunk_is_read_through_a_buffer_not_whole(tmp_path):
+    """pyarrow reads a column chunk whole unless given a buffer size: a 32 MB chunk would sit in memory
+    beside every batch decoded from it (the softmax bench file peaked at 402 MiB instead of 206 MiB)."""
+    from cecli.io.sources import open_input
+
+    rows = 1 << 22  # 32 MiB of float64 in one chunk, uncompressed and plain so it cannot shrink
+    path = tmp_path / "one-chunk.parquet"
+    table = pa.table({"x": np.arange(rows, dtype=np.float64)})
+    pq.write_table(table, path, row_group_size=rows, compression="none", use_dictionary=False)
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).total_compressed_size > rows * 8
+    opened = open_input(str(path))
+    allocated = []
+    try:
+        before = pa.total_allocated_bytes()
+        for batch in opened.record_batches(["x"], ReadSettings(batch_rows=1 << 16)):
+            allocated.append(pa.total_allocated_bytes() - before)
+            del batch
+    finally:
+        opened.close()
+    assert len(allocated) == rows >> 16
+    # A batch is 0.5 MiB and the buffer 1 MiB; the whole chunk would be 32 MiB.
+    assert max(allocated) < 8 << 20
 
 
 @pytest.mark.parametrize("case", ["one-row-group", "url"])
@@ -259,8 +333,8 @@ def test_a_file_of_one_row_group_and_a_url_stream_on_one_thread(tmp_path, cecli,
 
 def test_a_file_on_stdin_is_decoded_on_the_pool_as_a_file_is(tmp_path, cecli, pool):
     path = _write(tmp_path / "d.parquet")
-    per_sample = ["sparse", "-y", "y", "-p", "p_*", "-w", "w", "--keep", "id", "-f", "ndjson"]
-    summary = ["sparse", "-y", "y", "-p", "p_*", "-w", "w", "--per-class", "-f", "json", "--summary-only"]
+    per_sample = ["sparse", "-y", "y", "-p", "p_*", "-w", "w", "--keep", "id", "-f", "ndjson", *BATCH]
+    summary = ["sparse", "-y", "y", "-p", "p_*", "-w", "w", "--per-class", "-f", "json", "--summary-only", *BATCH]
     pool(1)
     from_file = [cecli(*per_sample, "d.parquet"), cecli(*summary, "d.parquet")]
     runs = pool(2)
@@ -308,7 +382,7 @@ def test_a_corrupt_later_row_group_is_one_error_line_and_everything_is_closed(tm
     error = _corrupt(path, CORRUPT_GROUP)
     runs = pool(cores)
     before = set(threading.enumerate())
-    code, out, err = cecli("sparse", "bad.parquet", "-y", "y", "-p", "p_*", "--keep", "id", "-f", "ndjson")
+    code, out, err = cecli("sparse", "bad.parquet", "-y", "y", "-p", "p_*", "--keep", "id", "-f", "ndjson", *BATCH)
     assert (code, out, err) == (3, "", f"cecli: error: bad.parquet: cannot read Parquet data: {error} {HINT}\n")
     assert [workers for workers, _ in runs] == ([cores] if cores > 1 else [])
     _ended_and_closed(before, path)
@@ -329,7 +403,7 @@ def test_a_bad_label_in_a_row_group_stops_the_run_at_its_record(tmp_path, cecli,
     before = set(threading.enumerate())
     # One thread reads batches of --batch-rows rows across row groups: a batch holding both the bad label and
     # the corrupt row group would report the corrupt group, found first (README: the first bad value found).
-    batch_rows = "5" if corrupt else "65536"
+    batch_rows = "5" if corrupt else BATCH[1]
     code, out, err = cecli("sparse", "bad.parquet", "-y", "y", "-p", "p_*", "-f", "json", "--batch-rows", batch_rows)
     message = f"bad.parquet:{bad_row + 1}:y: label 7 is out of range for 3 classes (labels must be in [0, 2])"
     assert (code, out, err) == (3, "", f"cecli: error: {message}\n")
@@ -386,7 +460,7 @@ def test_a_bad_label_raised_to_a_caller_who_keeps_it_leaves_no_pool_or_reader_op
     gc.disable()
     try:
         with pytest.raises(cecli.DataError) as caught:
-            cecli.compute("sparse", str(path), y="y", p="p_*")
+            cecli.compute("sparse", str(path), y="y", p="p_*", read=ReadSettings(batch_rows=int(BATCH[1])))
         kept = caught.value  # noqa: F841 - held, with its traceback
         _ended_and_closed(before, path)
     finally:
