@@ -77,7 +77,8 @@ class ParquetInput(Input):
 
         metadata = self.file.metadata
         workers = cores()
-        pieces = _pieces(metadata, names, rows, budget) if isinstance(self._source, (str, bytes)) and workers > 1 else None
+        reopened = isinstance(self._source, (str, bytes))  # a URL's one open file is read on one thread
+        pieces = _pieces(metadata, names, rows, budget) if reopened and workers > 1 else None
         if pieces is None or len(pieces) < 2:
             yield from self.file.iter_batches(batch_size=rows, columns=names, use_threads=False)
             return
@@ -110,14 +111,7 @@ class ParquetInput(Input):
         group = metadata.row_group(0) if metadata.num_row_groups else None
         if group is None or not group.num_rows:
             return len(names)
-        prefixes = tuple(f"{name}." for name in names)
-        wanted = set(names)
-        values = 0
-        for i in range(group.num_columns):
-            column = group.column(i)
-            path = column.path_in_schema
-            if path in wanted or path.startswith(prefixes):  # a list column's leaf is "name.list.element"
-                values += column.num_values
+        values = sum(column.num_values for column in _chunks(group, names))
         return max(len(names), -(-values // group.num_rows))
 
     def close(self) -> None:
@@ -141,15 +135,21 @@ def _decoded_bytes(group, names: list[str]) -> int:
     Parquet's uncompressed size, or the values times their width where that is more (a
     dictionary-encoded column is smaller in the file than decoded).
     """
+    return sum(
+        max(column.total_uncompressed_size, column.num_values * _WIDTHS.get(column.physical_type, 0))
+        for column in _chunks(group, names)
+    )
+
+
+def _chunks(group, names: list[str]):
+    """The column chunks of row group `group` (metadata) that hold the `names` columns."""
     prefixes = tuple(f"{name}." for name in names)
     wanted = set(names)
-    total = 0
     for i in range(group.num_columns):
         column = group.column(i)
         path = column.path_in_schema
         if path in wanted or path.startswith(prefixes):  # a list column's leaf is "name.list.element"
-            total += max(column.total_uncompressed_size, column.num_values * _WIDTHS.get(column.physical_type, 0))
-    return total
+            yield column
 
 
 def _pieces(metadata, names: list[str], rows: int, budget: int) -> list[list[int]] | None:
