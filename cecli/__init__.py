@@ -23,6 +23,7 @@ _LAZY = {
     "compute": "pipeline",
     "Comparison": "comparison_result",
     "compare": "comparison",
+    "ReadSettings": "io.base",
 }
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "LossResult",
     "OptionError",
     "Partial",
+    "ReadSettings",
     "__version__",
     "binary_cross_entropy",
     "categorical_cross_entropy",

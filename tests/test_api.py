@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import cecli
+from cecli import ReadSettings  # the public name; the same class as cecli.io.base.ReadSettings
 from cecli.cli import app
 from cecli.errors import DataError, InputError, OptionError
-from cecli.io.base import ReadSettings
 from cecli.io.memory import ArrowStreamExportable
 
 SEED_EXAMPLES = Path(__file__).resolve().parent / "data" / "seed_examples.json"
@@ -420,3 +420,16 @@ def test_data_in_memory_stream_in_batches_of_batch_rows(form):
     assert [b.num_rows for b in batches] == ([2] * 5 if form == "reader" else [4, 4, 2])
     assert [b.schema.names for b in batches] == [["p"]] * len(batches)
     assert [v for b in batches for v in b.column("p").to_pylist()] == flat["p"]
+
+
+def test_read_settings_are_public_and_load_lazily():
+    """`read=cecli.ReadSettings(...)`, as the README writes it; `import cecli` alone still loads no NumPy."""
+    import subprocess
+    import sys
+
+    import cecli.io.base
+
+    assert cecli.ReadSettings is cecli.io.base.ReadSettings
+    assert "ReadSettings" in dir(cecli)
+    code = "import sys, cecli; print('numpy' in sys.modules, cecli.ReadSettings(batch_rows=3).batch_rows)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False 3\n"
