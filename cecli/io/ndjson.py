@@ -175,10 +175,11 @@ def _parsing_pool() -> pa.MemoryPool | None:
     """The Arrow memory pool for parsed JSON: jemalloc where pyarrow has it, else pyarrow's default.
 
     pyarrow's default allocator, mimalloc, keeps the pages each parsing thread has freed for
-    that thread: parsing on every core then held about 40 MB more than the parsed data needs.
-    jemalloc returns them. Measured on the bench's 1M-line NDJSON (farm-bench, 7 alternating
-    pairs): peak RSS 106 MiB instead of 138-150 MiB, the same time. (jemalloc made the Parquet
-    and CSV readers slower, so they keep the default.) ``ARROW_DEFAULT_MEMORY_POOL``, when set,
+    that thread: how much it holds depends on how the threads interleave. Measured on the bench's
+    1M-line NDJSON with another process busy on one core (farm-bench, 9 alternating pairs): peak
+    RSS 129-154 MiB with mimalloc, 105-109 MiB with jemalloc, the same time (alone on the
+    machine both about 106 MiB). (jemalloc made the Parquet and CSV readers slower, so they keep
+    the default.) ``ARROW_DEFAULT_MEMORY_POOL``, when set,
     is the user's choice and is kept.
     """
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):

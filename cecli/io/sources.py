@@ -145,7 +145,7 @@ def _open_stream(path: str, display: str, raw, fmt: str | None, codec: str | Non
         from .parquet import ParquetInput  # each format's reader loads only for such input (start-up, as below)
 
         seekable = path if regular and not codec else _url_file(path) if "://" in path and not codec else None
-        opened: Input = ParquetInput(display, stream, plain_path=seekable)
+        opened: Input = ParquetInput(display, stream, seekable)
     elif fmt == "arrow":
         from .ipc import IpcInput  # the binary formats' readers load only for such input (start-up)
 
