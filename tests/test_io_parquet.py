@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cecli.io.base import ReadSettings
 
@@ -468,3 +470,34 @@ def test_a_bad_label_raised_to_a_caller_who_keeps_it_leaves_no_pool_or_reader_op
     assert str(caught.value) == f"{path}:51:y: label 7 is out of range for 3 classes (labels must be in [0, 2])"
     assert (caught.value.row, caught.value.column) == (51, "y")
     assert [workers for workers, _ in runs] == ([cores] if cores > 1 else [])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    groups=st.lists(st.integers(0, 12), min_size=1, max_size=8).filter(any),
+    batch_rows=st.integers(1, 10),
+    cores=st.integers(2, 3),
+    weighted=st.booleans(),
+)
+def test_any_row_groups_and_batch_size_give_one_threads_result_on_the_pool(
+    tmp_path_factory, pool, groups, batch_rows, cores, weighted
+):
+    """Whatever the row groups (empty ones too) and the batch size, the pool's result is one thread's."""
+    import cecli
+    from cecli.io.parquet import _pieces
+
+    rows = sum(groups)  # at most 96: the test's 56 rows twice over are enough
+    columns = {name: (values * 2)[:rows] for name, values in COLUMNS.items()}
+    path = _write(tmp_path_factory.mktemp("groups") / "d.parquet", columns, groups=groups)
+    keywords = {"y": "y", "p": "p_*", "weight": "w" if weighted else None, "read": ReadSettings(batch_rows=batch_rows)}
+    results = []
+    for workers in (1, cores):
+        runs = pool(workers)
+        results.append(cecli.compute("sparse", str(path), **keywords))
+    one, pooled = results
+    names = ["y", "p_0", "p_1", "p_2"] + (["w"] if weighted else [])
+    pieces = _pieces(pq.ParquetFile(path).metadata, names, batch_rows, ReadSettings().batch_bytes)
+    assert [workers for workers, _ in runs] == ([cores] if len(pieces) > 1 else [])  # the pool ran when it could
+    assert pooled.to_dict() == one.to_dict()
+    assert pooled.per_sample.tolist() == one.per_sample.tolist()
+    assert one.per_sample.tolist() == [_close(loss) for loss in (SPARSE * 2)[:rows]]
