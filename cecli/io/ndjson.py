@@ -178,9 +178,9 @@ def _parsing_pool() -> pa.MemoryPool | None:
     that thread: how much it holds depends on how the threads interleave. Measured on the bench's
     1M-line NDJSON with another process busy on one core (farm-bench, 9 alternating pairs): peak
     RSS 129-154 MiB with mimalloc, 105-109 MiB with jemalloc, the same time (alone on the
-    machine both about 106 MiB). (jemalloc made the Parquet and CSV readers slower, so they keep
-    the default.) ``ARROW_DEFAULT_MEMORY_POOL``, when set,
-    is the user's choice and is kept.
+    machine both about 106 MiB). The Parquet and CSV readers keep the default: for the whole
+    process jemalloc made Parquet 1.15x slower and CSV 1.01-1.03x (README, Performance).
+    ``ARROW_DEFAULT_MEMORY_POOL``, when set, is the user's choice and is kept.
     """
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return None
