@@ -501,3 +501,13 @@ def test_any_row_groups_and_batch_size_give_one_threads_result_on_the_pool(
     assert pooled.to_dict() == one.to_dict()
     assert pooled.per_sample.tolist() == one.per_sample.tolist()
     assert one.per_sample.tolist() == [_close(loss) for loss in (SPARSE * 2)[:rows]]
+
+
+def test_a_machine_of_many_cores_decodes_on_at_most_four_threads(tmp_path, cecli, pool):
+    """Beyond a few decoders the main thread's math is the limit: more would only hold more row groups."""
+    _write(tmp_path / "d.parquet")
+    runs = pool(64)
+    code, out, err = cecli("sparse", "d.parquet", "-y", "y", "-p", "p_*", "--value-only", "-q", *BATCH)
+    assert (code, err) == (0, "")
+    assert float(out) == _close(float(sum(map(Fraction, SPARSE)) / ROWS))
+    _pooled(runs, 4)

@@ -65,19 +65,19 @@ class ParquetInput(Input):
     def _decoded(self, names: list[str], rows: int, budget: int):
         """The `names` columns as record batches of up to `rows` rows, in order.
 
-        Runs of row groups (`_pieces`) are decoded whole on a pool of one thread per core, each
-        thread with its own reader, at most one more piece than threads ahead of the caller: every
-        core decodes (on 2 cores the caller's math shares them), and memory holds about cores + 2
-        pieces of at most `budget` bytes each. A file of one piece, one core, a URL (one open file)
-        or a row group beyond the budget streams on this thread a batch at a time, its memory
-        bounded by the batch. pyarrow's own pool (``use_threads=True``) decodes the columns of one
-        batch at a time in parallel: measured 1.05x slower than this thread alone on 10 columns of
-        floats.
+        Runs of row groups (`_pieces`) are decoded whole on a pool of one thread per core (at most
+        `_MAX_DECODERS`), each thread with its own reader, at most one more piece than threads ahead
+        of the caller: every core decodes (on 2 cores the caller's math shares them), and memory
+        holds about threads + 2 pieces of at most `budget` bytes each. A file of one piece, one
+        core, a URL (one open file) or a row group beyond the budget streams on this thread a batch
+        at a time, its memory bounded by the batch. pyarrow's own pool (``use_threads=True``)
+        decodes the columns of one batch at a time in parallel: measured 1.05x slower than this
+        thread alone on 10 columns of floats.
         """
         from .pool import cores, ordered_map
 
         metadata = self.file.metadata
-        workers = cores()
+        workers = min(cores(), _MAX_DECODERS)
         reopened = isinstance(self._source, (str, bytes))  # a URL's one open file is read on one thread
         pieces = _pieces(metadata, names, rows, budget) if reopened and workers > 1 else None
         if pieces is None or len(pieces) < 2:
@@ -117,6 +117,13 @@ class ParquetInput(Input):
 
     def close(self) -> None:
         self.file.close()
+
+
+# The caller's conversion and math take about 0.7 times the CPU of the decoding (0.15 against 0.21 s
+# on the bench's 10M-row dump), so beyond about two decoding threads the caller is the limit and more
+# threads would only hold more decoded row groups (up to 64 MiB each). Four leave room for costlier
+# codecs; memory then stays within about 6 pieces on any machine.
+_MAX_DECODERS = 4
 
 
 # Without a buffer size pyarrow reads each column chunk whole before decoding its first page: the
