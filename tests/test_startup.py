@@ -21,6 +21,14 @@ def _python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
 
+def _with_importtime(*args: str, input: str | None = None) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """``python -X importtime -m cecli ARGS``: the finished run (text) and the modules its import report names."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cecli", *args], input=input, capture_output=True, text=True
+    )
+    return done, {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+
+
 def test_importing_the_cli_loads_neither_pyarrow_nor_rich_table():
     done = _python("import cecli.cli, sys; print('pyarrow' in sys.modules, 'rich.table' in sys.modules)")
     assert done.stdout == "False False\n"
@@ -42,12 +50,9 @@ def test_version_does_not_import_pyarrow():
 
 
 def test_python_m_cecli_version_import_log_has_no_pyarrow():
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cecli", "--version"], capture_output=True, text=True
-    )
+    done, imported = _with_importtime("--version")
     assert done.returncode == 0
     assert done.stdout == f"cecli {__version__}\n"
-    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line]
     assert "cecli.cli" in imported
     assert not [name for name in imported if name.split(".")[0] == "pyarrow"]
 
@@ -56,13 +61,8 @@ def test_a_small_csv_one_liner_loads_no_pyarrow(tmp_path):
     """pyarrow takes about 35 ms to import, pydantic (Typer 0.29) 0.1 s: a small all-numeric CSV needs neither."""
     sample = tmp_path / "s.csv"
     sample.write_text("y,p\n1,0.9\n0,0.2\n1,0.6\n")
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", str(sample), "--value-only"],
-        capture_output=True,
-        text=True,
-    )
+    done, imported = _with_importtime("bce", str(sample), "--value-only")
     assert (done.returncode, done.stdout) == (0, "0.2797765635793423\n")
-    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert "cecli.pipeline" in imported
     assert not [name for name in imported if name.split(".")[0] in ("pyarrow", "pydantic")]
 
@@ -73,14 +73,9 @@ def test_a_csv_one_liner_loads_neither_dask_nor_rich(tmp_path, args):
     small-CSV path: a one-liner, in every output format but the table, needs none of them."""
     sample = tmp_path / "s.csv"
     sample.write_text("y,p\n1,0.5\n")
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", str(sample), *args],
-        capture_output=True,
-        text=True,
-    )
+    done, imported = _with_importtime("bce", str(sample), *args)
     assert done.returncode == 0
     assert repr(math.log(2)) in done.stdout  # -ln(0.5), the one row's loss
-    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert {"cecli.io.sources", "cecli.render", "cecli.engines.local"} <= imported
     absent = ("cecli.engines.dask", "cecli.engines.dask_cluster", "dask", "distributed", "rich", "pyarrow")
     assert [name for name in imported if name.split(".")[0] in absent or name in absent] == []
@@ -143,16 +138,12 @@ def _one_liner_imports(tmp_path, *args) -> set[str]:
     """The modules a 3-row ``cecli bce`` run imports (``-X importtime``); its value checked on the way."""
     sample = tmp_path / "s.csv"
     sample.write_text("y,p\n1,0.9\n0,0.2\n1,0.6\n")
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", str(sample), *args],
-        capture_output=True,
-        text=True,
-    )
+    done, imported = _with_importtime("bce", str(sample), *args)
     assert done.returncode == 0
     mean = (-math.log(0.9) - math.log(0.8) - math.log(0.6)) / 3
     value = json.loads(done.stdout)["value"] if "json" in args else float(done.stdout)
     assert value == pytest.approx(mean, rel=1e-15)
-    return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    return imported
 
 
 @pytest.mark.parametrize(
@@ -209,16 +200,11 @@ ONE_LINER_ON_STDIN = b"1,0.9\n0,0.2\n1,0.7\n"  # bench/startup.py's input
 def test_the_stdin_one_liner_imports_none_of_the_heavy_modules(args):
     """``printf ... | cecli bce``, as bench/startup.py times it (JSON output when piped), loads no module it
     does not use: no reader of other formats, no table, no interval, no version lookup."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cecli", "bce", *args],
-        input=ONE_LINER_ON_STDIN,
-        capture_output=True,
-    )
+    done, imported = _with_importtime("bce", *args, input=ONE_LINER_ON_STDIN.decode())
     assert done.returncode == 0
     mean = -(math.log(0.9) + math.log(1 - 0.2) + math.log(0.7)) / 3
     value = float(done.stdout) if args else json.loads(done.stdout)["value"]
     assert value == pytest.approx(mean, rel=1e-15)
-    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.decode().splitlines() if "|" in line}
     assert {"cecli.pipeline", "cecli.io.csv", "cecli.render"} <= imported  # the log is the scoring run's
     heavy = {
         "pyarrow",  # about 35 ms: a small all-numeric CSV is parsed with float()
